@@ -1,0 +1,263 @@
+//! The Runtime API client: our own, on hyper's HTTP/1.1 client connection over tokio.
+//!
+//! One keep-alive connection per worker, with `TCP_NODELAY` so that a small chunk is not held
+//! back waiting for the previous one's ACK. `/next` long-polls with no client timeout (the
+//! environment is frozen between invocations). Every POST's reply is read and classified:
+//! `2xx` accepted, `4xx` rejected (logged; the loop goes on), `5xx` fatal (the runtime exits).
+//!
+//! API reference: <https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html>
+
+mod body;
+
+pub(crate) use body::Outgoing;
+
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, HOST, TRAILER, TRANSFER_ENCODING};
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+use crate::wire::{self, Head, ResponseStream};
+use crate::{BoxError, Config, Context, Diagnostic};
+
+const PREFIX: &str = "/2018-06-01/runtime";
+/// How much of a reply's body is kept for the logs.
+const REPLY_LIMIT: usize = 64 * 1024;
+
+/// One event from `/next`.
+#[derive(Debug)]
+pub(crate) struct Invocation {
+    pub(crate) context: Context,
+    pub(crate) payload: Bytes,
+}
+
+/// What went wrong talking to the Runtime API.
+#[derive(Debug)]
+pub(crate) enum ApiError {
+    /// The connection failed (refused, reset, garbled reply). The next call reconnects.
+    Transport(BoxError),
+    /// A `4xx`: this call was refused, the environment is fine.
+    Rejected { status: StatusCode, body: String },
+    /// A `5xx`: the environment is broken; the runtime must exit.
+    Fatal { status: StatusCode, body: String },
+    /// `/next` sent an event the runtime cannot attribute (no request id).
+    BadEvent(&'static str),
+}
+
+impl ApiError {
+    pub(crate) fn is_fatal(&self) -> bool {
+        matches!(self, ApiError::Fatal { .. })
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ApiError::Transport(e) => write!(f, "runtime api connection failed: {e}"),
+            ApiError::Rejected { status, body } => {
+                write!(f, "runtime api refused the call with {status}: {body}")
+            }
+            ApiError::Fatal { status, body } => {
+                write!(f, "runtime api answered {status} (non-recoverable): {body}")
+            }
+            ApiError::BadEvent(why) => f.write_str(why),
+        }
+    }
+}
+
+impl std::error::Error for ApiError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ApiError::Transport(e) => Some(&**e),
+            _ => None,
+        }
+    }
+}
+
+/// A Runtime API client for one worker; `B` is the handler's response body.
+pub(crate) struct Client<B> {
+    address: String,
+    host: HeaderValue,
+    config: Arc<Config>,
+    conn: Option<SendRequest<Outgoing<B>>>,
+}
+
+impl<B> fmt::Debug for Client<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("address", &self.address)
+            .field("connected", &self.conn.is_some())
+            .finish()
+    }
+}
+
+impl<B> Client<B>
+where
+    B: http_body::Body + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    /// A client of the Runtime API at `address` (`host:port`). Connects lazily.
+    pub(crate) fn new(address: &str, config: Arc<Config>) -> Result<Self, BoxError> {
+        let host = HeaderValue::from_str(address)
+            .map_err(|_| format!("AWS_LAMBDA_RUNTIME_API is not a valid host:port: {address:?}"))?;
+        Ok(Client {
+            address: address.to_owned(),
+            host,
+            config,
+            conn: None,
+        })
+    }
+
+    async fn connect(&self) -> Result<SendRequest<Outgoing<B>>, ApiError> {
+        let stream = TcpStream::connect(self.address.as_str())
+            .await
+            .map_err(|e| ApiError::Transport(Box::new(e)))?;
+        // Small chunks must leave at once, not wait for the ACK of the previous segment.
+        stream
+            .set_nodelay(true)
+            .map_err(|e| ApiError::Transport(Box::new(e)))?;
+        let (send, conn) = http1::Builder::new()
+            .handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| ApiError::Transport(Box::new(e)))?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "runtime api connection closed");
+            }
+        });
+        Ok(send)
+    }
+
+    /// Sends one request on the worker's connection, connecting first if needed.
+    async fn send(&mut self, mut req: Request<Outgoing<B>>) -> Result<Response<Incoming>, ApiError> {
+        req.headers_mut().insert(HOST, self.host.clone());
+        let reusable = match self.conn.take() {
+            Some(mut c) => c.ready().await.is_ok().then_some(c),
+            None => None,
+        };
+        let mut conn = match reusable {
+            Some(c) => c,
+            None => self.connect().await?,
+        };
+        match conn.send_request(req).await {
+            Ok(res) => {
+                self.conn = Some(conn);
+                Ok(res)
+            }
+            Err(e) => Err(ApiError::Transport(Box::new(e))),
+        }
+    }
+
+    /// `GET /runtime/invocation/next`: waits for the next event.
+    pub(crate) async fn next(&mut self) -> Result<Invocation, ApiError> {
+        let req = request(Method::GET, format!("{PREFIX}/invocation/next"), Outgoing::empty())?;
+        let res = self.send(req).await?;
+        let (parts, body) = res.into_parts();
+        let payload = body
+            .collect()
+            .await
+            .map_err(|e| ApiError::Transport(Box::new(e)))?
+            .to_bytes();
+        if !parts.status.is_success() {
+            return Err(classify(parts.status, &payload));
+        }
+        let context = Context::from_headers(&parts.headers, self.config.clone())
+            .map_err(ApiError::BadEvent)?;
+        Ok(Invocation { context, payload })
+    }
+
+    /// `POST /runtime/invocation/{id}/response`, streamed.
+    pub(crate) async fn respond(
+        &mut self,
+        request_id: &str,
+        head: Head,
+        body: B,
+        span: tracing::Span,
+    ) -> Result<(), ApiError> {
+        let stream = ResponseStream::new(head.prelude, body, span);
+        let mut req = request(
+            Method::POST,
+            format!("{PREFIX}/invocation/{request_id}/response"),
+            Outgoing::stream(stream),
+        )?;
+        let h = req.headers_mut();
+        h.insert(wire::RESPONSE_MODE, HeaderValue::from_static("streaming"));
+        h.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+        h.insert(TRAILER, wire::TRAILER_DECLARATION);
+        h.insert(CONTENT_TYPE, head.content_type);
+        self.post(req).await
+    }
+
+    /// `POST /runtime/invocation/{id}/error`.
+    pub(crate) async fn report_error(
+        &mut self,
+        request_id: &str,
+        diagnostic: &Diagnostic,
+    ) -> Result<(), ApiError> {
+        let req = error_request(format!("{PREFIX}/invocation/{request_id}/error"), diagnostic)?;
+        self.post(req).await
+    }
+
+    /// `POST /runtime/init/error`.
+    pub(crate) async fn report_init_error(&mut self, diagnostic: &Diagnostic) -> Result<(), ApiError> {
+        let req = error_request(format!("{PREFIX}/init/error"), diagnostic)?;
+        self.post(req).await
+    }
+
+    async fn post(&mut self, req: Request<Outgoing<B>>) -> Result<(), ApiError> {
+        let res = self.send(req).await?;
+        let status = res.status();
+        // Read the reply to its end, so the connection can carry the next call.
+        let body = match Limited::new(res.into_body(), REPLY_LIMIT).collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(e) => {
+                self.conn = None;
+                return if status.is_success() {
+                    Ok(())
+                } else {
+                    Err(ApiError::Transport(e))
+                };
+            }
+        };
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(classify(status, &body))
+        }
+    }
+}
+
+fn request<B>(method: Method, path: String, body: Outgoing<B>) -> Result<Request<Outgoing<B>>, ApiError> {
+    Request::builder()
+        .method(method)
+        .uri(path)
+        .body(body)
+        .map_err(|e| ApiError::BadEvent(if e.is::<http::uri::InvalidUri>() {
+            "the runtime api sent a request id that cannot stand in a url"
+        } else {
+            "cannot build a runtime api request"
+        }))
+}
+
+fn error_request<B>(path: String, diagnostic: &Diagnostic) -> Result<Request<Outgoing<B>>, ApiError> {
+    let mut req = request(Method::POST, path, Outgoing::full(wire::error_report_body(diagnostic)))?;
+    let h = req.headers_mut();
+    h.insert(CONTENT_TYPE, wire::ERROR_CONTENT_TYPE);
+    h.insert(wire::ERROR_TYPE, wire::error_type_header(diagnostic));
+    Ok(req)
+}
+
+fn classify(status: StatusCode, body: &[u8]) -> ApiError {
+    let body = String::from_utf8_lossy(body).into_owned();
+    if status.is_server_error() {
+        ApiError::Fatal { status, body }
+    } else {
+        ApiError::Rejected { status, body }
+    }
+}

@@ -1,0 +1,143 @@
+//! The function's configuration, read from the environment Lambda sets.
+
+use std::fmt;
+use std::num::NonZeroUsize;
+
+/// The function's configuration, from the environment variables Lambda sets.
+///
+/// Reading it never fails: a variable that is missing or garbled leaves its field at the
+/// default (`None` or empty) and, when garbled, logs a warning. See
+/// [the AWS list of runtime environment variables][env].
+///
+/// ```
+/// let config = lambda_stream::Config::from_env();
+/// println!("running {} ({} MB)", config.function_name, config.memory_size_mb.unwrap_or(0));
+/// ```
+///
+/// [env]: https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime
+#[derive(Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Config {
+    /// `AWS_LAMBDA_RUNTIME_API`: the `host:port` of the Runtime API. `None` outside Lambda.
+    pub runtime_api: Option<String>,
+    /// `AWS_LAMBDA_FUNCTION_NAME`.
+    pub function_name: String,
+    /// `AWS_LAMBDA_FUNCTION_VERSION`.
+    pub function_version: String,
+    /// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`, in megabytes.
+    pub memory_size_mb: Option<u32>,
+    /// `AWS_LAMBDA_LOG_GROUP_NAME`.
+    pub log_group: String,
+    /// `AWS_LAMBDA_LOG_STREAM_NAME`.
+    pub log_stream: String,
+    /// `AWS_REGION`.
+    pub region: String,
+    /// `AWS_LAMBDA_INITIALIZATION_TYPE`: `on-demand`, `provisioned-concurrency`, `snap-start`
+    /// or `lambda-managed-instances`.
+    pub initialization_type: String,
+    /// `AWS_LAMBDA_LOG_FORMAT`: `JSON` or `Text`; only set when configured.
+    pub log_format: Option<String>,
+    /// `AWS_LAMBDA_LOG_LEVEL`; only set when configured.
+    pub log_level: Option<String>,
+    /// `AWS_LAMBDA_MAX_CONCURRENCY` (Lambda Managed Instances only).
+    pub max_concurrency: Option<NonZeroUsize>,
+}
+
+impl Config {
+    /// Reads the configuration from this process's environment.
+    pub fn from_env() -> Self {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup`, which maps a variable's name to its value.
+    pub(crate) fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let text = |name: &str| lookup(name).unwrap_or_default();
+        let non_empty = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        Config {
+            runtime_api: non_empty("AWS_LAMBDA_RUNTIME_API").map(|v| v.trim().to_owned()),
+            function_name: text("AWS_LAMBDA_FUNCTION_NAME"),
+            function_version: text("AWS_LAMBDA_FUNCTION_VERSION"),
+            memory_size_mb: non_empty("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+                .and_then(|v| parse_or_warn("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", &v)),
+            log_group: text("AWS_LAMBDA_LOG_GROUP_NAME"),
+            log_stream: text("AWS_LAMBDA_LOG_STREAM_NAME"),
+            region: text("AWS_REGION"),
+            initialization_type: text("AWS_LAMBDA_INITIALIZATION_TYPE"),
+            log_format: non_empty("AWS_LAMBDA_LOG_FORMAT"),
+            log_level: non_empty("AWS_LAMBDA_LOG_LEVEL"),
+            max_concurrency: non_empty("AWS_LAMBDA_MAX_CONCURRENCY")
+                .and_then(|v| parse_or_warn("AWS_LAMBDA_MAX_CONCURRENCY", &v)),
+        }
+    }
+}
+
+fn parse_or_warn<T: std::str::FromStr>(name: &str, value: &str) -> Option<T> {
+    match value.trim().parse() {
+        Ok(v) => Some(v),
+        Err(_) => {
+            tracing::warn!(variable = name, value, "ignoring an unparsable environment variable");
+            None
+        }
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("runtime_api", &self.runtime_api)
+            .field("function_name", &self.function_name)
+            .field("function_version", &self.function_version)
+            .field("memory_size_mb", &self.memory_size_mb)
+            .field("region", &self.region)
+            .field("initialization_type", &self.initialization_type)
+            .field("max_concurrency", &self.max_concurrency)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Config {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn reads_every_variable() {
+        let c = config(&[
+            ("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001"),
+            ("AWS_LAMBDA_FUNCTION_NAME", "stream"),
+            ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024"),
+            ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/stream"),
+            ("AWS_LAMBDA_LOG_STREAM_NAME", "2026/11/27/[$LATEST]abc"),
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand"),
+            ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+            ("AWS_LAMBDA_LOG_LEVEL", "DEBUG"),
+            ("AWS_LAMBDA_MAX_CONCURRENCY", "8"),
+        ]);
+        assert_eq!(c.runtime_api.as_deref(), Some("127.0.0.1:9001"));
+        assert_eq!(c.function_name, "stream");
+        assert_eq!(c.memory_size_mb, Some(1024));
+        assert_eq!(c.region, "eu-west-1");
+        assert_eq!(c.log_format.as_deref(), Some("JSON"));
+        assert_eq!(c.max_concurrency, NonZeroUsize::new(8));
+    }
+
+    #[test]
+    fn missing_and_garbled_variables_fall_back() {
+        let c = config(&[
+            ("AWS_LAMBDA_RUNTIME_API", "  "),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "lots"),
+            ("AWS_LAMBDA_MAX_CONCURRENCY", "0"),
+        ]);
+        assert_eq!(c, Config::default());
+    }
+}

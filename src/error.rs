@@ -1,0 +1,310 @@
+//! Errors: the runtime's own [`Error`], and the [`Diagnostic`] reported to Lambda for a failed
+//! invocation.
+
+use std::any::Any;
+use std::borrow::Cow;
+use std::error::Error as StdError;
+use std::fmt;
+
+/// A type-erased error, as tower and hyper use.
+pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// An error that stops the runtime.
+///
+/// Errors of single invocations never stop the runtime: they are reported to Lambda and the loop
+/// goes on. This error is returned by [`run`](crate::run) only when going on is impossible or
+/// unsafe: the Runtime API cannot be reached, it answered that the environment is broken
+/// (a `500`), or the function's initialisation failed. Returning it from `main` exits the
+/// process with a non-zero status, which is what Lambda expects.
+pub struct Error {
+    kind: Kind,
+    source: Option<BoxError>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Config,
+    Connect,
+    RuntimeApi,
+    Init,
+    Local,
+}
+
+impl Error {
+    pub(crate) fn new(kind: Kind, source: impl Into<BoxError>) -> Self {
+        Error {
+            kind,
+            source: Some(source.into()),
+        }
+    }
+
+    pub(crate) fn config(msg: impl Into<BoxError>) -> Self {
+        Self::new(Kind::Config, msg)
+    }
+
+    pub(crate) fn connect(source: impl Into<BoxError>) -> Self {
+        Self::new(Kind::Connect, source)
+    }
+
+    pub(crate) fn runtime_api(source: impl Into<BoxError>) -> Self {
+        Self::new(Kind::RuntimeApi, source)
+    }
+
+    pub(crate) fn init(source: impl Into<BoxError>) -> Self {
+        Self::new(Kind::Init, source)
+    }
+
+    #[allow(dead_code)]
+    pub(crate) fn local(source: impl Into<BoxError>) -> Self {
+        Self::new(Kind::Local, source)
+    }
+
+    /// The runtime's configuration (its environment variables) is unusable.
+    pub fn is_config(&self) -> bool {
+        self.kind == Kind::Config
+    }
+
+    /// The Runtime API could not be reached.
+    pub fn is_connect(&self) -> bool {
+        self.kind == Kind::Connect
+    }
+
+    /// The Runtime API answered with an error that ends the environment (a `500`), or kept
+    /// failing after retries.
+    pub fn is_runtime_api(&self) -> bool {
+        self.kind == Kind::RuntimeApi
+    }
+
+    /// The function's initialisation returned an error; it was reported to `/init/error`.
+    pub fn is_init(&self) -> bool {
+        self.kind == Kind::Init
+    }
+
+    /// The local development server failed.
+    pub fn is_local(&self) -> bool {
+        self.kind == Kind::Local
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self.kind {
+            Kind::Config => "invalid runtime configuration",
+            Kind::Connect => "cannot reach the lambda runtime api",
+            Kind::RuntimeApi => "the lambda runtime api reported a fatal error",
+            Kind::Init => "function initialisation failed",
+            Kind::Local => "local server failed",
+        })
+    }
+}
+
+impl fmt::Debug for Error {
+    // `main` returning `Err` prints the Debug form: make it the whole story in one line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)?;
+        let mut source = self.source();
+        while let Some(s) = source {
+            write!(f, ": {s}")?;
+            source = s.source();
+        }
+        Ok(())
+    }
+}
+
+impl StdError for Error {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.source
+            .as_ref()
+            .map(|e| &**e as &(dyn StdError + 'static))
+    }
+}
+
+/// What Lambda is told about a failed invocation: an error type and a message.
+///
+/// The runtime builds one for every failure it reports: to `/error` when the handler fails
+/// before the response started, or as the `Lambda-Runtime-Function-Error-*` trailers when a
+/// streamed body fails midway. Its JSON form is `{"errorType": "...", "errorMessage": "..."}`.
+///
+/// A handler chooses the error type its callers see by failing with a `Diagnostic` (directly,
+/// or as the error of its response body):
+///
+/// ```
+/// use lambda_stream::Diagnostic;
+///
+/// let err = Diagnostic::new("Function.QuotaExceeded", "the tenant is over its quota");
+/// assert_eq!(err.error_type(), "Function.QuotaExceeded");
+/// ```
+///
+/// Any other error is reported with a generic type (`Function.Error` before the first byte,
+/// `Function.StreamError` after it, `Function.Panic` for a panic) and its message, including
+/// its `source()` chain. Lambda maps types that do not match `(Runtime|Function).Name` to
+/// `Function.Unknown`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    error_type: Cow<'static, str>,
+    error_message: String,
+}
+
+impl Diagnostic {
+    /// A diagnostic with this error type and message.
+    pub fn new(error_type: impl Into<Cow<'static, str>>, error_message: impl Into<String>) -> Self {
+        Diagnostic {
+            error_type: error_type.into(),
+            error_message: error_message.into(),
+        }
+    }
+
+    /// The error type, such as `Function.StreamError`.
+    pub fn error_type(&self) -> &str {
+        &self.error_type
+    }
+
+    /// The error message.
+    pub fn error_message(&self) -> &str {
+        &self.error_message
+    }
+
+    /// The diagnostic for `err`: `err` itself when it is a `Diagnostic`, else `default_type`
+    /// with the error's message chain.
+    pub(crate) fn from_error(err: BoxError, default_type: &'static str) -> Self {
+        match err.downcast::<Diagnostic>() {
+            Ok(diagnostic) => *diagnostic,
+            Err(err) => Diagnostic::new(default_type, error_chain(&*err)),
+        }
+    }
+
+    /// The diagnostic for a caught panic.
+    pub(crate) fn from_panic(payload: &(dyn Any + Send)) -> Self {
+        let what = if let Some(s) = payload.downcast_ref::<&'static str>() {
+            s
+        } else if let Some(s) = payload.downcast_ref::<String>() {
+            s.as_str()
+        } else {
+            "a panic with a non-string payload"
+        };
+        Diagnostic::new(types::PANIC, format!("the handler panicked: {what}"))
+    }
+
+    /// `{"errorType":"...","errorMessage":"..."}`.
+    pub(crate) fn to_json(&self) -> Vec<u8> {
+        #[derive(serde::Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Json<'a> {
+            error_type: &'a str,
+            error_message: &'a str,
+        }
+        // Serialising two strings cannot fail.
+        serde_json::to_vec(&Json {
+            error_type: &self.error_type,
+            error_message: &self.error_message,
+        })
+        .unwrap_or_default()
+    }
+}
+
+impl fmt::Debug for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Diagnostic")
+            .field("error_type", &self.error_type)
+            .field("error_message", &self.error_message)
+            .finish()
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.error_type, self.error_message)
+    }
+}
+
+impl StdError for Diagnostic {}
+
+/// An error's message followed by its sources, `": "`-separated.
+pub(crate) fn error_chain(err: &(dyn StdError + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+/// The error types the runtime reports on its own.
+pub(crate) mod types {
+    /// The service (or its future) returned an error before the response started.
+    pub(crate) const HANDLER: &str = "Function.Error";
+    /// The response body failed after the response started.
+    pub(crate) const STREAM: &str = "Function.StreamError";
+    /// The handler panicked, in `call`, its future or its body.
+    pub(crate) const PANIC: &str = "Function.Panic";
+    /// The service was not ready (`poll_ready` failed).
+    pub(crate) const NOT_READY: &str = "Function.ServiceNotReady";
+    /// The function's initialisation failed.
+    pub(crate) const INIT: &str = "Function.InitError";
+    /// The event could not be decoded into a request.
+    pub(crate) const INVALID_EVENT: &str = "Runtime.InvalidEvent";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Outer(std::io::Error);
+    impl fmt::Display for Outer {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("cannot load model")
+        }
+    }
+    impl StdError for Outer {
+        fn source(&self) -> Option<&(dyn StdError + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn diagnostic_from_error_keeps_the_chain() {
+        let err: BoxError = Box::new(Outer(std::io::Error::other("disk gone")));
+        let d = Diagnostic::from_error(err, types::HANDLER);
+        assert_eq!(d.error_type(), "Function.Error");
+        assert_eq!(d.error_message(), "cannot load model: disk gone");
+    }
+
+    #[test]
+    fn diagnostic_passes_through_unchanged() {
+        let err: BoxError = Box::new(Diagnostic::new("Function.Custom", "mine"));
+        let d = Diagnostic::from_error(err, types::HANDLER);
+        assert_eq!(d, Diagnostic::new("Function.Custom", "mine"));
+    }
+
+    #[test]
+    fn diagnostic_json_escapes() {
+        let d = Diagnostic::new("Function.Error", "a \"quoted\"\nline");
+        let v: serde_json::Value = serde_json::from_slice(&d.to_json()).unwrap();
+        assert_eq!(v["errorType"], "Function.Error");
+        assert_eq!(v["errorMessage"], "a \"quoted\"\nline");
+    }
+
+    #[test]
+    fn panic_payloads() {
+        let d = Diagnostic::from_panic(&"boom");
+        assert_eq!(d.error_message(), "the handler panicked: boom");
+        let d = Diagnostic::from_panic(&String::from("owned"));
+        assert_eq!(d.error_message(), "the handler panicked: owned");
+        let d = Diagnostic::from_panic(&42u32);
+        assert_eq!(d.error_type(), "Function.Panic");
+    }
+
+    #[test]
+    fn runtime_error_debug_shows_sources() {
+        let e = Error::connect(std::io::Error::other("connection refused"));
+        assert!(e.is_connect());
+        assert_eq!(
+            format!("{e:?}"),
+            "cannot reach the lambda runtime api: connection refused"
+        );
+        assert!(e.source().is_some());
+    }
+}

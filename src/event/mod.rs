@@ -1,0 +1,49 @@
+//! Event decoding: what arrives on `/next` becomes an `http::Request<Bytes>`.
+//!
+//! | event | detected by | request |
+//! |---|---|---|
+//! | function URL, API Gateway HTTP API (payload 2.0) | `requestContext.http` | method, `rawPath`, `rawQueryString`, headers, `cookies` as `Cookie` |
+//! | API Gateway REST (payload 1.0) | `httpMethod` + `requestContext` | method, `path` (without the stage), `multiValueQueryStringParameters`, `multiValueHeaders` |
+//! | Application Load Balancer | `requestContext.elb` | as REST |
+//! | anything else | | a raw invocation: `POST /`, the payload as the body |
+//!
+//! Bodies flagged `isBase64Encoded` are decoded. The scheme and host come from
+//! `x-forwarded-proto` and `host` (or the request context's `domainName`). The Lambda
+//! [`Context`](crate::Context) and the event's request context go in the request's
+//! extensions; [`RequestExt`] reads them.
+//!
+//! An event that claims to be an HTTP event but cannot be one (invalid JSON, invalid base64,
+//! an invalid method, header or path) fails its invocation with `Runtime.InvalidEvent` and a
+//! message that says what was wrong; the runtime goes on with the next event.
+
+mod ext;
+mod request;
+
+pub use ext::{RequestContext, RequestExt};
+pub(crate) use request::decode;
+
+use std::fmt;
+
+/// Why an event could not become a request.
+#[derive(Debug)]
+pub(crate) struct EventError {
+    what: &'static str,
+    detail: String,
+}
+
+impl EventError {
+    pub(crate) fn new(what: &'static str, detail: impl fmt::Display) -> Self {
+        EventError {
+            what,
+            detail: detail.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for EventError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid {} event: {}", self.what, self.detail)
+    }
+}
+
+impl std::error::Error for EventError {}

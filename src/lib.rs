@@ -1,0 +1,96 @@
+//! Streaming AWS Lambda functions as tower services: every chunk on the wire as it is produced.
+//!
+//! A handler is a [`tower::Service`](tower_service::Service) of `http::Request<Bytes>` whose
+//! response body is any [`http_body::Body`]; an axum `Router` is one. [`run`] connects it
+//! to the Lambda Runtime API in response-streaming mode: the status and headers go first (the
+//! JSON *prelude* and 8 NUL bytes), then each body chunk the moment the body yields it, and
+//! if the body fails midway, real HTTP trailers that tell Lambda the response is incomplete.
+//!
+//! ```no_run
+//! use std::convert::Infallible;
+//! use std::time::Duration;
+//!
+//! use bytes::Bytes;
+//! use http::{Request, Response};
+//! use http_body::Frame;
+//! use http_body_util::StreamBody;
+//! use futures_util::stream;
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), lambda_stream::Error> {
+//!     lambda_stream::run(tower::service_fn(|_req: Request<Bytes>| async {
+//!         // One chunk a second: each reaches the caller as it is produced.
+//!         let chunks = stream::unfold(1, |n| async move {
+//!             if n > 3 {
+//!                 return None;
+//!             }
+//!             tokio::time::sleep(Duration::from_secs(1)).await;
+//!             let frame = Frame::data(Bytes::from(format!("tick {n}\n")));
+//!             Some((Ok::<_, Infallible>(frame), n + 1))
+//!         });
+//!         Ok::<_, Infallible>(
+//!             Response::builder()
+//!                 .header("content-type", "text/plain")
+//!                 .body(StreamBody::new(chunks))
+//!                 .expect("a valid response"),
+//!         )
+//!     }))
+//!     .await
+//! }
+//! ```
+//!
+//! # What goes where
+//!
+//! - Incoming events ([`event`] docs): function URL and API Gateway HTTP API (payload 2.0),
+//!   API Gateway REST (payload 1.0), ALB, and raw `InvokeWithResponseStream` payloads
+//!   (delivered as `POST /` with the payload as body). The [`Context`] and the event's
+//!   [`RequestContext`] are in the request extensions; [`RequestExt`] reads them.
+//! - Failures: a service error or panic before the response starts is reported to Lambda's
+//!   `/error` endpoint; a body error or panic after it started ends the stream with the
+//!   `Lambda-Runtime-Function-Error-Type`/`-Body` trailers. Either way the runtime goes on
+//!   with the next invocation. [`Diagnostic`] chooses the error type callers see.
+//! - The runtime exits (returns [`Error`]) only when Lambda's Runtime API is unreachable or
+//!   says the environment is broken.
+#![forbid(unsafe_code)]
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    unreachable_pub,
+    rust_2018_idioms
+)]
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+mod catch_unwind;
+mod client;
+mod config;
+mod context;
+mod error;
+pub mod event;
+mod runtime;
+mod wire;
+
+pub use aws_lambda_events;
+pub use aws_lambda_events::query_map::QueryMap;
+pub use config::Config;
+pub use context::{ClientApplication, ClientContext, CognitoIdentity, Context};
+pub use error::{BoxError, Diagnostic, Error};
+pub use event::{RequestContext, RequestExt};
+pub use runtime::Runtime;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use tower_service::Service;
+
+/// Serves Lambda invocations with `service`, configured from the environment.
+///
+/// Shorthand for [`Runtime::from_env()`](Runtime::from_env)`.run(service)`; see the crate
+/// docs for an example. Returns only on a fatal error; return it from `main`.
+pub async fn run<S, B>(service: S) -> Result<(), Error>
+where
+    S: Service<Request<Bytes>, Response = Response<B>>,
+    S::Error: Into<BoxError>,
+    B: http_body::Body + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    Runtime::from_env().run(service).await
+}

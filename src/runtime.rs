@@ -1,0 +1,273 @@
+//! The runtime loop: `/next` → decode → service → stream the response → repeat.
+
+use std::future::{poll_fn, Future};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use tower_service::Service;
+use tracing::Instrument;
+
+use crate::catch_unwind::CatchUnwind;
+use crate::client::{ApiError, Client, Invocation};
+use crate::error::types;
+use crate::{event, wire, BoxError, Config, Diagnostic, Error};
+
+/// How many `/next` failures in a row the runtime retries before it gives up.
+const NEXT_ATTEMPTS: u32 = 6;
+/// The first retry's delay; each next one doubles, up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(10);
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
+/// The runtime, configured: [`run`](crate::run) with a chosen [`Config`].
+///
+/// ```no_run
+/// use lambda_stream::{Config, Runtime};
+/// # async fn doc(service: tower::util::ServiceFn<fn(http::Request<bytes::Bytes>) -> std::future::Ready<Result<http::Response<String>, std::convert::Infallible>>>) -> Result<(), lambda_stream::Error> {
+/// let mut config = Config::from_env();
+/// config.runtime_api = Some("127.0.0.1:9001".into());
+/// Runtime::new(config).run(service).await
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    config: Config,
+}
+
+impl Runtime {
+    /// A runtime with this configuration.
+    pub fn new(config: Config) -> Self {
+        Runtime { config }
+    }
+
+    /// A runtime configured from the environment ([`Config::from_env`]).
+    pub fn from_env() -> Self {
+        Runtime::new(Config::from_env())
+    }
+
+    /// The runtime's configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Serves invocations with `service` until the Runtime API says to stop.
+    ///
+    /// Returns only on a fatal error: the Runtime API cannot be reached or answered `500`.
+    /// Every other failure is reported for its invocation and the loop goes on.
+    pub async fn run<S, B>(self, service: S) -> Result<(), Error>
+    where
+        S: Service<Request<Bytes>, Response = Response<B>>,
+        S::Error: Into<BoxError>,
+        B: http_body::Body + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let mut client = self.client()?;
+        worker(service, &mut client).await
+    }
+
+    /// Runs `init`, then serves with the service it returns.
+    ///
+    /// When `init` fails, the error is reported to `/runtime/init/error` (type
+    /// `Function.InitError`, or a [`Diagnostic`]'s own) and returned: return it from `main`
+    /// so the process exits non-zero, as Lambda expects.
+    ///
+    /// ```no_run
+    /// # use std::convert::Infallible;
+    /// # use bytes::Bytes;
+    /// # use http::{Request, Response};
+    /// # async fn load_model() -> Result<String, std::io::Error> { Ok(String::new()) }
+    /// #[tokio::main]
+    /// async fn main() -> Result<(), lambda_stream::Error> {
+    ///     lambda_stream::Runtime::from_env()
+    ///         .run_with_init(async {
+    ///             let model = load_model().await?;
+    ///             Ok::<_, std::io::Error>(tower::service_fn(move |_req: Request<Bytes>| {
+    ///                 let reply = model.clone();
+    ///                 async move { Ok::<_, Infallible>(Response::new(reply)) }
+    ///             }))
+    ///         })
+    ///         .await
+    /// }
+    /// ```
+    pub async fn run_with_init<F, E, S, B>(self, init: F) -> Result<(), Error>
+    where
+        F: Future<Output = Result<S, E>>,
+        E: Into<BoxError>,
+        S: Service<Request<Bytes>, Response = Response<B>>,
+        S::Error: Into<BoxError>,
+        B: http_body::Body + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let mut client = self.client()?;
+        let err = match CatchUnwind::new(init).await {
+            Ok(Ok(service)) => return worker(service, &mut client).await,
+            Ok(Err(e)) => Diagnostic::from_error(e.into(), types::INIT),
+            Err(panic) => Diagnostic::from_panic(&*panic),
+        };
+        tracing::error!(error_type = err.error_type(), error = err.error_message(), "initialisation failed");
+        if let Err(report) = client.report_init_error(&err).await {
+            tracing::error!(error = %report, "cannot report the initialisation error");
+        }
+        Err(Error::init(err))
+    }
+
+    fn client<B>(&self) -> Result<Client<B>, Error>
+    where
+        B: http_body::Body + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let Some(address) = self.config.runtime_api.as_deref() else {
+            return Err(Error::config(
+                "AWS_LAMBDA_RUNTIME_API is not set: this is not a lambda execution environment",
+            ));
+        };
+        Client::new(address, Arc::new(self.config.clone())).map_err(Error::config)
+    }
+}
+
+/// One worker: loops over invocations on its own connection.
+async fn worker<S, B>(mut service: S, client: &mut Client<B>) -> Result<(), Error>
+where
+    S: Service<Request<Bytes>, Response = Response<B>>,
+    S::Error: Into<BoxError>,
+    B: http_body::Body + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    loop {
+        let invocation = next(client).await?;
+        let span = tracing::info_span!(
+            "invocation",
+            request_id = %invocation.context.request_id,
+            xray_trace_id = invocation.context.xray_trace_id.as_deref().unwrap_or(""),
+        );
+        invoke(&mut service, client, invocation)
+            .instrument(span)
+            .await?;
+    }
+}
+
+/// `/next`, retried with capped exponential backoff; fatal on a `5xx` or too many failures.
+async fn next<B>(client: &mut Client<B>) -> Result<Invocation, Error>
+where
+    B: http_body::Body + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let mut backoff = FIRST_BACKOFF;
+    let mut attempt = 1;
+    loop {
+        let err = match client.next().await {
+            Ok(invocation) => return Ok(invocation),
+            Err(err) if err.is_fatal() => {
+                tracing::error!(error = %err, "the runtime api reported a fatal error; exiting");
+                return Err(Error::runtime_api(err));
+            }
+            // An event nobody can be told about: skip it, the environment is fine.
+            Err(ApiError::BadEvent(why)) => {
+                tracing::error!(error = why, "skipping an event without a usable request id");
+                attempt = 1;
+                continue;
+            }
+            Err(err) => err,
+        };
+        if attempt >= NEXT_ATTEMPTS {
+            tracing::error!(error = %err, attempts = attempt, "cannot get the next event; exiting");
+            return Err(match err {
+                ApiError::Transport(e) => Error::connect(e),
+                other => Error::runtime_api(other),
+            });
+        }
+        tracing::warn!(error = %err, attempt, "cannot get the next event; retrying");
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+        attempt += 1;
+    }
+}
+
+/// One invocation, from its event to the Runtime API's reply to the response.
+///
+/// Returns `Err` only when the runtime must exit.
+async fn invoke<S, B>(service: &mut S, client: &mut Client<B>, invocation: Invocation) -> Result<(), Error>
+where
+    S: Service<Request<Bytes>, Response = Response<B>>,
+    S::Error: Into<BoxError>,
+    B: http_body::Body + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let request_id = invocation.context.request_id.clone();
+    let (request, format) = match event::decode(invocation.payload, invocation.context) {
+        Ok(decoded) => decoded,
+        Err(e) => {
+            let d = Diagnostic::new(types::INVALID_EVENT, e.to_string());
+            return fail(client, &request_id, d).await;
+        }
+    };
+
+    let response = match call(service, request).await {
+        Ok(response) => response,
+        Err(diagnostic) => return fail(client, &request_id, diagnostic).await,
+    };
+
+    let (parts, body) = response.into_parts();
+    let head = wire::encode_head(format, &parts);
+    let reply = client
+        .respond(&request_id, head, body, tracing::Span::current())
+        .await;
+    settle(reply, "response")
+}
+
+/// Drives the service to a response: `poll_ready`, `call`, the future, any of which may fail
+/// or panic. Errors become diagnostics here, so that no handler error is held across an
+/// await (and the runtime's future is `Send` without asking it of the error type).
+async fn call<S, B>(service: &mut S, request: Request<Bytes>) -> Result<Response<B>, Diagnostic>
+where
+    S: Service<Request<Bytes>, Response = Response<B>>,
+    S::Error: Into<BoxError>,
+{
+    match CatchUnwind::new(poll_fn(|cx| service.poll_ready(cx))).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(Diagnostic::from_error(e.into(), types::NOT_READY)),
+        Err(panic) => return Err(Diagnostic::from_panic(&*panic)),
+    }
+    let future = match catch_unwind(AssertUnwindSafe(|| service.call(request))) {
+        Ok(future) => future,
+        Err(panic) => return Err(Diagnostic::from_panic(&*panic)),
+    };
+    match CatchUnwind::new(future).await {
+        Ok(Ok(response)) => Ok(response),
+        Ok(Err(e)) => Err(Diagnostic::from_error(e.into(), types::HANDLER)),
+        Err(panic) => Err(Diagnostic::from_panic(&*panic)),
+    }
+}
+
+/// Reports a failure before the response started, to `/error`.
+async fn fail<B>(client: &mut Client<B>, request_id: &str, diagnostic: Diagnostic) -> Result<(), Error>
+where
+    B: http_body::Body + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    tracing::error!(
+        error_type = diagnostic.error_type(),
+        error = diagnostic.error_message(),
+        "invocation failed before its response started; reporting it"
+    );
+    let reply = client.report_error(request_id, &diagnostic).await;
+    settle(reply, "error report")
+}
+
+/// Acts on the Runtime API's reply to a POST: a `5xx` ends the runtime, anything else is
+/// logged and the loop goes on.
+fn settle(reply: Result<(), ApiError>, what: &'static str) -> Result<(), Error> {
+    match reply {
+        Ok(()) => Ok(()),
+        Err(err) if err.is_fatal() => {
+            tracing::error!(error = %err, what, "the runtime api reported a fatal error; exiting");
+            Err(Error::runtime_api(err))
+        }
+        Err(err) => {
+            tracing::error!(error = %err, what, "the runtime api did not accept the call");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! The response-streaming wire format, in one place.
+//!
+//! A streamed response to an HTTP integration (function URL, API Gateway REST) is posted to
+//! `/runtime/invocation/{id}/response` as:
+//!
+//! ```text
+//! Lambda-Runtime-Function-Response-Mode: streaming
+//! Transfer-Encoding: chunked
+//! Trailer: Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body
+//! Content-Type: application/vnd.awslambda.http-integration-response
+//!
+//! {"statusCode":200,"headers":{...},"cookies":[...]}  <- the prelude (prelude.rs)
+//! \0\0\0\0\0\0\0\0                                    <- 8 NUL bytes
+//! body chunks, each sent as the handler produces it   <- body.rs
+//! [trailers: Lambda-Runtime-Function-Error-Type / -Body, only when the body fails]
+//! ```
+//!
+//! A raw invocation (not an HTTP event) has no prelude and carries the handler's content type.
+
+mod body;
+mod prelude;
+
+pub(crate) use body::ResponseStream;
+pub(crate) use prelude::{encode_head, Head};
+
+use base64::Engine as _;
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::Diagnostic;
+
+/// How the response head is encoded: chosen by the kind of event that was decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ResponseFormat {
+    /// Function URL and API Gateway HTTP API (payload 2.0): single-valued `headers` plus
+    /// `cookies`.
+    PayloadV2,
+    /// API Gateway REST (payload 1.0): `headers` plus `multiValueHeaders` for repeated ones.
+    PayloadV1,
+    /// Not an HTTP event: no prelude; the handler's content type goes to the caller.
+    Raw,
+}
+
+/// `Lambda-Runtime-Function-Response-Mode`.
+pub(crate) const RESPONSE_MODE: HeaderName =
+    HeaderName::from_static("lambda-runtime-function-response-mode");
+/// `Lambda-Runtime-Function-Error-Type`.
+pub(crate) const ERROR_TYPE: HeaderName =
+    HeaderName::from_static("lambda-runtime-function-error-type");
+/// `Lambda-Runtime-Function-Error-Body`.
+pub(crate) const ERROR_BODY: HeaderName =
+    HeaderName::from_static("lambda-runtime-function-error-body");
+/// The `Trailer` declaration of a streamed response.
+pub(crate) const TRAILER_DECLARATION: HeaderValue = HeaderValue::from_static(
+    "Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body",
+);
+/// The content type of a response to an HTTP integration.
+pub(crate) const HTTP_INTEGRATION_CONTENT_TYPE: HeaderValue =
+    HeaderValue::from_static("application/vnd.awslambda.http-integration-response");
+/// The content type of an `/error` or `/init/error` report.
+pub(crate) const ERROR_CONTENT_TYPE: HeaderValue =
+    HeaderValue::from_static("application/vnd.aws.lambda.error+json");
+/// What separates the prelude from the body.
+pub(crate) const DELIMITER: [u8; 8] = [0; 8];
+
+/// The error type as a header value; a type that cannot be one is reported as
+/// `Function.Unknown`.
+pub(crate) fn error_type_header(diagnostic: &Diagnostic) -> HeaderValue {
+    HeaderValue::from_str(diagnostic.error_type())
+        .unwrap_or(HeaderValue::from_static("Function.Unknown"))
+}
+
+/// The trailers that end a body which failed midway.
+pub(crate) fn error_trailers(diagnostic: &Diagnostic) -> HeaderMap {
+    let body = base64::engine::general_purpose::STANDARD.encode(diagnostic.to_json());
+    let mut trailers = HeaderMap::with_capacity(2);
+    trailers.insert(ERROR_TYPE, error_type_header(diagnostic));
+    // Standard base64 is always a valid header value.
+    if let Ok(value) = HeaderValue::from_str(&body) {
+        trailers.insert(ERROR_BODY, value);
+    }
+    trailers
+}
+
+/// The body of an `/error` or `/init/error` report.
+pub(crate) fn error_report_body(diagnostic: &Diagnostic) -> bytes::Bytes {
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Report<'a> {
+        error_message: &'a str,
+        error_type: &'a str,
+        stack_trace: [&'a str; 0],
+    }
+    serde_json::to_vec(&Report {
+        error_message: diagnostic.error_message(),
+        error_type: diagnostic.error_type(),
+        stack_trace: [],
+    })
+    .unwrap_or_default()
+    .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trailers_carry_type_and_base64_json() {
+        let d = Diagnostic::new("Function.StreamError", "upstream closed");
+        let t = error_trailers(&d);
+        assert_eq!(t[ERROR_TYPE], "Function.StreamError");
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(t[ERROR_BODY].as_bytes())
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+        assert_eq!(v["errorType"], "Function.StreamError");
+        assert_eq!(v["errorMessage"], "upstream closed");
+    }
+
+    #[test]
+    fn invalid_error_type_becomes_unknown() {
+        let d = Diagnostic::new("Function.Bad\nType", "x");
+        assert_eq!(error_type_header(&d), "Function.Unknown");
+    }
+
+    #[test]
+    fn error_report_shape() {
+        let d = Diagnostic::new("Function.Error", "boom");
+        let v: serde_json::Value = serde_json::from_slice(&error_report_body(&d)).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"errorMessage": "boom", "errorType": "Function.Error", "stackTrace": []})
+        );
+    }
+}

@@ -1,0 +1,540 @@
+//! The runtime loop against a Runtime API mock on a real socket: what goes on the wire.
+
+mod support;
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::stream;
+use http::{Request, Response};
+use http_body::Frame;
+use http_body_util::{BodyExt, Empty, Full, StreamBody};
+use lambda_stream::{BoxError, Diagnostic, RequestExt};
+use support::{contains, MockEvent, MockRuntimeApi, Next, Record};
+use tower::service_fn;
+
+const URL_EVENT: &str = "function-url-get.json";
+
+fn chunks(
+    parts: &'static [&'static str],
+    gap: Duration,
+) -> StreamBody<impl futures_util::Stream<Item = Result<Frame<Bytes>, BoxError>> + Send> {
+    StreamBody::new(stream::unfold(0usize, move |i| async move {
+        let part = parts.get(i)?;
+        if i > 0 {
+            tokio::time::sleep(gap).await;
+        }
+        Some((Ok(Frame::data(Bytes::from_static(part.as_bytes()))), i + 1))
+    }))
+}
+
+#[tokio::test]
+async fn streams_prelude_delimiter_and_chunks_with_the_right_head() {
+    let mock = MockRuntimeApi::start().await;
+    mock.push_event(MockEvent::fixture("req-1", URL_EVENT));
+    let rt = support::spawn_runtime(
+        &mock,
+        service_fn(|_req: Request<Bytes>| async {
+            Ok::<_, Infallible>(
+                Response::builder()
+                    .status(201)
+                    .header("content-type", "text/plain")
+                    .header("x-custom", "yes")
+                    .header("set-cookie", "a=1; Path=/")
+                    .header("set-cookie", "b=2")
+                    .header("content-length", "999")
+                    .body(chunks(&["hello ", "streaming ", "world"], Duration::from_millis(20)))
+                    .unwrap(),
+            )
+        }),
+    );
+    let res = mock.response().await;
+    assert_eq!(res.request_id, "req-1");
+    assert_eq!(res.header("lambda-runtime-function-response-mode"), Some("streaming"));
+    assert_eq!(res.header("transfer-encoding"), Some("chunked"));
+    assert_eq!(
+        res.header("trailer"),
+        Some("Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body")
+    );
+    assert_eq!(
+        res.header("content-type"),
+        Some("application/vnd.awslambda.http-integration-response")
+    );
+    assert!(res.headers.get("content-length").is_none());
+    let (prelude, body) = res.split();
+    assert_eq!(
+        prelude,
+        serde_json::json!({
+            "statusCode": 201,
+            "headers": {"content-type": "text/plain", "x-custom": "yes"},
+            "cookies": ["a=1; Path=/", "b=2"],
+        })
+    );
+    assert_eq!(body, b"hello streaming world");
+    assert!(res.complete && res.trailers.is_none());
+    // On the wire: the delimiter is exactly 8 NULs right after the prelude JSON.
+    let raw = mock.raw();
+    assert!(contains(&raw, br#""cookies":["a=1; Path=/","b=2"]}"#));
+    assert!(contains(&raw, b"]}\0\0\0\0\0\0\0\0"));
+    assert!(!contains(&raw, b"]}\0\0\0\0\0\0\0\0\0"));
+    rt.abort();
+}
+
+#[tokio::test]
+async fn each_chunk_arrives_when_it_is_produced() {
+    let mock = MockRuntimeApi::start().await;
+    mock.push_event(MockEvent::fixture("req-1", URL_EVENT));
+    let rt = support::spawn_runtime(
+        &mock,
+        service_fn(|_req: Request<Bytes>| async {
+            Ok::<_, Infallible>(Response::new(chunks(&["a", "b", "c", "d"], Duration::from_millis(250))))
+        }),
+    );
+    let res = mock.response().await;
+    let body = res.body_chunks();
+    let text: String = body.iter().map(|(_, b)| String::from_utf8_lossy(b)).collect();
+    assert_eq!(text, "abcd");
+    assert_eq!(body.len(), 4, "each chunk arrived on its own: {body:?}");
+    for pair in body.windows(2) {
+        let gap = pair[1].0 - pair[0].0;
+        assert!(gap >= Duration::from_millis(200), "chunks arrived {gap:?} apart");
+    }
+    // The prelude left before the handler's first chunk: status and headers are not held back.
+    assert!(res.chunks[0].1.starts_with(b"{\"statusCode\":200"));
+    rt.abort();
+}
+
+#[tokio::test]
+async fn a_mid_stream_error_ends_the_stream_with_real_trailers() {
+    let mock = MockRuntimeApi::start().await;
+    mock.push_event(MockEvent::fixture("req-1", URL_EVENT));
+    mock.push_event(MockEvent::fixture("req-2", URL_EVENT));
+    let rt = support::spawn_runtime(
+        &mock,
+        service_fn(|req: Request<Bytes>| async move {
+            let first = req.lambda_context().request_id == "req-1";
+            let s = stream::iter(vec![
+                Ok(Frame::data(Bytes::from_static(b"partial "))),
+                if first {
+                    Err::<_, BoxError>("upstream model disconnected".into())
+                } else {
+                    Ok(Frame::data(Bytes::from_static(b"whole")))
+                },
+                Ok(Frame::data(Bytes::from_static(b"never sent"))),
+            ]);
+            Ok::<_, Infallible>(Response::new(StreamBody::new(s)))
+        }),
+    );
+    let res = mock.response().await;
+    let (_, body) = res.split();
+    assert_eq!(body, b"partial ", "the stream stops at the error");
+    let (ty, json) = res.error_trailers().expect("error trailers");
+    assert_eq!(ty, "Function.StreamError");
+    assert_eq!(json["errorType"], "Function.StreamError");
+    assert_eq!(json["errorMessage"], "upstream model disconnected");
+    // The trailers are HTTP trailers after the last chunk, not body bytes.
+    let raw = mock.raw();
+    assert!(contains(&raw, b"\r\n0\r\nlambda-runtime-function-error-type: Function.StreamError\r\n"));
+    assert!(!contains(&res.bytes(), b"Function.StreamError"));
+    // And the runtime serves the next invocation.
+    let res = mock.response().await;
+    assert_eq!(res.request_id, "req-2");
+    assert_eq!(res.split().1, b"partial wholenever sent");
+    assert!(res.trailers.is_none());
+    rt.abort();
+}
+
+#[tokio::test]
+async fn a_diagnostic_body_error_chooses_the_trailer_type() {
+    let mock = MockRuntimeApi::start().await;
+    mock.push_event(MockEvent::fixture("req-1", URL_EVENT));
+    let rt = support::spawn_runtime(
+        &mock,
+        service_fn(|_req: Request<Bytes>| async move {
+            let s = stream::iter(vec![
+                Ok(Frame::data(Bytes::from_static(b"x"))),
+                Err::<Frame<Bytes>, _>(Diagnostic::new("Function.QuotaExceeded", "tenant over quota")),
+            ]);
+            Ok::<_, Infallible>(Response::new(StreamBody::new(s)))
+        }),
+    );
+    let (ty, json) = mock.response().await.error_trailers().unwrap();
+    assert_eq!(ty, "Function.QuotaExceeded");
+    assert_eq!(json["errorMessage"], "tenant over quota");
+    rt.abort();
+}
+
+#[tokio::test]
+async fn an_error_before_the_first_byte_goes_to_error_and_the_loop_goes_on() {
+    let mock = MockRuntimeApi::start().await;
+    mock.push_event(MockEvent::fixture("req-1", URL_EVENT));
+    mock.push_event(MockEvent::fixture("req-2", URL_EVENT));
+    let rt = support::spawn_runtime(
+        &mock,
+        service_fn(|req: Request<Bytes>| async move {
+            if req.lambda_context().request_id == "req-1" {
+                return Err::<Response<Full<Bytes>>, _>(std::io::Error::other("database unreachable"));
+            }
+            Ok(Response::new(Full::new(Bytes::from_static(b"fine"))))
+        }),
+    );
+    let err = mock.error().await;
+    assert_eq!(err.request_id.as_deref(), Some("req-1"));
+    assert_eq!(err.error_type(), "Function.Error");
+    assert_eq!(err.message(), "database unreachable");
+    assert_eq!(err.body["stackTrace"], serde_json::json!([]));
+    assert_eq!(
+        err.headers["content-type"],
+        "application/vnd.aws.lambda.error+json"
+    );
+    assert_eq!(err.headers["lambda-runtime-function-error-type"], "Function.Error");
+    let res = mock.response().await;
+    assert_eq!(res.request_id, "req-2");
+    assert_eq!(res.split().1, b"fine");
+    rt.abort();
+}
+
+/// Where a handler panics.
+#[derive(Clone, Copy, Debug)]
+enum PanicAt {
+    Call,
+    Future,
+    Body,
+}
+
+fn panicking(at: PanicAt) -> impl tower::Service<
+    Request<Bytes>,
+    Response = Response<StreamBody<impl futures_util::Stream<Item = Result<Frame<Bytes>, Infallible>> + Send>>,
+    Error = Infallible,
+    Future = impl std::future::Future<Output = Result<Response<StreamBody<impl futures_util::Stream<Item = Result<Frame<Bytes>, Infallible>> + Send>>, Infallible>> + Send,
+> + Send {
+    service_fn(move |req: Request<Bytes>| {
+        let doomed = req.lambda_context().request_id == "doomed";
+        if doomed && matches!(at, PanicAt::Call) {
+            panic!("panic in call");
+        }
+        async move {
+            if doomed && matches!(at, PanicAt::Future) {
+                panic!("panic in the future");
+            }
+            let s = stream::unfold(0, move |i| async move {
+                match i {
+                    0 => Some((Ok(Frame::data(Bytes::from_static(b"before "))), 1)),
+                    1 if doomed && matches!(at, PanicAt::Body) => panic!("panic in the body"),
+                    1 => Some((Ok(Frame::data(Bytes::from_static(b"after"))), 2)),
+                    _ => None,
+                }
+            });
+            Ok(Response::new(StreamBody::new(s)))
+        }
+    })
+}
+
+#[tokio::test]
+async fn panics_are_reported_and_the_runtime_survives() {
+    for at in [PanicAt::Call, PanicAt::Future, PanicAt::Body] {
+        let mock = MockRuntimeApi::start().await;
+        mock.push_event(MockEvent::fixture("doomed", URL_EVENT));
+        mock.push_event(MockEvent::fixture("next", URL_EVENT));
+        let rt = support::spawn_runtime(&mock, panicking(at));
+        match (at, mock.record().await) {
+            (PanicAt::Body, Record::Response(res)) => {
+                assert_eq!(res.split().1, b"before ");
+                let (ty, json) = res.error_trailers().expect("trailers after a body panic");
+                assert_eq!(ty, "Function.Panic");
+                assert_eq!(json["errorMessage"], "the handler panicked: panic in the body");
+            }
+            (PanicAt::Call | PanicAt::Future, Record::Error(err)) => {
+                assert_eq!(err.error_type(), "Function.Panic", "{at:?}");
+                assert!(err.message().contains("panic in"), "{at:?}: {}", err.message());
+            }
+            (at, other) => panic!("{at:?}: unexpected {other:?}"),
+        }
+        let res = mock.response().await;
+        assert_eq!(res.request_id, "next", "{at:?}");
+        assert_eq!(res.split().1, b"before after");
+        assert!(!rt.is_finished());
+        rt.abort();
+    }
+}
+
+#[tokio::test]
+async fn an_empty_body_still_sends_prelude_and_delimiter() {
+    let mock = MockRuntimeApi::start().await;
+    mock.push_event(MockEvent::fixture("req-1", URL_EVENT));
+    let rt = support::spawn_runtime(
+        &mock,
+        service_fn(|_req: Request<Bytes>| async {
+            Ok::<_, Infallible>(Response::builder().status(204).body(Empty::<Bytes>::new()).unwrap())
+        }),
+    );
+    let res = mock.response().await;
+    let (prelude, body) = res.split();
+    assert_eq!(prelude["statusCode"], 204);
+    assert_eq!(prelude["headers"]["content-type"], "application/octet-stream");
+    assert!(body.is_empty());
+    assert!(res.complete);
+    rt.abort();
+}
+
+#[tokio::test]
+async fn raw_invocations_stream_without_prelude_with_the_handlers_content_type() {
+    let mock = MockRuntimeApi::start().await;
+    mock.push_event(MockEvent::fixture("req-1", "raw-object.json"));
+    let rt = support::spawn_runtime(
+        &mock,
+        service_fn(|req: Request<Bytes>| async move {
+            assert_eq!(req.method(), http::Method::POST);
+            assert_eq!(req.uri().path(), "/");
+            assert!(req.request_context_ref().is_none());
+            let echo = format!("{} bytes: ", req.body().len());
+            let s = stream::iter(vec![
+                Ok::<_, Infallible>(Frame::data(Bytes::from(echo))),
+                Ok(Frame::data(req.into_body())),
+            ]);
+            Ok::<_, Infallible>(
+                Response::builder()
+                    .header("content-type", "application/x-ndjson")
+                    .body(StreamBody::new(s))
+                    .unwrap(),
+            )
+        }),
+    );
+    let res = mock.response().await;
+    assert_eq!(res.header("content-type"), Some("application/x-ndjson"));
+    let payload = support::fixture("raw-object.json");
+    let mut expected = format!("{} bytes: ", payload.len()).into_bytes();
+    expected.extend_from_slice(&payload);
+    assert_eq!(res.bytes(), expected);
+    rt.abort();
+}
+
+#[tokio::test]
+async fn a_malformed_event_is_reported_and_the_loop_goes_on() {
+    let mock = MockRuntimeApi::start().await;
+    let bad_base64 = String::from_utf8(support::fixture("function-url-post-base64.json").to_vec())
+        .unwrap()
+        .replace("AAECA//+/fxIZWxsbw==", "not base64!!");
+    mock.push_event(MockEvent::new("bad-b64", bad_base64));
+    mock.push_event(MockEvent::new("bad-json", r#"{"version":"2.0","rawPath":"#));
+    mock.push_event(MockEvent::new(
+        "bad-method",
+        r#"{"version":"2.0","rawPath":"/","requestContext":{"http":{"method":"GE T"}}}"#,
+    ));
+    mock.push_event(MockEvent::fixture("good", URL_EVENT));
+    let rt = support::spawn_runtime(
+        &mock,
+        service_fn(|_req: Request<Bytes>| async {
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
+        }),
+    );
+    for (id, needle) in [
+        ("bad-b64", "not valid base64"),
+        ("bad-json", "invalid json event"),
+        ("bad-method", "invalid http api (payload 2.0) event"),
+    ] {
+        let err = mock.error().await;
+        assert_eq!(err.request_id.as_deref(), Some(id));
+        assert_eq!(err.error_type(), "Runtime.InvalidEvent");
+        assert!(err.message().contains(needle), "{id}: {}", err.message());
+    }
+    assert_eq!(mock.response().await.request_id, "good");
+    rt.abort();
+}
+
+#[tokio::test]
+async fn an_event_without_request_id_is_skipped() {
+    let mock = MockRuntimeApi::start().await;
+    mock.push_event(MockEvent::fixture("x", URL_EVENT).header("lambda-runtime-aws-request-id", None));
+    mock.push_event(MockEvent::fixture("good", URL_EVENT).header("lambda-runtime-deadline-ms", None));
+    let rt = support::spawn_runtime(
+        &mock,
+        service_fn(|req: Request<Bytes>| async move {
+            assert!(req.lambda_context().deadline.is_none());
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
+        }),
+    );
+    assert_eq!(mock.response().await.request_id, "good");
+    rt.abort();
+}
+
+#[tokio::test]
+async fn a_4xx_reply_is_logged_and_the_loop_goes_on() {
+    let mock = MockRuntimeApi::start().await;
+    mock.reply_to_response(413, r#"{"errorType":"RequestEntityTooLarge","errorMessage":"too big"}"#);
+    mock.push_event(MockEvent::fixture("req-1", URL_EVENT));
+    mock.push_event(MockEvent::fixture("req-2", URL_EVENT));
+    let rt = support::spawn_runtime(
+        &mock,
+        service_fn(|_req: Request<Bytes>| async {
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
+        }),
+    );
+    assert_eq!(mock.response().await.request_id, "req-1");
+    assert_eq!(mock.response().await.request_id, "req-2");
+    assert!(!rt.is_finished());
+    rt.abort();
+}
+
+#[tokio::test]
+async fn a_500_reply_to_a_response_stops_the_runtime() {
+    let mock = MockRuntimeApi::start().await;
+    mock.reply_to_response(500, r#"{"errorType":"ContainerError","errorMessage":"broken"}"#);
+    mock.push_event(MockEvent::fixture("req-1", URL_EVENT));
+    mock.push_event(MockEvent::fixture("req-2", URL_EVENT));
+    let rt = support::spawn_runtime(
+        &mock,
+        service_fn(|_req: Request<Bytes>| async {
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
+        }),
+    );
+    assert_eq!(mock.response().await.request_id, "req-1");
+    let err = tokio::time::timeout(Duration::from_secs(5), rt)
+        .await
+        .expect("the runtime exits promptly")
+        .unwrap()
+        .unwrap_err();
+    assert!(err.is_runtime_api(), "{err:?}");
+    assert!(format!("{err:?}").contains("broken"), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_500_on_next_stops_the_runtime() {
+    let mock = MockRuntimeApi::start().await;
+    mock.push(Next::Status(500, r#"{"errorType":"Runtime.Unknown","errorMessage":"gone"}"#));
+    let rt = support::spawn_runtime(
+        &mock,
+        service_fn(|_req: Request<Bytes>| async {
+            Ok::<_, Infallible>(Response::new(Empty::<Bytes>::new()))
+        }),
+    );
+    let err = tokio::time::timeout(Duration::from_secs(5), rt).await.unwrap().unwrap().unwrap_err();
+    assert!(err.is_runtime_api());
+}
+
+#[tokio::test]
+async fn a_403_on_next_is_retried() {
+    let mock = MockRuntimeApi::start().await;
+    mock.push(Next::Status(403, r#"{"errorType":"InvalidStateTransition"}"#));
+    mock.push(Next::Status(403, r#"{"errorType":"InvalidStateTransition"}"#));
+    mock.push_event(MockEvent::fixture("req-1", URL_EVENT));
+    let rt = support::spawn_runtime(
+        &mock,
+        service_fn(|_req: Request<Bytes>| async {
+            Ok::<_, Infallible>(Response::new(Empty::<Bytes>::new()))
+        }),
+    );
+    assert_eq!(mock.response().await.request_id, "req-1");
+    assert!(mock.next_calls() >= 3);
+    rt.abort();
+}
+
+#[tokio::test]
+async fn an_unreachable_runtime_api_is_a_connect_error() {
+    // Bind then drop, so nothing listens on the port.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut config = lambda_stream::Config::default();
+    config.runtime_api = Some(format!("127.0.0.1:{port}"));
+    let svc = service_fn(|_req: Request<Bytes>| async {
+        Ok::<_, Infallible>(Response::new(Empty::<Bytes>::new()))
+    });
+    let err = lambda_stream::Runtime::new(config).run(svc).await.unwrap_err();
+    assert!(err.is_connect(), "{err:?}");
+    assert!(format!("{err:?}").contains("refused"), "{err:?}");
+}
+
+#[tokio::test]
+async fn no_runtime_api_is_a_config_error() {
+    let svc = service_fn(|_req: Request<Bytes>| async {
+        Ok::<_, Infallible>(Response::new(Empty::<Bytes>::new()))
+    });
+    let err = lambda_stream::Runtime::new(lambda_stream::Config::default())
+        .run(svc)
+        .await
+        .unwrap_err();
+    assert!(err.is_config(), "{err:?}");
+}
+
+#[tokio::test]
+async fn an_init_failure_is_reported_to_init_error() {
+    let mock = MockRuntimeApi::start().await;
+    let err = lambda_stream::Runtime::new(mock.config())
+        .run_with_init(async {
+            Err::<
+                tower::util::ServiceFn<
+                    fn(Request<Bytes>) -> std::future::Ready<Result<Response<Empty<Bytes>>, Infallible>>,
+                >,
+                _,
+            >(std::io::Error::other("model file missing"))
+        })
+        .await
+        .unwrap_err();
+    assert!(err.is_init());
+    match mock.record().await {
+        Record::InitError(report) => {
+            assert_eq!(report.error_type(), "Function.InitError");
+            assert_eq!(report.message(), "model file missing");
+            assert_eq!(report.headers["lambda-runtime-function-error-type"], "Function.InitError");
+        }
+        other => panic!("expected /init/error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_lambda_context_reaches_the_handler() {
+    let mock = MockRuntimeApi::start().await;
+    mock.push_event(
+        MockEvent::fixture("ctx-1", URL_EVENT)
+            .header("lambda-runtime-aws-tenant-id", Some("tenant-9"))
+            .header(
+                "lambda-runtime-cognito-identity",
+                Some(r#"{"cognitoIdentityId":"id-1","cognitoIdentityPoolId":"pool-1"}"#),
+            ),
+    );
+    let rt = support::spawn_runtime(
+        &mock,
+        service_fn(|req: Request<Bytes>| async move {
+            let ctx = req.lambda_context();
+            let summary = serde_json::json!({
+                "id": ctx.request_id,
+                "arn": ctx.invoked_function_arn,
+                "trace": ctx.xray_trace_id,
+                "tenant": ctx.tenant_id,
+                "pool": ctx.identity.as_ref().and_then(|i| i.identity_pool_id.clone()),
+                "remaining_ok": ctx.remaining().is_some_and(|r| r > Duration::from_secs(50)),
+                "function": ctx.env_config.function_name,
+            });
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(summary.to_string()))))
+        }),
+    );
+    let (_, body) = mock.response().await.split();
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["id"], "ctx-1");
+    assert_eq!(v["arn"], "arn:aws:lambda:us-east-1:123456789012:function:stream");
+    assert!(v["trace"].as_str().unwrap().starts_with("Root=1-"));
+    assert_eq!(v["tenant"], "tenant-9");
+    assert_eq!(v["pool"], "pool-1");
+    assert_eq!(v["remaining_ok"], true);
+    assert_eq!(v["function"], "stream");
+    rt.abort();
+}
+
+#[tokio::test]
+async fn one_connection_serves_many_invocations() {
+    let mock = MockRuntimeApi::start().await;
+    for i in 0..20 {
+        mock.push_event(MockEvent::fixture(&format!("req-{i}"), URL_EVENT));
+    }
+    let rt = support::spawn_runtime(
+        &mock,
+        service_fn(|_req: Request<Bytes>| async {
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok")).boxed()))
+        }),
+    );
+    for i in 0..20 {
+        assert_eq!(mock.response().await.request_id, format!("req-{i}"));
+    }
+    assert_eq!(mock.connections(), 1, "keep-alive: one connection for all calls");
+    rt.abort();
+}
