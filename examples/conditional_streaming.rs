@@ -22,7 +22,9 @@ pub fn wants_error(req: &Request<Bytes>) -> bool {
 }
 
 /// The handler.
-pub async fn handler(req: Request<Bytes>) -> Result<Response<BoxBody<Bytes, Infallible>>, Infallible> {
+pub async fn handler(
+    req: Request<Bytes>,
+) -> Result<Response<BoxBody<Bytes, Infallible>>, Infallible> {
     let response = if wants_error(&req) {
         Response::builder()
             .status(StatusCode::BAD_REQUEST)

@@ -34,8 +34,10 @@ pub fn numbers() -> impl Stream<Item = Result<Frame<Bytes>, Infallible>> + Send 
 /// The handler: any request gets the stream.
 pub async fn handler(
     _req: Request<Bytes>,
-) -> Result<Response<StreamBody<impl Stream<Item = Result<Frame<Bytes>, Infallible>> + Send>>, Infallible>
-{
+) -> Result<
+    Response<StreamBody<impl Stream<Item = Result<Frame<Bytes>, Infallible>> + Send>>,
+    Infallible,
+> {
     Ok(Response::builder()
         .status(200)
         .header("content-type", "text/plain")

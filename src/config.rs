@@ -75,7 +75,11 @@ fn parse_or_warn<T: std::str::FromStr>(name: &str, value: &str) -> Option<T> {
     match value.trim().parse() {
         Ok(v) => Some(v),
         Err(_) => {
-            tracing::warn!(variable = name, value, "ignoring an unparsable environment variable");
+            tracing::warn!(
+                variable = name,
+                value,
+                "ignoring an unparsable environment variable"
+            );
             None
         }
     }

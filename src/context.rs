@@ -74,7 +74,10 @@ impl Context {
     ///
     /// Fails only without a usable request id; any other header that is missing or garbled
     /// is left out, with a warning for the garbled ones.
-    pub(crate) fn from_headers(headers: &HeaderMap, config: Arc<Config>) -> Result<Self, &'static str> {
+    pub(crate) fn from_headers(
+        headers: &HeaderMap,
+        config: Arc<Config>,
+    ) -> Result<Self, &'static str> {
         let text = |name: &'static str| -> Option<String> {
             let value = headers.get(name)?;
             match value.to_str() {
@@ -195,9 +198,15 @@ mod tests {
         ]);
         let ctx = Context::from_headers(&h, Arc::default()).unwrap();
         assert_eq!(ctx.request_id, "8476a536-e9f4-11e8-9739-2dfe598c3fcd");
-        assert_eq!(ctx.deadline, Some(UNIX_EPOCH + Duration::from_millis(1542409706888)));
+        assert_eq!(
+            ctx.deadline,
+            Some(UNIX_EPOCH + Duration::from_millis(1542409706888))
+        );
         assert_eq!(ctx.remaining(), Some(Duration::ZERO));
-        assert!(ctx.invoked_function_arn.unwrap().ends_with("custom-runtime"));
+        assert!(ctx
+            .invoked_function_arn
+            .unwrap()
+            .ends_with("custom-runtime"));
         assert!(ctx.xray_trace_id.unwrap().starts_with("Root=1-5bef4de7"));
         let cc = ctx.client_context.unwrap();
         assert_eq!(cc.client.installation_id.as_deref(), Some("i-1"));
@@ -214,7 +223,7 @@ mod tests {
             ("lambda-runtime-aws-request-id", b"abc"),
             ("lambda-runtime-deadline-ms", b"soon"),
             ("lambda-runtime-client-context", b"{not json"),
-            ("lambda-runtime-cognito-identity", b"[]"),
+            ("lambda-runtime-cognito-identity", b"\"not an object\""),
             ("lambda-runtime-trace-id", b"\xff\xfe"),
         ]);
         let ctx = Context::from_headers(&h, Arc::default()).unwrap();
@@ -233,8 +242,10 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn deadline_instant_follows_the_paused_clock() {
-        let mut ctx = Context::default();
-        ctx.deadline = Some(SystemTime::now() + Duration::from_secs(10));
+        let ctx = Context {
+            deadline: Some(SystemTime::now() + Duration::from_secs(10)),
+            ..Context::default()
+        };
         let at = ctx.deadline_instant().unwrap();
         let left = at - tokio::time::Instant::now();
         assert!(left <= Duration::from_secs(10) && left > Duration::from_secs(9));

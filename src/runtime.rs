@@ -106,7 +106,11 @@ impl Runtime {
             Ok(Err(e)) => Diagnostic::from_error(e.into(), types::INIT),
             Err(panic) => Diagnostic::from_panic(&*panic),
         };
-        tracing::error!(error_type = err.error_type(), error = err.error_message(), "initialisation failed");
+        tracing::error!(
+            error_type = err.error_type(),
+            error = err.error_message(),
+            "initialisation failed"
+        );
         if let Err(report) = client.report_init_error(&err).await {
             tracing::error!(error = %report, "cannot report the initialisation error");
         }
@@ -188,7 +192,11 @@ where
 /// One invocation, from its event to the Runtime API's reply to the response.
 ///
 /// Returns `Err` only when the runtime must exit.
-async fn invoke<S, B>(service: &mut S, client: &mut Client<B>, invocation: Invocation) -> Result<(), Error>
+async fn invoke<S, B>(
+    service: &mut S,
+    client: &mut Client<B>,
+    invocation: Invocation,
+) -> Result<(), Error>
 where
     S: Service<Request<Bytes>, Response = Response<B>>,
     S::Error: Into<BoxError>,
@@ -242,7 +250,11 @@ where
 }
 
 /// Reports a failure before the response started, to `/error`.
-async fn fail<B>(client: &mut Client<B>, request_id: &str, diagnostic: Diagnostic) -> Result<(), Error>
+async fn fail<B>(
+    client: &mut Client<B>,
+    request_id: &str,
+    diagnostic: Diagnostic,
+) -> Result<(), Error>
 where
     B: http_body::Body + Send + 'static,
     B::Error: Into<BoxError>,

@@ -44,14 +44,20 @@ async fn streams_prelude_delimiter_and_chunks_with_the_right_head() {
                     .header("set-cookie", "a=1; Path=/")
                     .header("set-cookie", "b=2")
                     .header("content-length", "999")
-                    .body(chunks(&["hello ", "streaming ", "world"], Duration::from_millis(20)))
+                    .body(chunks(
+                        &["hello ", "streaming ", "world"],
+                        Duration::from_millis(20),
+                    ))
                     .unwrap(),
             )
         }),
     );
     let res = mock.response().await;
     assert_eq!(res.request_id, "req-1");
-    assert_eq!(res.header("lambda-runtime-function-response-mode"), Some("streaming"));
+    assert_eq!(
+        res.header("lambda-runtime-function-response-mode"),
+        Some("streaming")
+    );
     assert_eq!(res.header("transfer-encoding"), Some("chunked"));
     assert_eq!(
         res.header("trailer"),
@@ -88,17 +94,26 @@ async fn each_chunk_arrives_when_it_is_produced() {
     let rt = support::spawn_runtime(
         &mock,
         service_fn(|_req: Request<Bytes>| async {
-            Ok::<_, Infallible>(Response::new(chunks(&["a", "b", "c", "d"], Duration::from_millis(250))))
+            Ok::<_, Infallible>(Response::new(chunks(
+                &["a", "b", "c", "d"],
+                Duration::from_millis(250),
+            )))
         }),
     );
     let res = mock.response().await;
     let body = res.body_chunks();
-    let text: String = body.iter().map(|(_, b)| String::from_utf8_lossy(b)).collect();
+    let text: String = body
+        .iter()
+        .map(|(_, b)| String::from_utf8_lossy(b))
+        .collect();
     assert_eq!(text, "abcd");
     assert_eq!(body.len(), 4, "each chunk arrived on its own: {body:?}");
     for pair in body.windows(2) {
         let gap = pair[1].0 - pair[0].0;
-        assert!(gap >= Duration::from_millis(200), "chunks arrived {gap:?} apart");
+        assert!(
+            gap >= Duration::from_millis(200),
+            "chunks arrived {gap:?} apart"
+        );
     }
     // The prelude left before the handler's first chunk: status and headers are not held back.
     assert!(res.chunks[0].1.starts_with(b"{\"statusCode\":200"));
@@ -135,7 +150,10 @@ async fn a_mid_stream_error_ends_the_stream_with_real_trailers() {
     assert_eq!(json["errorMessage"], "upstream model disconnected");
     // The trailers are HTTP trailers after the last chunk, not body bytes.
     let raw = mock.raw();
-    assert!(contains(&raw, b"\r\n0\r\nlambda-runtime-function-error-type: Function.StreamError\r\n"));
+    assert!(contains(
+        &raw,
+        b"\r\n0\r\nlambda-runtime-function-error-type: Function.StreamError\r\n"
+    ));
     assert!(!contains(&res.bytes(), b"Function.StreamError"));
     // And the runtime serves the next invocation.
     let res = mock.response().await;
@@ -154,7 +172,10 @@ async fn a_diagnostic_body_error_chooses_the_trailer_type() {
         service_fn(|_req: Request<Bytes>| async move {
             let s = stream::iter(vec![
                 Ok(Frame::data(Bytes::from_static(b"x"))),
-                Err::<Frame<Bytes>, _>(Diagnostic::new("Function.QuotaExceeded", "tenant over quota")),
+                Err::<Frame<Bytes>, _>(Diagnostic::new(
+                    "Function.QuotaExceeded",
+                    "tenant over quota",
+                )),
             ]);
             Ok::<_, Infallible>(Response::new(StreamBody::new(s)))
         }),
@@ -174,7 +195,9 @@ async fn an_error_before_the_first_byte_goes_to_error_and_the_loop_goes_on() {
         &mock,
         service_fn(|req: Request<Bytes>| async move {
             if req.lambda_context().request_id == "req-1" {
-                return Err::<Response<Full<Bytes>>, _>(std::io::Error::other("database unreachable"));
+                return Err::<Response<Full<Bytes>>, _>(std::io::Error::other(
+                    "database unreachable",
+                ));
             }
             Ok(Response::new(Full::new(Bytes::from_static(b"fine"))))
         }),
@@ -188,7 +211,10 @@ async fn an_error_before_the_first_byte_goes_to_error_and_the_loop_goes_on() {
         err.headers["content-type"],
         "application/vnd.aws.lambda.error+json"
     );
-    assert_eq!(err.headers["lambda-runtime-function-error-type"], "Function.Error");
+    assert_eq!(
+        err.headers["lambda-runtime-function-error-type"],
+        "Function.Error"
+    );
     let res = mock.response().await;
     assert_eq!(res.request_id, "req-2");
     assert_eq!(res.split().1, b"fine");
@@ -203,11 +229,25 @@ enum PanicAt {
     Body,
 }
 
-fn panicking(at: PanicAt) -> impl tower::Service<
+#[allow(clippy::type_complexity)]
+fn panicking(
+    at: PanicAt,
+) -> impl tower::Service<
     Request<Bytes>,
-    Response = Response<StreamBody<impl futures_util::Stream<Item = Result<Frame<Bytes>, Infallible>> + Send>>,
+    Response = Response<
+        StreamBody<impl futures_util::Stream<Item = Result<Frame<Bytes>, Infallible>> + Send>,
+    >,
     Error = Infallible,
-    Future = impl std::future::Future<Output = Result<Response<StreamBody<impl futures_util::Stream<Item = Result<Frame<Bytes>, Infallible>> + Send>>, Infallible>> + Send,
+    Future = impl std::future::Future<
+        Output = Result<
+            Response<
+                StreamBody<
+                    impl futures_util::Stream<Item = Result<Frame<Bytes>, Infallible>> + Send,
+                >,
+            >,
+            Infallible,
+        >,
+    > + Send,
 > + Send {
     service_fn(move |req: Request<Bytes>| {
         let doomed = req.lambda_context().request_id == "doomed";
@@ -243,11 +283,18 @@ async fn panics_are_reported_and_the_runtime_survives() {
                 assert_eq!(res.split().1, b"before ");
                 let (ty, json) = res.error_trailers().expect("trailers after a body panic");
                 assert_eq!(ty, "Function.Panic");
-                assert_eq!(json["errorMessage"], "the handler panicked: panic in the body");
+                assert_eq!(
+                    json["errorMessage"],
+                    "the handler panicked: panic in the body"
+                );
             }
             (PanicAt::Call | PanicAt::Future, Record::Error(err)) => {
                 assert_eq!(err.error_type(), "Function.Panic", "{at:?}");
-                assert!(err.message().contains("panic in"), "{at:?}: {}", err.message());
+                assert!(
+                    err.message().contains("panic in"),
+                    "{at:?}: {}",
+                    err.message()
+                );
             }
             (at, other) => panic!("{at:?}: unexpected {other:?}"),
         }
@@ -266,13 +313,21 @@ async fn an_empty_body_still_sends_prelude_and_delimiter() {
     let rt = support::spawn_runtime(
         &mock,
         service_fn(|_req: Request<Bytes>| async {
-            Ok::<_, Infallible>(Response::builder().status(204).body(Empty::<Bytes>::new()).unwrap())
+            Ok::<_, Infallible>(
+                Response::builder()
+                    .status(204)
+                    .body(Empty::<Bytes>::new())
+                    .unwrap(),
+            )
         }),
     );
     let res = mock.response().await;
     let (prelude, body) = res.split();
     assert_eq!(prelude["statusCode"], 204);
-    assert_eq!(prelude["headers"]["content-type"], "application/octet-stream");
+    assert_eq!(
+        prelude["headers"]["content-type"],
+        "application/octet-stream"
+    );
     assert!(body.is_empty());
     assert!(res.complete);
     rt.abort();
@@ -346,8 +401,12 @@ async fn a_malformed_event_is_reported_and_the_loop_goes_on() {
 #[tokio::test]
 async fn an_event_without_request_id_is_skipped() {
     let mock = MockRuntimeApi::start().await;
-    mock.push_event(MockEvent::fixture("x", URL_EVENT).header("lambda-runtime-aws-request-id", None));
-    mock.push_event(MockEvent::fixture("good", URL_EVENT).header("lambda-runtime-deadline-ms", None));
+    mock.push_event(
+        MockEvent::fixture("x", URL_EVENT).header("lambda-runtime-aws-request-id", None),
+    );
+    mock.push_event(
+        MockEvent::fixture("good", URL_EVENT).header("lambda-runtime-deadline-ms", None),
+    );
     let rt = support::spawn_runtime(
         &mock,
         service_fn(|req: Request<Bytes>| async move {
@@ -362,7 +421,10 @@ async fn an_event_without_request_id_is_skipped() {
 #[tokio::test]
 async fn a_4xx_reply_is_logged_and_the_loop_goes_on() {
     let mock = MockRuntimeApi::start().await;
-    mock.reply_to_response(413, r#"{"errorType":"RequestEntityTooLarge","errorMessage":"too big"}"#);
+    mock.reply_to_response(
+        413,
+        r#"{"errorType":"RequestEntityTooLarge","errorMessage":"too big"}"#,
+    );
     mock.push_event(MockEvent::fixture("req-1", URL_EVENT));
     mock.push_event(MockEvent::fixture("req-2", URL_EVENT));
     let rt = support::spawn_runtime(
@@ -380,7 +442,10 @@ async fn a_4xx_reply_is_logged_and_the_loop_goes_on() {
 #[tokio::test]
 async fn a_500_reply_to_a_response_stops_the_runtime() {
     let mock = MockRuntimeApi::start().await;
-    mock.reply_to_response(500, r#"{"errorType":"ContainerError","errorMessage":"broken"}"#);
+    mock.reply_to_response(
+        500,
+        r#"{"errorType":"ContainerError","errorMessage":"broken"}"#,
+    );
     mock.push_event(MockEvent::fixture("req-1", URL_EVENT));
     mock.push_event(MockEvent::fixture("req-2", URL_EVENT));
     let rt = support::spawn_runtime(
@@ -402,22 +467,35 @@ async fn a_500_reply_to_a_response_stops_the_runtime() {
 #[tokio::test]
 async fn a_500_on_next_stops_the_runtime() {
     let mock = MockRuntimeApi::start().await;
-    mock.push(Next::Status(500, r#"{"errorType":"Runtime.Unknown","errorMessage":"gone"}"#));
+    mock.push(Next::Status(
+        500,
+        r#"{"errorType":"Runtime.Unknown","errorMessage":"gone"}"#,
+    ));
     let rt = support::spawn_runtime(
         &mock,
         service_fn(|_req: Request<Bytes>| async {
             Ok::<_, Infallible>(Response::new(Empty::<Bytes>::new()))
         }),
     );
-    let err = tokio::time::timeout(Duration::from_secs(5), rt).await.unwrap().unwrap().unwrap_err();
+    let err = tokio::time::timeout(Duration::from_secs(5), rt)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap_err();
     assert!(err.is_runtime_api());
 }
 
 #[tokio::test]
 async fn a_403_on_next_is_retried() {
     let mock = MockRuntimeApi::start().await;
-    mock.push(Next::Status(403, r#"{"errorType":"InvalidStateTransition"}"#));
-    mock.push(Next::Status(403, r#"{"errorType":"InvalidStateTransition"}"#));
+    mock.push(Next::Status(
+        403,
+        r#"{"errorType":"InvalidStateTransition"}"#,
+    ));
+    mock.push(Next::Status(
+        403,
+        r#"{"errorType":"InvalidStateTransition"}"#,
+    ));
     mock.push_event(MockEvent::fixture("req-1", URL_EVENT));
     let rt = support::spawn_runtime(
         &mock,
@@ -433,13 +511,20 @@ async fn a_403_on_next_is_retried() {
 #[tokio::test]
 async fn an_unreachable_runtime_api_is_a_connect_error() {
     // Bind then drop, so nothing listens on the port.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut config = lambda_stream::Config::default();
     config.runtime_api = Some(format!("127.0.0.1:{port}"));
     let svc = service_fn(|_req: Request<Bytes>| async {
         Ok::<_, Infallible>(Response::new(Empty::<Bytes>::new()))
     });
-    let err = lambda_stream::Runtime::new(config).run(svc).await.unwrap_err();
+    let err = lambda_stream::Runtime::new(config)
+        .run(svc)
+        .await
+        .unwrap_err();
     assert!(err.is_connect(), "{err:?}");
     assert!(format!("{err:?}").contains("refused"), "{err:?}");
 }
@@ -463,7 +548,10 @@ async fn an_init_failure_is_reported_to_init_error() {
         .run_with_init(async {
             Err::<
                 tower::util::ServiceFn<
-                    fn(Request<Bytes>) -> std::future::Ready<Result<Response<Empty<Bytes>>, Infallible>>,
+                    fn(
+                        Request<Bytes>,
+                    )
+                        -> std::future::Ready<Result<Response<Empty<Bytes>>, Infallible>>,
                 >,
                 _,
             >(std::io::Error::other("model file missing"))
@@ -475,7 +563,10 @@ async fn an_init_failure_is_reported_to_init_error() {
         Record::InitError(report) => {
             assert_eq!(report.error_type(), "Function.InitError");
             assert_eq!(report.message(), "model file missing");
-            assert_eq!(report.headers["lambda-runtime-function-error-type"], "Function.InitError");
+            assert_eq!(
+                report.headers["lambda-runtime-function-error-type"],
+                "Function.InitError"
+            );
         }
         other => panic!("expected /init/error, got {other:?}"),
     }
@@ -511,7 +602,10 @@ async fn the_lambda_context_reaches_the_handler() {
     let (_, body) = mock.response().await.split();
     let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(v["id"], "ctx-1");
-    assert_eq!(v["arn"], "arn:aws:lambda:us-east-1:123456789012:function:stream");
+    assert_eq!(
+        v["arn"],
+        "arn:aws:lambda:us-east-1:123456789012:function:stream"
+    );
     assert!(v["trace"].as_str().unwrap().starts_with("Root=1-"));
     assert_eq!(v["tenant"], "tenant-9");
     assert_eq!(v["pool"], "pool-1");
@@ -535,6 +629,10 @@ async fn one_connection_serves_many_invocations() {
     for i in 0..20 {
         assert_eq!(mock.response().await.request_id, format!("req-{i}"));
     }
-    assert_eq!(mock.connections(), 1, "keep-alive: one connection for all calls");
+    assert_eq!(
+        mock.connections(),
+        1,
+        "keep-alive: one connection for all calls"
+    );
     rt.abort();
 }

@@ -135,7 +135,10 @@ where
     }
 
     /// Sends one request on the worker's connection, connecting first if needed.
-    async fn send(&mut self, mut req: Request<Outgoing<B>>) -> Result<Response<Incoming>, ApiError> {
+    async fn send(
+        &mut self,
+        mut req: Request<Outgoing<B>>,
+    ) -> Result<Response<Incoming>, ApiError> {
         req.headers_mut().insert(HOST, self.host.clone());
         let reusable = match self.conn.take() {
             Some(mut c) => c.ready().await.is_ok().then_some(c),
@@ -156,7 +159,11 @@ where
 
     /// `GET /runtime/invocation/next`: waits for the next event.
     pub(crate) async fn next(&mut self) -> Result<Invocation, ApiError> {
-        let req = request(Method::GET, format!("{PREFIX}/invocation/next"), Outgoing::empty())?;
+        let req = request(
+            Method::GET,
+            format!("{PREFIX}/invocation/next"),
+            Outgoing::empty(),
+        )?;
         let res = self.send(req).await?;
         let (parts, body) = res.into_parts();
         let payload = body
@@ -200,12 +207,18 @@ where
         request_id: &str,
         diagnostic: &Diagnostic,
     ) -> Result<(), ApiError> {
-        let req = error_request(format!("{PREFIX}/invocation/{request_id}/error"), diagnostic)?;
+        let req = error_request(
+            format!("{PREFIX}/invocation/{request_id}/error"),
+            diagnostic,
+        )?;
         self.post(req).await
     }
 
     /// `POST /runtime/init/error`.
-    pub(crate) async fn report_init_error(&mut self, diagnostic: &Diagnostic) -> Result<(), ApiError> {
+    pub(crate) async fn report_init_error(
+        &mut self,
+        diagnostic: &Diagnostic,
+    ) -> Result<(), ApiError> {
         let req = error_request(format!("{PREFIX}/init/error"), diagnostic)?;
         self.post(req).await
     }
@@ -233,20 +246,33 @@ where
     }
 }
 
-fn request<B>(method: Method, path: String, body: Outgoing<B>) -> Result<Request<Outgoing<B>>, ApiError> {
+fn request<B>(
+    method: Method,
+    path: String,
+    body: Outgoing<B>,
+) -> Result<Request<Outgoing<B>>, ApiError> {
     Request::builder()
         .method(method)
         .uri(path)
         .body(body)
-        .map_err(|e| ApiError::BadEvent(if e.is::<http::uri::InvalidUri>() {
-            "the runtime api sent a request id that cannot stand in a url"
-        } else {
-            "cannot build a runtime api request"
-        }))
+        .map_err(|e| {
+            ApiError::BadEvent(if e.is::<http::uri::InvalidUri>() {
+                "the runtime api sent a request id that cannot stand in a url"
+            } else {
+                "cannot build a runtime api request"
+            })
+        })
 }
 
-fn error_request<B>(path: String, diagnostic: &Diagnostic) -> Result<Request<Outgoing<B>>, ApiError> {
-    let mut req = request(Method::POST, path, Outgoing::full(wire::error_report_body(diagnostic)))?;
+fn error_request<B>(
+    path: String,
+    diagnostic: &Diagnostic,
+) -> Result<Request<Outgoing<B>>, ApiError> {
+    let mut req = request(
+        Method::POST,
+        path,
+        Outgoing::full(wire::error_report_body(diagnostic)),
+    )?;
     let h = req.headers_mut();
     h.insert(CONTENT_TYPE, wire::ERROR_CONTENT_TYPE);
     h.insert(wire::ERROR_TYPE, wire::error_type_header(diagnostic));

@@ -146,7 +146,8 @@ impl<B> RequestExt for Request<B> {
     }
 
     fn with_path_parameters<P: Into<QueryMap>>(mut self, parameters: P) -> Self {
-        self.extensions_mut().insert(PathParameters(parameters.into()));
+        self.extensions_mut()
+            .insert(PathParameters(parameters.into()));
         self
     }
 
@@ -159,7 +160,8 @@ impl<B> RequestExt for Request<B> {
     }
 
     fn with_stage_variables<V: Into<QueryMap>>(mut self, variables: V) -> Self {
-        self.extensions_mut().insert(StageVariables(variables.into()));
+        self.extensions_mut()
+            .insert(StageVariables(variables.into()));
         self
     }
 

@@ -42,12 +42,10 @@ pub(crate) fn decode(
     let first = payload.iter().find(|b| !b.is_ascii_whitespace()).copied();
     if first != Some(b'{') {
         // A JSON string, number, array...: a raw invocation. It must still be JSON.
-        serde_json::from_slice::<IgnoredAny>(&payload)
-            .map_err(|e| EventError::new("json", e))?;
+        serde_json::from_slice::<IgnoredAny>(&payload).map_err(|e| EventError::new("json", e))?;
         return Ok((raw(payload, context), ResponseFormat::Raw));
     }
-    let probe: Probe =
-        serde_json::from_slice(&payload).map_err(|e| EventError::new("json", e))?;
+    let probe: Probe = serde_json::from_slice(&payload).map_err(|e| EventError::new("json", e))?;
     match probe.request_context {
         Some(ProbeContext { http: Some(_), .. }) => {
             let event: ApiGatewayV2httpRequest = serde_json::from_slice(&payload)
@@ -91,8 +89,13 @@ fn from_v2(event: ApiGatewayV2httpRequest, context: Context) -> Result<Request<B
             .map_err(|_| EventError::new(WHAT, "a cookie is not a valid header value"))?;
         headers.insert(COOKIE, joined);
     }
-    let uri = uri(&headers, event.request_context.domain_name.as_deref(), &raw_path, &query)
-        .map_err(|e| EventError::new(WHAT, e))?;
+    let uri = uri(
+        &headers,
+        event.request_context.domain_name.as_deref(),
+        &raw_path,
+        &query,
+    )
+    .map_err(|e| EventError::new(WHAT, e))?;
     let body = body(event.body, event.is_base64_encoded).map_err(|e| EventError::new(WHAT, e))?;
 
     let query_map: QueryMap = query.parse().unwrap_or_default();
@@ -113,11 +116,19 @@ fn from_v2(event: ApiGatewayV2httpRequest, context: Context) -> Result<Request<B
 fn from_v1(event: ApiGatewayProxyRequest, context: Context) -> Result<Request<Bytes>, EventError> {
     const WHAT: &str = "api gateway rest (payload 1.0)";
     let path = event.path.unwrap_or_else(|| "/".to_owned());
-    let query = pick(event.multi_value_query_string_parameters, event.query_string_parameters);
+    let query = pick(
+        event.multi_value_query_string_parameters,
+        event.query_string_parameters,
+    );
     let headers = pick_headers(event.multi_value_headers, event.headers);
     let query_string = query.to_query_string();
-    let uri = uri(&headers, event.request_context.domain_name.as_deref(), &path, &query_string)
-        .map_err(|e| EventError::new(WHAT, e))?;
+    let uri = uri(
+        &headers,
+        event.request_context.domain_name.as_deref(),
+        &path,
+        &query_string,
+    )
+    .map_err(|e| EventError::new(WHAT, e))?;
     let body = body(event.body, event.is_base64_encoded).map_err(|e| EventError::new(WHAT, e))?;
 
     let mut req = Request::new(body);
@@ -137,7 +148,10 @@ fn from_v1(event: ApiGatewayProxyRequest, context: Context) -> Result<Request<By
 fn from_alb(event: AlbTargetGroupRequest, context: Context) -> Result<Request<Bytes>, EventError> {
     const WHAT: &str = "application load balancer";
     let path = event.path.unwrap_or_else(|| "/".to_owned());
-    let query = pick(event.multi_value_query_string_parameters, event.query_string_parameters);
+    let query = pick(
+        event.multi_value_query_string_parameters,
+        event.query_string_parameters,
+    );
     let headers = pick_headers(event.multi_value_headers, event.headers);
     // ALB passes query values as they were sent (still percent-encoded): keep them so.
     let query_string = query
@@ -239,7 +253,209 @@ fn body(body: Option<String>, is_base64: bool) -> Result<Bytes, String> {
         Some(b) if is_base64 => base64::engine::general_purpose::STANDARD
             .decode(b.trim())
             .map(Bytes::from)
-            .map_err(|e| format!("the body is flagged isBase64Encoded but is not valid base64: {e}")),
+            .map_err(|e| {
+                format!("the body is flagged isBase64Encoded but is not valid base64: {e}")
+            }),
         Some(b) => Ok(Bytes::from(b)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::RequestExt;
+
+    fn fixture(name: &str) -> Bytes {
+        let path = format!(
+            "{}/tests/fixtures/events/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("{path}: {e}"))
+            .into()
+    }
+
+    fn decode_fixture(name: &str) -> (Request<Bytes>, ResponseFormat) {
+        decode(fixture(name), Context::default()).unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
+    #[test]
+    fn function_url_get() {
+        let (req, format) = decode_fixture("function-url-get.json");
+        assert_eq!(format, ResponseFormat::PayloadV2);
+        assert_eq!(req.method(), Method::GET);
+        assert_eq!(
+            req.uri().to_string(),
+            "https://zvnsvhpx7u5gn3l3euimg4jjou0jvbfe.lambda-url.us-east-1.on.aws/"
+        );
+        assert_eq!(req.headers()["user-agent"], "curl/8.7.1");
+        assert_eq!(
+            req.headers()["x-amzn-trace-id"],
+            "Root=1-68762f44-4f6a87d1639e7fc356aa6f96"
+        );
+        assert!(req.headers().get(COOKIE).is_none());
+        assert!(req.body().is_empty());
+        assert!(req.query_string_parameters().is_empty());
+        let Some(RequestContext::ApiGatewayV2(ctx)) = req.request_context_ref() else {
+            panic!("payload 2.0 context expected");
+        };
+        assert_eq!(
+            ctx.request_id.as_deref(),
+            Some("f942509a-283f-4c4f-94f8-0d4ccc4a00f8")
+        );
+        let iam = ctx
+            .authorizer
+            .as_ref()
+            .and_then(|a| a.iam.as_ref())
+            .unwrap();
+        assert_eq!(
+            iam.user_arn.as_deref(),
+            Some("arn:aws:iam::0123456789:user/sst")
+        );
+        assert!(req.lambda_context_ref().is_some());
+    }
+
+    #[test]
+    fn function_url_post_base64_with_cookies_and_repeated_query() {
+        let (req, _) = decode_fixture("function-url-post-base64.json");
+        assert_eq!(req.method(), Method::POST);
+        assert_eq!(req.uri().path(), "/upload/report");
+        assert_eq!(req.uri().query(), Some("tag=a&tag=b&mode=fast%20lane"));
+        assert_eq!(
+            req.uri().host(),
+            Some("abcdefghijklmnop.lambda-url.eu-west-1.on.aws")
+        );
+        assert_eq!(req.headers()[COOKIE], "session=abc123; theme=dark");
+        assert_eq!(req.headers()[CONTENT_TYPE], "application/octet-stream");
+        assert_eq!(
+            req.body().as_ref(),
+            b"\x00\x01\x02\x03\xff\xfe\xfd\xfcHello"
+        );
+        let q = req.query_string_parameters();
+        assert_eq!(q.all("tag"), Some(vec!["a", "b"]));
+        assert_eq!(q.first("mode"), Some("fast lane"));
+        assert_eq!(req.raw_http_path(), "/upload/report");
+    }
+
+    #[test]
+    fn http_api_with_path_parameters() {
+        let (req, format) = decode_fixture("apigw-http-v2.json");
+        assert_eq!(format, ResponseFormat::PayloadV2);
+        assert_eq!(
+            req.uri().to_string(),
+            "https://r2d2.execute-api.us-east-1.amazonaws.com/chat/lobby?since=10"
+        );
+        assert_eq!(req.headers()["accept"], "text/event-stream");
+        assert_eq!(req.path_parameters().first("room"), Some("lobby"));
+        assert_eq!(req.query_string_parameters().first("since"), Some("10"));
+    }
+
+    #[test]
+    fn rest_api_v1() {
+        let (req, format) = decode_fixture("apigw-rest-v1.json");
+        assert_eq!(format, ResponseFormat::PayloadV1);
+        assert_eq!(req.method(), Method::GET);
+        // The stage is not part of the path the routes see.
+        assert_eq!(
+            req.uri().to_string(),
+            "https://abc123.execute-api.us-east-1.amazonaws.com/items/42?verbose=1"
+        );
+        assert_eq!(req.headers()["accept"], "text/event-stream");
+        assert_eq!(req.path_parameters().first("id"), Some("42"));
+        assert!(req.stage_variables().is_empty());
+        let Some(RequestContext::ApiGatewayV1(ctx)) = req.request_context_ref() else {
+            panic!("payload 1.0 context expected");
+        };
+        assert_eq!(ctx.stage.as_deref(), Some("prod"));
+    }
+
+    #[test]
+    fn alb() {
+        let (req, format) = decode_fixture("alb.json");
+        assert_eq!(format, ResponseFormat::PayloadV1);
+        assert_eq!(
+            req.uri().to_string(),
+            "http://lambda-alb-123578498.us-east-1.elb.amazonaws.com/health"
+        );
+        assert!(matches!(
+            req.request_context_ref(),
+            Some(RequestContext::Alb(_))
+        ));
+    }
+
+    #[test]
+    fn raw_payloads() {
+        for name in ["raw-string.json", "raw-object.json"] {
+            let payload = fixture(name);
+            let (req, format) = decode_fixture(name);
+            assert_eq!(format, ResponseFormat::Raw, "{name}");
+            assert_eq!(req.method(), Method::POST);
+            assert_eq!(req.uri(), "/");
+            assert_eq!(req.headers()[CONTENT_TYPE], "application/json");
+            assert_eq!(req.body(), &payload);
+            assert!(req.request_context_ref().is_none());
+        }
+        // An object that is not an HTTP event is raw too, even with an httpMethod key.
+        let (_, format) = decode(
+            Bytes::from_static(br#"{"httpMethod":"GET"}"#),
+            Context::default(),
+        )
+        .unwrap();
+        assert_eq!(format, ResponseFormat::Raw);
+    }
+
+    #[test]
+    fn bad_events_are_clear_errors() {
+        let cases: &[(&[u8], &str)] = &[
+            (b"", "invalid json event"),
+            (b"not json", "invalid json event"),
+            (b"{\"version\":\"2.0\",", "invalid json event"),
+            (
+                br#"{"requestContext":{"http":{"method":"GET"}},"rawPath":"/","body":"@@@","isBase64Encoded":true}"#,
+                "not valid base64",
+            ),
+            (
+                br#"{"requestContext":{"http":{"method":"G(T"}},"rawPath":"/"}"#,
+                "invalid http api (payload 2.0) event",
+            ),
+            (
+                br#"{"requestContext":{"http":{"method":"GET"}},"rawPath":"/","headers":{"bad name":"x"}}"#,
+                "invalid http api (payload 2.0) event",
+            ),
+            (
+                br#"{"httpMethod":"GET","requestContext":{},"path":"/","headers":{"x":"a\nb"}}"#,
+                "invalid api gateway rest (payload 1.0) event",
+            ),
+        ];
+        for (payload, needle) in cases {
+            let err = decode(Bytes::from_static(payload), Context::default())
+                .expect_err(&String::from_utf8_lossy(payload));
+            assert!(
+                err.to_string().contains(needle),
+                "{err} should contain {needle}"
+            );
+        }
+    }
+
+    #[test]
+    fn paths_that_need_encoding_are_encoded() {
+        let (req, _) = decode(
+            Bytes::from_static(
+                br#"{"requestContext":{"http":{"method":"GET"}},"rawPath":"/a b/{x}|\u00e9"}"#,
+            ),
+            Context::default(),
+        )
+        .unwrap();
+        assert_eq!(req.uri().path(), "/a%20b/%7Bx%7D%7C%C3%A9");
+        assert_eq!(req.raw_http_path(), "/a b/{x}|\u{e9}");
+    }
+
+    #[test]
+    fn an_overlong_path_is_an_error_not_a_panic() {
+        let long = "a".repeat(70_000);
+        let event =
+            format!(r#"{{"requestContext":{{"http":{{"method":"GET"}}}},"rawPath":"/{long}"}}"#);
+        let err = decode(Bytes::from(event), Context::default()).unwrap_err();
+        assert!(err.to_string().contains("not a valid uri path"), "{err}");
     }
 }

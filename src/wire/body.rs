@@ -74,7 +74,9 @@ where
                     // Lambda has no use for the handler's own trailers; skip them.
                     Err(_) => continue,
                 },
-                Ok(Poll::Ready(Some(Err(err)))) => Diagnostic::from_error(err.into(), types::STREAM),
+                Ok(Poll::Ready(Some(Err(err)))) => {
+                    Diagnostic::from_error(err.into(), types::STREAM)
+                }
                 Err(panic) => Diagnostic::from_panic(&*panic),
             };
             this.body.set(None);
@@ -85,7 +87,9 @@ where
                     "the response body failed midway; ending the stream with error trailers"
                 )
             });
-            return Poll::Ready(Some(Ok(Frame::trailers(super::error_trailers(&diagnostic)))));
+            return Poll::Ready(Some(Ok(Frame::trailers(super::error_trailers(
+                &diagnostic,
+            )))));
         }
     }
 
@@ -123,7 +127,9 @@ mod tests {
                 return Poll::Ready(None);
             }
             match self.0.remove(0) {
-                Step::Data(s) => Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(s.as_bytes()))))),
+                Step::Data(s) => {
+                    Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(s.as_bytes())))))
+                }
                 Step::Fail(s) => Poll::Ready(Some(Err(s.into()))),
                 Step::Panic => panic!("body exploded"),
             }
@@ -155,7 +161,11 @@ mod tests {
     async fn an_error_becomes_trailers_and_stops() {
         let b = ResponseStream::new(
             None,
-            Script(vec![Step::Data("a"), Step::Fail("db gone"), Step::Data("never")]),
+            Script(vec![
+                Step::Data("a"),
+                Step::Fail("db gone"),
+                Step::Data("never"),
+            ]),
             tracing::Span::none(),
         );
         let f = frames(b).await;

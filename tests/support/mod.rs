@@ -59,7 +59,8 @@ impl MockEvent {
                 ),
                 (
                     "lambda-runtime-trace-id".into(),
-                    "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1".into(),
+                    "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1"
+                        .into(),
                 ),
             ],
         }
@@ -82,7 +83,10 @@ impl MockEvent {
 
 /// Reads a fixture event.
 pub fn fixture(name: &str) -> Bytes {
-    let path = format!("{}/tests/fixtures/events/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/fixtures/events/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     std::fs::read(&path)
         .unwrap_or_else(|e| panic!("cannot read {path}: {e}"))
         .into()
@@ -115,7 +119,10 @@ pub struct StreamedResponse {
 impl StreamedResponse {
     /// Every body byte, in order.
     pub fn bytes(&self) -> Vec<u8> {
-        self.chunks.iter().flat_map(|(_, b)| b.iter().copied()).collect()
+        self.chunks
+            .iter()
+            .flat_map(|(_, b)| b.iter().copied())
+            .collect()
     }
 
     /// The prelude JSON and the body after the 8 NULs; panics if the delimiter is missing.
@@ -154,12 +161,19 @@ impl StreamedResponse {
     /// The decoded error trailers: `(error type, error body JSON)`.
     pub fn error_trailers(&self) -> Option<(String, serde_json::Value)> {
         let t = self.trailers.as_ref()?;
-        let ty = t.get("lambda-runtime-function-error-type")?.to_str().ok()?.to_owned();
+        let ty = t
+            .get("lambda-runtime-function-error-type")?
+            .to_str()
+            .ok()?
+            .to_owned();
         let body = t.get("lambda-runtime-function-error-body")?;
         let json = base64::engine::general_purpose::STANDARD
             .decode(body.as_bytes())
             .expect("the error body trailer is standard base64");
-        Some((ty, serde_json::from_slice(&json).expect("the error body is JSON")))
+        Some((
+            ty,
+            serde_json::from_slice(&json).expect("the error body is JSON"),
+        ))
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -223,14 +237,19 @@ impl MockRuntimeApi {
             let raw = raw.clone();
             tokio::spawn(async move {
                 loop {
-                    let Ok((stream, _)) = listener.accept().await else { return };
+                    let Ok((stream, _)) = listener.accept().await else {
+                        return;
+                    };
                     shared.lock().unwrap().connections += 1;
                     let state = State {
                         next_rx: next_rx.clone(),
                         record_tx: record_tx.clone(),
                         shared: shared.clone(),
                     };
-                    let io = TokioIo::new(Recording { inner: stream, raw: raw.clone() });
+                    let io = TokioIo::new(Recording {
+                        inner: stream,
+                        raw: raw.clone(),
+                    });
                     tokio::spawn(async move {
                         let svc = hyper::service::service_fn(move |req| state.clone().handle(req));
                         let _ = hyper::server::conn::http1::Builder::new()
@@ -273,12 +292,20 @@ impl MockRuntimeApi {
 
     /// The reply to the next `/response` POST (default 202).
     pub fn reply_to_response(&self, status: u16, body: &'static str) {
-        self.shared.lock().unwrap().response_replies.push_back((status, body));
+        self.shared
+            .lock()
+            .unwrap()
+            .response_replies
+            .push_back((status, body));
     }
 
     /// The reply to the next `/error` POST (default 202).
     pub fn reply_to_error(&self, status: u16, body: &'static str) {
-        self.shared.lock().unwrap().error_replies.push_back((status, body));
+        self.shared
+            .lock()
+            .unwrap()
+            .error_replies
+            .push_back((status, body));
     }
 
     /// The next POST received, waiting up to 20 s.
@@ -450,7 +477,10 @@ impl AsyncRead for Recording {
         let this = &mut *self;
         let res = Pin::new(&mut this.inner).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = res {
-            this.raw.lock().unwrap().extend_from_slice(&buf.filled()[before..]);
+            this.raw
+                .lock()
+                .unwrap()
+                .extend_from_slice(&buf.filled()[before..]);
         }
         res
     }
@@ -467,13 +497,19 @@ impl AsyncWrite for Recording {
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.inner).poll_flush(cx)
     }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
+    fn poll_shutdown(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
 /// Runs `service` under a runtime pointed at `mock`, in the background.
-pub fn spawn_runtime<S, B>(mock: &MockRuntimeApi, service: S) -> tokio::task::JoinHandle<Result<(), lambda_stream::Error>>
+pub fn spawn_runtime<S, B>(
+    mock: &MockRuntimeApi,
+    service: S,
+) -> tokio::task::JoinHandle<Result<(), lambda_stream::Error>>
 where
     S: tower::Service<Request<Bytes>, Response = Response<B>> + Send + 'static,
     S::Future: Send,

@@ -1,0 +1,186 @@
+//! The examples, run through the runtime against the Runtime API mock: in-process (their
+//! handlers) and as the real example binaries.
+
+mod support;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use support::{MockEvent, MockRuntimeApi};
+
+#[path = "../examples/streaming_numbers.rs"]
+#[allow(dead_code)]
+mod streaming_numbers;
+
+#[path = "../examples/conditional_streaming.rs"]
+#[allow(dead_code)]
+mod conditional_streaming;
+
+const NUMBERS: [&str; 4] = [
+    "Number: 1\n",
+    "Number: 2\n",
+    "Number: 3\n",
+    "Streaming complete!\n",
+];
+
+fn assert_numbers(res: &support::StreamedResponse) {
+    let (prelude, body) = res.split();
+    assert_eq!(prelude["statusCode"], 200);
+    assert_eq!(prelude["headers"]["content-type"], "text/plain");
+    assert_eq!(
+        prelude["headers"]["x-my-custom-header"],
+        "streaming-example"
+    );
+    assert_eq!(String::from_utf8(body).unwrap(), NUMBERS.concat());
+    let chunks = res.body_chunks();
+    let lines: Vec<_> = chunks
+        .iter()
+        .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
+        .collect();
+    assert_eq!(lines, NUMBERS, "one chunk per line");
+    for pair in chunks.windows(2) {
+        let gap = pair[1].0 - pair[0].0;
+        assert!(
+            gap >= Duration::from_millis(900),
+            "lines arrived {gap:?} apart"
+        );
+    }
+}
+
+#[tokio::test]
+async fn streaming_numbers_lines_arrive_a_second_apart() {
+    let mock = MockRuntimeApi::start().await;
+    mock.push_event(MockEvent::fixture("n-1", "function-url-get.json"));
+    let rt = support::spawn_runtime(&mock, tower::service_fn(streaming_numbers::handler));
+    assert_numbers(&mock.response().await);
+    rt.abort();
+}
+
+#[tokio::test]
+async fn conditional_streaming_error_is_one_400_json_piece() {
+    let mock = MockRuntimeApi::start().await;
+    let with_query = String::from_utf8(support::fixture("function-url-get.json").to_vec())
+        .unwrap()
+        .replace(
+            r#""rawQueryString": """#,
+            r#""rawQueryString": "mode=error""#,
+        );
+    mock.push_event(MockEvent::new("q", with_query));
+    mock.push_event(MockEvent::new("raw", r#"{"ask":"error please"}"#));
+    let rt = support::spawn_runtime(&mock, tower::service_fn(conditional_streaming::handler));
+
+    let res = mock.response().await;
+    let (prelude, body) = res.split();
+    assert_eq!(prelude["statusCode"], 400);
+    assert_eq!(prelude["headers"]["content-type"], "application/json");
+    assert_eq!(prelude["headers"]["x-error-type"], "client-error");
+    assert_eq!(
+        body,
+        br#"{"error":"Bad request","message":"Error requested in input"}"#
+    );
+    assert_eq!(res.body_chunks().len(), 1, "in one piece");
+
+    // A raw invocation whose body asks for the error: no prelude, the JSON as is.
+    let res = mock.response().await;
+    assert_eq!(res.header("content-type"), Some("application/json"));
+    assert_eq!(
+        res.bytes(),
+        br#"{"error":"Bad request","message":"Error requested in input"}"#
+    );
+    rt.abort();
+}
+
+#[tokio::test]
+async fn conditional_streaming_streams_five_items_half_a_second_apart() {
+    let mock = MockRuntimeApi::start().await;
+    mock.push_event(MockEvent::fixture("ok", "function-url-get.json"));
+    let rt = support::spawn_runtime(&mock, tower::service_fn(conditional_streaming::handler));
+    let res = mock.response().await;
+    let (prelude, body) = res.split();
+    assert_eq!(prelude["statusCode"], 200);
+    assert_eq!(prelude["headers"]["content-type"], "application/json");
+    assert_eq!(prelude["headers"]["cache-control"], "no-cache");
+    let items: Vec<serde_json::Value> = serde_json::from_slice(&body).expect("a JSON array");
+    assert_eq!(items.len(), 5);
+    for (i, item) in items.iter().enumerate() {
+        assert_eq!(item["id"], i as u64 + 1);
+        let ts: u128 = item["timestamp"].as_str().unwrap().parse().unwrap();
+        assert!(ts > 1_700_000_000_000);
+    }
+    let chunks = res.body_chunks();
+    assert!(chunks.len() >= 5, "{chunks:?}");
+    for pair in chunks[..5].windows(2) {
+        let gap = pair[1].0 - pair[0].0;
+        assert!(
+            gap >= Duration::from_millis(400),
+            "items arrived {gap:?} apart"
+        );
+    }
+    rt.abort();
+}
+
+/// The example binary that `cargo test` built beside this test.
+fn example_binary(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    let path = dir.join("examples").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run the whole suite (`cargo test --workspace`), which builds the examples",
+        path.display()
+    );
+    path
+}
+
+struct Kill(Child);
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn the_streaming_numbers_binary_streams_under_the_runtime_api() {
+    let mock = MockRuntimeApi::start().await;
+    mock.push_event(MockEvent::fixture("bin-1", "function-url-get.json"));
+    mock.push_event(MockEvent::fixture("bin-2", "apigw-rest-v1.json"));
+    let _child = Kill(
+        Command::new(example_binary("streaming_numbers"))
+            .env("AWS_LAMBDA_RUNTIME_API", mock.address())
+            .env("AWS_LAMBDA_FUNCTION_NAME", "streaming_numbers")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let res = mock.response().await;
+    assert_eq!(res.request_id, "bin-1");
+    assert_numbers(&res);
+    let res = mock.response().await;
+    assert_eq!(res.request_id, "bin-2");
+    assert_numbers(&res);
+}
+
+#[test]
+fn the_fixtures_are_the_shared_ones() {
+    // The project keeps its own copy of the shared fixtures; they must not drift apart.
+    let shared = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/events");
+    let Ok(entries) = std::fs::read_dir(shared) else {
+        eprintln!("{shared} is absent: nothing to compare");
+        return;
+    };
+    let mut compared = 0;
+    for entry in entries {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "json") {
+            let name = path.file_name().unwrap().to_str().unwrap();
+            assert_eq!(
+                std::fs::read(&path).unwrap(),
+                support::fixture(name).to_vec(),
+                "tests/fixtures/events/{name} differs from the shared fixture"
+            );
+            compared += 1;
+        }
+    }
+    assert!(compared >= 7, "only {compared} shared fixtures found");
+}
