@@ -54,7 +54,6 @@ impl Error {
         Self::new(Kind::Init, source)
     }
 
-    #[allow(dead_code)]
     pub(crate) fn local(source: impl Into<BoxError>) -> Self {
         Self::new(Kind::Local, source)
     }

@@ -51,6 +51,9 @@
 //!   with the next invocation. [`Diagnostic`] chooses the error type callers see.
 //! - The runtime exits (returns [`Error`]) only when Lambda's Runtime API is unreachable or
 //!   says the environment is broken.
+//! - Outside Lambda (`AWS_LAMBDA_RUNTIME_API` unset), [`run`] serves the [`local`]
+//!   development server on `127.0.0.1:7000`: `curl -N http://127.0.0.1:7000/` calls the
+//!   function as its function URL would, through the same runtime loop.
 #![forbid(unsafe_code)]
 #![warn(
     missing_docs,
@@ -66,6 +69,7 @@ mod config;
 mod context;
 mod error;
 pub mod event;
+pub mod local;
 mod runtime;
 mod wire;
 

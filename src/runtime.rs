@@ -13,7 +13,7 @@ use tracing::Instrument;
 use crate::catch_unwind::CatchUnwind;
 use crate::client::{ApiError, Client, Invocation};
 use crate::error::types;
-use crate::{event, wire, BoxError, Config, Diagnostic, Error};
+use crate::{event, local, wire, BoxError, Config, Diagnostic, Error};
 
 /// How many `/next` failures in a row the runtime retries before it gives up.
 const NEXT_ATTEMPTS: u32 = 6;
@@ -34,12 +34,46 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone)]
 pub struct Runtime {
     config: Config,
+    local: local::Mode,
+    local_options: local::Options,
 }
 
 impl Runtime {
-    /// A runtime with this configuration.
+    /// A runtime with this configuration; outside Lambda it starts the
+    /// [local server](crate::local) with [`local::Options::from_env`].
     pub fn new(config: Config) -> Self {
-        Runtime { config }
+        Runtime {
+            config,
+            local: local::Mode::default(),
+            local_options: local::Options::from_env(),
+        }
+    }
+
+    /// When to start the [local server](crate::local) instead of connecting to Lambda's
+    /// Runtime API: by default ([`local::Mode::Auto`]) when `AWS_LAMBDA_RUNTIME_API` is unset.
+    pub fn local(mut self, mode: local::Mode) -> Self {
+        self.local = mode;
+        self
+    }
+
+    /// The [local server](crate::local)'s address and function timeout.
+    pub fn local_options(mut self, options: local::Options) -> Self {
+        self.local_options = options;
+        self
+    }
+
+    /// Binds the [local server](crate::local)'s front doors, whatever the [`local::Mode`];
+    /// run it with [`local::Server::run`].
+    pub async fn bind_local(self) -> Result<local::Server, Error> {
+        local::Server::bind(self.config, self.local_options).await
+    }
+
+    fn is_local(&self) -> bool {
+        match self.local {
+            local::Mode::Always => true,
+            local::Mode::Never => false,
+            local::Mode::Auto => self.config.runtime_api.is_none(),
+        }
     }
 
     /// A runtime configured from the environment ([`Config::from_env`]).
@@ -55,7 +89,8 @@ impl Runtime {
     /// Serves invocations with `service` until the Runtime API says to stop.
     ///
     /// Returns only on a fatal error: the Runtime API cannot be reached or answered `500`.
-    /// Every other failure is reported for its invocation and the loop goes on.
+    /// Every other failure is reported for its invocation and the loop goes on. Outside
+    /// Lambda, it serves the [local server](crate::local) instead (see [`Runtime::local`]).
     pub async fn run<S, B>(self, service: S) -> Result<(), Error>
     where
         S: Service<Request<Bytes>, Response = Response<B>>,
@@ -63,6 +98,9 @@ impl Runtime {
         B: http_body::Body + Send + 'static,
         B::Error: Into<BoxError>,
     {
+        if self.is_local() {
+            return self.bind_local().await?.run(service).await;
+        }
         let mut client = self.client()?;
         worker(service, &mut client).await
     }
@@ -100,21 +138,11 @@ impl Runtime {
         B: http_body::Body + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        let mut client = self.client()?;
-        let err = match CatchUnwind::new(init).await {
-            Ok(Ok(service)) => return worker(service, &mut client).await,
-            Ok(Err(e)) => Diagnostic::from_error(e.into(), types::INIT),
-            Err(panic) => Diagnostic::from_panic(&*panic),
-        };
-        tracing::error!(
-            error_type = err.error_type(),
-            error = err.error_message(),
-            "initialisation failed"
-        );
-        if let Err(report) = client.report_init_error(&err).await {
-            tracing::error!(error = %report, "cannot report the initialisation error");
+        if self.is_local() {
+            return self.bind_local().await?.run_with_init(init).await;
         }
-        Err(Error::init(err))
+        let mut client = self.client()?;
+        init_then_serve(init, &mut client).await
     }
 
     fn client<B>(&self) -> Result<Client<B>, Error>
@@ -124,15 +152,44 @@ impl Runtime {
     {
         let Some(address) = self.config.runtime_api.as_deref() else {
             return Err(Error::config(
-                "AWS_LAMBDA_RUNTIME_API is not set: this is not a lambda execution environment",
+                "AWS_LAMBDA_RUNTIME_API is not set and the local server is disabled",
             ));
         };
         Client::new(address, Arc::new(self.config.clone())).map_err(Error::config)
     }
 }
 
+/// Runs `init`, then the worker with the service it returns; reports an init failure.
+pub(crate) async fn init_then_serve<F, E, S, B>(
+    init: F,
+    client: &mut Client<B>,
+) -> Result<(), Error>
+where
+    F: Future<Output = Result<S, E>>,
+    E: Into<BoxError>,
+    S: Service<Request<Bytes>, Response = Response<B>>,
+    S::Error: Into<BoxError>,
+    B: http_body::Body + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let err = match CatchUnwind::new(init).await {
+        Ok(Ok(service)) => return worker(service, client).await,
+        Ok(Err(e)) => Diagnostic::from_error(e.into(), types::INIT),
+        Err(panic) => Diagnostic::from_panic(&*panic),
+    };
+    tracing::error!(
+        error_type = err.error_type(),
+        error = err.error_message(),
+        "initialisation failed"
+    );
+    if let Err(report) = client.report_init_error(&err).await {
+        tracing::error!(error = %report, "cannot report the initialisation error");
+    }
+    Err(Error::init(err))
+}
+
 /// One worker: loops over invocations on its own connection.
-async fn worker<S, B>(mut service: S, client: &mut Client<B>) -> Result<(), Error>
+pub(crate) async fn worker<S, B>(mut service: S, client: &mut Client<B>) -> Result<(), Error>
 where
     S: Service<Request<Bytes>, Response = Response<B>>,
     S::Error: Into<BoxError>,

@@ -530,11 +530,12 @@ async fn an_unreachable_runtime_api_is_a_connect_error() {
 }
 
 #[tokio::test]
-async fn no_runtime_api_is_a_config_error() {
+async fn no_runtime_api_without_the_local_server_is_a_config_error() {
     let svc = service_fn(|_req: Request<Bytes>| async {
         Ok::<_, Infallible>(Response::new(Empty::<Bytes>::new()))
     });
     let err = lambda_stream::Runtime::new(lambda_stream::Config::default())
+        .local(lambda_stream::local::Mode::Never)
         .run(svc)
         .await
         .unwrap_err();
