@@ -396,13 +396,18 @@ impl Replies {
 }
 
 /// A new invocation of `payload`: the job for the queue and the front door's end.
-pub(crate) fn job(payload: Bytes, options: &Options) -> (Job, Replies) {
+pub(crate) fn job(
+    request_id: String,
+    payload: Bytes,
+    client_context: Option<String>,
+    options: &Options,
+) -> (Job, Replies) {
     // Small: the runtime's stream waits for a slow caller, as over TCP on Lambda.
     let (tx, rx) = mpsc::channel(4);
     let job = Job {
-        request_id: request_id(),
+        request_id,
         payload,
-        client_context: None,
+        client_context,
         replies: tx,
     };
     let replies = Replies {

@@ -11,7 +11,7 @@ use http::header::{CONTENT_LENGTH, CONTENT_TYPE, TE, TRAILER};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::channel::{Channel, Sender};
 use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
@@ -25,6 +25,8 @@ type Body = BoxBody<Bytes, BoxError>;
 
 const STREAMING_INVOKE: &str = "/response-streaming-invocations";
 const INVOKE: &str = "/invocations";
+/// How much of a body over the payload limit is read and dropped before answering `413`.
+const DRAIN_LIMIT: u64 = 64 * 1024 * 1024;
 
 /// What the front doors share: the queue to the runtime and the options.
 pub(crate) struct Doors {
@@ -37,17 +39,16 @@ impl Doors {
         Arc::new(Doors { queue, options })
     }
 
-    /// Queues an invocation of `payload`; its replies come back on the returned end.
+    /// Queues the invocation `id` of `payload`; its replies come back on the returned end.
     fn submit(
         &self,
+        id: &str,
         payload: Bytes,
         client_context: Option<String>,
-    ) -> Result<(String, Replies), Refused> {
-        let (mut job, replies) = job(payload, &self.options);
-        job.client_context = client_context;
-        let id = job.request_id.clone();
+    ) -> Result<Replies, Refused> {
+        let (job, replies) = job(id.to_owned(), payload, client_context, &self.options);
         match self.queue.send(job) {
-            Ok(()) => Ok((id, replies)),
+            Ok(()) => Ok(replies),
             Err(_) => Err(Refused::Stopped),
         }
     }
@@ -116,12 +117,12 @@ async fn function_url(
     let trailers = accepts_trailers(req.headers());
     let (parts, body) = req.into_parts();
     let body = read_payload(&parts.headers, body).await?;
-    let request_id = super::request_id();
-    let event = event::function_url(&parts, &body, peer, &request_id, SystemTime::now());
+    let id = super::request_id();
+    let event = event::function_url(&parts, &body, peer, &id, SystemTime::now());
     if event.len() > MAX_PAYLOAD {
         return Err(Refused::TooLarge);
     }
-    let (id, replies) = doors.submit(event, None)?;
+    let replies = doors.submit(&id, event, None)?;
     tracing::info!(request_id = %id, method = %parts.method, uri = %parts.uri, "function url invocation");
     Ok(stream_back(replies, &id, trailers, |failure| {
         tracing::error!(request_id = %id, error_type = failure.error_type, error = failure.error_message,
@@ -136,7 +137,8 @@ async fn invoke_raw(doors: &Doors, req: Request<Incoming>) -> Result<Response<Bo
     let trailers = accepts_trailers(req.headers());
     let (parts, body) = req.into_parts();
     let payload = read_payload(&parts.headers, body).await?;
-    let (id, replies) = doors.submit(payload, None)?;
+    let id = super::request_id();
+    let replies = doors.submit(&id, payload, None)?;
     tracing::info!(request_id = %id, "raw invocation");
     Ok(stream_back(replies, &id, trailers, |failure| {
         tracing::error!(request_id = %id, error_type = failure.error_type, error = failure.error_message,
@@ -229,7 +231,8 @@ async fn invoke_with_response_stream(
 ) -> Result<Response<Body>, Refused> {
     let (parts, body) = req.into_parts();
     let payload = read_payload(&parts.headers, body).await?;
-    let (id, mut replies) = doors.submit(payload, client_context(&parts.headers))?;
+    let id = super::request_id();
+    let mut replies = doors.submit(&id, payload, client_context(&parts.headers))?;
     tracing::info!(request_id = %id, "invoke with response stream");
     let (mut tx, body) = Channel::<Bytes, BoxError>::new(1);
     let task_id = id.clone();
@@ -287,7 +290,8 @@ async fn invoke(doors: &Doors, req: Request<Incoming>) -> Result<Response<Body>,
     if invocation_type == "DryRun" {
         return Ok(empty(StatusCode::NO_CONTENT));
     }
-    let (id, mut replies) = doors.submit(payload, client_context(&parts.headers))?;
+    let id = super::request_id();
+    let mut replies = doors.submit(&id, payload, client_context(&parts.headers))?;
     tracing::info!(request_id = %id, invocation_type, "invoke");
     if invocation_type == "Event" {
         // Nobody waits for the result: read it to its end in the background.
@@ -353,22 +357,38 @@ fn client_context(headers: &HeaderMap) -> Option<String> {
 }
 
 /// The request body, up to Lambda's 6 MB payload limit (`413` beyond it).
-async fn read_payload(headers: &HeaderMap, body: Incoming) -> Result<Bytes, Refused> {
+///
+/// A body over the limit is still read (and dropped) up to [`DRAIN_LIMIT`], so that the
+/// caller, still sending, reads the `413` rather than a connection reset.
+async fn read_payload(headers: &HeaderMap, mut body: Incoming) -> Result<Bytes, Refused> {
     let declared = headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_PAYLOAD as u64) {
+    if declared.is_some_and(|n| n > DRAIN_LIMIT) {
         return Err(Refused::TooLarge);
     }
-    match Limited::new(body, MAX_PAYLOAD).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<LengthLimitError>() => Err(Refused::TooLarge),
-        Err(e) => {
+    let mut payload = BytesMut::new();
+    let mut seen = 0u64;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
             tracing::info!(error = %e, "cannot read a request body");
-            Err(Refused::Unreadable)
+            Refused::Unreadable
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen += data.len() as u64;
+        if seen <= MAX_PAYLOAD as u64 {
+            payload.extend_from_slice(&data);
+        } else if seen > DRAIN_LIMIT {
+            break;
         }
     }
+    if seen > MAX_PAYLOAD as u64 {
+        return Err(Refused::TooLarge);
+    }
+    Ok(payload.freeze())
 }
 
 /// Why a door turned a request away without invoking the function.
