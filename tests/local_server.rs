@@ -480,6 +480,33 @@ async fn a_client_leaving_mid_stream_leaves_the_server_healthy() {
     assert_eq!(seen.end, Ok(()));
 }
 
+#[tokio::test]
+async fn a_queued_client_that_leaves_is_skipped() {
+    let calls = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = calls.clone();
+    let svc = service_fn(move |req: Request<Bytes>| {
+        log.lock().unwrap().push(req.uri().path().to_owned());
+        async move {
+            let gap = Duration::from_millis(if req.uri().path() == "/busy" { 800 } else { 1 });
+            Ok::<_, Infallible>(Response::new(chunks(["a", "b"], gap, None)))
+        }
+    });
+    let addr = start(svc).await;
+    let busy = tokio::spawn(send(addr, get("/busy")));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Queued behind /busy, then gone.
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(b"GET /left HTTP/1.1\r\nhost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    drop(tcp);
+    let after = send(addr, get("/after")).await;
+    assert_eq!(after.text(), "ab");
+    assert_eq!(busy.await.unwrap().text(), "ab");
+    assert_eq!(*calls.lock().unwrap(), ["/busy", "/after"]);
+}
+
 // ---------------------------------------------------------------------------------------------
 // POST /invoke
 
@@ -628,6 +655,15 @@ async fn buffered_invoke_returns_the_payload_or_the_error() {
 // ---------------------------------------------------------------------------------------------
 // Real clients
 
+/// Skips a test whose external client is missing, unless `LAMBDA_STREAM_REQUIRE_CLIENTS` is set
+/// (CI sets it, so that a missing client fails instead of passing silently).
+fn skip(why: &str) {
+    if std::env::var_os("LAMBDA_STREAM_REQUIRE_CLIENTS").is_some() {
+        panic!("{why}, and LAMBDA_STREAM_REQUIRE_CLIENTS is set");
+    }
+    eprintln!("{why}: skipping");
+}
+
 /// Runs `curl` with `args`; each stdout line with the time it arrived, and the exit code.
 /// `None` when curl is not installed.
 async fn curl(args: &[&str]) -> Option<(Vec<(Instant, String)>, Option<i32>)> {
@@ -652,8 +688,7 @@ async fn curl_sees_the_lines_as_they_are_produced() {
     let addr = start(service_fn(streaming_numbers::handler)).await;
     let url = format!("http://{addr}/");
     let Some((lines, code)) = curl(&["-sN", &url]).await else {
-        eprintln!("curl is not installed: skipping");
-        return;
+        return skip("curl is not installed");
     };
     assert_eq!(code, Some(0));
     let text: Vec<_> = lines.iter().map(|(_, l)| format!("{l}\n")).collect();
@@ -669,8 +704,7 @@ async fn curl_sees_an_incomplete_response_when_the_stream_fails() {
     let addr = start(service_fn(failing_midway)).await;
     let url = format!("http://{addr}/");
     let Some((lines, code)) = curl(&["-sN", &url]).await else {
-        eprintln!("curl is not installed: skipping");
-        return;
+        return skip("curl is not installed");
     };
     assert_eq!(lines.len(), 1);
     assert_eq!(lines[0].1, "partial ");
@@ -684,8 +718,7 @@ async fn boto3_invoke_with_response_stream() {
         .args(["-c", "import boto3"])
         .status();
     if !python.is_ok_and(|s| s.success()) {
-        eprintln!("python3 with boto3 is not installed: skipping");
-        return;
+        return skip("python3 with boto3 is not installed");
     }
     let svc = service_fn(|req: Request<Bytes>| async move {
         if req.body().windows(4).any(|w| w == b"fail") {
