@@ -35,17 +35,17 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 pub struct Runtime {
     config: Config,
     local: local::Mode,
-    local_options: local::Options,
+    /// `None`: read from the environment when the local server starts.
+    local_options: Option<local::Options>,
 }
 
 impl Runtime {
-    /// A runtime with this configuration; outside Lambda it starts the
-    /// [local server](crate::local) with [`local::Options::from_env`].
+    /// A runtime with this configuration.
     pub fn new(config: Config) -> Self {
         Runtime {
             config,
             local: local::Mode::default(),
-            local_options: local::Options::from_env(),
+            local_options: None,
         }
     }
 
@@ -56,16 +56,18 @@ impl Runtime {
         self
     }
 
-    /// The [local server](crate::local)'s address and function timeout.
+    /// The [local server](crate::local)'s address and function timeout, instead of
+    /// [`local::Options::from_env`].
     pub fn local_options(mut self, options: local::Options) -> Self {
-        self.local_options = options;
+        self.local_options = Some(options);
         self
     }
 
     /// Binds the [local server](crate::local)'s front doors, whatever the [`local::Mode`];
     /// run it with [`local::Server::run`].
     pub async fn bind_local(self) -> Result<local::Server, Error> {
-        local::Server::bind(self.config, self.local_options).await
+        let options = self.local_options.unwrap_or_else(local::Options::from_env);
+        local::Server::bind(self.config, options).await
     }
 
     fn is_local(&self) -> bool {

@@ -683,6 +683,53 @@ async fn curl(args: &[&str]) -> Option<(Vec<(Instant, String)>, Option<i32>)> {
     Some((out, status.code()))
 }
 
+/// The example binary that `cargo test` built beside this test.
+fn example_binary(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    let path = dir.join("examples").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run the whole suite (`cargo test --workspace`), which builds the examples",
+        path.display()
+    );
+    path
+}
+
+#[tokio::test]
+async fn the_example_binary_serves_locally_without_a_runtime_api() {
+    use tokio::io::AsyncBufReadExt;
+    // A free port: bound, then released for the example to take.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = tokio::process::Command::new(example_binary("streaming_numbers"))
+        .env_remove("AWS_LAMBDA_RUNTIME_API")
+        .env("LOCAL_LAMBDA_PORT", port.to_string())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // The one line that says what to curl, once the server listens.
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(20), stdout.next_line())
+        .await
+        .expect("the example logged nothing within 20 s")
+        .unwrap()
+        .unwrap();
+    assert!(
+        line.contains(&format!("curl -N http://127.0.0.1:{port}/")),
+        "{line}"
+    );
+    let seen = send(([127, 0, 0, 1], port).into(), get("/")).await;
+    assert_eq!(seen.status, 200);
+    assert_eq!(seen.header("x-my-custom-header"), Some("streaming-example"));
+    assert_eq!(seen.text(), NUMBERS.concat());
+    assert_a_second_apart(&seen.chunks);
+}
+
 #[tokio::test]
 async fn curl_sees_the_lines_as_they_are_produced() {
     let addr = start(service_fn(streaming_numbers::handler)).await;

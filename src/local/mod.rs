@@ -198,9 +198,11 @@ impl fmt::Debug for Server {
 impl Server {
     pub(crate) async fn bind(config: Config, options: Options) -> Result<Self, Error> {
         let wanted = options.addr;
-        let listener = TcpListener::bind(wanted)
-            .await
-            .map_err(|e| Error::local(format!("cannot listen on {wanted}: {e}")))?;
+        let listener = TcpListener::bind(wanted).await.map_err(|e| {
+            Error::local(format!(
+                "cannot listen on {wanted} (LOCAL_LAMBDA_PORT picks another port): {e}"
+            ))
+        })?;
         let addr = listener.local_addr().map_err(Error::local)?;
         Ok(Server {
             config,
