@@ -148,16 +148,18 @@ impl Options {
         if let Some(secs) = var("LOCAL_LAMBDA_TIMEOUT") {
             match secs.trim().parse::<u64>() {
                 Ok(s) if s > 0 => options.function_timeout = Duration::from_secs(s),
-                _ => {
-                    tracing::warn!(value = %secs, "ignoring LOCAL_LAMBDA_TIMEOUT: not a positive number of seconds")
-                }
+                _ => tracing::warn!(
+                    value = %secs,
+                    "ignoring LOCAL_LAMBDA_TIMEOUT: not a positive number of seconds"
+                ),
             }
         }
         options
     }
 }
 
-/// A bound local server, ready to run a service: [`Runtime::bind_local`](crate::Runtime::bind_local).
+/// A bound local server, ready to run a service; from
+/// [`Runtime::bind_local`](crate::Runtime::bind_local).
 ///
 /// Binding first tells you the address (useful with port `0`, in tests):
 ///
@@ -381,7 +383,10 @@ impl Replies {
                     () = tokio::time::sleep_until(deadline) => {
                         return Reply::Failed(Failure::new(
                             "Sandbox.Timeout",
-                            format!("task timed out after {:.2} seconds", self.timeout.as_secs_f64()),
+                            format!(
+                                "task timed out after {:.2} seconds",
+                                self.timeout.as_secs_f64()
+                            ),
                         ));
                     }
                 },

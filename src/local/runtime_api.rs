@@ -125,7 +125,8 @@ async fn next(api: &RuntimeApi) -> Response<Full<Bytes>> {
         loop {
             match queue.recv().await {
                 Some(job) if job.replies.is_closed() => {
-                    tracing::info!(request_id = %job.request_id, "skipping an invocation whose caller left");
+                    let id = &job.request_id;
+                    tracing::info!(request_id = %id, "skipping an invocation whose caller left");
                 }
                 Some(job) => break job,
                 // The front doors are gone: the server is shutting down.

@@ -123,10 +123,18 @@ async fn function_url(
         return Err(Refused::TooLarge);
     }
     let replies = doors.submit(&id, event, None)?;
-    tracing::info!(request_id = %id, method = %parts.method, uri = %parts.uri, "function url invocation");
+    tracing::info!(
+        request_id = %id,
+        method = %parts.method,
+        uri = %parts.uri,
+        "function url invocation"
+    );
     Ok(stream_back(replies, &id, trailers, |failure| {
-        tracing::error!(request_id = %id, error_type = failure.error_type, error = failure.error_message,
-            "the invocation failed before its response started; answering 502");
+        log_failure(
+            &id,
+            failure,
+            "the invocation failed before its response started; answering 502",
+        );
         text(StatusCode::BAD_GATEWAY, "Internal Server Error")
     })
     .await)
@@ -141,10 +149,16 @@ async fn invoke_raw(doors: &Doors, req: Request<Incoming>) -> Result<Response<Bo
     let replies = doors.submit(&id, payload, None)?;
     tracing::info!(request_id = %id, "raw invocation");
     Ok(stream_back(replies, &id, trailers, |failure| {
-        tracing::error!(request_id = %id, error_type = failure.error_type, error = failure.error_message,
-            "the invocation failed before its response started; answering 502");
+        log_failure(
+            &id,
+            failure,
+            "the invocation failed before its response started; answering 502",
+        );
         let mut res = json(StatusCode::BAD_GATEWAY, failure.to_json());
-        res.headers_mut().insert("x-amz-function-error", HeaderValue::from_static("Unhandled"));
+        res.headers_mut().insert(
+            "x-amz-function-error",
+            HeaderValue::from_static("Unhandled"),
+        );
         res
     })
     .await)
@@ -200,12 +214,19 @@ async fn pump(
             Reply::End => return,
             Reply::Failed(failure) | Reply::Error(failure) => {
                 if trailers {
-                    tracing::error!(request_id = %id, error_type = failure.error_type, error = failure.error_message,
-                        "the response failed midway; ending it with error trailers");
+                    log_failure(
+                        &id,
+                        &failure,
+                        "the response failed midway; ending it with error trailers",
+                    );
                     let _ = tx.send_trailers(error_trailers(&failure)).await;
                 } else {
-                    tracing::error!(request_id = %id, error_type = failure.error_type, error = failure.error_message,
-                        "the response failed midway; aborting the connection (send `TE: trailers` to get error trailers instead)");
+                    log_failure(
+                        &id,
+                        &failure,
+                        "the response failed midway; aborting the connection \
+                         (send `TE: trailers` to get error trailers instead)",
+                    );
                     tx.abort(Box::new(failure));
                 }
                 return;
@@ -213,6 +234,15 @@ async fn pump(
             Reply::Started { .. } | Reply::Head { .. } => continue,
         }
     }
+}
+
+fn log_failure(id: &str, failure: &Failure, what: &str) {
+    tracing::error!(
+        request_id = id,
+        error_type = failure.error_type,
+        error = failure.error_message,
+        "{what}"
+    );
 }
 
 /// `Lambda-Runtime-Function-Error-Type` and `-Body` (base64 JSON), as the runtime sent them.
@@ -252,8 +282,11 @@ async fn invoke_with_response_stream(
                 }
                 Reply::End => break None,
                 Reply::Failed(f) | Reply::Error(f) => {
-                    tracing::error!(request_id = %id, error_type = f.error_type, error = f.error_message,
-                        "the invocation failed; reporting it in InvokeComplete");
+                    log_failure(
+                        &id,
+                        &f,
+                        "the invocation failed; reporting it in InvokeComplete",
+                    );
                     break Some(f);
                 }
                 Reply::Started { .. } | Reply::Head { .. } => continue,
@@ -312,7 +345,10 @@ async fn invoke(doors: &Doors, req: Request<Incoming>) -> Result<Response<Body>,
                 if payload.len() > MAX_PAYLOAD {
                     break Some(Failure::new(
                         "Function.ResponseSizeTooLarge",
-                        format!("response payload size exceeded maximum allowed payload size ({MAX_PAYLOAD} bytes)"),
+                        format!(
+                            "response payload size exceeded maximum allowed payload size \
+                             ({MAX_PAYLOAD} bytes)"
+                        ),
                     ));
                 }
             }
@@ -329,7 +365,7 @@ async fn invoke(doors: &Doors, req: Request<Incoming>) -> Result<Response<Body>,
             res
         }
         Some(f) => {
-            tracing::error!(request_id = %id, error_type = f.error_type, error = f.error_message, "the invocation failed");
+            log_failure(&id, f, "the invocation failed");
             let mut res = json(StatusCode::OK, f.to_json());
             res.headers_mut().insert(
                 "x-amz-function-error",
@@ -416,7 +452,8 @@ fn too_large() -> Response<Body> {
     let mut res = json(
         StatusCode::PAYLOAD_TOO_LARGE,
         Bytes::from(format!(
-            r#"{{"Type":"User","message":"Request must be smaller than {MAX_PAYLOAD} bytes for the InvokeFunction operation"}}"#
+            "{{\"Type\":\"User\",\"message\":\"Request must be smaller than {MAX_PAYLOAD} bytes \
+             for the InvokeFunction operation\"}}"
         )),
     );
     res.headers_mut().insert(
