@@ -159,7 +159,8 @@ fn query_parameters(query: &str) -> Option<Map<String, Value>> {
     (!out.is_empty()).then_some(out)
 }
 
-/// Whether a body of this content type is sent as text rather than base64.
+/// Whether a body of this content type is sent as text rather than base64: `text/*` and
+/// `application/json`, as function URLs do.
 fn is_text(headers: &HeaderMap) -> bool {
     let Some(content_type) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
         return false;
@@ -170,13 +171,8 @@ fn is_text(headers: &HeaderMap) -> bool {
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase();
-    mime.starts_with("text/")
-        || mime.ends_with("+json")
-        || mime.ends_with("+xml")
-        || matches!(
-            mime.as_str(),
-            "application/json" | "application/javascript" | "application/xml"
-        )
+    // What function URLs pass as text; any other body arrives base64-encoded.
+    mime.starts_with("text/") || mime == "application/json"
 }
 
 fn protocol(version: Version) -> &'static str {
@@ -305,6 +301,12 @@ mod tests {
         let e = event(req, &[0, 159, 146, 150]);
         assert_eq!(e["body"], "AJ+Slg==");
         assert_eq!(e["isBase64Encoded"], true);
+
+        let req = http::Request::post("/")
+            .header("content-type", "application/xml")
+            .body(())
+            .unwrap();
+        assert_eq!(event(req, b"<a/>")["isBase64Encoded"], true);
 
         // Text that is not UTF-8 cannot be a JSON string.
         let req = http::Request::post("/")
