@@ -652,6 +652,32 @@ async fn buffered_invoke_returns_the_payload_or_the_error() {
     assert_eq!(v["errorMessage"], "asked to fail");
 }
 
+#[tokio::test]
+async fn invoke_passes_the_client_context_and_the_function_arn() {
+    let svc = service_fn(|req: Request<Bytes>| async move {
+        let ctx = req.lambda_context();
+        let custom = ctx
+            .client_context
+            .map(|cc| cc.custom.get("tenant").cloned().unwrap_or_default())
+            .unwrap_or_default();
+        let body = format!("{custom} {}", ctx.invoked_function_arn.unwrap_or_default());
+        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(body))))
+    });
+    let addr = start(svc).await;
+    let context =
+        base64::engine::general_purpose::STANDARD.encode(r#"{"custom":{"tenant":"t-1"}}"#);
+    let req = Request::post("/2015-03-31/functions/f/invocations")
+        .header("host", "localhost")
+        .header("x-amz-client-context", context)
+        .body(Full::new(Bytes::from_static(b"{}")))
+        .unwrap();
+    let seen = send(addr, req).await;
+    let text = seen.text();
+    let (tenant, arn) = text.split_once(' ').unwrap();
+    assert_eq!(tenant, "t-1");
+    assert!(arn.starts_with("arn:aws:lambda:"), "{arn}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Real clients
 
