@@ -24,8 +24,9 @@
 //! before the response started is a `502`. Both are logged.
 //!
 //! Invocations are queued and run one at a time, as in one Lambda execution environment;
-//! callers wait their turn. A caller that disconnects does not stop its invocation (as on
-//! Lambda): the rest of its stream is read and dropped, and the next invocation is served.
+//! callers wait their turn, and one that leaves while queued is skipped. A caller that
+//! disconnects mid-stream does not stop its invocation (as on Lambda): the rest of its
+//! stream is read and dropped, and the next invocation is served.
 //!
 //! Limits, as on Lambda: a request payload over 6 MB is refused with `413`, and each
 //! invocation gets a deadline (`Lambda-Runtime-Deadline-Ms`) from the function timeout
@@ -81,7 +82,17 @@ pub(crate) const MAX_PAYLOAD: usize = 6 * 1024 * 1024;
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(900);
 const DEFAULT_PORT: u16 = 7000;
 
-/// When [`Runtime::run`](crate::Runtime::run) starts the local server.
+/// When [`Runtime::run`](crate::Runtime::run) starts the local server; set with
+/// [`Runtime::local`](crate::Runtime::local).
+///
+/// ```no_run
+/// # async fn doc(service: tower::util::ServiceFn<fn(http::Request<bytes::Bytes>) -> std::future::Ready<Result<http::Response<String>, std::convert::Infallible>>>) -> Result<(), lambda_stream::Error> {
+/// use lambda_stream::{local, Runtime};
+///
+/// // Fail fast instead of serving locally when AWS_LAMBDA_RUNTIME_API is missing.
+/// Runtime::from_env().local(local::Mode::Never).run(service).await
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Mode {
