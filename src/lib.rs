@@ -68,6 +68,7 @@ mod error;
 pub mod event;
 mod runtime;
 mod wire;
+pub mod writer;
 
 pub use aws_lambda_events;
 pub use aws_lambda_events::query_map::QueryMap;
@@ -76,6 +77,7 @@ pub use context::{ClientApplication, ClientContext, CognitoIdentity, Context};
 pub use error::{BoxError, Diagnostic, Error};
 pub use event::{RequestContext, RequestExt};
 pub use runtime::Runtime;
+pub use writer::{stream_fn, ResponseWriter};
 
 use bytes::Bytes;
 use http::{Request, Response};
