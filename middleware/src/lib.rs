@@ -6,6 +6,8 @@
 //!
 //! - [`deadline`]: answers `504` or ends the stream with a `Function.Timeout` error trailer a
 //!   safety margin before Lambda's deadline, instead of being killed mid-write.
+//! - [`trace`]: a span per invocation with the request id, X-Ray trace id and cold-start flag;
+//!   hooks for tower-http's `TraceLayer` and `SetRequestIdLayer`.
 //!
 //! ```no_run
 //! use std::convert::Infallible;
@@ -30,7 +32,7 @@
 //! # Features
 //!
 //! - `tower-http` (off by default): hooks for tower-http's `TraceLayer` and `SetRequestIdLayer`
-//!   (see the `trace` module).
+//!   (see [`trace`]).
 #![forbid(unsafe_code)]
 #![warn(
     missing_docs,
@@ -41,5 +43,6 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 pub mod deadline;
+pub mod trace;
 
 pub use lambda_stream;
