@@ -57,9 +57,12 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Turns the runtime's request into axum's.
+pub type IntoAxum = fn(Request<Bytes>) -> Request<Body>;
+
 /// The router as a service of the runtime's `Request<Bytes>`.
-pub fn app(state: AppState) -> MapRequest<Router, fn(Request<Bytes>) -> Request<Body>> {
-    router(state).map_request(into_axum as fn(Request<Bytes>) -> Request<Body>)
+pub fn app(state: AppState) -> MapRequest<Router, IntoAxum> {
+    router(state).map_request(into_axum as IntoAxum)
 }
 
 fn into_axum(req: Request<Bytes>) -> Request<Body> {
