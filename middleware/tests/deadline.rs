@@ -106,3 +106,43 @@ async fn no_answer_in_time_is_a_504_prelude_before_the_deadline() {
     assert!(res.complete && res.trailers.is_none());
     rt.abort();
 }
+
+#[tokio::test]
+async fn a_writer_handler_is_cut_with_trailers_and_told_its_response_is_closed() {
+    use lambda_stream::writer::{stream_fn, ResponseWriter};
+
+    let mock = MockRuntimeApi::start().await;
+    let margin = Duration::from_millis(300);
+    let (event, deadline) = event_due_in("writer", Duration::from_millis(1000));
+    mock.push_event(event);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let service = ServiceBuilder::new()
+        .layer(DeadlineLayer::new(margin))
+        .service(stream_fn(move |_req, mut out: ResponseWriter| {
+            let tx = tx.clone();
+            async move {
+                let mut n = 0u32;
+                let err = loop {
+                    if let Err(err) = out.write(format!("line {n}\n")).await {
+                        break err;
+                    }
+                    n += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                };
+                let _ = tx.send(err.is_closed());
+                Err::<(), _>(err)
+            }
+        }));
+    let rt = support::spawn_runtime(&mock, service);
+    let res = mock.response().await;
+    assert!(Instant::now() < deadline);
+    let (ty, _) = res.error_trailers().expect("error trailers");
+    assert_eq!(ty, "Function.Timeout");
+    assert!(res.split().1.starts_with(b"line 0\nline 1\n"));
+    let closed = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .expect("the handler learnt its response was closed")
+        .unwrap();
+    assert!(closed, "the write after the cut failed with is_closed");
+    rt.abort();
+}
