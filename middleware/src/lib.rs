@@ -6,6 +6,8 @@
 //!
 //! - [`deadline`]: answers `504` or ends the stream with a `Function.Timeout` error trailer a
 //!   safety margin before Lambda's deadline, instead of being killed mid-write.
+//! - [`response_limit`]: ends a body that would pass Lambda's 200 MB streaming cap with a
+//!   `Function.ResponseSizeTooLarge` error trailer, instead of a silent cut by the platform.
 //! - [`trace`]: a span per invocation with the request id, X-Ray trace id and cold-start flag;
 //!   hooks for tower-http's `TraceLayer` and `SetRequestIdLayer`.
 //!
@@ -43,6 +45,7 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 pub mod deadline;
+pub mod response_limit;
 pub mod trace;
 
 pub use lambda_stream;
