@@ -440,3 +440,47 @@ async fn example_conditional_streaming_both_ways() {
     }
     rt.abort();
 }
+
+/// Stops the example binary when the test ends.
+struct Kill(std::process::Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn the_writer_style_binary_serves_the_handler_that_handler_names() {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    let binary = dir.join("examples").join("writer_style");
+    assert!(
+        binary.exists(),
+        "{} is missing: run the whole suite (`cargo test --workspace`), which builds the examples",
+        binary.display()
+    );
+    let mock = MockRuntimeApi::start().await;
+    let with_query = String::from_utf8(support::fixture(URL_EVENT).to_vec())
+        .unwrap()
+        .replace(r#""rawQueryString": """#, r#""rawQueryString": "error=1""#);
+    mock.push_event(MockEvent::new("bin-1", with_query));
+    let _child = Kill(
+        std::process::Command::new(binary)
+            .env("AWS_LAMBDA_RUNTIME_API", mock.address())
+            .env("AWS_LAMBDA_FUNCTION_NAME", "writer_style")
+            .env("_HANDLER", "conditional_streaming")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let res = mock.response().await;
+    assert_eq!(res.request_id, "bin-1");
+    let (prelude, body) = res.split();
+    assert_eq!(prelude["statusCode"], 400);
+    assert_eq!(
+        body,
+        br#"{"error":"Bad request","message":"Error requested in input"}"#
+    );
+}

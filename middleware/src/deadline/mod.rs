@@ -14,6 +14,9 @@
 //!   `Lambda-Runtime-Function-Error-*` trailers, so the caller learns the response is
 //!   incomplete, and the inner body is dropped.
 //!
+//! On Lambda Managed Instances the platform does not stop a late invocation at all: the
+//! function must watch its own deadline, and this layer is how.
+//!
 //! The margin must cover sending the trailers and the Runtime API's reply: a few hundred
 //! milliseconds is plenty on Lambda. A request without a `Context` (or without a deadline)
 //! passes through untouched.
