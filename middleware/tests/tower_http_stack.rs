@@ -74,22 +74,18 @@ async fn under_gzip_each_chunk_is_flushed_and_decodable_when_it_arrives() {
         decoded_at.push((*at, text.lines().count()));
     }
     decoder.finish().unwrap();
-    // Each tick could be decoded the moment its chunk arrived: the compressor did not hold
-    // it back waiting for more input.
-    let first_arrival = |n: usize| {
-        decoded_at
-            .iter()
-            .find(|(_, lines)| *lines >= n)
-            .map(|(at, _)| *at)
-            .unwrap()
-    };
-    for n in 2..=5 {
-        let gap = first_arrival(n) - first_arrival(n - 1);
-        assert!(
-            gap >= Duration::from_millis(150) && gap < Duration::from_millis(400),
-            "tick {n} decodable {gap:?} after tick {}",
-            n - 1
-        );
+    // No chunk made more than one tick decodable: the compressor flushed every tick on its own
+    // instead of holding it back for more input. (A chunk may carry only gzip's footer.)
+    let lines: Vec<usize> = decoded_at.iter().map(|(_, lines)| *lines).collect();
+    assert_eq!(lines.first(), Some(&1), "{lines:?}");
+    assert_eq!(lines.last(), Some(&5), "{lines:?}");
+    assert!(lines.windows(2).all(|w| w[1] - w[0] <= 1), "{lines:?}");
+    let tick_at: Vec<_> = (1..=5)
+        .map(|n| decoded_at.iter().find(|(_, l)| *l == n).unwrap().0)
+        .collect();
+    for pair in tick_at.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(gap >= Duration::from_millis(150), "ticks {gap:?} apart");
     }
     rt.abort();
 }

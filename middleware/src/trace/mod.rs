@@ -10,7 +10,7 @@
 //!   `TraceLayer` gets Lambda's fields (and keeps its own `on_response`/`on_failure` hooks).
 //! - [`InvocationSpanLayer`]: the same span without tower-http: it wraps the service's future
 //!   and the response body, so events logged while the body streams carry the span too.
-//! - [`LambdaRequestId`] (feature `tower-http`): a `tower_http::request_id::MakeRequestId`
+//! - `LambdaRequestId` (feature `tower-http`): a `tower_http::request_id::MakeRequestId`
 //!   that uses the Lambda request id, so `SetRequestIdLayer`/`PropagateRequestIdLayer` give
 //!   callers an `x-request-id` they can find in CloudWatch.
 //!
