@@ -175,3 +175,26 @@ fn requests_without_a_lambda_context_get_no_request_id() {
         .make_request_id(&Request::new(Bytes::new()))
         .is_none());
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_writer_handler_runs_in_the_invocation_span() {
+    use lambda_stream::writer::{stream_fn, ResponseWriter};
+
+    let (captured, _guard) = capture();
+    let svc = ServiceBuilder::new()
+        .layer(InvocationSpanLayer::new())
+        .service(stream_fn(|_req, mut out: ResponseWriter| async move {
+            out.write("a").await?;
+            tracing::info!("between writes");
+            out.write_and_finish("b").await
+        }));
+    let res = svc.oneshot(request("w-1", "on-demand")).await.unwrap();
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body, "ab");
+    let lines = captured.lines();
+    let line = lines
+        .iter()
+        .find(|l| l.contains("between writes"))
+        .expect("the handler logged");
+    assert!(line.contains("request_id=\"w-1\""), "{line}");
+}

@@ -326,6 +326,18 @@ mod tests {
         assert!(d.error_message().contains("before the head"));
     }
 
+    #[test]
+    fn the_public_types_are_send_and_sync() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<ResponseWriter>();
+        send_sync::<WriterBody>();
+        send_sync::<ResponseFuture>();
+        send_sync::<Error>();
+        send_sync::<
+            StreamFn<fn(Request<Bytes>, ResponseWriter) -> std::future::Ready<Result<(), Error>>>,
+        >();
+    }
+
     #[tokio::test]
     async fn returning_ok_without_a_write_is_an_empty_200() {
         let svc = stream_fn(|_req, _out: ResponseWriter| async { Ok::<(), Error>(()) });
