@@ -58,21 +58,42 @@ async fn status_headers_chunks_and_finish_on_the_wire() {
 async fn the_prelude_leaves_before_the_first_write_and_each_write_on_its_own() {
     let mock = MockRuntimeApi::start().await;
     mock.push_event(MockEvent::fixture("req-1", URL_EVENT));
+    let (tx, mut rx) = mpsc::unbounded_channel();
     let rt = support::spawn_runtime(
         &mock,
-        stream_fn(|_req, mut out: ResponseWriter| async move {
-            out.write_status_and_headers(StatusCode::OK, text_headers())?;
-            for part in ["a", "b", "c"] {
-                tokio::time::sleep(Duration::from_millis(300)).await;
-                out.write(part).await?;
+        stream_fn(move |_req, mut out: ResponseWriter| {
+            let tx = tx.clone();
+            async move {
+                out.write_status_and_headers(StatusCode::OK, text_headers())?;
+                for part in ["a", "b", "c"] {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    let _ = tx.send(Instant::now());
+                    out.write(part).await?;
+                }
+                out.finish().await
             }
-            out.finish().await
         }),
     );
     let res = mock.response().await;
+    // Each chunk reached the Runtime API promptly after its write was called.
+    for (i, (arrived, _)) in res.body_chunks().iter().enumerate() {
+        let written = rx.recv().await.unwrap();
+        let latency = *arrived - written;
+        eprintln!("chunk {i}: write() to arrival {latency:?}");
+        assert!(
+            latency < Duration::from_millis(100),
+            "chunk {i} took {latency:?}"
+        );
+    }
     // The prelude arrived on its own, long before the first chunk was written (300 ms after
     // the head): it did not wait for body bytes.
     let prelude_at = res.chunks[0].0;
+    if let Some(handed_out) = res.handed_out_at {
+        eprintln!(
+            "event handed out to prelude arrival: {:?}",
+            prelude_at - handed_out
+        );
+    }
     assert!(res.chunks[0].1.starts_with(b"{\"statusCode\":200"));
     assert!(
         res.chunks[0].1.ends_with(&[0u8; 8]),
