@@ -72,6 +72,7 @@ pub mod event;
 pub mod local;
 mod runtime;
 mod wire;
+pub mod writer;
 
 pub use aws_lambda_events;
 pub use aws_lambda_events::query_map::QueryMap;
@@ -80,6 +81,7 @@ pub use context::{ClientApplication, ClientContext, CognitoIdentity, Context};
 pub use error::{BoxError, Diagnostic, Error};
 pub use event::{RequestContext, RequestExt};
 pub use runtime::Runtime;
+pub use writer::{stream_fn, ResponseWriter};
 
 use bytes::Bytes;
 use http::{Request, Response};
