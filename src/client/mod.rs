@@ -84,6 +84,8 @@ impl std::error::Error for ApiError {
 pub(crate) struct Client<B> {
     address: String,
     host: HeaderValue,
+    /// `/2018-06-01/runtime`, after any path prefix the address carried.
+    base: String,
     config: Arc<Config>,
     conn: Option<SendRequest<Outgoing<B>>>,
 }
@@ -102,13 +104,18 @@ where
     B: http_body::Body + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    /// A client of the Runtime API at `address` (`host:port`). Connects lazily.
+    /// A client of the Runtime API at `address`. Connects lazily.
+    ///
+    /// Lambda sets `host:port`; emulators may set a URL (`http://host:port/prefix`), whose
+    /// path prefix then goes before every Runtime API path.
     pub(crate) fn new(address: &str, config: Arc<Config>) -> Result<Self, BoxError> {
-        let host = HeaderValue::from_str(address)
+        let (authority, prefix) = parse_address(address)?;
+        let host = HeaderValue::from_str(authority)
             .map_err(|_| format!("AWS_LAMBDA_RUNTIME_API is not a valid host:port: {address:?}"))?;
         Ok(Client {
-            address: address.to_owned(),
+            address: authority.to_owned(),
             host,
+            base: format!("{prefix}{PREFIX}"),
             config,
             conn: None,
         })
@@ -161,7 +168,7 @@ where
     pub(crate) async fn next(&mut self) -> Result<Invocation, ApiError> {
         let req = request(
             Method::GET,
-            format!("{PREFIX}/invocation/next"),
+            format!("{}/invocation/next", self.base),
             Outgoing::empty(),
         )?;
         let res = self.send(req).await?;
@@ -190,7 +197,7 @@ where
         let stream = ResponseStream::new(head.prelude, body, span);
         let mut req = request(
             Method::POST,
-            format!("{PREFIX}/invocation/{request_id}/response"),
+            format!("{}/invocation/{request_id}/response", self.base),
             Outgoing::stream(stream),
         )?;
         let h = req.headers_mut();
@@ -208,7 +215,7 @@ where
         diagnostic: &Diagnostic,
     ) -> Result<(), ApiError> {
         let req = error_request(
-            format!("{PREFIX}/invocation/{request_id}/error"),
+            format!("{}/invocation/{request_id}/error", self.base),
             diagnostic,
         )?;
         self.post(req).await
@@ -219,7 +226,7 @@ where
         &mut self,
         diagnostic: &Diagnostic,
     ) -> Result<(), ApiError> {
-        let req = error_request(format!("{PREFIX}/init/error"), diagnostic)?;
+        let req = error_request(format!("{}/init/error", self.base), diagnostic)?;
         self.post(req).await
     }
 
@@ -279,11 +286,55 @@ fn error_request<B>(
     Ok(req)
 }
 
+/// Splits `AWS_LAMBDA_RUNTIME_API` into the `host:port` to connect to and a path prefix
+/// (empty, or `/something` without a trailing slash).
+fn parse_address(address: &str) -> Result<(&str, &str), String> {
+    let address = address.trim();
+    let rest = match address.split_once("://") {
+        None => address,
+        Some(("http", rest)) => rest,
+        Some((scheme, _)) => {
+            return Err(format!(
+                "AWS_LAMBDA_RUNTIME_API must be host:port or an http:// url, not {scheme}://: {address:?}"
+            ))
+        }
+    };
+    let (authority, prefix) = match rest.find('/') {
+        Some(at) => rest.split_at(at),
+        None => (rest, ""),
+    };
+    if authority.is_empty() || !authority.contains(':') {
+        return Err(format!("AWS_LAMBDA_RUNTIME_API is not a valid host:port: {address:?}"));
+    }
+    Ok((authority, prefix.trim_end_matches('/')))
+}
+
 fn classify(status: StatusCode, body: &[u8]) -> ApiError {
     let body = String::from_utf8_lossy(body).into_owned();
     if status.is_server_error() {
         ApiError::Fatal { status, body }
     } else {
         ApiError::Rejected { status, body }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_address;
+
+    #[test]
+    fn runtime_api_addresses() {
+        assert_eq!(parse_address("127.0.0.1:9001"), Ok(("127.0.0.1:9001", "")));
+        assert_eq!(parse_address(" localhost:9001 "), Ok(("localhost:9001", "")));
+        assert_eq!(parse_address("[::1]:9001"), Ok(("[::1]:9001", "")));
+        // The form an emulator uses: a URL with a path prefix.
+        assert_eq!(
+            parse_address("http://127.0.0.1:9000/.rt/my-fn"),
+            Ok(("127.0.0.1:9000", "/.rt/my-fn"))
+        );
+        assert_eq!(parse_address("http://127.0.0.1:9000/"), Ok(("127.0.0.1:9000", "")));
+        assert!(parse_address("https://127.0.0.1:9000").is_err());
+        assert!(parse_address("127.0.0.1").is_err());
+        assert!(parse_address("http:///x").is_err());
     }
 }
