@@ -2,9 +2,7 @@
 //! tokens LLM-style, a buffered JSON route, path and query extraction, shared state and a 404
 //! fallback.
 //!
-//! The runtime hands services an `http::Request<Bytes>`; axum wants a request body that is an
-//! `http_body::Body`, so the router sits behind a `map_request` that wraps the bytes in
-//! `axum::body::Body` (see [`app`]).
+//! The router is handed to the runtime as it is: `lambda_stream::run(router)`.
 //!
 //! ```text
 //! cargo run --example axum_router
@@ -22,12 +20,8 @@ use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
-use bytes::Bytes;
 use futures_util::stream::{self, Stream};
-use http::Request;
 use serde::{Deserialize, Serialize};
-use tower::util::MapRequest;
-use tower::ServiceExt;
 
 /// What every route shares.
 #[derive(Clone)]
@@ -57,16 +51,9 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Turns the runtime's request into axum's.
-pub type IntoAxum = fn(Request<Bytes>) -> Request<Body>;
-
-/// The router as a service of the runtime's `Request<Bytes>`.
-pub fn app(state: AppState) -> MapRequest<Router, IntoAxum> {
-    router(state).map_request(into_axum as IntoAxum)
-}
-
-fn into_axum(req: Request<Bytes>) -> Request<Body> {
-    req.map(Body::from)
+/// The application: the router, with its state.
+pub fn app(state: AppState) -> Router {
+    router(state)
 }
 
 /// Five lines, 200 ms apart, each sent as it is produced.

@@ -5,6 +5,7 @@
 //! cargo run --example conditional_streaming
 //! ```
 
+use lambda_stream::Body;
 use std::convert::Infallible;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -15,7 +16,7 @@ use http_body::Frame;
 use http_body_util::{combinators::BoxBody, BodyExt, Full, StreamBody};
 
 /// Whether the request asks for the error response.
-pub fn wants_error(req: &Request<Bytes>) -> bool {
+pub fn wants_error(req: &Request<Body>) -> bool {
     let in_body = req.body().windows(5).any(|w| w == b"error");
     let in_query = req.uri().query().is_some_and(|q| q.contains("error"));
     in_body || in_query
@@ -23,7 +24,7 @@ pub fn wants_error(req: &Request<Bytes>) -> bool {
 
 /// The handler.
 pub async fn handler(
-    req: Request<Bytes>,
+    req: Request<Body>,
 ) -> Result<Response<BoxBody<Bytes, Infallible>>, Infallible> {
     let response = if wants_error(&req) {
         Response::builder()

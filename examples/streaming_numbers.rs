@@ -7,6 +7,7 @@
 //! cargo run --example streaming_numbers
 //! ```
 
+use lambda_stream::Body;
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -33,7 +34,7 @@ pub fn numbers() -> impl Stream<Item = Result<Frame<Bytes>, Infallible>> + Send 
 
 /// The handler: any request gets the stream.
 pub async fn handler(
-    _req: Request<Bytes>,
+    _req: Request<Body>,
 ) -> Result<
     Response<StreamBody<impl Stream<Item = Result<Frame<Bytes>, Infallible>> + Send>>,
     Infallible,

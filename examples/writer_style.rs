@@ -12,15 +12,15 @@
 //! _HANDLER=conditional_streaming cargo run --example writer_style
 //! ```
 
+use lambda_stream::Body;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Request, StatusCode};
 use lambda_stream::writer::{self, ResponseWriter};
 
 /// The seed's `streaming_numbers`, writer style.
 pub async fn streaming_numbers(
-    _req: Request<Bytes>,
+    _req: Request<Body>,
     mut out: ResponseWriter,
 ) -> Result<(), writer::Error> {
     let mut headers = HeaderMap::new();
@@ -41,7 +41,7 @@ pub async fn streaming_numbers(
 }
 
 /// Whether the request asks for the error response.
-pub fn wants_error(req: &Request<Bytes>) -> bool {
+pub fn wants_error(req: &Request<Body>) -> bool {
     let in_body = req.body().windows(5).any(|w| w == b"error");
     let in_query = req.uri().query().is_some_and(|q| q.contains("error"));
     in_body || in_query
@@ -49,7 +49,7 @@ pub fn wants_error(req: &Request<Bytes>) -> bool {
 
 /// The seed's `conditional_streaming`, writer style.
 pub async fn conditional_streaming(
-    req: Request<Bytes>,
+    req: Request<Body>,
     mut out: ResponseWriter,
 ) -> Result<(), writer::Error> {
     let mut headers = HeaderMap::new();

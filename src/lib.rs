@@ -1,12 +1,13 @@
 //! Streaming AWS Lambda functions as tower services: every chunk on the wire as it is produced.
 //!
-//! A handler is a [`tower::Service`](tower_service::Service) of `http::Request<Bytes>` whose
+//! A handler is a [`tower::Service`](tower_service::Service) of `http::Request<Body>` whose
 //! response body is any [`http_body::Body`]; an axum `Router` is one. [`run`] connects it
 //! to the Lambda Runtime API in response-streaming mode: the status and headers go first (the
 //! JSON *prelude* and 8 NUL bytes), then each body chunk the moment the body yields it, and
 //! if the body fails midway, real HTTP trailers that tell Lambda the response is incomplete.
 //!
 //! ```no_run
+//! use lambda_stream::Body;
 //! use std::convert::Infallible;
 //! use std::time::Duration;
 //!
@@ -18,7 +19,7 @@
 //!
 //! #[tokio::main]
 //! async fn main() -> Result<(), lambda_stream::Error> {
-//!     lambda_stream::run(tower::service_fn(|_req: Request<Bytes>| async {
+//!     lambda_stream::run(tower::service_fn(|_req: Request<Body>| async {
 //!         // One chunk a second: each reaches the caller as it is produced.
 //!         let chunks = stream::unfold(1, |n| async move {
 //!             if n > 3 {
@@ -63,6 +64,7 @@
 )]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
+mod body;
 mod catch_unwind;
 mod client;
 mod config;
@@ -76,6 +78,7 @@ pub mod writer;
 
 pub use aws_lambda_events;
 pub use aws_lambda_events::query_map::QueryMap;
+pub use body::Body;
 pub use config::Config;
 pub use context::{ClientApplication, ClientContext, CognitoIdentity, Context};
 pub use error::{BoxError, Diagnostic, Error};
@@ -83,7 +86,6 @@ pub use event::{RequestContext, RequestExt};
 pub use runtime::Runtime;
 pub use writer::{stream_fn, ResponseWriter};
 
-use bytes::Bytes;
 use http::{Request, Response};
 use tower_service::Service;
 
@@ -93,7 +95,7 @@ use tower_service::Service;
 /// docs for an example. Returns only on a fatal error; return it from `main`.
 pub async fn run<S, B>(service: S) -> Result<(), Error>
 where
-    S: Service<Request<Bytes>, Response = Response<B>>,
+    S: Service<Request<Body>, Response = Response<B>>,
     S::Error: Into<BoxError>,
     B: http_body::Body + Send + 'static,
     B::Error: Into<BoxError>,

@@ -1,11 +1,11 @@
 //! The runtime loop: `/next` → decode → service → stream the response → repeat.
 
+use crate::Body;
 use std::future::{poll_fn, Future};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use http::{Request, Response};
 use tower_service::Service;
 use tracing::Instrument;
@@ -25,7 +25,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 ///
 /// ```no_run
 /// use lambda_stream::{Config, Runtime};
-/// # async fn doc(service: tower::util::ServiceFn<fn(http::Request<bytes::Bytes>) -> std::future::Ready<Result<http::Response<String>, std::convert::Infallible>>>) -> Result<(), lambda_stream::Error> {
+/// # async fn doc(service: tower::util::ServiceFn<fn(http::Request<lambda_stream::Body>) -> std::future::Ready<Result<http::Response<String>, std::convert::Infallible>>>) -> Result<(), lambda_stream::Error> {
 /// let mut config = Config::from_env();
 /// config.runtime_api = Some("127.0.0.1:9001".into());
 /// Runtime::new(config).run(service).await
@@ -95,7 +95,7 @@ impl Runtime {
     /// Lambda, it serves the [local server](crate::local) instead (see [`Runtime::local`]).
     pub async fn run<S, B>(self, service: S) -> Result<(), Error>
     where
-        S: Service<Request<Bytes>, Response = Response<B>>,
+        S: Service<Request<Body>, Response = Response<B>>,
         S::Error: Into<BoxError>,
         B: http_body::Body + Send + 'static,
         B::Error: Into<BoxError>,
@@ -114,6 +114,7 @@ impl Runtime {
     /// so the process exits non-zero, as Lambda expects.
     ///
     /// ```no_run
+    /// use lambda_stream::Body;
     /// # use std::convert::Infallible;
     /// # use bytes::Bytes;
     /// # use http::{Request, Response};
@@ -123,7 +124,7 @@ impl Runtime {
     ///     lambda_stream::Runtime::from_env()
     ///         .run_with_init(async {
     ///             let model = load_model().await?;
-    ///             Ok::<_, std::io::Error>(tower::service_fn(move |_req: Request<Bytes>| {
+    ///             Ok::<_, std::io::Error>(tower::service_fn(move |_req: Request<Body>| {
     ///                 let reply = model.clone();
     ///                 async move { Ok::<_, Infallible>(Response::new(reply)) }
     ///             }))
@@ -135,7 +136,7 @@ impl Runtime {
     where
         F: Future<Output = Result<S, E>>,
         E: Into<BoxError>,
-        S: Service<Request<Bytes>, Response = Response<B>>,
+        S: Service<Request<Body>, Response = Response<B>>,
         S::Error: Into<BoxError>,
         B: http_body::Body + Send + 'static,
         B::Error: Into<BoxError>,
@@ -169,7 +170,7 @@ pub(crate) async fn init_then_serve<F, E, S, B>(
 where
     F: Future<Output = Result<S, E>>,
     E: Into<BoxError>,
-    S: Service<Request<Bytes>, Response = Response<B>>,
+    S: Service<Request<Body>, Response = Response<B>>,
     S::Error: Into<BoxError>,
     B: http_body::Body + Send + 'static,
     B::Error: Into<BoxError>,
@@ -193,7 +194,7 @@ where
 /// One worker: loops over invocations on its own connection.
 pub(crate) async fn worker<S, B>(mut service: S, client: &mut Client<B>) -> Result<(), Error>
 where
-    S: Service<Request<Bytes>, Response = Response<B>>,
+    S: Service<Request<Body>, Response = Response<B>>,
     S::Error: Into<BoxError>,
     B: http_body::Body + Send + 'static,
     B::Error: Into<BoxError>,
@@ -257,7 +258,7 @@ async fn invoke<S, B>(
     invocation: Invocation,
 ) -> Result<(), Error>
 where
-    S: Service<Request<Bytes>, Response = Response<B>>,
+    S: Service<Request<Body>, Response = Response<B>>,
     S::Error: Into<BoxError>,
     B: http_body::Body + Send + 'static,
     B::Error: Into<BoxError>,
@@ -287,9 +288,9 @@ where
 /// Drives the service to a response: `poll_ready`, `call`, the future, any of which may fail
 /// or panic. Errors become diagnostics here, so that no handler error is held across an
 /// await (and the runtime's future is `Send` without asking it of the error type).
-async fn call<S, B>(service: &mut S, request: Request<Bytes>) -> Result<Response<B>, Diagnostic>
+async fn call<S, B>(service: &mut S, request: Request<Body>) -> Result<Response<B>, Diagnostic>
 where
-    S: Service<Request<Bytes>, Response = Response<B>>,
+    S: Service<Request<Body>, Response = Response<B>>,
     S::Error: Into<BoxError>,
 {
     match CatchUnwind::new(poll_fn(|cx| service.poll_ready(cx))).await {

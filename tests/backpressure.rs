@@ -1,6 +1,7 @@
 //! A Runtime API that stops reading must pause the handler: memory stays bounded however
 //! long the stream, because the socket's backpressure reaches the body.
 
+use lambda_stream::Body;
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -24,7 +25,7 @@ async fn a_reader_that_stops_pauses_the_handler() {
 
     let produced = Arc::new(AtomicUsize::new(0));
     let counter = produced.clone();
-    let svc = tower::service_fn(move |_req: Request<Bytes>| {
+    let svc = tower::service_fn(move |_req: Request<Body>| {
         let counter = counter.clone();
         async move {
             let chunk = Bytes::from(vec![b'x'; CHUNK]);

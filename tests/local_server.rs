@@ -4,6 +4,7 @@
 //! behind it (the internal Runtime API), and calls it as a client would: hyper, raw TCP,
 //! `curl`, and boto3 when it is installed.
 
+use lambda_stream::Body;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -40,7 +41,7 @@ type TestBody = BoxBody<Bytes, BoxError>;
 /// Starts a local server for `service` on a free port; it stops when the test ends.
 async fn start<S, B>(service: S) -> SocketAddr
 where
-    S: tower::Service<Request<Bytes>, Response = Response<B>> + Send + 'static,
+    S: tower::Service<Request<Body>, Response = Response<B>> + Send + 'static,
     S::Future: Send,
     S::Error: Into<BoxError>,
     B: http_body::Body + Send + 'static,
@@ -51,7 +52,7 @@ where
 
 async fn start_with<S, B>(service: S, function_timeout: Duration) -> SocketAddr
 where
-    S: tower::Service<Request<Bytes>, Response = Response<B>> + Send + 'static,
+    S: tower::Service<Request<Body>, Response = Response<B>> + Send + 'static,
     S::Future: Send,
     S::Error: Into<BoxError>,
     B: http_body::Body + Send + 'static,
@@ -246,7 +247,7 @@ async fn function_url_streams_the_example_lines_a_second_apart() {
 
 #[tokio::test]
 async fn function_url_status_headers_cookies_and_event_fidelity() {
-    let svc = service_fn(|req: Request<Bytes>| async move {
+    let svc = service_fn(|req: Request<Body>| async move {
         let Some(RequestContext::ApiGatewayV2(rc)) = req.request_context() else {
             panic!("not a function url event");
         };
@@ -308,7 +309,7 @@ async fn function_url_status_headers_cookies_and_event_fidelity() {
 
 #[tokio::test]
 async fn function_url_error_before_the_response_is_a_502() {
-    let svc = service_fn(|_req: Request<Bytes>| async {
+    let svc = service_fn(|_req: Request<Body>| async {
         Err::<Response<Full<Bytes>>, _>(Diagnostic::new("Function.NoDatabase", "db down"))
     });
     let addr = start(svc).await;
@@ -321,7 +322,7 @@ async fn function_url_error_before_the_response_is_a_502() {
 }
 
 /// Sends "partial " then fails with `Function.Custom: db gone`.
-async fn failing_midway(_req: Request<Bytes>) -> Result<Response<TestBody>, Infallible> {
+async fn failing_midway(_req: Request<Body>) -> Result<Response<TestBody>, Infallible> {
     Ok(Response::builder()
         .header("content-type", "text/plain")
         .body(chunks(
@@ -383,7 +384,7 @@ async fn function_url_mid_stream_error_aborts_the_connection_otherwise() {
 
 #[tokio::test]
 async fn deadline_is_the_function_timeout_and_is_enforced() {
-    let svc = service_fn(|req: Request<Bytes>| async move {
+    let svc = service_fn(|req: Request<Body>| async move {
         let remaining = req.lambda_context().remaining().unwrap_or_default();
         let gap = if req.uri().path() == "/slow" {
             Duration::from_secs(3)
@@ -442,7 +443,7 @@ async fn payloads_over_6_mb_are_refused_with_413() {
 
 #[tokio::test]
 async fn fifty_concurrent_clients_are_all_served() {
-    let svc = service_fn(|req: Request<Bytes>| async move {
+    let svc = service_fn(|req: Request<Body>| async move {
         let parts = [req.uri().path().to_owned(), "|done".into()];
         Ok::<_, Infallible>(Response::new(chunks(parts, Duration::from_millis(5), None)))
     });
@@ -484,7 +485,7 @@ async fn a_client_leaving_mid_stream_leaves_the_server_healthy() {
 async fn a_queued_client_that_leaves_is_skipped() {
     let calls = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let log = calls.clone();
-    let svc = service_fn(move |req: Request<Bytes>| {
+    let svc = service_fn(move |req: Request<Body>| {
         log.lock().unwrap().push(req.uri().path().to_owned());
         async move {
             let gap = Duration::from_millis(if req.uri().path() == "/busy" { 800 } else { 1 });
@@ -512,13 +513,13 @@ async fn a_queued_client_that_leaves_is_skipped() {
 
 #[tokio::test]
 async fn invoke_applies_the_prelude_and_passes_raw_payloads_as_they_are() {
-    let svc = service_fn(|req: Request<Bytes>| async move {
+    let svc = service_fn(|req: Request<Body>| async move {
         let is_http = req.request_context_ref().is_some();
         let res = Response::builder()
             .status(if is_http { 203 } else { 200 })
             .header("content-type", "application/x-echo")
             .header("x-http-event", is_http.to_string())
-            .body(Full::new(req.into_body()))
+            .body(Full::new(req.into_body().into_bytes()))
             .unwrap();
         Ok::<_, Infallible>(res)
     });
@@ -624,7 +625,7 @@ async fn invoke_with_response_stream_reports_a_mid_stream_error_in_invoke_comple
 
 #[tokio::test]
 async fn buffered_invoke_returns_the_payload_or_the_error() {
-    let svc = service_fn(|req: Request<Bytes>| async move {
+    let svc = service_fn(|req: Request<Body>| async move {
         if req.body().as_ref() == b"\"fail\"" {
             return Err(Diagnostic::new("Function.Refused", "asked to fail"));
         }
@@ -654,7 +655,7 @@ async fn buffered_invoke_returns_the_payload_or_the_error() {
 
 #[tokio::test]
 async fn invoke_passes_the_client_context_and_the_function_arn() {
-    let svc = service_fn(|req: Request<Bytes>| async move {
+    let svc = service_fn(|req: Request<Body>| async move {
         let ctx = req.lambda_context();
         let custom = ctx
             .client_context
@@ -793,7 +794,7 @@ async fn boto3_invoke_with_response_stream() {
     if !python.is_ok_and(|s| s.success()) {
         return skip("python3 with boto3 is not installed");
     }
-    let svc = service_fn(|req: Request<Bytes>| async move {
+    let svc = service_fn(|req: Request<Body>| async move {
         if req.body().windows(4).any(|w| w == b"fail") {
             return Ok::<_, Infallible>(
                 Response::builder()

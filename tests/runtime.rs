@@ -2,6 +2,7 @@
 
 mod support;
 
+use lambda_stream::Body;
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -35,7 +36,7 @@ async fn streams_prelude_delimiter_and_chunks_with_the_right_head() {
     mock.push_event(MockEvent::fixture("req-1", URL_EVENT));
     let rt = support::spawn_runtime(
         &mock,
-        service_fn(|_req: Request<Bytes>| async {
+        service_fn(|_req: Request<Body>| async {
             Ok::<_, Infallible>(
                 Response::builder()
                     .status(201)
@@ -93,7 +94,7 @@ async fn each_chunk_arrives_when_it_is_produced() {
     mock.push_event(MockEvent::fixture("req-1", URL_EVENT));
     let rt = support::spawn_runtime(
         &mock,
-        service_fn(|_req: Request<Bytes>| async {
+        service_fn(|_req: Request<Body>| async {
             Ok::<_, Infallible>(Response::new(chunks(
                 &["a", "b", "c", "d"],
                 Duration::from_millis(250),
@@ -127,7 +128,7 @@ async fn a_mid_stream_error_ends_the_stream_with_real_trailers() {
     mock.push_event(MockEvent::fixture("req-2", URL_EVENT));
     let rt = support::spawn_runtime(
         &mock,
-        service_fn(|req: Request<Bytes>| async move {
+        service_fn(|req: Request<Body>| async move {
             let first = req.lambda_context().request_id == "req-1";
             let s = stream::iter(vec![
                 Ok(Frame::data(Bytes::from_static(b"partial "))),
@@ -169,7 +170,7 @@ async fn a_diagnostic_body_error_chooses_the_trailer_type() {
     mock.push_event(MockEvent::fixture("req-1", URL_EVENT));
     let rt = support::spawn_runtime(
         &mock,
-        service_fn(|_req: Request<Bytes>| async move {
+        service_fn(|_req: Request<Body>| async move {
             let s = stream::iter(vec![
                 Ok(Frame::data(Bytes::from_static(b"x"))),
                 Err::<Frame<Bytes>, _>(Diagnostic::new(
@@ -193,7 +194,7 @@ async fn an_error_before_the_first_byte_goes_to_error_and_the_loop_goes_on() {
     mock.push_event(MockEvent::fixture("req-2", URL_EVENT));
     let rt = support::spawn_runtime(
         &mock,
-        service_fn(|req: Request<Bytes>| async move {
+        service_fn(|req: Request<Body>| async move {
             if req.lambda_context().request_id == "req-1" {
                 return Err::<Response<Full<Bytes>>, _>(std::io::Error::other(
                     "database unreachable",
@@ -233,7 +234,7 @@ enum PanicAt {
 fn panicking(
     at: PanicAt,
 ) -> impl tower::Service<
-    Request<Bytes>,
+    Request<Body>,
     Response = Response<
         StreamBody<impl futures_util::Stream<Item = Result<Frame<Bytes>, Infallible>> + Send>,
     >,
@@ -249,7 +250,7 @@ fn panicking(
         >,
     > + Send,
 > + Send {
-    service_fn(move |req: Request<Bytes>| {
+    service_fn(move |req: Request<Body>| {
         let doomed = req.lambda_context().request_id == "doomed";
         if doomed && matches!(at, PanicAt::Call) {
             panic!("panic in call");
@@ -312,7 +313,7 @@ async fn an_empty_body_still_sends_prelude_and_delimiter() {
     mock.push_event(MockEvent::fixture("req-1", URL_EVENT));
     let rt = support::spawn_runtime(
         &mock,
-        service_fn(|_req: Request<Bytes>| async {
+        service_fn(|_req: Request<Body>| async {
             Ok::<_, Infallible>(
                 Response::builder()
                     .status(204)
@@ -339,14 +340,14 @@ async fn raw_invocations_stream_without_prelude_with_the_handlers_content_type()
     mock.push_event(MockEvent::fixture("req-1", "raw-object.json"));
     let rt = support::spawn_runtime(
         &mock,
-        service_fn(|req: Request<Bytes>| async move {
+        service_fn(|req: Request<Body>| async move {
             assert_eq!(req.method(), http::Method::POST);
             assert_eq!(req.uri().path(), "/");
             assert!(req.request_context_ref().is_none());
             let echo = format!("{} bytes: ", req.body().len());
             let s = stream::iter(vec![
                 Ok::<_, Infallible>(Frame::data(Bytes::from(echo))),
-                Ok(Frame::data(req.into_body())),
+                Ok(Frame::data(req.into_body().into_bytes())),
             ]);
             Ok::<_, Infallible>(
                 Response::builder()
@@ -380,7 +381,7 @@ async fn a_malformed_event_is_reported_and_the_loop_goes_on() {
     mock.push_event(MockEvent::fixture("good", URL_EVENT));
     let rt = support::spawn_runtime(
         &mock,
-        service_fn(|_req: Request<Bytes>| async {
+        service_fn(|_req: Request<Body>| async {
             Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
         }),
     );
@@ -409,7 +410,7 @@ async fn an_event_without_request_id_is_skipped() {
     );
     let rt = support::spawn_runtime(
         &mock,
-        service_fn(|req: Request<Bytes>| async move {
+        service_fn(|req: Request<Body>| async move {
             assert!(req.lambda_context().deadline.is_none());
             Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
         }),
@@ -429,7 +430,7 @@ async fn a_4xx_reply_is_logged_and_the_loop_goes_on() {
     mock.push_event(MockEvent::fixture("req-2", URL_EVENT));
     let rt = support::spawn_runtime(
         &mock,
-        service_fn(|_req: Request<Bytes>| async {
+        service_fn(|_req: Request<Body>| async {
             Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
         }),
     );
@@ -450,7 +451,7 @@ async fn a_500_reply_to_a_response_stops_the_runtime() {
     mock.push_event(MockEvent::fixture("req-2", URL_EVENT));
     let rt = support::spawn_runtime(
         &mock,
-        service_fn(|_req: Request<Bytes>| async {
+        service_fn(|_req: Request<Body>| async {
             Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
         }),
     );
@@ -473,7 +474,7 @@ async fn a_500_on_next_stops_the_runtime() {
     ));
     let rt = support::spawn_runtime(
         &mock,
-        service_fn(|_req: Request<Bytes>| async {
+        service_fn(|_req: Request<Body>| async {
             Ok::<_, Infallible>(Response::new(Empty::<Bytes>::new()))
         }),
     );
@@ -499,7 +500,7 @@ async fn a_403_on_next_is_retried() {
     mock.push_event(MockEvent::fixture("req-1", URL_EVENT));
     let rt = support::spawn_runtime(
         &mock,
-        service_fn(|_req: Request<Bytes>| async {
+        service_fn(|_req: Request<Body>| async {
             Ok::<_, Infallible>(Response::new(Empty::<Bytes>::new()))
         }),
     );
@@ -518,7 +519,7 @@ async fn an_unreachable_runtime_api_is_a_connect_error() {
         .port();
     let mut config = lambda_stream::Config::default();
     config.runtime_api = Some(format!("127.0.0.1:{port}"));
-    let svc = service_fn(|_req: Request<Bytes>| async {
+    let svc = service_fn(|_req: Request<Body>| async {
         Ok::<_, Infallible>(Response::new(Empty::<Bytes>::new()))
     });
     let err = lambda_stream::Runtime::new(config)
@@ -531,7 +532,7 @@ async fn an_unreachable_runtime_api_is_a_connect_error() {
 
 #[tokio::test]
 async fn no_runtime_api_without_the_local_server_is_a_config_error() {
-    let svc = service_fn(|_req: Request<Bytes>| async {
+    let svc = service_fn(|_req: Request<Body>| async {
         Ok::<_, Infallible>(Response::new(Empty::<Bytes>::new()))
     });
     let err = lambda_stream::Runtime::new(lambda_stream::Config::default())
@@ -550,7 +551,7 @@ async fn an_init_failure_is_reported_to_init_error() {
             Err::<
                 tower::util::ServiceFn<
                     fn(
-                        Request<Bytes>,
+                        Request<Body>,
                     )
                         -> std::future::Ready<Result<Response<Empty<Bytes>>, Infallible>>,
                 >,
@@ -586,7 +587,7 @@ async fn the_lambda_context_reaches_the_handler() {
     );
     let rt = support::spawn_runtime(
         &mock,
-        service_fn(|req: Request<Bytes>| async move {
+        service_fn(|req: Request<Body>| async move {
             let ctx = req.lambda_context();
             let summary = serde_json::json!({
                 "id": ctx.request_id,
@@ -623,7 +624,7 @@ async fn one_connection_serves_many_invocations() {
     }
     let rt = support::spawn_runtime(
         &mock,
-        service_fn(|_req: Request<Bytes>| async {
+        service_fn(|_req: Request<Body>| async {
             Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok")).boxed()))
         }),
     );

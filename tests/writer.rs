@@ -2,6 +2,7 @@
 
 mod support;
 
+use lambda_stream::Body;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -120,7 +121,7 @@ async fn defaults_ok_without_finish_and_ok_without_anything() {
     mock.push_event(MockEvent::fixture("nothing", URL_EVENT));
     let rt = support::spawn_runtime(
         &mock,
-        stream_fn(|req: Request<Bytes>, mut out: ResponseWriter| async move {
+        stream_fn(|req: Request<Body>, mut out: ResponseWriter| async move {
             if req.lambda_context().request_id == "writes" {
                 out.write("no head, ").await?;
                 out.write("no finish").await?;
@@ -149,7 +150,7 @@ async fn defaults_ok_without_finish_and_ok_without_anything() {
 }
 
 /// How a failing handler fails.
-fn failing(req: &Request<Bytes>) -> Result<(), BoxError> {
+fn failing(req: &Request<Body>) -> Result<(), BoxError> {
     match req.lambda_context().request_id.as_str() {
         id if id.ends_with("error") => Err(std::io::Error::other("model went away").into()),
         id if id.ends_with("diagnostic") => {
@@ -168,7 +169,7 @@ async fn failures_after_a_write_end_the_stream_with_error_trailers() {
     }
     let rt = support::spawn_runtime(
         &mock,
-        stream_fn(|req: Request<Bytes>, mut out: ResponseWriter| async move {
+        stream_fn(|req: Request<Body>, mut out: ResponseWriter| async move {
             out.write("partial").await?;
             failing(&req)?;
             out.write_and_finish(" whole").await?;
@@ -211,7 +212,7 @@ async fn failures_after_the_head_but_before_a_write_also_use_trailers() {
     mock.push_event(MockEvent::fixture("head-error", URL_EVENT));
     let rt = support::spawn_runtime(
         &mock,
-        stream_fn(|req: Request<Bytes>, mut out: ResponseWriter| async move {
+        stream_fn(|req: Request<Body>, mut out: ResponseWriter| async move {
             out.write_status_and_headers(StatusCode::OK, HeaderMap::new())?;
             failing(&req)
         }),
@@ -231,7 +232,7 @@ async fn failures_before_the_head_go_to_the_error_endpoint() {
     }
     let rt = support::spawn_runtime(
         &mock,
-        stream_fn(|req: Request<Bytes>, mut out: ResponseWriter| async move {
+        stream_fn(|req: Request<Body>, mut out: ResponseWriter| async move {
             failing(&req)?;
             out.write_and_finish("fine").await?;
             Ok::<_, BoxError>(())
@@ -276,7 +277,7 @@ async fn every_misuse_is_a_typed_error_and_the_response_stays_intact() {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let rt = support::spawn_runtime(
         &mock,
-        stream_fn(move |req: Request<Bytes>, mut out: ResponseWriter| {
+        stream_fn(move |req: Request<Body>, mut out: ResponseWriter| {
             let tx = tx.clone();
             async move {
                 let report = |what, result| {

@@ -6,6 +6,7 @@
 //! cargo run -p lambda-stream-middleware --example tower_http_stack
 //! ```
 
+use lambda_stream::Body;
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ use futures_util::stream::{self, StreamExt};
 use http::{header, HeaderValue, Method, Request, Response};
 use http_body::Frame;
 use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Full, StreamBody};
+use http_body_util::{BodyExt, StreamBody};
 use lambda_stream_middleware::deadline::DeadlineLayer;
 use lambda_stream_middleware::trace::{LambdaRequestId, MakeInvocationSpan};
 use tower::{BoxError, Service, ServiceBuilder};
@@ -30,7 +31,7 @@ pub const DEADLINE_MARGIN: Duration = Duration::from_millis(500);
 /// Five lines, 200 ms apart. (Boxed: `CorsLayer` wants a body with a `Default`, for the
 /// preflight answers it makes itself.)
 pub async fn ticks(
-    _req: Request<Full<Bytes>>,
+    _req: Request<Body>,
 ) -> Result<Response<UnsyncBoxBody<Bytes, Infallible>>, Infallible> {
     let lines = stream::unfold(1u32, |n| async move {
         if n > 5 {
@@ -51,17 +52,15 @@ pub async fn ticks(
     Ok(res)
 }
 
-/// The whole stack around [`ticks`], as a service of the runtime's `Request<Bytes>`.
+/// The whole stack around [`ticks`], as a service of the runtime's `Request<Body>`.
 pub fn app() -> impl Service<
-    Request<Bytes>,
+    Request<Body>,
     Response = Response<impl http_body::Body<Data = Bytes, Error = impl Into<BoxError>> + Send>,
     Error = impl Into<BoxError>,
     Future = impl Send,
 > + Send
        + Clone {
     ServiceBuilder::new()
-        // tower-http's layers want a request body that is an `http_body::Body`.
-        .map_request(|req: Request<Bytes>| req.map(Full::new))
         .layer(SetRequestIdLayer::x_request_id(LambdaRequestId))
         .layer(TraceLayer::new_for_http().make_span_with(MakeInvocationSpan::new()))
         .layer(PropagateRequestIdLayer::x_request_id())

@@ -12,6 +12,7 @@
 //!   hooks for tower-http's `TraceLayer` and `SetRequestIdLayer`.
 //!
 //! ```no_run
+//! use lambda_stream::Body;
 //! use std::convert::Infallible;
 //! use std::time::Duration;
 //!
@@ -24,7 +25,7 @@
 //! async fn main() -> Result<(), lambda_stream::Error> {
 //!     let service = ServiceBuilder::new()
 //!         .layer(DeadlineLayer::new(Duration::from_millis(500)))
-//!         .service_fn(|_req: Request<Bytes>| async {
+//!         .service_fn(|_req: Request<Body>| async {
 //!             Ok::<_, Infallible>(Response::new(String::from("hello")))
 //!         });
 //!     lambda_stream::run(service).await

@@ -4,6 +4,7 @@
 #[path = "../../tests/support/mod.rs"]
 mod support;
 
+use lambda_stream::Body;
 use std::convert::Infallible;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -35,7 +36,7 @@ async fn a_stream_still_running_ends_with_trailers_before_the_deadline() {
     mock.push_event(event);
     let service = ServiceBuilder::new()
         .layer(DeadlineLayer::new(margin))
-        .service_fn(|_req: Request<Bytes>| async {
+        .service_fn(|_req: Request<Body>| async {
             let ticks = stream::unfold(0u32, |n| async move {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 Some((
@@ -93,7 +94,7 @@ async fn no_answer_in_time_is_a_504_prelude_before_the_deadline() {
     mock.push_event(event);
     let service = ServiceBuilder::new()
         .layer(DeadlineLayer::new(margin))
-        .service_fn(|_req: Request<Bytes>| async {
+        .service_fn(|_req: Request<Body>| async {
             tokio::time::sleep(Duration::from_secs(30)).await;
             Ok::<_, Infallible>(Response::new(String::from("too late")))
         });

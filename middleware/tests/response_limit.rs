@@ -3,6 +3,7 @@
 #[path = "../../tests/support/mod.rs"]
 mod support;
 
+use lambda_stream::Body;
 use std::convert::Infallible;
 
 use bytes::Bytes;
@@ -22,7 +23,7 @@ async fn a_body_past_the_limit_ends_with_a_size_trailer_after_whole_chunks() {
     mock.push_event(MockEvent::new("big", URL_EVENT));
     let service = ServiceBuilder::new()
         .layer(ResponseLimitLayer::new(16))
-        .service_fn(|_req: Request<Bytes>| async {
+        .service_fn(|_req: Request<Body>| async {
             let parts = ["0123456789", "abcdef", "g", "never"];
             let s = stream::iter(
                 parts.map(|p| Ok::<_, Infallible>(Frame::data(Bytes::from_static(p.as_bytes())))),

@@ -1,6 +1,7 @@
 //! The trace hooks: our own layer, and tower-http's TraceLayer and request id layers with our
 //! `MakeInvocationSpan` and `LambdaRequestId`.
 
+use lambda_stream::Body;
 use std::convert::Infallible;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -9,7 +10,7 @@ use bytes::Bytes;
 use futures_util::stream;
 use http::{Request, Response};
 use http_body::Frame;
-use http_body_util::{BodyExt, Full, StreamBody};
+use http_body_util::{BodyExt, StreamBody};
 use lambda_stream::{Config, Context, RequestExt};
 use lambda_stream_middleware::trace::{InvocationSpanLayer, LambdaRequestId, MakeInvocationSpan};
 use tower::{service_fn, ServiceBuilder, ServiceExt};
@@ -51,7 +52,7 @@ fn capture() -> (Captured, tracing::subscriber::DefaultGuard) {
     (captured, tracing::subscriber::set_default(subscriber))
 }
 
-fn request(id: &str, init_type: &str) -> Request<Bytes> {
+fn request(id: &str, init_type: &str) -> Request<Body> {
     let mut config = Config::default();
     config.function_name = "stream".into();
     config.function_version = "$LATEST".into();
@@ -62,14 +63,14 @@ fn request(id: &str, init_type: &str) -> Request<Bytes> {
     ctx.env_config = Arc::new(config);
     Request::builder()
         .uri("/items?x=1")
-        .body(Bytes::new())
+        .body(Body::empty())
         .unwrap()
         .with_lambda_context(ctx)
 }
 
 /// A handler that logs in its future and while its body streams.
 async fn chatty(
-    _req: Request<Bytes>,
+    _req: Request<Body>,
 ) -> Result<
     Response<StreamBody<impl futures_util::Stream<Item = Result<Frame<Bytes>, Infallible>>>>,
     Infallible,
@@ -138,12 +139,10 @@ async fn provisioned_concurrency_is_no_cold_start() {
 async fn tower_http_trace_layer_and_request_id_use_the_lambda_fields() {
     let (captured, _guard) = capture();
     let svc = ServiceBuilder::new()
-        // tower-http's layers want a request body that is an `http_body::Body`.
-        .map_request(|req: Request<Bytes>| req.map(Full::new))
         .layer(SetRequestIdLayer::x_request_id(LambdaRequestId))
         .layer(TraceLayer::new_for_http().make_span_with(MakeInvocationSpan::new()))
         .layer(PropagateRequestIdLayer::x_request_id())
-        .service(service_fn(|req: Request<Full<Bytes>>| async move {
+        .service(service_fn(|req: Request<Body>| async move {
             let seen = req.headers()["x-request-id"].clone();
             tracing::info!(?seen, "in the handler");
             Ok::<_, Infallible>(Response::new(String::from("ok")))
@@ -172,7 +171,7 @@ async fn tower_http_trace_layer_and_request_id_use_the_lambda_fields() {
 fn requests_without_a_lambda_context_get_no_request_id() {
     use tower_http::request_id::MakeRequestId;
     assert!(LambdaRequestId
-        .make_request_id(&Request::new(Bytes::new()))
+        .make_request_id(&Request::new(Body::empty()))
         .is_none());
 }
 

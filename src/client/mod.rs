@@ -304,7 +304,9 @@ fn parse_address(address: &str) -> Result<(&str, &str), String> {
         None => (rest, ""),
     };
     if authority.is_empty() || !authority.contains(':') {
-        return Err(format!("AWS_LAMBDA_RUNTIME_API is not a valid host:port: {address:?}"));
+        return Err(format!(
+            "AWS_LAMBDA_RUNTIME_API is not a valid host:port: {address:?}"
+        ));
     }
     Ok((authority, prefix.trim_end_matches('/')))
 }
@@ -325,14 +327,20 @@ mod tests {
     #[test]
     fn runtime_api_addresses() {
         assert_eq!(parse_address("127.0.0.1:9001"), Ok(("127.0.0.1:9001", "")));
-        assert_eq!(parse_address(" localhost:9001 "), Ok(("localhost:9001", "")));
+        assert_eq!(
+            parse_address(" localhost:9001 "),
+            Ok(("localhost:9001", ""))
+        );
         assert_eq!(parse_address("[::1]:9001"), Ok(("[::1]:9001", "")));
         // The form an emulator uses: a URL with a path prefix.
         assert_eq!(
             parse_address("http://127.0.0.1:9000/.rt/my-fn"),
             Ok(("127.0.0.1:9000", "/.rt/my-fn"))
         );
-        assert_eq!(parse_address("http://127.0.0.1:9000/"), Ok(("127.0.0.1:9000", "")));
+        assert_eq!(
+            parse_address("http://127.0.0.1:9000/"),
+            Ok(("127.0.0.1:9000", ""))
+        );
         assert!(parse_address("https://127.0.0.1:9000").is_err());
         assert!(parse_address("127.0.0.1").is_err());
         assert!(parse_address("http:///x").is_err());

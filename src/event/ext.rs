@@ -36,10 +36,11 @@ pub(crate) struct RawHttpPath(pub(crate) String);
 /// `lambda_http` makes panic when a value is missing return an `Option` or an empty map here.
 ///
 /// ```
+/// use lambda_stream::Body;
 /// use bytes::Bytes;
 /// use lambda_stream::{Context, RequestExt};
 ///
-/// fn greet(req: &http::Request<Bytes>) -> String {
+/// fn greet(req: &http::Request<Body>) -> String {
 ///     let name = req
 ///         .query_string_parameters_ref()
 ///         .and_then(|q| q.first("name"))
@@ -48,7 +49,7 @@ pub(crate) struct RawHttpPath(pub(crate) String);
 ///     format!("hello {name} ({request_id})")
 /// }
 ///
-/// let req = http::Request::new(Bytes::new())
+/// let req = http::Request::new(Body::empty())
 ///     .with_query_string_parameters([("name".to_string(), "ada".to_string())]
 ///         .into_iter()
 ///         .collect::<std::collections::HashMap<_, _>>());

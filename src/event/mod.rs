@@ -1,4 +1,4 @@
-//! Event decoding: what arrives on `/next` becomes an `http::Request<Bytes>`.
+//! Event decoding: what arrives on `/next` becomes an `http::Request<Body>`.
 //!
 //! | event | detected by | request |
 //! |---|---|---|

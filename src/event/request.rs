@@ -1,5 +1,6 @@
-//! Event → `http::Request<Bytes>`.
+//! Event → `http::Request<Body>`.
 
+use crate::Body;
 use aws_lambda_events::alb::AlbTargetGroupRequest;
 use aws_lambda_events::apigw::{ApiGatewayProxyRequest, ApiGatewayV2httpRequest};
 use aws_lambda_events::query_map::QueryMap;
@@ -38,7 +39,7 @@ struct ProbeContext {
 pub(crate) fn decode(
     payload: Bytes,
     context: Context,
-) -> Result<(Request<Bytes>, ResponseFormat), EventError> {
+) -> Result<(Request<Body>, ResponseFormat), EventError> {
     let first = payload.iter().find(|b| !b.is_ascii_whitespace()).copied();
     if first != Some(b'{') {
         // A JSON string, number, array...: a raw invocation. It must still be JSON.
@@ -67,8 +68,8 @@ pub(crate) fn decode(
 }
 
 /// A raw invocation: `POST /` with the JSON payload as the body.
-fn raw(payload: Bytes, context: Context) -> Request<Bytes> {
-    let mut req = Request::new(payload);
+fn raw(payload: Bytes, context: Context) -> Request<Body> {
+    let mut req = Request::new(Body::from(payload));
     *req.method_mut() = Method::POST;
     req.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -76,7 +77,7 @@ fn raw(payload: Bytes, context: Context) -> Request<Bytes> {
     req
 }
 
-fn from_v2(event: ApiGatewayV2httpRequest, context: Context) -> Result<Request<Bytes>, EventError> {
+fn from_v2(event: ApiGatewayV2httpRequest, context: Context) -> Result<Request<Body>, EventError> {
     const WHAT: &str = "http api (payload 2.0)";
     let raw_path = event
         .raw_path
@@ -99,7 +100,7 @@ fn from_v2(event: ApiGatewayV2httpRequest, context: Context) -> Result<Request<B
     let body = body(event.body, event.is_base64_encoded).map_err(|e| EventError::new(WHAT, e))?;
 
     let query_map: QueryMap = query.parse().unwrap_or_default();
-    let mut req = Request::new(body);
+    let mut req = Request::new(Body::from(body));
     *req.method_mut() = event.request_context.http.method.clone();
     *req.uri_mut() = uri;
     *req.headers_mut() = headers;
@@ -113,7 +114,7 @@ fn from_v2(event: ApiGatewayV2httpRequest, context: Context) -> Result<Request<B
     Ok(req)
 }
 
-fn from_v1(event: ApiGatewayProxyRequest, context: Context) -> Result<Request<Bytes>, EventError> {
+fn from_v1(event: ApiGatewayProxyRequest, context: Context) -> Result<Request<Body>, EventError> {
     const WHAT: &str = "api gateway rest (payload 1.0)";
     let path = event.path.unwrap_or_else(|| "/".to_owned());
     let query = pick(
@@ -131,7 +132,7 @@ fn from_v1(event: ApiGatewayProxyRequest, context: Context) -> Result<Request<By
     .map_err(|e| EventError::new(WHAT, e))?;
     let body = body(event.body, event.is_base64_encoded).map_err(|e| EventError::new(WHAT, e))?;
 
-    let mut req = Request::new(body);
+    let mut req = Request::new(Body::from(body));
     *req.method_mut() = event.http_method;
     *req.uri_mut() = uri;
     *req.headers_mut() = headers;
@@ -145,7 +146,7 @@ fn from_v1(event: ApiGatewayProxyRequest, context: Context) -> Result<Request<By
     Ok(req)
 }
 
-fn from_alb(event: AlbTargetGroupRequest, context: Context) -> Result<Request<Bytes>, EventError> {
+fn from_alb(event: AlbTargetGroupRequest, context: Context) -> Result<Request<Body>, EventError> {
     const WHAT: &str = "application load balancer";
     let path = event.path.unwrap_or_else(|| "/".to_owned());
     let query = pick(
@@ -162,7 +163,7 @@ fn from_alb(event: AlbTargetGroupRequest, context: Context) -> Result<Request<By
     let uri = uri(&headers, None, &path, &query_string).map_err(|e| EventError::new(WHAT, e))?;
     let body = body(event.body, event.is_base64_encoded).map_err(|e| EventError::new(WHAT, e))?;
 
-    let mut req = Request::new(body);
+    let mut req = Request::new(Body::from(body));
     *req.method_mut() = event.http_method;
     *req.uri_mut() = uri;
     *req.headers_mut() = headers;
@@ -275,7 +276,7 @@ mod tests {
             .into()
     }
 
-    fn decode_fixture(name: &str) -> (Request<Bytes>, ResponseFormat) {
+    fn decode_fixture(name: &str) -> (Request<Body>, ResponseFormat) {
         decode(fixture(name), Context::default()).unwrap_or_else(|e| panic!("{name}: {e}"))
     }
 
@@ -392,7 +393,7 @@ mod tests {
             assert_eq!(req.method(), Method::POST);
             assert_eq!(req.uri(), "/");
             assert_eq!(req.headers()[CONTENT_TYPE], "application/json");
-            assert_eq!(req.body(), &payload);
+            assert_eq!(*req.body(), payload);
             assert!(req.request_context_ref().is_none());
         }
         // An object that is not an HTTP event is raw too, even with an httpMethod key.

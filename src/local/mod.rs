@@ -37,12 +37,13 @@
 //! # Example
 //!
 //! ```no_run
+//! use lambda_stream::Body;
 //! # use std::convert::Infallible;
 //! # use bytes::Bytes;
 //! # use http::{Request, Response};
 //! #[tokio::main]
 //! async fn main() -> Result<(), lambda_stream::Error> {
-//!     let service = tower::service_fn(|_req: Request<Bytes>| async {
+//!     let service = tower::service_fn(|_req: Request<Body>| async {
 //!         Ok::<_, Infallible>(Response::new("hello\n".to_owned()))
 //!     });
 //!     // Outside Lambda this serves http://127.0.0.1:7000: `curl -N http://127.0.0.1:7000/`.
@@ -58,6 +59,7 @@ mod prelude;
 mod runtime_api;
 mod server;
 
+use crate::Body;
 use std::fmt;
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
@@ -86,7 +88,7 @@ const DEFAULT_PORT: u16 = 7000;
 /// [`Runtime::local`](crate::Runtime::local).
 ///
 /// ```no_run
-/// # async fn doc(service: tower::util::ServiceFn<fn(http::Request<bytes::Bytes>) -> std::future::Ready<Result<http::Response<String>, std::convert::Infallible>>>) -> Result<(), lambda_stream::Error> {
+/// # async fn doc(service: tower::util::ServiceFn<fn(http::Request<lambda_stream::Body>) -> std::future::Ready<Result<http::Response<String>, std::convert::Infallible>>>) -> Result<(), lambda_stream::Error> {
 /// use lambda_stream::{local, Runtime};
 ///
 /// // Fail fast instead of serving locally when AWS_LAMBDA_RUNTIME_API is missing.
@@ -175,6 +177,7 @@ impl Options {
 /// Binding first tells you the address (useful with port `0`, in tests):
 ///
 /// ```no_run
+/// use lambda_stream::Body;
 /// # use std::convert::Infallible;
 /// # use bytes::Bytes;
 /// # use http::{Request, Response};
@@ -187,7 +190,7 @@ impl Options {
 ///     .await?;
 /// println!("curl -N http://{}/", server.local_addr());
 /// server
-///     .run(tower::service_fn(|_req: Request<Bytes>| async {
+///     .run(tower::service_fn(|_req: Request<Body>| async {
 ///         Ok::<_, Infallible>(Response::new("hello\n".to_owned()))
 ///     }))
 ///     .await
@@ -234,7 +237,7 @@ impl Server {
     /// [`Runtime::run`](crate::Runtime::run).
     pub async fn run<S, B>(self, service: S) -> Result<(), Error>
     where
-        S: Service<Request<Bytes>, Response = Response<B>>,
+        S: Service<Request<Body>, Response = Response<B>>,
         S::Error: Into<BoxError>,
         B: http_body::Body + Send + 'static,
         B::Error: Into<BoxError>,
@@ -249,7 +252,7 @@ impl Server {
     where
         F: Future<Output = Result<S, E>>,
         E: Into<BoxError>,
-        S: Service<Request<Bytes>, Response = Response<B>>,
+        S: Service<Request<Body>, Response = Response<B>>,
         S::Error: Into<BoxError>,
         B: http_body::Body + Send + 'static,
         B::Error: Into<BoxError>,

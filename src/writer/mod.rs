@@ -1,4 +1,4 @@
-//! The writer handler style: an `async fn(Request<Bytes>, ResponseWriter)` that pushes its
+//! The writer handler style: an `async fn(Request<Body>, ResponseWriter)` that pushes its
 //! response, adapted into a tower service by [`stream_fn`].
 //!
 //! Some handlers read better as a sequence of writes than as a body to return: set the status
@@ -9,13 +9,14 @@
 //! # Example
 //!
 //! ```no_run
+//! use lambda_stream::Body;
 //! use std::time::Duration;
 //!
 //! use bytes::Bytes;
 //! use http::{header, HeaderMap, HeaderValue, Request, StatusCode};
 //! use lambda_stream::writer::{self, ResponseWriter};
 //!
-//! async fn handler(_req: Request<Bytes>, mut out: ResponseWriter) -> Result<(), writer::Error> {
+//! async fn handler(_req: Request<Body>, mut out: ResponseWriter) -> Result<(), writer::Error> {
 //!     let mut headers = HeaderMap::new();
 //!     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
 //!     out.write_status_and_headers(StatusCode::OK, headers)?;
@@ -189,14 +190,15 @@ mod tests {
     use tower_service::Service;
 
     use super::*;
+    use crate::Body;
 
-    fn request() -> Request<Bytes> {
-        Request::new(Bytes::new())
+    fn request() -> Request<Body> {
+        Request::new(Body::empty())
     }
 
     async fn call<S>(mut svc: S) -> Result<http::Response<WriterBody>, BoxError>
     where
-        S: Service<Request<Bytes>, Response = http::Response<WriterBody>, Error = BoxError>,
+        S: Service<Request<Body>, Response = http::Response<WriterBody>, Error = BoxError>,
     {
         std::future::poll_fn(|cx| svc.poll_ready(cx)).await?;
         svc.call(request()).await
@@ -334,7 +336,7 @@ mod tests {
         send_sync::<ResponseFuture>();
         send_sync::<Error>();
         send_sync::<
-            StreamFn<fn(Request<Bytes>, ResponseWriter) -> std::future::Ready<Result<(), Error>>>,
+            StreamFn<fn(Request<Body>, ResponseWriter) -> std::future::Ready<Result<(), Error>>>,
         >();
     }
 

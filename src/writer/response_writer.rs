@@ -13,6 +13,7 @@ use super::{Error, Head, HeadSend, Msg, Shared};
 /// [module docs](super) for how each call shows on the wire.
 ///
 /// ```
+/// use lambda_stream::Body;
 /// use bytes::Bytes;
 /// use http::{HeaderMap, Request, StatusCode};
 /// use http_body_util::BodyExt;
@@ -21,12 +22,12 @@ use super::{Error, Head, HeadSend, Msg, Shared};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), lambda_stream::BoxError> {
-/// let svc = writer::stream_fn(|_req: Request<Bytes>, mut out: ResponseWriter| async move {
+/// let svc = writer::stream_fn(|_req: Request<Body>, mut out: ResponseWriter| async move {
 ///     out.write_status_and_headers(StatusCode::CREATED, HeaderMap::new())?;
 ///     out.write("hello ").await?;
 ///     out.write_and_finish("world").await
 /// });
-/// let res = svc.oneshot(Request::new(Bytes::new())).await?;
+/// let res = svc.oneshot(Request::new(Body::empty())).await?;
 /// assert_eq!(res.status(), StatusCode::CREATED);
 /// assert_eq!(res.headers()["content-type"], "application/octet-stream");
 /// let body = res.into_body().collect().await?.to_bytes();

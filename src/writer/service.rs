@@ -1,10 +1,10 @@
+use crate::Body;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
-use bytes::Bytes;
 use http::{Request, Response};
 use tokio::sync::{mpsc, oneshot};
 use tower_service::Service;
@@ -26,6 +26,7 @@ const DEFAULT_CAPACITY: usize = 8;
 /// [module docs](super) for the whole story.
 ///
 /// ```
+/// use lambda_stream::Body;
 /// use bytes::Bytes;
 /// use http::Request;
 /// use http_body_util::BodyExt;
@@ -34,10 +35,10 @@ const DEFAULT_CAPACITY: usize = 8;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), lambda_stream::BoxError> {
-/// let svc = stream_fn(|req: Request<Bytes>, mut out: ResponseWriter| async move {
-///     out.write(req.into_body()).await
+/// let svc = stream_fn(|req: Request<Body>, mut out: ResponseWriter| async move {
+///     out.write(req.into_body().into_bytes()).await
 /// });
-/// let res = svc.oneshot(Request::new(Bytes::from("echo"))).await?;
+/// let res = svc.oneshot(Request::new(Body::from("echo"))).await?;
 /// assert_eq!(res.into_body().collect().await?.to_bytes(), "echo");
 /// # Ok(())
 /// # }
@@ -63,9 +64,10 @@ impl<F> StreamFn<F> {
     /// [`write`](ResponseWriter::write) waits (default 8; at least 1).
     ///
     /// ```
+    /// use lambda_stream::Body;
     /// # use bytes::Bytes;
     /// # use lambda_stream::writer::{stream_fn, ResponseWriter};
-    /// let svc = stream_fn(|_req: http::Request<Bytes>, mut out: ResponseWriter| async move {
+    /// let svc = stream_fn(|_req: http::Request<Body>, mut out: ResponseWriter| async move {
     ///     out.write_and_finish("one chunk").await
     /// })
     /// .channel_capacity(1);
@@ -77,9 +79,9 @@ impl<F> StreamFn<F> {
     }
 }
 
-impl<F, Fut, E> Service<Request<Bytes>> for StreamFn<F>
+impl<F, Fut, E> Service<Request<Body>> for StreamFn<F>
 where
-    F: FnMut(Request<Bytes>, ResponseWriter) -> Fut,
+    F: FnMut(Request<Body>, ResponseWriter) -> Fut,
     Fut: Future<Output = Result<(), E>> + Send + 'static,
     E: Into<BoxError> + 'static,
 {
@@ -96,7 +98,7 @@ where
     /// # Panics
     ///
     /// Outside a tokio runtime, as `tokio::spawn` does.
-    fn call(&mut self, req: Request<Bytes>) -> Self::Future {
+    fn call(&mut self, req: Request<Body>) -> Self::Future {
         let (tx, rx) = mpsc::channel(self.capacity);
         let (head_tx, head_rx) = oneshot::channel();
         let shared = Arc::new(Shared::new(head_tx));

@@ -5,6 +5,7 @@
 //! it received for wire-level assertions, and answers as scripted (default `202`).
 #![allow(dead_code)]
 
+use lambda_stream::Body;
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -511,7 +512,7 @@ pub fn spawn_runtime<S, B>(
     service: S,
 ) -> tokio::task::JoinHandle<Result<(), lambda_stream::Error>>
 where
-    S: tower::Service<Request<Bytes>, Response = Response<B>> + Send + 'static,
+    S: tower::Service<Request<Body>, Response = Response<B>> + Send + 'static,
     S::Future: Send,
     S::Error: Into<lambda_stream::BoxError>,
     B: http_body::Body + Send + 'static,

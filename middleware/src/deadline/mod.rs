@@ -27,6 +27,7 @@
 //! # Example
 //!
 //! ```no_run
+//! use lambda_stream::Body;
 //! use std::convert::Infallible;
 //! use std::time::Duration;
 //!
@@ -39,7 +40,7 @@
 //! async fn main() -> Result<(), lambda_stream::Error> {
 //!     let service = ServiceBuilder::new()
 //!         .layer(DeadlineLayer::new(Duration::from_millis(500)))
-//!         .service_fn(|_req: Request<Bytes>| async {
+//!         .service_fn(|_req: Request<Body>| async {
 //!             Ok::<_, Infallible>(Response::new(String::from("on time")))
 //!         });
 //!     lambda_stream::run(service).await
@@ -73,7 +74,7 @@ mod tests {
     use http::{Request, Response, StatusCode};
     use http_body::{Body as _, Frame};
     use http_body_util::{BodyExt, Full, StreamBody};
-    use lambda_stream::{Context, Diagnostic, RequestContext, RequestExt};
+    use lambda_stream::{Body, Context, Diagnostic, RequestContext, RequestExt};
     use tokio::time::Instant;
     use tower::{service_fn, Layer, ServiceExt};
 
@@ -82,11 +83,11 @@ mod tests {
     const MARGIN: Duration = Duration::from_secs(1);
 
     /// A request whose deadline is `left` away, from an HTTP event unless `raw`.
-    fn request(left: Option<Duration>, raw: bool) -> Request<Bytes> {
+    fn request(left: Option<Duration>, raw: bool) -> Request<Body> {
         let mut ctx = Context::default();
         ctx.request_id = "req-1".into();
         ctx.deadline = left.map(|l| SystemTime::now() + l);
-        let req = Request::new(Bytes::new()).with_lambda_context(ctx);
+        let req = Request::new(Body::empty()).with_lambda_context(ctx);
         if raw {
             return req;
         }
@@ -109,7 +110,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_late_answer_becomes_a_504_at_the_margin() {
         let start = Instant::now();
-        let svc = DeadlineLayer::new(MARGIN).layer(service_fn(|_req: Request<Bytes>| async {
+        let svc = DeadlineLayer::new(MARGIN).layer(service_fn(|_req: Request<Body>| async {
             tokio::time::sleep(Duration::from_secs(60)).await;
             Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"too late"))))
         }));
@@ -130,7 +131,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_late_raw_invocation_fails_its_body() {
-        let svc = DeadlineLayer::new(MARGIN).layer(service_fn(|_req: Request<Bytes>| async {
+        let svc = DeadlineLayer::new(MARGIN).layer(service_fn(|_req: Request<Body>| async {
             std::future::pending::<()>().await;
             Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
         }));
@@ -148,7 +149,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_body_still_streaming_ends_with_a_timeout_error_at_the_margin() {
         let start = Instant::now();
-        let svc = DeadlineLayer::new(MARGIN).layer(service_fn(|_req: Request<Bytes>| async {
+        let svc = DeadlineLayer::new(MARGIN).layer(service_fn(|_req: Request<Body>| async {
             Ok::<_, Infallible>(Response::new(ticking(Duration::from_millis(400))))
         }));
         let res = svc
@@ -184,7 +185,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_body_that_always_has_data_is_still_cut() {
-        let svc = DeadlineLayer::new(MARGIN).layer(service_fn(|_req: Request<Bytes>| async {
+        let svc = DeadlineLayer::new(MARGIN).layer(service_fn(|_req: Request<Body>| async {
             let forever =
                 stream::repeat_with(|| Ok::<_, Infallible>(Frame::data(Bytes::from_static(b"x"))));
             Ok::<_, Infallible>(Response::new(StreamBody::new(forever)))
@@ -211,7 +212,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn on_time_responses_and_requests_without_deadline_pass_through() {
-        let svc = DeadlineLayer::new(MARGIN).layer(service_fn(|req: Request<Bytes>| async move {
+        let svc = DeadlineLayer::new(MARGIN).layer(service_fn(|req: Request<Body>| async move {
             let cutoff = req.extensions().get::<Cutoff>().copied();
             tokio::time::sleep(Duration::from_secs(2)).await;
             let text = match cutoff {
@@ -240,7 +241,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_deadline_inside_the_margin_answers_at_once() {
         let svc = DeadlineLayer::new(Duration::from_secs(5)).layer(service_fn(
-            |_req: Request<Bytes>| async {
+            |_req: Request<Body>| async {
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
             },
@@ -256,7 +257,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn inner_body_errors_pass_through() {
-        let svc = DeadlineLayer::new(MARGIN).layer(service_fn(|_req: Request<Bytes>| async {
+        let svc = DeadlineLayer::new(MARGIN).layer(service_fn(|_req: Request<Body>| async {
             let s = stream::iter(vec![Err::<Frame<Bytes>, _>(Diagnostic::new(
                 "Function.Mine",
                 "inner",

@@ -84,14 +84,14 @@ where
 /// send a last event), rather than being cut with an error.
 ///
 /// ```
-/// use bytes::Bytes;
 /// use http::Request;
+/// use lambda_stream::Body;
 /// use lambda_stream_middleware::deadline::Cutoff;
 ///
-/// fn time_left(req: &Request<Bytes>) -> Option<std::time::Duration> {
+/// fn time_left(req: &Request<Body>) -> Option<std::time::Duration> {
 ///     req.extensions().get::<Cutoff>().map(Cutoff::remaining)
 /// }
-/// assert!(time_left(&Request::new(Bytes::new())).is_none());
+/// assert!(time_left(&Request::new(Body::empty())).is_none());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cutoff {

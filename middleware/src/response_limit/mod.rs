@@ -13,6 +13,7 @@
 //! # Example
 //!
 //! ```no_run
+//! use lambda_stream::Body;
 //! use std::convert::Infallible;
 //!
 //! use bytes::Bytes;
@@ -24,7 +25,7 @@
 //! async fn main() -> Result<(), lambda_stream::Error> {
 //!     let service = ServiceBuilder::new()
 //!         .layer(ResponseLimitLayer::lambda())
-//!         .service_fn(|_req: Request<Bytes>| async {
+//!         .service_fn(|_req: Request<Body>| async {
 //!             Ok::<_, Infallible>(Response::new(String::from("small enough")))
 //!         });
 //!     lambda_stream::run(service).await

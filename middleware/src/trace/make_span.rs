@@ -15,7 +15,7 @@ use tracing::{Level, Span};
 /// use lambda_stream_middleware::trace::MakeInvocationSpan;
 ///
 /// let make = MakeInvocationSpan::new().level(tracing::Level::DEBUG);
-/// let req = Request::new(Bytes::new());
+/// let req = Request::new(lambda_stream::Body::empty());
 /// let first = make.make(&req);
 /// assert!(make.cold_start_seen());
 /// # drop(first);

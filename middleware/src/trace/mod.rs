@@ -22,6 +22,7 @@
 //! # Example
 //!
 //! ```no_run
+//! use lambda_stream::Body;
 //! use std::convert::Infallible;
 //!
 //! use bytes::Bytes;
@@ -34,7 +35,7 @@
 //!     tracing_subscriber::fmt().init();
 //!     let service = ServiceBuilder::new()
 //!         .layer(InvocationSpanLayer::new())
-//!         .service_fn(|_req: Request<Bytes>| async {
+//!         .service_fn(|_req: Request<Body>| async {
 //!             tracing::info!("handling"); // carries request_id, xray_trace_id, cold_start
 //!             Ok::<_, Infallible>(Response::new(String::from("traced")))
 //!         });
@@ -42,15 +43,14 @@
 //! }
 //! ```
 //!
-//! With tower-http (feature `tower-http`). tower-http's layers want a request body that is an
-//! [`http_body::Body`], which the runtime's `Request<Bytes>` is not: map it first.
+//! With tower-http (feature `tower-http`); the runtime's request body,
+//! [`lambda_stream::Body`], is an [`http_body::Body`], so tower-http's layers take it as it is.
 //!
 //! ```no_run
 //! use std::convert::Infallible;
 //!
-//! use bytes::Bytes;
 //! use http::{Request, Response};
-//! use http_body_util::Full;
+//! use lambda_stream::Body;
 //! use lambda_stream_middleware::trace::{LambdaRequestId, MakeInvocationSpan};
 //! use tower::ServiceBuilder;
 //! use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
@@ -59,11 +59,10 @@
 //! #[tokio::main]
 //! async fn main() -> Result<(), lambda_stream::Error> {
 //!     let service = ServiceBuilder::new()
-//!         .map_request(|req: Request<Bytes>| req.map(Full::new))
 //!         .layer(SetRequestIdLayer::x_request_id(LambdaRequestId))
 //!         .layer(TraceLayer::new_for_http().make_span_with(MakeInvocationSpan::new()))
 //!         .layer(PropagateRequestIdLayer::x_request_id())
-//!         .service_fn(|_req: Request<Full<Bytes>>| async {
+//!         .service_fn(|_req: Request<Body>| async {
 //!             Ok::<_, Infallible>(Response::new(String::from("traced")))
 //!         });
 //!     lambda_stream::run(service).await

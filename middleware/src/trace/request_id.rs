@@ -16,7 +16,7 @@ use tower_http::request_id::{MakeRequestId, RequestId};
 ///
 /// let mut ctx = Context::default();
 /// ctx.request_id = "8476a536-e9f4-11e8-9739-2dfe598c3fcd".into();
-/// let req = Request::new(Bytes::new()).with_lambda_context(ctx);
+/// let req = Request::new(lambda_stream::Body::empty()).with_lambda_context(ctx);
 /// let id = LambdaRequestId.make_request_id(&req).unwrap();
 /// assert_eq!(id.header_value(), "8476a536-e9f4-11e8-9739-2dfe598c3fcd");
 /// ```
