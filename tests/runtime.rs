@@ -80,11 +80,10 @@ async fn streams_prelude_delimiter_and_chunks_with_the_right_head() {
     );
     assert_eq!(body, b"hello streaming world");
     assert!(res.complete && res.trailers.is_none());
-    // On the wire: the delimiter is exactly 8 NULs right after the prelude JSON.
+    // On the wire: the prelude JSON is one chunk and the 8 NULs the next, exactly 8.
     let raw = mock.raw();
     assert!(contains(&raw, br#""cookies":["a=1; Path=/","b=2"]}"#));
-    assert!(contains(&raw, b"]}\0\0\0\0\0\0\0\0"));
-    assert!(!contains(&raw, b"]}\0\0\0\0\0\0\0\0\0"));
+    assert!(contains(&raw, b"]}\r\n8\r\n\0\0\0\0\0\0\0\0\r\n"));
     rt.abort();
 }
 

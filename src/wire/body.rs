@@ -15,7 +15,10 @@ use crate::{BoxError, Diagnostic};
 pin_project! {
     /// Wraps the handler's body for the Runtime API.
     ///
-    /// - The prelude (if any) is the first frame, so status and headers leave at once.
+    /// - The prelude (if any) and its 8-NUL delimiter are the first two frames, so status and
+    ///   headers leave at once. (Two frames, not one: the bytes on the wire differ only by a
+    ///   chunk header, and emulators that read the prelude as one chunk and the delimiter as
+    ///   the next, such as `cargo lambda watch`, then understand the stream.)
     /// - Each data frame of the handler is passed on as it is produced: hyper writes and
     ///   flushes it before polling for more, and polls for more only when its write buffer has
     ///   room, so a slow reader holds the handler back instead of growing memory.
@@ -24,6 +27,7 @@ pin_project! {
     ///   abort the request and lose the report.
     pub(crate) struct ResponseStream<B> {
         prelude: Option<Bytes>,
+        delimiter: bool,
         #[pin]
         body: Option<B>,
         span: tracing::Span,
@@ -33,6 +37,7 @@ pin_project! {
 impl<B> ResponseStream<B> {
     pub(crate) fn new(prelude: Option<Bytes>, body: B, span: tracing::Span) -> Self {
         ResponseStream {
+            delimiter: prelude.is_some(),
             prelude,
             body: Some(body),
             span,
@@ -55,6 +60,9 @@ where
         let mut this = self.project();
         if let Some(prelude) = this.prelude.take() {
             return Poll::Ready(Some(Ok(Frame::data(prelude))));
+        }
+        if std::mem::take(this.delimiter) {
+            return Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(&super::DELIMITER)))));
         }
         loop {
             let Some(body) = this.body.as_mut().as_pin_mut() else {
@@ -95,7 +103,7 @@ where
 
     fn is_end_stream(&self) -> bool {
         // Never claim the end early: the end may still bring trailers.
-        self.prelude.is_none() && self.body.is_none()
+        self.prelude.is_none() && !self.delimiter && self.body.is_none()
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -148,13 +156,13 @@ mod tests {
     #[tokio::test]
     async fn prelude_then_chunks_then_end() {
         let b = ResponseStream::new(
-            Some(Bytes::from_static(b"{}\0\0\0\0\0\0\0\0")),
+            Some(Bytes::from_static(b"{}")),
             Script(vec![Step::Data("a"), Step::Data("bc")]),
             tracing::Span::none(),
         );
         let f = frames(b).await;
         let data: Vec<_> = f.iter().map(|f| f.data_ref().unwrap().clone()).collect();
-        assert_eq!(data, ["{}\0\0\0\0\0\0\0\0", "a", "bc"]);
+        assert_eq!(data, ["{}", "\0\0\0\0\0\0\0\0", "a", "bc"]);
     }
 
     #[tokio::test]

@@ -4,13 +4,14 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::response::Parts;
 
-use super::{ResponseFormat, DELIMITER, HTTP_INTEGRATION_CONTENT_TYPE};
+use super::{ResponseFormat, HTTP_INTEGRATION_CONTENT_TYPE};
 
 /// The content type used when a handler sets none.
 pub(crate) const DEFAULT_CONTENT_TYPE: HeaderValue =
     HeaderValue::from_static("application/octet-stream");
 
 /// The encoded head of a response: what goes in the POST's `Content-Type`, and the prelude
+/// JSON (without its delimiter, which [`ResponseStream`](super::ResponseStream) sends)
 /// (with its delimiter) that opens the body, if any.
 #[derive(Debug)]
 pub(crate) struct Head {
@@ -54,7 +55,7 @@ fn is_dropped(name: &HeaderName) -> bool {
 }
 
 /// `{"statusCode":S,"headers":{...},"cookies":[...]}` (payload 2.0) or
-/// `{"statusCode":S,"headers":{...},"multiValueHeaders":{...}}` (payload 1.0), then 8 NULs.
+/// `{"statusCode":S,"headers":{...},"multiValueHeaders":{...}}` (payload 1.0).
 fn encode_prelude(format: ResponseFormat, status: http::StatusCode, headers: &HeaderMap) -> Bytes {
     let mut out = Vec::with_capacity(64 + headers.len() * 48);
     out.extend_from_slice(b"{\"statusCode\":");
@@ -134,7 +135,6 @@ fn encode_prelude(format: ResponseFormat, status: http::StatusCode, headers: &He
         ResponseFormat::PayloadV1 | ResponseFormat::Raw => {}
     }
     out.push(b'}');
-    out.extend_from_slice(&DELIMITER);
     Bytes::from(out)
 }
 
@@ -207,9 +207,7 @@ mod tests {
     }
 
     fn prelude_json(head: &Head) -> Value {
-        let p = head.prelude.as_ref().unwrap();
-        assert!(p.ends_with(&[0u8; 8]), "prelude must end with 8 NULs");
-        let json = &p[..p.len() - 8];
+        let json = head.prelude.as_ref().unwrap();
         assert!(!json.contains(&0), "no NUL inside the prelude");
         serde_json::from_slice(json).unwrap()
     }
