@@ -64,6 +64,10 @@
 )]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
+#[cfg(feature = "__bench")]
+#[doc(hidden)]
+#[path = "bench.rs"]
+pub mod __bench;
 mod body;
 mod catch_unwind;
 mod client;

@@ -1,0 +1,485 @@
+//! lambda-stream against lambda_http, side by side: one Runtime API mock, two release-built
+//! functions with the same handler (`src/lib.rs`), driven in turn (A B A B ...).
+//!
+//! ```text
+//! cargo bench --manifest-path benches/compare/Cargo.toml --bench compare
+//! ```
+//!
+//! `--quick` (after `--`) runs a tenth of the invocations, for a smoke test. Prints the
+//! markdown tables of BENCHMARKS.md.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use bytes::Bytes;
+use support::{Done, Mock};
+
+type Result<T, E = Box<dyn std::error::Error>> = std::result::Result<T, E>;
+
+/// One function under test.
+struct Function {
+    name: &'static str,
+    exe: &'static str,
+}
+
+const FUNCTIONS: [Function; 2] = [
+    Function {
+        name: "lambda-stream",
+        exe: env!("CARGO_BIN_EXE_fn_lambda_stream"),
+    },
+    Function {
+        name: "lambda_http",
+        exe: env!("CARGO_BIN_EXE_fn_lambda_http"),
+    },
+];
+
+const FIXTURE: &str = include_str!("../../../tests/fixtures/events/function-url-get.json");
+const WAIT: Duration = Duration::from_secs(60);
+
+/// The function URL fixture, asking for `path`.
+fn event(path: &str) -> Result<Bytes> {
+    let mut v: serde_json::Value = serde_json::from_str(FIXTURE)?;
+    v["rawPath"] = path.into();
+    v["requestContext"]["http"]["path"] = path.into();
+    Ok(serde_json::to_vec(&v)?.into())
+}
+
+/// A running function process, killed on drop.
+struct Process {
+    child: Child,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Process {
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// utime + stime of the whole process, from `/proc/PID/stat`, in clock ticks.
+    fn cpu_ticks(&self) -> Result<u64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))?;
+        // Fields after the command name, which is in parentheses and may contain spaces.
+        let rest = stat.rsplit_once(')').ok_or("bad /proc/PID/stat")?.1;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        // rest starts at field 3 (state); utime is field 14, stime field 15.
+        let utime: u64 = fields.get(11).ok_or("no utime")?.parse()?;
+        let stime: u64 = fields.get(12).ok_or("no stime")?.parse()?;
+        Ok(utime + stime)
+    }
+
+    /// CPU time of all live threads, from `/proc/PID/task/*/schedstat`, in nanoseconds.
+    fn cpu_ns(&self) -> Result<u64> {
+        let mut total = 0;
+        for task in std::fs::read_dir(format!("/proc/{}/task", self.pid()))? {
+            let s = std::fs::read_to_string(task?.path().join("schedstat"))?;
+            total += s
+                .split_whitespace()
+                .next()
+                .ok_or("bad schedstat")?
+                .parse::<u64>()?;
+        }
+        Ok(total)
+    }
+
+    /// Peak resident set size (`VmHWM`), in KiB.
+    fn peak_rss_kib(&self) -> Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))?;
+        let line = status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .ok_or("no VmHWM")?;
+        Ok(line.split_whitespace().nth(1).ok_or("bad VmHWM")?.parse()?)
+    }
+}
+
+impl Function {
+    /// The executable: `COMPARE_EXE_0` / `COMPARE_EXE_1` replace the first / second function's
+    /// (to compare a runtime change before and after with the same harness).
+    fn exe(&self) -> String {
+        let i = usize::from(self.name != FUNCTIONS[0].name);
+        std::env::var(format!("COMPARE_EXE_{i}")).unwrap_or_else(|_| self.exe.to_owned())
+    }
+}
+
+fn spawn(f: &Function, mock: &mut Mock) -> Result<Process> {
+    mock.new_generation();
+    // COMPARE_WRAP="strace -f -c -o /tmp/x": run the functions under a profiler (the CPU and
+    // RSS figures are then the wrapper's).
+    let wrap = std::env::var("COMPARE_WRAP").unwrap_or_default();
+    let mut words = wrap.split_whitespace();
+    let mut command = match words.next() {
+        Some(program) => {
+            let mut c = Command::new(program);
+            c.args(words).arg(f.exe());
+            c
+        }
+        None => Command::new(f.exe()),
+    };
+    let child = command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AWS_LAMBDA_RUNTIME_API", mock.addr.to_string())
+        .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/bench")
+        .env("AWS_REGION", "us-east-1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    Ok(Process { child })
+}
+
+async fn finished(mock: &mut Mock, f: &Function) -> Result<Done> {
+    let done = mock
+        .finished(WAIT)
+        .await
+        .ok_or_else(|| format!("{}: no response within {WAIT:?}", f.name))?;
+    if !done.complete {
+        return Err(format!("{}: response {} incomplete", f.name, done.request_id).into());
+    }
+    Ok(done)
+}
+
+/// Runs `n` invocations of `payload` one after another, all queued up front.
+async fn invocations(
+    mock: &mut Mock,
+    f: &Function,
+    tag: &str,
+    n: usize,
+    payload: &Bytes,
+) -> Result<Vec<Done>> {
+    for i in 0..n {
+        mock.push(format!("{tag}-{i}"), payload.clone());
+    }
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(finished(mock, f).await?);
+    }
+    Ok(out)
+}
+
+#[derive(Default)]
+struct Figures {
+    cold_start: Vec<Duration>,
+    size: u64,
+    first_byte: Vec<Duration>,
+    small_invocations: usize,
+    small_elapsed: Duration,
+    small_ticks: u64,
+    small_ns: u64,
+    large_mbps: Vec<f64>,
+    large_rss_kib: Vec<u64>,
+    paced_delay: Vec<Vec<Duration>>,
+}
+
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let at = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[at]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+async fn cold_start(f: &Function, mock: &mut Mock, fig: &mut Figures) -> Result<()> {
+    let start = Instant::now();
+    let process = spawn(f, mock)?;
+    let arrived = mock
+        .next_arrival(WAIT)
+        .await
+        .ok_or_else(|| format!("{}: no GET /next within {WAIT:?}", f.name))?;
+    fig.cold_start
+        .push(arrived.saturating_duration_since(start));
+    drop(process);
+    Ok(())
+}
+
+async fn small(f: &Function, mock: &mut Mock, n: usize, fig: &mut Figures) -> Result<()> {
+    let payload = event("/small")?;
+    let process = spawn(f, mock)?;
+    // Warm up: connection made, code paged in, allocator settled.
+    invocations(mock, f, "warm", 20, &payload).await?;
+    let ticks = process.cpu_ticks()?;
+    let ns = process.cpu_ns()?;
+    let done = invocations(mock, f, "small", n, &payload).await?;
+    fig.small_ticks += process.cpu_ticks()? - ticks;
+    fig.small_ns += process.cpu_ns()? - ns;
+    let (Some(first), Some(last)) = (done.first(), done.last()) else {
+        return Ok(());
+    };
+    fig.small_elapsed += last.end.saturating_duration_since(first.handed_out);
+    fig.small_invocations += done.len();
+    for d in &done {
+        if d.body_bytes != 16 {
+            return Err(format!("{}: small body of {} bytes", f.name, d.body_bytes).into());
+        }
+        let first_body = d.first_body.ok_or("no body")?;
+        fig.first_byte
+            .push(first_body.saturating_duration_since(d.handed_out));
+    }
+    Ok(())
+}
+
+async fn large(f: &Function, mock: &mut Mock, fig: &mut Figures) -> Result<()> {
+    let payload = event("/large")?;
+    let process = spawn(f, mock)?;
+    let done = invocations(mock, f, "large", 1, &payload).await?;
+    let d = &done[0];
+    if d.body_bytes != bench_fn::LARGE_BYTES {
+        return Err(format!("{}: large body of {} bytes", f.name, d.body_bytes).into());
+    }
+    let secs = d.end.saturating_duration_since(d.handed_out).as_secs_f64();
+    fig.large_mbps.push(d.body_bytes as f64 / 1e6 / secs);
+    fig.large_rss_kib.push(process.peak_rss_kib()?);
+    Ok(())
+}
+
+async fn paced(f: &Function, mock: &mut Mock, fig: &mut Figures) -> Result<()> {
+    let payload = event("/paced")?;
+    let _process = spawn(f, mock)?;
+    let done = invocations(mock, f, "paced", 1, &payload).await?;
+    let mut delays = Vec::new();
+    for (arrived, chunk) in &done[0].kept {
+        // A chunk may hold several stamps if they were coalesced: each counts.
+        for line in String::from_utf8_lossy(chunk).lines() {
+            let Some(nanos) = line.strip_prefix("t=").and_then(|n| n.parse::<u64>().ok()) else {
+                continue;
+            };
+            let written = UNIX_EPOCH + Duration::from_nanos(nanos);
+            delays.push(arrived.duration_since(written).unwrap_or_default());
+        }
+    }
+    if delays.len() != bench_fn::PACED_CHUNKS as usize {
+        return Err(format!("{}: {} paced chunks", f.name, delays.len()).into());
+    }
+    fig.paced_delay.push(delays);
+    Ok(())
+}
+
+/// What loopback itself carries: 256 MiB in 64 KiB writes, one thread each side.
+fn loopback_throughput() -> Result<f64> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let reader = std::thread::spawn(move || -> std::io::Result<u64> {
+        let (mut s, _) = listener.accept()?;
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut total = 0u64;
+        loop {
+            let n = s.read(&mut buf)?;
+            if n == 0 {
+                return Ok(total);
+            }
+            total += n as u64;
+        }
+    });
+    let mut s = TcpStream::connect(addr)?;
+    let chunk = vec![b'x'; bench_fn::LARGE_CHUNK];
+    let start = Instant::now();
+    let mut left = bench_fn::LARGE_BYTES;
+    while left > 0 {
+        s.write_all(&chunk)?;
+        left -= chunk.len() as u64;
+    }
+    drop(s);
+    let total = reader.join().map_err(|_| "reader panicked")??;
+    Ok(total as f64 / 1e6 / start.elapsed().as_secs_f64())
+}
+
+/// What loopback itself costs a small message: 16-byte ping-pong round trips, `TCP_NODELAY`.
+fn loopback_round_trip(n: usize) -> Result<(Duration, Duration)> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let echo = std::thread::spawn(move || -> std::io::Result<()> {
+        let (mut s, _) = listener.accept()?;
+        s.set_nodelay(true)?;
+        let mut buf = [0u8; 16];
+        while s.read_exact(&mut buf).is_ok() {
+            s.write_all(&buf)?;
+        }
+        Ok(())
+    });
+    let mut s = TcpStream::connect(addr)?;
+    s.set_nodelay(true)?;
+    let mut times = Vec::with_capacity(n);
+    let mut buf = [0u8; 16];
+    for _ in 0..n {
+        let start = Instant::now();
+        s.write_all(b"0123456789abcdef")?;
+        s.read_exact(&mut buf)?;
+        times.push(start.elapsed());
+    }
+    drop(s);
+    let _ = echo.join();
+    times.sort();
+    Ok((pct(&times, 0.5), pct(&times, 0.99)))
+}
+
+fn ratio(ours: f64, theirs: f64) -> String {
+    if theirs == 0.0 {
+        return "-".into();
+    }
+    let r = ours / theirs;
+    // Three significant digits or so, however small the ratio.
+    let digits = if r >= 10.0 {
+        0
+    } else if r >= 0.1 {
+        2
+    } else {
+        ((-r.log10()).ceil() as usize + 2).min(6)
+    };
+    format!("{r:.digits$}x")
+}
+
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len().max(1) as f64
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    // `--only small,large`: run only these scenarios (cold, small, large, paced).
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
+    let runs = |s: &str| only.as_deref().is_none_or(|o| o.split(',').any(|x| x == s));
+    let rounds = 2;
+    // Small invocations per function per round (2,000 per function in all).
+    let per_round = if quick { 100 } else { 1000 };
+    let cold_starts = if quick { 4 } else { 20 };
+    let mut mock = Mock::start().await?;
+    let mut figs = [Figures::default(), Figures::default()];
+    let started = Instant::now();
+
+    for (f, fig) in FUNCTIONS.iter().zip(figs.iter_mut()) {
+        fig.size = std::fs::metadata(f.exe())?.len();
+    }
+    eprintln!("cold start: {cold_starts} starts each, alternating");
+    for _ in 0..if runs("cold") { cold_starts } else { 0 } {
+        for (f, fig) in FUNCTIONS.iter().zip(figs.iter_mut()) {
+            cold_start(f, &mut mock, fig).await?;
+        }
+    }
+    eprintln!("small: {rounds} rounds of {per_round} invocations each, alternating");
+    for _ in 0..if runs("small") { rounds } else { 0 } {
+        for (f, fig) in FUNCTIONS.iter().zip(figs.iter_mut()) {
+            small(f, &mut mock, per_round, fig).await?;
+        }
+    }
+    eprintln!("large: {rounds} rounds of 256 MiB each, alternating");
+    for _ in 0..if runs("large") { rounds } else { 0 } {
+        for (f, fig) in FUNCTIONS.iter().zip(figs.iter_mut()) {
+            large(f, &mut mock, fig).await?;
+        }
+    }
+    let paced_rounds = if !runs("paced") {
+        0
+    } else if quick {
+        1
+    } else {
+        rounds
+    };
+    eprintln!("paced: {paced_rounds} rounds of 3 chunks 1 s apart, alternating");
+    for _ in 0..paced_rounds {
+        for (f, fig) in FUNCTIONS.iter().zip(figs.iter_mut()) {
+            paced(f, &mut mock, fig).await?;
+        }
+    }
+    eprintln!("loopback baselines");
+    let loop_mbps = loopback_throughput()?;
+    let (rtt50, rtt99) = loopback_round_trip(2000)?;
+    let elapsed = started.elapsed();
+
+    let clk_tck = 100.0; // USER_HZ on Linux; `getconf CLK_TCK`
+    let rows = figs
+        .iter_mut()
+        .map(|fig| {
+            fig.cold_start.sort();
+            fig.first_byte.sort();
+            let n = fig.small_invocations.max(1) as f64;
+            let paced: Vec<f64> = (0..bench_fn::PACED_CHUNKS as usize)
+                .map(|i| {
+                    let v: Vec<f64> = fig.paced_delay.iter().map(|d| ms(d[i])).collect::<Vec<_>>();
+                    mean(&v)
+                })
+                .collect();
+            vec![
+                fig.small_invocations as f64 / fig.small_elapsed.as_secs_f64(),
+                ms(pct(&fig.first_byte, 0.5)),
+                ms(pct(&fig.first_byte, 0.99)),
+                fig.small_ticks as f64 / clk_tck * 1e6 / n,
+                fig.small_ns as f64 / 1e3 / n,
+                mean(&fig.large_mbps),
+                fig.large_rss_kib.iter().copied().max().unwrap_or(0) as f64 / 1024.0,
+                paced[0],
+                paced[1],
+                paced[2],
+                ms(pct(&fig.cold_start, 0.5)),
+                fig.size as f64 / 1024.0,
+            ]
+        })
+        .collect::<Vec<_>>();
+    let labels = [
+        ("small: invocations/s", 0),
+        ("small: /next reply → first body byte, p50 (ms)", 3),
+        ("small: /next reply → first body byte, p99 (ms)", 3),
+        ("small: CPU per invocation, /proc/PID/stat (µs)", 0),
+        ("small: CPU per invocation, schedstat (µs)", 1),
+        ("large: 256 MiB in 64 KiB chunks (MB/s)", 0),
+        ("large: peak RSS, VmHWM (MiB)", 1),
+        ("paced: chunk 1 write → arrival (ms)", 3),
+        ("paced: chunk 2 write → arrival (ms)", 3),
+        ("paced: chunk 3 write → arrival (ms)", 3),
+        ("cold start: exec → first GET /next, median (ms)", 2),
+        ("stripped release binary (KiB)", 0),
+    ];
+    println!("| figure | lambda-stream | lambda_http | ratio |");
+    println!("|---|---:|---:|---:|");
+    for (i, (label, digits)) in labels.iter().enumerate() {
+        let (a, b) = (rows[0][i], rows[1][i]);
+        if !(a.is_finite() && b.is_finite()) || (a == 0.0 && b == 0.0) {
+            println!("| {label} | not run | not run | - |");
+            continue;
+        }
+        println!(
+            "| {label} | {a:.digits$} | {b:.digits$} | {} |",
+            ratio(a, b),
+            digits = *digits
+        );
+    }
+    println!();
+    println!("| loopback baseline | value |");
+    println!("|---|---:|");
+    println!("| 256 MiB in 64 KiB writes, one thread each side (MB/s) | {loop_mbps:.0} |");
+    println!(
+        "| 16-byte ping-pong round trip, TCP_NODELAY, p50 / p99 (ms) | {:.3} / {:.3} |",
+        ms(rtt50),
+        ms(rtt99)
+    );
+    println!();
+    println!(
+        "small: {} invocations per function; cold start: {} starts each; run took {:.0} s",
+        figs[0].small_invocations,
+        figs[0].cold_start.len(),
+        elapsed.as_secs_f64()
+    );
+    Ok(())
+}

@@ -1,0 +1,110 @@
+//! The handler logic both benchmark functions share: the same body type, the same chunks.
+//!
+//! The function URL path picks the scenario:
+//! - `/small`: one 16-byte chunk;
+//! - `/large`: 256 MiB in 64 KiB chunks (one shared buffer, no copy per chunk);
+//! - `/paced`: 3 chunks 1 s apart, each carrying the Unix time in nanoseconds at which it
+//!   was produced, so the receiver can tell each chunk's delay from write to arrival.
+#![forbid(unsafe_code)]
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http_body::Frame;
+
+/// The size of the large response.
+pub const LARGE_BYTES: u64 = 256 * 1024 * 1024;
+/// The chunk size of the large response.
+pub const LARGE_CHUNK: usize = 64 * 1024;
+/// The number of chunks of the paced response.
+pub const PACED_CHUNKS: u32 = 3;
+/// The pause between two chunks of the paced response.
+pub const PACED_GAP: Duration = Duration::from_secs(1);
+
+/// The response body of every scenario.
+pub enum Chunks {
+    /// Still to send: the one small chunk.
+    Small(Option<Bytes>),
+    /// `left` bytes of `chunk` repeated.
+    Large { chunk: Bytes, left: u64 },
+    /// `sent` of [`PACED_CHUNKS`] sent; the pause before the next.
+    Paced {
+        sent: u32,
+        pause: Option<Pin<Box<tokio::time::Sleep>>>,
+    },
+}
+
+impl Chunks {
+    /// The body for a request path.
+    pub fn for_path(path: &str) -> Chunks {
+        match path {
+            "/large" => Chunks::Large {
+                chunk: Bytes::from(vec![b'x'; LARGE_CHUNK]),
+                left: LARGE_BYTES,
+            },
+            "/paced" => Chunks::Paced {
+                sent: 0,
+                pause: None,
+            },
+            _ => Chunks::Small(Some(Bytes::from_static(b"0123456789abcdef"))),
+        }
+    }
+}
+
+/// A paced chunk: the time of its writing, `t=<unix nanos>\n`.
+pub fn stamp() -> Bytes {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    Bytes::from(format!("t={nanos}\n"))
+}
+
+impl http_body::Body for Chunks {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let this = self.get_mut();
+        match this {
+            Chunks::Small(chunk) => Poll::Ready(chunk.take().map(|c| Ok(Frame::data(c)))),
+            Chunks::Large { chunk, left } => {
+                if *left == 0 {
+                    return Poll::Ready(None);
+                }
+                let n = (*left).min(chunk.len() as u64);
+                *left -= n;
+                Poll::Ready(Some(Ok(Frame::data(chunk.slice(..n as usize)))))
+            }
+            Chunks::Paced { sent, pause } => {
+                if *sent == PACED_CHUNKS {
+                    return Poll::Ready(None);
+                }
+                if let Some(p) = pause {
+                    if p.as_mut().poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                }
+                *sent += 1;
+                *pause = Some(Box::pin(tokio::time::sleep(PACED_GAP)));
+                Poll::Ready(Some(Ok(Frame::data(stamp()))))
+            }
+        }
+    }
+}
+
+/// The response both functions return.
+pub fn response(path: &str) -> http::Response<Chunks> {
+    let mut res = http::Response::new(Chunks::for_path(path));
+    res.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain"),
+    );
+    res
+}
