@@ -1,7 +1,10 @@
 //! The Runtime API client: our own, on hyper's HTTP/1.1 client connection over tokio.
 //!
 //! One keep-alive connection per worker, with `TCP_NODELAY` so that a small chunk is not held
-//! back waiting for the previous one's ACK. `/next` long-polls with no client timeout (the
+//! back waiting for the previous one's ACK. The connection is driven inside the worker's own
+//! task, while the worker awaits a call, rather than by a task of its own: nothing is handed
+//! between tasks (or threads) per call, which halves the CPU time of a small invocation (see
+//! BENCHMARKS.md). `/next` long-polls with no client timeout (the
 //! environment is frozen between invocations). Every POST's reply is read and classified:
 //! `2xx` accepted, `4xx` rejected (logged; the loop goes on), `5xx` fatal (the runtime exits).
 //!
@@ -12,7 +15,10 @@ mod body;
 pub(crate) use body::Outgoing;
 
 use std::fmt;
+use std::future::{poll_fn, Future};
+use std::pin::{pin, Pin};
 use std::sync::Arc;
+use std::task::Poll;
 
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HOST, TRAILER, TRANSFER_ENCODING};
@@ -80,6 +86,10 @@ impl std::error::Error for ApiError {
     }
 }
 
+/// hyper's half of a connection: the future that does its reads and writes. Boxed once per
+/// connection, so that [`Client`] needs no bounds on `B` where it is named.
+type Driver = Pin<Box<dyn Future<Output = hyper::Result<()>> + Send>>;
+
 /// A Runtime API client for one worker; `B` is the handler's response body.
 pub(crate) struct Client<B> {
     address: String,
@@ -88,6 +98,8 @@ pub(crate) struct Client<B> {
     base: String,
     config: Arc<Config>,
     conn: Option<SendRequest<Outgoing<B>>>,
+    /// Polled by [`drive`] whenever the worker awaits a call; `None` once it has ended.
+    driver: Option<Driver>,
 }
 
 impl<B> fmt::Debug for Client<B> {
@@ -118,10 +130,11 @@ where
             base: format!("{prefix}{PREFIX}"),
             config,
             conn: None,
+            driver: None,
         })
     }
 
-    async fn connect(&self) -> Result<SendRequest<Outgoing<B>>, ApiError> {
+    async fn connect(&mut self) -> Result<SendRequest<Outgoing<B>>, ApiError> {
         let stream = TcpStream::connect(self.address.as_str())
             .await
             .map_err(|e| ApiError::Transport(Box::new(e)))?;
@@ -133,11 +146,7 @@ where
             .handshake(TokioIo::new(stream))
             .await
             .map_err(|e| ApiError::Transport(Box::new(e)))?;
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "runtime api connection closed");
-            }
-        });
+        self.driver = Some(Box::pin(conn));
         Ok(send)
     }
 
@@ -148,14 +157,17 @@ where
     ) -> Result<Response<Incoming>, ApiError> {
         req.headers_mut().insert(HOST, self.host.clone());
         let reusable = match self.conn.take() {
-            Some(mut c) => c.ready().await.is_ok().then_some(c),
+            Some(mut c) => drive(&mut self.driver, c.ready())
+                .await
+                .is_ok()
+                .then_some(c),
             None => None,
         };
         let mut conn = match reusable {
             Some(c) => c,
             None => self.connect().await?,
         };
-        match conn.send_request(req).await {
+        match drive(&mut self.driver, conn.send_request(req)).await {
             Ok(res) => {
                 self.conn = Some(conn);
                 Ok(res)
@@ -173,8 +185,7 @@ where
         )?;
         let res = self.send(req).await?;
         let (parts, body) = res.into_parts();
-        let payload = body
-            .collect()
+        let payload = drive(&mut self.driver, body.collect())
             .await
             .map_err(|e| ApiError::Transport(Box::new(e)))?
             .to_bytes();
@@ -234,7 +245,8 @@ where
         let res = self.send(req).await?;
         let status = res.status();
         // Read the reply to its end, so the connection can carry the next call.
-        let body = match Limited::new(res.into_body(), REPLY_LIMIT).collect().await {
+        let reply = Limited::new(res.into_body(), REPLY_LIMIT).collect();
+        let body = match drive(&mut self.driver, reply).await {
             Ok(b) => b.to_bytes(),
             Err(e) => {
                 self.conn = None;
@@ -251,6 +263,25 @@ where
             Err(classify(status, &body))
         }
     }
+}
+
+/// Awaits `fut` while polling the connection's `driver`, which does the I/O `fut` waits for.
+/// A driver that ends (the connection closed or failed) is dropped, which fails whatever
+/// `fut` still waited for on it.
+async fn drive<F: Future>(driver: &mut Option<Driver>, fut: F) -> F::Output {
+    let mut fut = pin!(fut);
+    poll_fn(|cx| {
+        if let Some(conn) = driver.as_mut() {
+            if let Poll::Ready(end) = conn.as_mut().poll(cx) {
+                if let Err(e) = end {
+                    tracing::debug!(error = %e, "runtime api connection closed");
+                }
+                *driver = None;
+            }
+        }
+        fut.as_mut().poll(cx)
+    })
+    .await
 }
 
 fn request<B>(
