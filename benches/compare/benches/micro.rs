@@ -1,7 +1,8 @@
 //! Micro-benchmarks of lambda-stream's hot paths, through the `__bench` feature's hooks
 //! (`lambda_stream::__bench`, not an API):
 //!
-//! - event decoding: the function URL fixture → `http::Request`;
+//! - event decoding: the function URL fixture → `http::Request` (and lambda_http's, for
+//!   comparison);
 //! - prelude encoding: a response head → the prelude JSON;
 //! - per-chunk framing: what the runtime's response body adds to each chunk of the handler's
 //!   body, against polling that body directly.
@@ -110,6 +111,12 @@ fn main() {
         Err(e) => panic!("the fixture does not decode: {e}"),
     }
     let decode = time(|| __bench::decode_event(payload.clone()));
+    let text = std::str::from_utf8(FIXTURE).unwrap_or_default();
+    match lambda_http::request::from_str(text) {
+        Ok(req) => assert_eq!(req.uri().path(), "/"),
+        Err(e) => panic!("lambda_http cannot decode the fixture: {e}"),
+    }
+    let decode_theirs = time(|| lambda_http::request::from_str(text));
 
     let (parts, ()) = http::Response::builder()
         .status(200)
@@ -137,6 +144,10 @@ fn main() {
         "| decode the function URL fixture ({} bytes) into an http::Request | {:.2} µs |",
         FIXTURE.len(),
         decode / 1e3
+    );
+    println!(
+        "| the same with lambda_http (`lambda_http::request::from_str`), for comparison | {:.2} µs |",
+        decode_theirs / 1e3
     );
     println!(
         "| encode a prelude (status, 3 headers, 1 cookie → {} bytes) | {:.0} ns |",
