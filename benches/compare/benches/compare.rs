@@ -188,6 +188,7 @@ struct Figures {
     small_mock_ns: u64,
     large_mbps: Vec<f64>,
     large_rss_kib: Vec<u64>,
+    large_cpu_ns: Vec<u64>,
     paced_delay: Vec<Vec<Duration>>,
 }
 
@@ -247,7 +248,13 @@ async fn small(f: &Function, mock: &mut Mock, n: usize, fig: &mut Figures) -> Re
 async fn large(f: &Function, mock: &mut Mock, fig: &mut Figures) -> Result<()> {
     let payload = event("/large")?;
     let process = spawn(f, mock)?;
+    // Ready once it waits for its first event.
+    mock.next_arrival(WAIT)
+        .await
+        .ok_or_else(|| format!("{}: no GET /next within {WAIT:?}", f.name))?;
+    let ns = process.cpu_ns()?;
     let done = invocations(mock, f, "large", 1, &payload).await?;
+    fig.large_cpu_ns.push(process.cpu_ns()? - ns);
     let d = &done[0];
     if d.body_bytes != bench_fn::LARGE_BYTES {
         return Err(format!("{}: large body of {} bytes", f.name, d.body_bytes).into());
@@ -397,11 +404,14 @@ async fn main() -> Result<()> {
             small(f, &mut mock, per_round, fig).await?;
         }
     }
-    let large_rounds = if quick { 2 } else { 5 };
-    eprintln!("large: {large_rounds} rounds of 256 MiB each, alternating");
-    for _ in 0..if runs("large") { large_rounds } else { 0 } {
-        for (f, fig) in FUNCTIONS.iter().zip(figs.iter_mut()) {
-            large(f, &mut mock, fig).await?;
+    // Short rounds (~0.2 s), so many of them, in A B B A order: a burst of load elsewhere
+    // on the machine then hits both functions alike.
+    let large_rounds = if quick { 2 } else { 12 };
+    eprintln!("large: {large_rounds} rounds of 256 MiB each, in A B B A order");
+    for round in 0..if runs("large") { large_rounds } else { 0 } {
+        for i in [0, 1] {
+            let i = if round % 2 == 0 { i } else { 1 - i };
+            large(&FUNCTIONS[i], &mut mock, &mut figs[i]).await?;
         }
     }
     let paced_rounds = if !runs("paced") {
@@ -443,6 +453,13 @@ async fn main() -> Result<()> {
                 fig.small_ns as f64 / 1e3 / n,
                 fig.small_mock_ns as f64 / 1e3 / n,
                 median(&mut fig.large_mbps),
+                median(
+                    &mut fig
+                        .large_cpu_ns
+                        .iter()
+                        .map(|&n| n as f64 / 1e6)
+                        .collect::<Vec<_>>(),
+                ),
                 fig.large_rss_kib.iter().copied().max().unwrap_or(0) as f64 / 1024.0,
                 paced[0],
                 paced[1],
@@ -460,6 +477,10 @@ async fn main() -> Result<()> {
         ("small: CPU per invocation, schedstat (µs)", 1),
         ("small: the mock's CPU per invocation, schedstat (µs)", 1),
         ("large: 256 MiB in 64 KiB chunks, median (MB/s)", 0),
+        (
+            "large: CPU of the function per 256 MiB, schedstat, median (ms)",
+            1,
+        ),
         ("large: peak RSS, VmHWM (MiB)", 1),
         ("paced: chunk 1 write → arrival (ms)", 3),
         ("paced: chunk 2 write → arrival (ms)", 3),
