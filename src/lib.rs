@@ -7,7 +7,6 @@
 //! if the body fails midway, real HTTP trailers that tell Lambda the response is incomplete.
 //!
 //! ```no_run
-//! use lambda_stream::Body;
 //! use std::convert::Infallible;
 //! use std::time::Duration;
 //!
@@ -16,6 +15,7 @@
 //! use http_body::Frame;
 //! use http_body_util::StreamBody;
 //! use futures_util::stream;
+//! use lambda_stream::Body;
 //!
 //! #[tokio::main]
 //! async fn main() -> Result<(), lambda_stream::Error> {

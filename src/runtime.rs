@@ -114,10 +114,9 @@ impl Runtime {
     /// so the process exits non-zero, as Lambda expects.
     ///
     /// ```no_run
-    /// use lambda_stream::Body;
     /// # use std::convert::Infallible;
-    /// # use bytes::Bytes;
     /// # use http::{Request, Response};
+    /// use lambda_stream::Body;
     /// # async fn load_model() -> Result<String, std::io::Error> { Ok(String::new()) }
     /// #[tokio::main]
     /// async fn main() -> Result<(), lambda_stream::Error> {

@@ -37,10 +37,9 @@
 //! # Example
 //!
 //! ```no_run
-//! use lambda_stream::Body;
 //! # use std::convert::Infallible;
-//! # use bytes::Bytes;
 //! # use http::{Request, Response};
+//! use lambda_stream::Body;
 //! #[tokio::main]
 //! async fn main() -> Result<(), lambda_stream::Error> {
 //!     let service = tower::service_fn(|_req: Request<Body>| async {
@@ -177,10 +176,9 @@ impl Options {
 /// Binding first tells you the address (useful with port `0`, in tests):
 ///
 /// ```no_run
-/// use lambda_stream::Body;
 /// # use std::convert::Infallible;
-/// # use bytes::Bytes;
 /// # use http::{Request, Response};
+/// use lambda_stream::Body;
 /// # async fn doc() -> Result<(), lambda_stream::Error> {
 /// let mut options = lambda_stream::local::Options::default();
 /// options.addr = "127.0.0.1:0".parse().unwrap();
