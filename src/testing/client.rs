@@ -1,0 +1,559 @@
+use std::fmt;
+use std::future::Future;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use bytes::{Bytes, BytesMut};
+use http::header::{HeaderValue, CONTENT_TYPE, HOST};
+use http::{HeaderMap, Request, Response, StatusCode};
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tower_service::Service;
+
+use super::{Chunk, Error, FunctionError, TestResponse};
+use crate::client::Client;
+use crate::local::{self, event, prelude, runtime_api, Failure, Job, Replies, Reply};
+use crate::wire::{DELIMITER, HTTP_INTEGRATION_CONTENT_TYPE};
+use crate::{Body, BoxError, Config};
+
+/// The function timeout a [`TestClient`] gives each invocation unless told otherwise.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(900);
+/// The caller's address in the function URL events of [`Invocation::request`].
+const DEFAULT_PEER: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)), 49_152);
+
+type Worker = Pin<Box<dyn Future<Output = Result<(), crate::Error>> + Send>>;
+/// Builds the runtime's worker, connected to the Runtime API at the given address.
+type Starter = Box<dyn FnOnce(&str, Config) -> Result<Worker, BoxError> + Send>;
+
+/// Invokes a service in-process, through the same runtime loop, Runtime API client and
+/// response encoding as on Lambda; see the module docs.
+///
+/// Cheap to clone: clones share one runtime, which (as one Lambda execution environment)
+/// runs one invocation at a time; concurrent invocations wait their turn. The runtime
+/// starts on the first invocation, on the tokio runtime that makes it, and stops when the
+/// last clone is dropped.
+#[derive(Clone)]
+pub struct TestClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Config,
+    options: local::Options,
+    state: Mutex<State>,
+}
+
+enum State {
+    /// Not started yet: the first invocation starts it.
+    Idle(Starter),
+    Running(Running),
+}
+
+struct Running {
+    queue: mpsc::UnboundedSender<Job>,
+    /// The worker's error, once it stopped.
+    stopped: Arc<Mutex<Option<Arc<crate::Error>>>>,
+    _tasks: Tasks,
+}
+
+/// The runtime's tasks; aborted when the client goes.
+struct Tasks(Vec<JoinHandle<()>>);
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
+}
+
+impl TestClient {
+    /// A client of `service`, with the [`Builder`]'s defaults.
+    ///
+    /// Nothing starts until the first invocation, so this works outside a tokio runtime too.
+    pub fn new<S, B>(service: S) -> Self
+    where
+        S: Service<Request<Body>, Response = Response<B>> + Send + 'static,
+        S::Future: Send,
+        S::Error: Into<BoxError>,
+        B: http_body::Body + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        Builder::default().build(service)
+    }
+
+    /// A [`Builder`], to set the function's name, timeout or configuration.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// Invokes the function with `request`, as its function URL would: the request becomes a
+    /// payload 2.0 event (see [`Invocation::request`]).
+    pub async fn request<B: Into<Body>>(&self, request: Request<B>) -> Result<TestResponse, Error> {
+        self.invocation().request(request).await
+    }
+
+    /// Invokes the function with `payload` as the event, as is: a fixture of a function URL,
+    /// API Gateway or ALB event, or any raw payload.
+    pub async fn event(&self, payload: impl AsRef<[u8]>) -> Result<TestResponse, Error> {
+        self.invocation().event(payload).await
+    }
+
+    /// Invokes the function with `event` serialized as JSON, as is.
+    pub async fn json(&self, event: &impl Serialize) -> Result<TestResponse, Error> {
+        self.invocation().json(event).await
+    }
+
+    /// An invocation to configure (request id, client context) before making it.
+    pub fn invocation(&self) -> Invocation<'_> {
+        Invocation {
+            client: self,
+            request_id: None,
+            client_context: None,
+            peer: DEFAULT_PEER,
+        }
+    }
+
+    /// The function's configuration, as the handler's [`Context`](crate::Context) carries it
+    /// (`runtime_api` is set once the runtime started).
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // Nothing panics while holding the lock; a poisoned one is still consistent.
+        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues `job`, starting the runtime first if need be.
+    fn submit(&self, job: Job) -> Result<(), Error> {
+        let mut state = self.state();
+        if let State::Idle(_) = &*state {
+            let running = self.start(&mut state)?;
+            *state = State::Running(running);
+        }
+        match &*state {
+            State::Running(running) => running
+                .queue
+                .send(job)
+                .map_err(|_| Error::stopped(running.cause())),
+            State::Idle(_) => Err(Error::stopped(None)),
+        }
+    }
+
+    fn stopped(&self) -> Error {
+        match &*self.state() {
+            State::Running(running) => Error::stopped(running.cause()),
+            State::Idle(_) => Error::stopped(None),
+        }
+    }
+
+    /// Starts the Runtime API and the worker; `state` is `Idle` and stays so on failure.
+    fn start(&self, state: &mut State) -> Result<Running, Error> {
+        let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .and_then(|l| l.set_nonblocking(true).map(|()| l))
+            .and_then(TcpListener::from_std)
+            .map_err(Error::start)?;
+        let addr = listener.local_addr().map_err(Error::start)?.to_string();
+
+        let mut config = self.inner.config.clone();
+        config.runtime_api = Some(addr.clone());
+        let starter = match std::mem::replace(state, State::Idle(Box::new(not_startable))) {
+            State::Idle(starter) => starter,
+            running => {
+                *state = running;
+                return Err(Error::start("the test runtime is already running"));
+            }
+        };
+        let worker = starter(&addr, config.clone()).map_err(Error::start)?;
+
+        let (queue, jobs) = mpsc::unbounded_channel();
+        let api = runtime_api::RuntimeApi::new(jobs, Arc::new(self.inner.options.clone()), &config);
+        let api_task = tokio::spawn(runtime_api::serve(listener, api));
+        let api_abort = api_task.abort_handle();
+        let stopped = Arc::new(Mutex::new(None));
+        let slot = stopped.clone();
+        let worker_task = tokio::spawn(async move {
+            if let Err(e) = worker.await {
+                tracing::error!(error = %e, "the test runtime stopped");
+                *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(e));
+            }
+            // Queued invocations fail rather than wait forever.
+            api_abort.abort();
+        });
+        Ok(Running {
+            queue,
+            stopped,
+            _tasks: Tasks(vec![api_task, worker_task]),
+        })
+    }
+}
+
+impl Running {
+    fn cause(&self) -> Option<Arc<crate::Error>> {
+        self.stopped
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+fn not_startable(_: &str, _: Config) -> Result<Worker, BoxError> {
+    Err("the test runtime failed to start".into())
+}
+
+impl fmt::Debug for TestClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let started = matches!(*self.state(), State::Running(_));
+        f.debug_struct("TestClient")
+            .field("function_name", &self.inner.config.function_name)
+            .field("timeout", &self.inner.options.function_timeout)
+            .field("started", &started)
+            .finish()
+    }
+}
+
+/// Configures a [`TestClient`]: the function's name, timeout and configuration.
+///
+/// ```
+/// use std::time::Duration;
+/// # use lambda_stream::Body;
+/// # use std::convert::Infallible;
+/// # use http::{Request, Response};
+/// # let service = tower::service_fn(|_req: Request<Body>| async {
+/// #     Ok::<_, Infallible>(Response::new(String::new()))
+/// # });
+///
+/// let client = lambda_stream::testing::TestClient::builder()
+///     .function_name("orders")
+///     .timeout(Duration::from_secs(3))
+///     .build(service);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Builder {
+    config: Config,
+    timeout: Duration,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        let config = Config {
+            function_name: "test".to_owned(),
+            function_version: "$LATEST".to_owned(),
+            region: "us-east-1".to_owned(),
+            memory_size_mb: Some(128),
+            initialization_type: "on-demand".to_owned(),
+            ..Config::default()
+        };
+        Builder {
+            config,
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+}
+
+impl Builder {
+    /// The function's configuration, as the handler's [`Context`](crate::Context) sees it;
+    /// default: function `test`, version `$LATEST`, 128 MB, `us-east-1`. Nothing is read
+    /// from the environment.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The function's name (in its configuration and ARN).
+    pub fn function_name(mut self, name: impl Into<String>) -> Self {
+        self.config.function_name = name.into();
+        self
+    }
+
+    /// The function timeout (default 900 s, Lambda's maximum): each invocation's deadline
+    /// (`Lambda-Runtime-Deadline-Ms`) is this far from when the runtime takes it, and a
+    /// response still streaming then ends with a `Sandbox.Timeout` error.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The client of `service`.
+    pub fn build<S, B>(self, service: S) -> TestClient
+    where
+        S: Service<Request<Body>, Response = Response<B>> + Send + 'static,
+        S::Future: Send,
+        S::Error: Into<BoxError>,
+        B: http_body::Body + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let starter: Starter = Box::new(move |addr, config| {
+            let mut client = Client::<B>::new(addr, Arc::new(config))?;
+            Ok(
+                Box::pin(async move { crate::runtime::worker(service, &mut client).await })
+                    as Worker,
+            )
+        });
+        let options = local::Options {
+            function_timeout: self.timeout,
+            ..local::Options::default()
+        };
+        TestClient {
+            inner: Arc::new(Inner {
+                config: self.config,
+                options,
+                state: Mutex::new(State::Idle(starter)),
+            }),
+        }
+    }
+}
+
+/// One invocation, configured; from [`TestClient::invocation`].
+///
+/// ```
+/// # use lambda_stream::{Body, RequestExt};
+/// # use std::convert::Infallible;
+/// # use http::{Request, Response};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), lambda_stream::testing::Error> {
+/// let client = lambda_stream::testing::TestClient::new(tower::service_fn(
+///     |req: Request<Body>| async move {
+///         let id = req.lambda_context_ref().map(|c| c.request_id.clone());
+///         Ok::<_, Infallible>(Response::new(id.unwrap_or_default()))
+///     },
+/// ));
+/// let res = client
+///     .invocation()
+///     .request_id("req-1")
+///     .event(r#""a raw event""#)
+///     .await?;
+/// assert_eq!(res.request_id(), "req-1");
+/// assert_eq!(res.text(), "req-1");
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Invocation<'a> {
+    client: &'a TestClient,
+    request_id: Option<String>,
+    client_context: Option<String>,
+    peer: SocketAddr,
+}
+
+impl Invocation<'_> {
+    /// The request id (`Lambda-Runtime-Aws-Request-Id`, and `requestContext.requestId` of
+    /// the event [`request`](Self::request) builds); default: a random UUID.
+    pub fn request_id(mut self, request_id: impl Into<String>) -> Self {
+        self.request_id = Some(request_id.into());
+        self
+    }
+
+    /// The caller's client context (`Lambda-Runtime-Client-Context`), JSON such as
+    /// `{"client":{"appTitle":"demo"},"custom":{"k":"v"},"env":{}}`.
+    pub fn client_context(mut self, json: impl Into<String>) -> Self {
+        self.client_context = Some(json.into());
+        self
+    }
+
+    /// The caller's address, for `requestContext.http.sourceIp` and `x-forwarded-for` in the
+    /// event [`request`](Self::request) builds; default `127.0.0.1:49152`.
+    pub fn peer_addr(mut self, addr: SocketAddr) -> Self {
+        self.peer = addr;
+        self
+    }
+
+    /// Invokes with `request` as a function URL would: a payload 2.0 event with the method,
+    /// path, query, headers (repeated ones comma-joined), cookies and body (base64 unless
+    /// text), as AWS builds it. The `Host` header defaults to the URI's authority.
+    pub async fn request<B: Into<Body>>(self, request: Request<B>) -> Result<TestResponse, Error> {
+        let request_id = self.request_id.clone().unwrap_or_else(local::request_id);
+        let (mut parts, body) = request.into_parts();
+        let body: Body = body.into();
+        if !parts.headers.contains_key(HOST) {
+            let host = parts
+                .uri
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok());
+            if let Some(host) = host {
+                parts.headers.insert(HOST, host);
+            }
+        }
+        let payload = event::function_url(&parts, &body, self.peer, &request_id, SystemTime::now());
+        self.send(request_id, payload).await
+    }
+
+    /// Invokes with `payload` as the event, as is.
+    pub async fn event(self, payload: impl AsRef<[u8]>) -> Result<TestResponse, Error> {
+        let request_id = self.request_id.clone().unwrap_or_else(local::request_id);
+        let payload = Bytes::copy_from_slice(payload.as_ref());
+        self.send(request_id, payload).await
+    }
+
+    /// Invokes with `event` serialized as JSON.
+    pub async fn json(self, event: &impl Serialize) -> Result<TestResponse, Error> {
+        let payload = serde_json::to_vec(event).map_err(Error::json)?;
+        self.event(payload).await
+    }
+
+    async fn send(self, request_id: String, payload: Bytes) -> Result<TestResponse, Error> {
+        if payload.len() > local::MAX_PAYLOAD {
+            return Err(Error::too_large(payload.len()));
+        }
+        let (job, replies) = local::job(
+            request_id.clone(),
+            payload,
+            self.client_context,
+            &self.client.inner.options,
+        );
+        let sent_at = Instant::now();
+        self.client.submit(job)?;
+        match record(replies, request_id, sent_at).await {
+            Some(response) => Ok(response),
+            None => Err(self.client.stopped()),
+        }
+    }
+}
+
+/// Reads an invocation's replies into the response the caller sees; `None` when the runtime
+/// never took the invocation (it stopped).
+async fn record(
+    mut replies: Replies,
+    request_id: String,
+    sent_at: Instant,
+) -> Option<TestResponse> {
+    let mut res = TestResponse {
+        request_id,
+        status: StatusCode::BAD_GATEWAY,
+        headers: HeaderMap::new(),
+        prelude: None,
+        chunks: Vec::new(),
+        body: Bytes::new(),
+        error: None,
+        sent_at,
+        head_at: None,
+        ended_at: sent_at,
+    };
+    let content_type = loop {
+        match replies.next().await {
+            Reply::Head { content_type } => break content_type,
+            Reply::Error(f) => return Some(res.failed(f, false)),
+            Reply::Failed(f) if replies.is_started() => return Some(res.failed(f, false)),
+            Reply::Failed(_) => return None,
+            Reply::End => {
+                let f = invalid("the response ended before it started");
+                return Some(res.failed(f, false));
+            }
+            Reply::Started { .. } | Reply::Data(_) => continue,
+        }
+    };
+
+    if content_type.as_ref() == Some(&HTTP_INTEGRATION_CONTENT_TYPE) {
+        let mut buf = BytesMut::new();
+        let at = loop {
+            if let Some(at) = buf.windows(DELIMITER.len()).position(|w| w == DELIMITER) {
+                break at;
+            }
+            match replies.next().await {
+                Reply::Data(data) => buf.extend_from_slice(&data),
+                Reply::Failed(f) | Reply::Error(f) => return Some(res.failed(f, true)),
+                Reply::End => {
+                    let f = invalid("the response ended before the prelude's delimiter");
+                    return Some(res.failed(f, true));
+                }
+                Reply::Started { .. } | Reply::Head { .. } => continue,
+            }
+        };
+        let now = Instant::now();
+        let mut buf = buf.freeze();
+        let first = buf.split_off(at + DELIMITER.len());
+        let json = buf.slice(..at);
+        match prelude::parse(&json) {
+            Ok((status, headers)) => {
+                res.status = status;
+                res.headers = headers;
+            }
+            Err(f) => {
+                res.prelude = Some(json);
+                return Some(res.failed(f, true));
+            }
+        }
+        res.prelude = Some(json);
+        res.head_at = Some(now);
+        if !first.is_empty() {
+            res.chunks.push(Chunk {
+                bytes: first,
+                arrived_at: now,
+            });
+        }
+    } else {
+        // No prelude: the function's own content type, as for a direct invocation.
+        res.status = StatusCode::OK;
+        let content_type =
+            content_type.unwrap_or_else(|| HeaderValue::from_static("application/json"));
+        res.headers.insert(CONTENT_TYPE, content_type);
+        res.head_at = Some(Instant::now());
+    }
+
+    loop {
+        match replies.next().await {
+            Reply::Data(bytes) => res.chunks.push(Chunk {
+                bytes,
+                arrived_at: Instant::now(),
+            }),
+            Reply::End => break,
+            Reply::Failed(f) | Reply::Error(f) => {
+                res.error = Some(mid_stream(f));
+                break;
+            }
+            Reply::Started { .. } | Reply::Head { .. } => continue,
+        }
+    }
+    res.ended_at = Instant::now();
+    res.body = join(&res.chunks);
+    Some(res)
+}
+
+impl TestResponse {
+    /// Ends the response as failed; `started`: its head had been sent.
+    fn failed(mut self, failure: Failure, started: bool) -> Self {
+        if started {
+            self.head_at.get_or_insert_with(Instant::now);
+        }
+        self.error = Some(FunctionError {
+            error_type: failure.error_type,
+            error_message: failure.error_message,
+            mid_stream: started,
+        });
+        self.ended_at = Instant::now();
+        self
+    }
+}
+
+fn mid_stream(f: Failure) -> FunctionError {
+    FunctionError {
+        error_type: f.error_type,
+        error_message: f.error_message,
+        mid_stream: true,
+    }
+}
+
+fn invalid(why: &str) -> Failure {
+    Failure::new("Runtime.InvalidResponse", why)
+}
+
+fn join(chunks: &[Chunk]) -> Bytes {
+    match chunks {
+        [] => Bytes::new(),
+        [one] => one.bytes.clone(),
+        many => {
+            let mut body = BytesMut::with_capacity(many.iter().map(|c| c.bytes.len()).sum());
+            for chunk in many {
+                body.extend_from_slice(&chunk.bytes);
+            }
+            body.freeze()
+        }
+    }
+}
