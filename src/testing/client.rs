@@ -111,9 +111,9 @@ impl TestClient {
     }
 
     /// An invocation to configure (request id, client context) before making it.
-    pub fn invocation(&self) -> Invocation<'_> {
+    pub fn invocation(&self) -> Invocation {
         Invocation {
-            client: self,
+            client: self.clone(),
             request_id: None,
             client_context: None,
             peer: DEFAULT_PEER,
@@ -313,6 +313,8 @@ impl Builder {
 
 /// One invocation, configured; from [`TestClient::invocation`].
 ///
+/// It holds a handle to its client, so the future that makes it can be spawned.
+///
 /// ```
 /// # use lambda_stream::{Body, RequestExt};
 /// # use std::convert::Infallible;
@@ -336,14 +338,14 @@ impl Builder {
 /// # }
 /// ```
 #[derive(Debug)]
-pub struct Invocation<'a> {
-    client: &'a TestClient,
+pub struct Invocation {
+    client: TestClient,
     request_id: Option<String>,
     client_context: Option<String>,
     peer: SocketAddr,
 }
 
-impl Invocation<'_> {
+impl Invocation {
     /// The request id (`Lambda-Runtime-Aws-Request-Id`, and `requestContext.requestId` of
     /// the event [`request`](Self::request) builds); default: a random UUID.
     pub fn request_id(mut self, request_id: impl Into<String>) -> Self {

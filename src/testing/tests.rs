@@ -378,3 +378,86 @@ fn the_types_are_send_and_sync() {
     send(&client.request(req));
     send(&client.event("{}"));
 }
+
+#[tokio::test]
+async fn every_kind_of_fixture_event() {
+    let client = TestClient::new(tower::service_fn(|req: Request<Body>| async move {
+        let line = format!("{} {} {}", req.method(), req.uri().path(), req.body().len());
+        Response::builder()
+            .status(207)
+            .header("content-type", "text/plain")
+            .header("set-cookie", "k=v; Secure")
+            .body(line)
+    }));
+    let http_events: [(&[u8], &str); 5] = [
+        (
+            include_bytes!("../../tests/fixtures/events/function-url-get.json"),
+            "GET / 0",
+        ),
+        (
+            include_bytes!("../../tests/fixtures/events/function-url-post-base64.json"),
+            "POST /upload/report 13",
+        ),
+        (
+            include_bytes!("../../tests/fixtures/events/apigw-http-v2.json"),
+            "GET /chat/lobby 0",
+        ),
+        (
+            include_bytes!("../../tests/fixtures/events/apigw-rest-v1.json"),
+            "GET /items/42 0",
+        ),
+        (
+            include_bytes!("../../tests/fixtures/events/alb.json"),
+            "GET /health 0",
+        ),
+    ];
+    for (event, line) in http_events {
+        let res = client.event(event).await.unwrap();
+        assert!(res.prelude().is_some(), "{line}: {res:?}");
+        assert_eq!(res.status(), 207, "{line}");
+        assert_eq!(res.header("content-type"), Some("text/plain"), "{line}");
+        assert_eq!(res.cookies(), ["k=v; Secure"], "{line}");
+        assert_eq!(res.text(), line);
+    }
+    // Raw payloads arrive as `POST /` with the payload, as is, as body.
+    let raw_events: [&[u8]; 2] = [
+        include_bytes!("../../tests/fixtures/events/raw-string.json"),
+        include_bytes!("../../tests/fixtures/events/raw-object.json"),
+    ];
+    for event in raw_events {
+        let line = format!("POST / {}", event.len());
+        let res = client.event(event).await.unwrap();
+        assert!(res.prelude().is_none(), "{line}: {res:?}");
+        assert_eq!(res.status(), 200, "{line}: no status without a prelude");
+        assert_eq!(res.text(), line);
+    }
+}
+
+#[test]
+fn errors_say_what_failed() {
+    let e = Error::too_large(6_291_457);
+    assert!(e.is_payload_too_large() && !e.is_stopped() && !e.is_start() && !e.is_json());
+    assert_eq!(
+        e.to_string(),
+        "the event is 6291457 bytes, over lambda's 6 MB request payload limit"
+    );
+    let e = Error::stopped(None);
+    assert!(e.is_stopped());
+    assert_eq!(e.to_string(), "the in-process runtime has stopped");
+    let e = Error::start(std::io::Error::other("no ports"));
+    assert!(e.is_start());
+    assert_eq!(
+        std::error::Error::source(&e).map(|s| s.to_string()),
+        Some("no ports".to_owned())
+    );
+    let e = Error::json(serde_json::from_str::<Value>("{").unwrap_err());
+    assert!(e.is_json() && std::error::Error::source(&e).is_some());
+}
+
+#[tokio::test]
+async fn an_invocation_can_be_spawned() {
+    let client = TestClient::new(tower::service_fn(echo));
+    let invocation = client.invocation().request_id("spawned");
+    let res = tokio::spawn(invocation.event("{}")).await.unwrap().unwrap();
+    assert_eq!(res.request_id(), "spawned");
+}
