@@ -10,7 +10,7 @@ use http::header::{HeaderValue, CONTENT_TYPE, HOST};
 use http::{HeaderMap, Request, Response, StatusCode};
 use serde::Serialize;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tower_service::Service;
@@ -57,10 +57,12 @@ enum State {
 
 struct Running {
     queue: mpsc::UnboundedSender<Job>,
-    /// The worker's error, once it stopped.
-    stopped: Arc<Mutex<Option<Arc<crate::Error>>>>,
+    /// `Some` (the worker's error) once the worker stopped; closed if its task ended.
+    stopped: Stopped,
     _tasks: Tasks,
 }
+
+type Stopped = watch::Receiver<Option<Arc<crate::Error>>>;
 
 /// The runtime's tasks; aborted when the client goes.
 struct Tasks(Vec<JoinHandle<()>>);
@@ -77,6 +79,8 @@ impl TestClient {
     /// A client of `service`, with the [`Builder`]'s defaults.
     ///
     /// Nothing starts until the first invocation, so this works outside a tokio runtime too.
+    /// The service runs on a task of its own, as under [`Runtime::run`](crate::Runtime::run)
+    /// it runs beside the Runtime API: hence `Send` (an axum `Router` is).
     pub fn new<S, B>(service: S) -> Self
     where
         S: Service<Request<Body>, Response = Response<B>> + Send + 'static,
@@ -120,8 +124,8 @@ impl TestClient {
         }
     }
 
-    /// The function's configuration, as the handler's [`Context`](crate::Context) carries it
-    /// (`runtime_api` is set once the runtime started).
+    /// The function's configuration. The handler's [`Context`](crate::Context) carries it,
+    /// with `runtime_api` set to the in-process Runtime API's address.
     pub fn config(&self) -> &Config {
         &self.inner.config
     }
@@ -131,18 +135,18 @@ impl TestClient {
         self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues `job`, starting the runtime first if need be.
-    fn submit(&self, job: Job) -> Result<(), Error> {
+    /// Queues `job`, starting the runtime first if need be; returns the runtime's stop signal.
+    fn submit(&self, job: Job) -> Result<Stopped, Error> {
         let mut state = self.state();
         if let State::Idle(_) = &*state {
             let running = self.start(&mut state)?;
             *state = State::Running(running);
         }
         match &*state {
-            State::Running(running) => running
-                .queue
-                .send(job)
-                .map_err(|_| Error::stopped(running.cause())),
+            State::Running(running) => match running.queue.send(job) {
+                Ok(()) => Ok(running.stopped.clone()),
+                Err(_) => Err(Error::stopped(running.cause())),
+            },
             State::Idle(_) => Err(Error::stopped(None)),
         }
     }
@@ -177,15 +181,18 @@ impl TestClient {
         let api = runtime_api::RuntimeApi::new(jobs, Arc::new(self.inner.options.clone()), &config);
         let api_task = tokio::spawn(runtime_api::serve(listener, api));
         let api_abort = api_task.abort_handle();
-        let stopped = Arc::new(Mutex::new(None));
-        let slot = stopped.clone();
+        let (stop, stopped) = watch::channel(None);
         let worker_task = tokio::spawn(async move {
-            if let Err(e) = worker.await {
+            let cause = worker.await.err().map(|e| {
                 tracing::error!(error = %e, "the test runtime stopped");
-                *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(e));
-            }
-            // Queued invocations fail rather than wait forever.
+                Arc::new(e)
+            });
+            // Invocations waiting for it fail rather than wait forever.
             api_abort.abort();
+            let _ =
+                stop.send(Some(cause.unwrap_or_else(|| {
+                    Arc::new(crate::Error::local("the worker returned"))
+                })));
         });
         Ok(Running {
             queue,
@@ -197,10 +204,7 @@ impl TestClient {
 
 impl Running {
     fn cause(&self) -> Option<Arc<crate::Error>> {
-        self.stopped
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.stopped.borrow().clone()
     }
 }
 
@@ -411,7 +415,8 @@ impl Invocation {
             &self.client.inner.options,
         );
         let sent_at = Instant::now();
-        self.client.submit(job)?;
+        let stopped = self.client.submit(job)?;
+        let replies = Watched { replies, stopped };
         match record(replies, request_id, sent_at).await {
             Some(response) => Ok(response),
             None => Err(self.client.stopped()),
@@ -419,10 +424,34 @@ impl Invocation {
     }
 }
 
+/// An invocation's replies, ended by the runtime stopping.
+struct Watched {
+    replies: Replies,
+    stopped: Stopped,
+}
+
+impl Watched {
+    async fn next(&mut self) -> Reply {
+        tokio::select! {
+            biased;
+            reply = self.replies.next() => reply,
+            // `Err`: the worker's task ended without a word (it panicked).
+            _ = self.stopped.wait_for(Option::is_some) => Reply::Failed(Failure::new(
+                "Runtime.ExitError",
+                "the runtime stopped during the invocation",
+            )),
+        }
+    }
+
+    fn is_started(&self) -> bool {
+        self.replies.is_started()
+    }
+}
+
 /// Reads an invocation's replies into the response the caller sees; `None` when the runtime
 /// never took the invocation (it stopped).
 async fn record(
-    mut replies: Replies,
+    mut replies: Watched,
     request_id: String,
     sent_at: Instant,
 ) -> Option<TestResponse> {
@@ -557,5 +586,137 @@ fn join(chunks: &[Chunk]) -> Bytes {
             }
             body.freeze()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `record` makes of these replies, sent as the Runtime API would send them.
+    async fn recorded(replies: Vec<Reply>, stop: Option<crate::Error>) -> Option<TestResponse> {
+        let options = local::Options::default();
+        let (job, replies_rx) = local::job("r-1".into(), Bytes::new(), None, &options);
+        let (stop_tx, stopped) = watch::channel(None);
+        let tx = job.replies;
+        tokio::spawn(async move {
+            for reply in replies {
+                let _ = tx.send(reply).await;
+            }
+            if let Some(e) = stop {
+                let _ = stop_tx.send(Some(Arc::new(e)));
+            }
+            // Hold the invocation open until the reader is done.
+            tx.closed().await;
+        });
+        let watched = Watched {
+            replies: replies_rx,
+            stopped,
+        };
+        record(watched, "r-1".into(), Instant::now()).await
+    }
+
+    fn started() -> Reply {
+        Reply::Started {
+            deadline: Instant::now() + Duration::from_secs(60),
+        }
+    }
+
+    fn head() -> Reply {
+        Reply::Head {
+            content_type: Some(HTTP_INTEGRATION_CONTENT_TYPE),
+        }
+    }
+
+    fn data(bytes: &'static [u8]) -> Reply {
+        Reply::Data(Bytes::from_static(bytes))
+    }
+
+    #[tokio::test]
+    async fn a_prelude_split_anywhere_and_body_bytes_beside_its_delimiter() {
+        let res = recorded(
+            vec![
+                started(),
+                head(),
+                data(br#"{"statusCode":418,"hea"#),
+                data(b"ders\":{\"x\":\"1\"},\"cookies\":[\"c=1\"]}\0\0\0"),
+                data(b"\0\0\0\0\0body "),
+                data(b"more"),
+                Reply::End,
+            ],
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(res.status(), 418);
+        assert_eq!(res.header("x"), Some("1"));
+        assert_eq!(res.cookies(), ["c=1"]);
+        assert_eq!(
+            res.prelude(),
+            Some(&br#"{"statusCode":418,"headers":{"x":"1"},"cookies":["c=1"]}"#[..])
+        );
+        let chunks: Vec<_> = res.chunks().iter().map(|c| c.bytes().clone()).collect();
+        assert_eq!(chunks, ["body ", "more"]);
+        assert_eq!(res.body(), "body more");
+        assert!(res.is_complete());
+    }
+
+    #[tokio::test]
+    async fn an_unusable_prelude_is_an_invalid_response() {
+        let res = recorded(
+            vec![
+                started(),
+                head(),
+                data(b"nope\0\0\0\0\0\0\0\0x"),
+                Reply::End,
+            ],
+            None,
+        )
+        .await
+        .unwrap();
+        let err = res.error().unwrap();
+        assert_eq!(err.error_type(), "Runtime.InvalidResponse");
+        assert!(err.is_mid_stream());
+        assert_eq!(res.status(), 502);
+        assert_eq!(res.prelude(), Some(&b"nope"[..]));
+
+        let res = recorded(vec![started(), head(), data(b"{}"), Reply::End], None)
+            .await
+            .unwrap();
+        assert_eq!(res.error().unwrap().error_type(), "Runtime.InvalidResponse");
+        assert!(res.prelude().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_stopped_runtime_is_an_error_or_ends_the_response() {
+        // Never taken: no response at all.
+        assert!(recorded(vec![], Some(crate::Error::local("gone")))
+            .await
+            .is_none());
+        // Taken, then the runtime stopped.
+        let res = recorded(
+            vec![started(), head(), data(b"{}\0\0\0\0\0\0\0\0a")],
+            Some(crate::Error::local("gone")),
+        )
+        .await
+        .unwrap();
+        assert_eq!(res.text(), "a");
+        let err = res.error().unwrap();
+        assert_eq!(err.error_type(), "Runtime.ExitError");
+        assert!(err.is_mid_stream());
+    }
+
+    #[tokio::test]
+    async fn without_a_prelude_the_content_type_is_the_runtimes() {
+        let head = Reply::Head {
+            content_type: Some(HeaderValue::from_static("text/csv")),
+        };
+        let res = recorded(vec![started(), head, data(b"a,b\n"), Reply::End], None)
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.header("content-type"), Some("text/csv"));
+        assert_eq!(res.text(), "a,b\n");
+        assert!(res.prelude().is_none());
     }
 }
