@@ -73,6 +73,8 @@ mod error;
 pub mod event;
 pub mod local;
 mod runtime;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod wire;
 pub mod writer;
 

@@ -52,10 +52,10 @@
 //!
 //! [`Runtime::run`]: crate::Runtime::run
 
-mod event;
+pub(crate) mod event;
 mod eventstream;
-mod prelude;
-mod runtime_api;
+pub(crate) mod prelude;
+pub(crate) mod runtime_api;
 mod server;
 
 use crate::Body;
@@ -386,6 +386,12 @@ pub(crate) struct Replies {
 }
 
 impl Replies {
+    /// Whether the runtime took the invocation (`Started` was seen).
+    #[cfg(feature = "testing")]
+    pub(crate) fn is_started(&self) -> bool {
+        self.deadline.is_some()
+    }
+
     /// The next reply. After `End`, `Failed` or `Error`, do not ask again.
     pub(crate) async fn next(&mut self) -> Reply {
         loop {
