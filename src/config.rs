@@ -39,9 +39,69 @@ pub struct Config {
     pub log_format: Option<String>,
     /// `AWS_LAMBDA_LOG_LEVEL`; only set when configured.
     pub log_level: Option<String>,
-    /// `AWS_LAMBDA_MAX_CONCURRENCY` (Lambda Managed Instances only).
+    /// `AWS_LAMBDA_MAX_CONCURRENCY` (Lambda Managed Instances only): how many workers
+    /// [`Runtime::run_concurrent`](crate::Runtime::run_concurrent) starts.
     pub max_concurrency: Option<NonZeroUsize>,
+    /// `LAMBDA_STREAM_RESPONSE_MODE` (ours, not Lambda's): `streamed` (the default) or
+    /// `buffered`; see [`ResponseMode`].
+    pub response_mode: ResponseMode,
 }
+
+/// How responses are sent to Lambda: streamed as they are produced, or buffered whole.
+///
+/// Set it with [`Runtime::response_mode`](crate::Runtime::response_mode) or the
+/// `LAMBDA_STREAM_RESPONSE_MODE` environment variable (`streamed` or `buffered`). The same
+/// handler serves in both modes.
+///
+/// - [`Streamed`](ResponseMode::Streamed): function URLs in `RESPONSE_STREAM` invoke mode, API
+///   Gateway REST integrations with `responseTransferMode: STREAM`, and
+///   `InvokeWithResponseStream` callers. Up to 200 MB.
+/// - [`Buffered`](ResponseMode::Buffered): function URLs in `BUFFERED` invoke mode, API Gateway
+///   HTTP APIs and REST APIs without streaming, and `Invoke` callers. The runtime reads the
+///   whole body (at most 6 MB), then sends the JSON response object these integrations expect
+///   (`statusCode`, `headers`, `body`, `isBase64Encoded`, ...). A body larger than 6 MB is
+///   reported as a `Function.ResponseSizeTooLarge` error.
+///
+/// Application Load Balancer events are always answered buffered: an ALB cannot stream.
+///
+/// ```
+/// use lambda_stream::ResponseMode;
+/// assert_eq!("buffered".parse::<ResponseMode>(), Ok(ResponseMode::Buffered));
+/// assert_eq!(ResponseMode::default(), ResponseMode::Streamed);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ResponseMode {
+    /// Each chunk goes to Lambda as the body produces it.
+    #[default]
+    Streamed,
+    /// The whole body is read, then sent as one JSON response (or as is, for raw invocations).
+    Buffered,
+}
+
+impl std::str::FromStr for ResponseMode {
+    type Err = UnknownResponseMode;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "streamed" | "streaming" | "stream" | "response_stream" => Ok(ResponseMode::Streamed),
+            "buffered" | "buffer" => Ok(ResponseMode::Buffered),
+            _ => Err(UnknownResponseMode(())),
+        }
+    }
+}
+
+/// The error of parsing a [`ResponseMode`]: neither `streamed` nor `buffered`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownResponseMode(());
+
+impl fmt::Display for UnknownResponseMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("unknown response mode: expected streamed or buffered")
+    }
+}
+
+impl std::error::Error for UnknownResponseMode {}
 
 impl Config {
     /// Reads the configuration from this process's environment.
@@ -67,6 +127,9 @@ impl Config {
             log_level: non_empty("AWS_LAMBDA_LOG_LEVEL"),
             max_concurrency: non_empty("AWS_LAMBDA_MAX_CONCURRENCY")
                 .and_then(|v| parse_or_warn("AWS_LAMBDA_MAX_CONCURRENCY", &v)),
+            response_mode: non_empty("LAMBDA_STREAM_RESPONSE_MODE")
+                .and_then(|v| parse_or_warn("LAMBDA_STREAM_RESPONSE_MODE", &v))
+                .unwrap_or_default(),
         }
     }
 }
@@ -95,6 +158,7 @@ impl fmt::Debug for Config {
             .field("region", &self.region)
             .field("initialization_type", &self.initialization_type)
             .field("max_concurrency", &self.max_concurrency)
+            .field("response_mode", &self.response_mode)
             .finish_non_exhaustive()
     }
 }
@@ -126,6 +190,7 @@ mod tests {
             ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
             ("AWS_LAMBDA_LOG_LEVEL", "DEBUG"),
             ("AWS_LAMBDA_MAX_CONCURRENCY", "8"),
+            ("LAMBDA_STREAM_RESPONSE_MODE", "BUFFERED"),
         ]);
         assert_eq!(c.runtime_api.as_deref(), Some("127.0.0.1:9001"));
         assert_eq!(c.function_name, "stream");
@@ -133,6 +198,7 @@ mod tests {
         assert_eq!(c.region, "eu-west-1");
         assert_eq!(c.log_format.as_deref(), Some("JSON"));
         assert_eq!(c.max_concurrency, NonZeroUsize::new(8));
+        assert_eq!(c.response_mode, ResponseMode::Buffered);
     }
 
     #[test]
@@ -141,6 +207,7 @@ mod tests {
             ("AWS_LAMBDA_RUNTIME_API", "  "),
             ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "lots"),
             ("AWS_LAMBDA_MAX_CONCURRENCY", "0"),
+            ("LAMBDA_STREAM_RESPONSE_MODE", "sometimes"),
         ]);
         assert_eq!(c, Config::default());
     }

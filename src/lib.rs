@@ -79,7 +79,7 @@ pub mod writer;
 pub use aws_lambda_events;
 pub use aws_lambda_events::query_map::QueryMap;
 pub use body::Body;
-pub use config::Config;
+pub use config::{Config, ResponseMode, UnknownResponseMode};
 pub use context::{ClientApplication, ClientContext, CognitoIdentity, Context};
 pub use error::{BoxError, Diagnostic, Error};
 pub use event::{RequestContext, RequestExt};

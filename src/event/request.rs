@@ -24,6 +24,9 @@ struct Probe {
     http_method: Option<IgnoredAny>,
     #[serde(rename = "requestContext", default)]
     request_context: Option<ProbeContext>,
+    /// Present in ALB events when the target group has multi-value headers on.
+    #[serde(rename = "multiValueHeaders", default)]
+    multi_value_headers: Option<IgnoredAny>,
 }
 
 #[derive(Deserialize)]
@@ -56,7 +59,10 @@ pub(crate) fn decode(
         Some(ProbeContext { elb: Some(_), .. }) => {
             let event: AlbTargetGroupRequest = serde_json::from_slice(&payload)
                 .map_err(|e| EventError::new("application load balancer", e))?;
-            Ok((from_alb(event, context)?, ResponseFormat::PayloadV1))
+            let format = ResponseFormat::Alb {
+                multi_value_headers: probe.multi_value_headers.is_some(),
+            };
+            Ok((from_alb(event, context)?, format))
         }
         Some(_) if probe.http_method.is_some() => {
             let event: ApiGatewayProxyRequest = serde_json::from_slice(&payload)
@@ -373,7 +379,12 @@ mod tests {
     #[test]
     fn alb() {
         let (req, format) = decode_fixture("alb.json");
-        assert_eq!(format, ResponseFormat::PayloadV1);
+        assert_eq!(
+            format,
+            ResponseFormat::Alb {
+                multi_value_headers: false
+            }
+        );
         assert_eq!(
             req.uri().to_string(),
             "http://lambda-alb-123578498.us-east-1.elb.amazonaws.com/health"

@@ -58,6 +58,9 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let mut this = self.project();
+        // The body is polled on the connection's task: log lines of the handler's body
+        // belong to its invocation (and carry its request id) all the same.
+        let _entered = this.span.enter();
         if let Some(prelude) = this.prelude.take() {
             return Poll::Ready(Some(Ok(Frame::data(prelude))));
         }
@@ -88,13 +91,11 @@ where
                 Err(panic) => Diagnostic::from_panic(&*panic),
             };
             this.body.set(None);
-            this.span.in_scope(|| {
-                tracing::error!(
-                    error_type = diagnostic.error_type(),
-                    error = diagnostic.error_message(),
-                    "the response body failed midway; ending the stream with error trailers"
-                )
-            });
+            tracing::error!(
+                error_type = diagnostic.error_type(),
+                error = diagnostic.error_message(),
+                "the response body failed midway; ending the stream with error trailers"
+            );
             return Poll::Ready(Some(Ok(Frame::trailers(super::error_trailers(
                 &diagnostic,
             )))));
