@@ -220,19 +220,9 @@ impl Runtime {
         let mut ids = HashMap::with_capacity(workers);
         // `service` itself is never polled: it is the pristine template each worker's clone
         // comes from, so no clone starts from a state another worker's `poll_ready` left.
-        let spawn = |set: &mut JoinSet<Result<(), Error>>,
-                     ids: &mut HashMap<tokio::task::Id, usize>,
-                     n: usize,
-                     mut client: Client<B>| {
-            let service = service.clone();
-            let span = tracing::info_span!("worker", id = n);
-            let task =
-                set.spawn(async move { worker(service, &mut client, mode).await }.instrument(span));
-            ids.insert(task.id(), n);
-        };
-        spawn(&mut set, &mut ids, 0, first);
+        spawn_worker(&mut set, &mut ids, 0, service.clone(), first, mode);
         for n in 1..workers {
-            spawn(&mut set, &mut ids, n, self.client()?);
+            spawn_worker(&mut set, &mut ids, n, service.clone(), self.client()?, mode);
         }
         while let Some(done) = set.join_next_with_id().await {
             let (task, err) = match done {
@@ -254,7 +244,7 @@ impl Runtime {
                 error = why.error_message(),
                 "a worker died outside its handler; starting a new one"
             );
-            spawn(&mut set, &mut ids, n, self.client()?);
+            spawn_worker(&mut set, &mut ids, n, service.clone(), self.client()?, mode);
         }
         Ok(())
     }
@@ -313,6 +303,26 @@ impl Runtime {
         };
         Client::new(address, Arc::new(self.config.clone())).map_err(Error::config)
     }
+}
+
+/// Starts worker `n` on `set`, remembering its task's id.
+fn spawn_worker<S, B>(
+    set: &mut JoinSet<Result<(), Error>>,
+    ids: &mut HashMap<tokio::task::Id, usize>,
+    n: usize,
+    service: S,
+    mut client: Client<B>,
+    mode: ResponseMode,
+) where
+    S: Service<Request<Body>, Response = Response<B>> + Send + 'static,
+    S::Future: Send,
+    S::Error: Into<BoxError>,
+    B: http_body::Body + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let span = tracing::info_span!("worker", id = n);
+    let task = set.spawn(async move { worker(service, &mut client, mode).await }.instrument(span));
+    ids.insert(task.id(), n);
 }
 
 /// Runs `init`, then the worker with the service it returns; reports an init failure.
