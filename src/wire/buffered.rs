@@ -211,7 +211,7 @@ fn write_alb_head(
                      sending the last one only"
                 );
             }
-            let last = values.iter().last().map_or(&b""[..], |v| v.as_bytes());
+            let last = values.iter().next_back().map_or(&b""[..], |v| v.as_bytes());
             string(out, last);
         } else {
             out.push(b'"');
