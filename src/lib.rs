@@ -72,6 +72,8 @@ mod context;
 mod error;
 pub mod event;
 pub mod local;
+#[cfg(feature = "logging")]
+pub mod logging;
 mod runtime;
 mod wire;
 pub mod writer;
