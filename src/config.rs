@@ -45,6 +45,16 @@ pub struct Config {
     /// `LAMBDA_STREAM_RESPONSE_MODE` (ours, not Lambda's): `streamed` (the default) or
     /// `buffered`; see [`ResponseMode`].
     pub response_mode: ResponseMode,
+    /// `LAMBDA_STREAM_STRIP_STAGE_PREFIX` (ours): `true` to take a named stage out of the
+    /// path of API Gateway HTTP API (payload 2.0) requests.
+    ///
+    /// Called through its default `execute-api` endpoint, an HTTP API stage `prod` gives
+    /// `rawPath: "/prod/items"`. By default the request's path is `rawPath` as it is (the
+    /// path the caller used); with this on it is `/items`, as REST APIs (whose `path` leaves
+    /// the stage out) and routes written without the stage expect. The `$default` stage is
+    /// never in the path; the original stays readable with
+    /// [`RequestExt::raw_http_path`](crate::RequestExt::raw_http_path).
+    pub strip_stage_prefix: bool,
 }
 
 /// How responses are sent to Lambda: streamed as they are produced, or buffered whole.
@@ -130,6 +140,12 @@ impl Config {
             response_mode: non_empty("LAMBDA_STREAM_RESPONSE_MODE")
                 .and_then(|v| parse_or_warn("LAMBDA_STREAM_RESPONSE_MODE", &v))
                 .unwrap_or_default(),
+            strip_stage_prefix: non_empty("LAMBDA_STREAM_STRIP_STAGE_PREFIX").is_some_and(|v| {
+                matches!(
+                    v.trim().to_ascii_lowercase().as_str(),
+                    "1" | "true" | "yes" | "on"
+                )
+            }),
         }
     }
 }
@@ -159,6 +175,7 @@ impl fmt::Debug for Config {
             .field("initialization_type", &self.initialization_type)
             .field("max_concurrency", &self.max_concurrency)
             .field("response_mode", &self.response_mode)
+            .field("strip_stage_prefix", &self.strip_stage_prefix)
             .finish_non_exhaustive()
     }
 }
@@ -191,6 +208,7 @@ mod tests {
             ("AWS_LAMBDA_LOG_LEVEL", "DEBUG"),
             ("AWS_LAMBDA_MAX_CONCURRENCY", "8"),
             ("LAMBDA_STREAM_RESPONSE_MODE", "BUFFERED"),
+            ("LAMBDA_STREAM_STRIP_STAGE_PREFIX", "true"),
         ]);
         assert_eq!(c.runtime_api.as_deref(), Some("127.0.0.1:9001"));
         assert_eq!(c.function_name, "stream");
@@ -199,6 +217,7 @@ mod tests {
         assert_eq!(c.log_format.as_deref(), Some("JSON"));
         assert_eq!(c.max_concurrency, NonZeroUsize::new(8));
         assert_eq!(c.response_mode, ResponseMode::Buffered);
+        assert!(c.strip_stage_prefix);
     }
 
     #[test]

@@ -89,6 +89,13 @@ impl Runtime {
         self
     }
 
+    /// Takes a named stage out of the path of API Gateway HTTP API requests, instead of what
+    /// `LAMBDA_STREAM_STRIP_STAGE_PREFIX` says; see [`Config::strip_stage_prefix`].
+    pub fn strip_stage_prefix(mut self, strip: bool) -> Self {
+        self.config.strip_stage_prefix = strip;
+        self
+    }
+
     /// A runtime configured from the environment ([`Config::from_env`]).
     pub fn from_env() -> Self {
         Runtime::new(Config::from_env())
