@@ -141,7 +141,8 @@ impl Runtime {
     ///   worker and is returned: Lambda says the environment is broken, so the process exits.
     /// - A worker that dies unexpectedly (a panic outside the handler, which the runtime
     ///   catches, e.g. in a `Drop`) is logged and replaced by a new worker with a fresh clone;
-    ///   the others go on. The invocation it held is not answered: Lambda times it out.
+    ///   the others go on. The invocation it held is reported to `/error` as
+    ///   `Function.Panic` (unless its response had started: then Lambda keeps what it got).
     ///
     /// Outside Lambda, the [local server](crate::local) serves with one worker.
     ///
@@ -240,7 +241,7 @@ impl Runtime {
                 }
                 Err(e) => (e.id(), e),
             };
-            let n = ids.remove(&task).unwrap_or_default();
+            let (n, current) = ids.remove(&task).unwrap_or_default();
             let why = if err.is_panic() {
                 Diagnostic::from_panic(&*err.into_panic())
             } else {
@@ -251,7 +252,22 @@ impl Runtime {
                 error = why.error_message(),
                 "a worker died outside its handler; starting a new one"
             );
-            spawn_worker(&mut set, &mut ids, n, service.clone(), self.client()?, mode);
+            let mut client = self.client()?;
+            // The invocation it held would wait for its timeout: report it now. (If its
+            // response had started, the Runtime API refuses this with a 400, which is logged.)
+            let orphan = lock(&current).take();
+            if let Some(request_id) = orphan {
+                let diagnostic = Diagnostic::new(
+                    types::PANIC,
+                    format!(
+                        "the worker serving this invocation died: {}",
+                        why.error_message()
+                    ),
+                );
+                let reply = client.report_error(&request_id, &diagnostic).await;
+                settle(reply, "error report")?;
+            }
+            spawn_worker(&mut set, &mut ids, n, service.clone(), client, mode);
         }
         Ok(())
     }
@@ -312,10 +328,20 @@ impl Runtime {
     }
 }
 
-/// Starts worker `n` on `set`, remembering its task's id.
+/// The request id of the invocation a worker is serving, for its supervisor.
+type Current = Arc<std::sync::Mutex<Option<String>>>;
+
+fn lock(current: &Current) -> std::sync::MutexGuard<'_, Option<String>> {
+    // A panic while holding it cannot leave a half-written `Option`.
+    current
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Starts worker `n` on `set`, remembering its task's id and its current invocation.
 fn spawn_worker<S, B>(
     set: &mut JoinSet<Result<(), Error>>,
-    ids: &mut HashMap<tokio::task::Id, usize>,
+    ids: &mut HashMap<tokio::task::Id, (usize, Current)>,
     n: usize,
     service: S,
     mut client: Client<B>,
@@ -328,8 +354,11 @@ fn spawn_worker<S, B>(
     B::Error: Into<BoxError>,
 {
     let span = tracing::info_span!("worker", id = n);
-    let task = set.spawn(async move { worker(service, &mut client, mode).await }.instrument(span));
-    ids.insert(task.id(), n);
+    let current = Current::default();
+    let slot = current.clone();
+    let task =
+        set.spawn(async move { serve(service, &mut client, mode, &slot).await }.instrument(span));
+    ids.insert(task.id(), (n, current));
 }
 
 /// Runs `init`, then the worker with the service it returns; reports an init failure.
@@ -376,7 +405,7 @@ where
 
 /// One worker: loops over invocations on its own connection.
 pub(crate) async fn worker<S, B>(
-    mut service: S,
+    service: S,
     client: &mut Client<B>,
     mode: ResponseMode,
 ) -> Result<(), Error>
@@ -386,8 +415,25 @@ where
     B: http_body::Body + Send + 'static,
     B::Error: Into<BoxError>,
 {
+    serve(service, client, mode, &Current::default()).await
+}
+
+/// The worker's loop; `current` holds the request id of the invocation in progress.
+async fn serve<S, B>(
+    mut service: S,
+    client: &mut Client<B>,
+    mode: ResponseMode,
+    current: &Current,
+) -> Result<(), Error>
+where
+    S: Service<Request<Body>, Response = Response<B>>,
+    S::Error: Into<BoxError>,
+    B: http_body::Body + Send + 'static,
+    B::Error: Into<BoxError>,
+{
     loop {
         let invocation = next(client).await?;
+        *lock(current) = Some(invocation.context.request_id.clone());
         let span = tracing::info_span!(
             "invocation",
             request_id = %invocation.context.request_id,
@@ -396,6 +442,7 @@ where
         invoke(&mut service, client, invocation, mode)
             .instrument(span)
             .await?;
+        *lock(current) = None;
     }
 }
 

@@ -202,6 +202,15 @@ async fn a_worker_that_dies_is_replaced_and_the_others_go_on() {
     let mock = MockRuntimeApi::start().await;
     let rt = spawn_concurrent(&mock, 2, DiesOnDrop);
     mock.push_event(MockEvent::fixture("boom", URL_EVENT));
+    // The invocation the dead worker held is reported, not left to time out.
+    let report = mock.error().await;
+    assert_eq!(report.request_id.as_deref(), Some("boom"));
+    assert_eq!(report.error_type(), "Function.Panic");
+    assert!(
+        report.message().contains("dropped a bomb"),
+        "{}",
+        report.message()
+    );
     // Wait for the worker that took `boom` to die and come back: 2 + 1 connections.
     for _ in 0..200 {
         if mock.connections() == 3 && mock.next_calls() == 3 {
@@ -252,4 +261,55 @@ async fn one_worker_without_the_variable() {
     assert_eq!(responses(&mock, 3).await.len(), 3);
     assert_eq!(mock.connections(), 1);
     rt.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_concurrent_with_init_serves_with_the_initialised_service() {
+    let mock = MockRuntimeApi::start().await;
+    let mut config = mock.config();
+    config.max_concurrency = NonZeroUsize::new(2);
+    let barrier = Arc::new(Barrier::new(2));
+    let rt = tokio::spawn(Runtime::new(config).run_concurrent_with_init(async move {
+        let greeting = String::from("loaded");
+        Ok::<_, std::io::Error>(service_fn(move |req: Request<Body>| {
+            let (greeting, barrier) = (greeting.clone(), barrier.clone());
+            async move {
+                barrier.wait().await;
+                Ok::<_, Infallible>(Response::new(format!("{greeting} {}", request_id(&req))))
+            }
+        }))
+    }));
+    for i in 0..2 {
+        mock.push_event(MockEvent::fixture(&format!("req-{i}"), URL_EVENT));
+    }
+    let got = responses(&mock, 2).await;
+    assert_eq!(
+        got,
+        [
+            ("req-0".to_owned(), "loaded req-0".to_owned()),
+            ("req-1".to_owned(), "loaded req-1".to_owned())
+        ]
+    );
+    rt.abort();
+}
+
+#[tokio::test]
+async fn run_concurrent_with_init_reports_an_init_failure() {
+    let mock = MockRuntimeApi::start().await;
+    let rt = tokio::spawn(Runtime::new(mock.config()).run_concurrent_with_init(async {
+        Err::<
+            tower::util::ServiceFn<
+                fn(Request<Body>) -> std::future::Ready<Result<Response<String>, Infallible>>,
+            >,
+            _,
+        >(std::io::Error::other("no model"))
+    }));
+    match mock.record().await {
+        support::Record::InitError(report) => {
+            assert_eq!(report.error_type(), "Function.InitError");
+            assert_eq!(report.message(), "no model");
+        }
+        other => panic!("expected an init error, got {other:?}"),
+    }
+    assert!(rt.await.unwrap().unwrap_err().is_init());
 }
