@@ -313,3 +313,39 @@ async fn run_concurrent_with_init_reports_an_init_failure() {
     }
     assert!(rt.await.unwrap().unwrap_err().is_init());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poll_ready_is_honoured_per_clone() {
+    // A concurrency limit shared by the clones: four workers, but never more than two
+    // invocations inside the handler, because each worker waits in its clone's poll_ready.
+    let mock = MockRuntimeApi::start().await;
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    // Pairs meet at the barrier (so two are in at once), then linger (so that a third, if
+    // the limit let it in, would be counted).
+    let barrier = Arc::new(Barrier::new(2));
+    let handler = {
+        let (in_flight, most, barrier) = (in_flight.clone(), most.clone(), barrier.clone());
+        service_fn(move |req: Request<Body>| {
+            let (in_flight, most, barrier) = (in_flight.clone(), most.clone(), barrier.clone());
+            async move {
+                let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                barrier.wait().await;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                in_flight.fetch_sub(1, Ordering::SeqCst);
+                Ok::<_, Infallible>(Response::new(request_id(&req)))
+            }
+        })
+    };
+    let service = tower::ServiceBuilder::new()
+        .concurrency_limit(2)
+        .service(handler);
+    let rt = spawn_concurrent(&mock, 4, service);
+    for i in 0..8 {
+        mock.push_event(MockEvent::fixture(&format!("req-{i}"), URL_EVENT));
+    }
+    assert_eq!(responses(&mock, 8).await.len(), 8);
+    assert_eq!(most.load(Ordering::SeqCst), 2);
+    rt.abort();
+}
