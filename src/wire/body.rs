@@ -185,6 +185,33 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_body_is_polled_inside_the_invocation_span() {
+        // The connection's task polls the body outside any span: the handler's log lines
+        // from its body must still belong to the invocation (and carry its request id).
+        struct SeesSpan(Option<Option<tracing::span::Id>>);
+        impl Body for SeesSpan {
+            type Data = Bytes;
+            type Error = BoxError;
+            fn poll_frame(
+                mut self: Pin<&mut Self>,
+                _: &mut Context<'_>,
+            ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+                self.0 = Some(tracing::Span::current().id());
+                Poll::Ready(None)
+            }
+        }
+        let subscriber = tracing_subscriber::registry();
+        let _default = tracing::subscriber::set_default(subscriber);
+        let span = tracing::info_span!("invocation", request_id = "req-1");
+        assert!(span.id().is_some());
+        let mut inner = SeesSpan(None);
+        let mut stream = std::pin::pin!(ResponseStream::new(None, &mut inner, span.clone()));
+        assert!(stream.frame().await.is_none());
+        drop(stream);
+        assert_eq!(inner.0, Some(span.id()));
+    }
+
+    #[tokio::test]
     async fn a_panic_becomes_trailers() {
         let b = ResponseStream::new(
             None,
