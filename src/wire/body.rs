@@ -205,9 +205,10 @@ mod tests {
         let span = tracing::info_span!("invocation", request_id = "req-1");
         assert!(span.id().is_some());
         let mut inner = SeesSpan(None);
-        let mut stream = std::pin::pin!(ResponseStream::new(None, &mut inner, span.clone()));
-        assert!(stream.frame().await.is_none());
-        drop(stream);
+        {
+            let mut stream = std::pin::pin!(ResponseStream::new(None, &mut inner, span.clone()));
+            assert!(stream.frame().await.is_none());
+        }
         assert_eq!(inner.0, Some(span.id()));
     }
 
