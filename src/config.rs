@@ -72,7 +72,13 @@ pub struct Config {
 ///   (`statusCode`, `headers`, `body`, `isBase64Encoded`, ...). A body larger than 6 MB is
 ///   reported as a `Function.ResponseSizeTooLarge` error.
 ///
-/// Application Load Balancer events are always answered buffered: an ALB cannot stream.
+/// Application Load Balancer events are always answered buffered: an ALB invokes the function
+/// synchronously and reads the whole payload as its response object, so it cannot stream.
+///
+/// In buffered mode a body goes in the JSON as text when its content type is textual
+/// (`text/*`, JSON, XML, JavaScript, form data), it has no `content-encoding` and it is UTF-8;
+/// otherwise base64-encoded with `isBase64Encoded: true`. API Gateway REST APIs decode such a
+/// body only for the binary media types configured on the API.
 ///
 /// ```
 /// use lambda_stream::ResponseMode;
