@@ -6,7 +6,8 @@
 //! - `AWS_LAMBDA_LOG_FORMAT=JSON`: one JSON object a line, with `timestamp` (RFC 3339, UTC),
 //!   `level`, `message`, `requestId` (of the invocation the line belongs to, also under
 //!   concurrency: it comes from the runtime's `invocation` span), `target`, and the event's
-//!   own fields. Lambda Managed Instances require JSON logs.
+//!   own fields. Always JSON on Lambda Managed Instances
+//!   (`AWS_LAMBDA_INITIALIZATION_TYPE=lambda-managed-instances`), which require it.
 //! - otherwise (`Text`, or unset): tracing's plain text lines, without colours and without a
 //!   time (CloudWatch stamps each line), with the span context, which names the request id.
 //! - `AWS_LAMBDA_LOG_LEVEL` (`TRACE`, `DEBUG`, `INFO`, `WARN`, `ERROR`, `FATAL`): the least
@@ -46,11 +47,13 @@ use crate::Config;
 /// set.
 pub fn init_default_subscriber() {
     let config = Config::from_env();
-    let subscriber = subscriber(
-        config.log_format.as_deref(),
-        config.log_level.as_deref(),
-        io::stdout,
-    );
+    // Managed Instances require JSON logs: the default there, whatever the variable says.
+    let format = if config.initialization_type == "lambda-managed-instances" {
+        Some("JSON")
+    } else {
+        config.log_format.as_deref()
+    };
+    let subscriber = subscriber(format, config.log_level.as_deref(), io::stdout);
     // Already set (by the user, or a second call): theirs stays.
     let _ = tracing::subscriber::set_global_default(subscriber);
 }
