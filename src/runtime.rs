@@ -1,4 +1,5 @@
-//! The runtime loop: `/next` → decode → service → stream the response → repeat.
+//! The runtime loop: `/next` → decode → service → stream (or buffer) the response → repeat;
+//! one worker, or N supervised workers on Lambda Managed Instances.
 
 use crate::Body;
 use std::collections::HashMap;
@@ -111,6 +112,10 @@ impl Runtime {
     /// Returns only on a fatal error: the Runtime API cannot be reached or answered `500`.
     /// Every other failure is reported for its invocation and the loop goes on. Outside
     /// Lambda, it serves the [local server](crate::local) instead (see [`Runtime::local`]).
+    ///
+    /// One invocation at a time, whatever `AWS_LAMBDA_MAX_CONCURRENCY` says (a warning is
+    /// logged when it asks for more): on Lambda Managed Instances, use
+    /// [`run_concurrent`](Runtime::run_concurrent) with a `Clone` service.
     pub async fn run<S, B>(self, service: S) -> Result<(), Error>
     where
         S: Service<Request<Body>, Response = Response<B>>,
