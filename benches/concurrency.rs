@@ -52,10 +52,12 @@ async fn run(events: usize, workers: usize, sleep: Duration) -> f64 {
 }
 
 fn main() {
+    // `cargo bench` passes `--bench`; under `cargo test --all-targets`, a quick smoke run.
+    let benching = std::env::args().any(|a| a == "--bench");
     let events = std::env::var("BENCH_EVENTS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(2_000);
+        .unwrap_or(if benching { 2_000 } else { 20 });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
