@@ -72,6 +72,8 @@ mod context;
 mod error;
 pub mod event;
 pub mod local;
+#[cfg(feature = "logging")]
+pub mod logging;
 mod runtime;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -81,7 +83,7 @@ pub mod writer;
 pub use aws_lambda_events;
 pub use aws_lambda_events::query_map::QueryMap;
 pub use body::Body;
-pub use config::Config;
+pub use config::{Config, ResponseMode, UnknownResponseMode};
 pub use context::{ClientApplication, ClientContext, CognitoIdentity, Context};
 pub use error::{BoxError, Diagnostic, Error};
 pub use event::{RequestContext, RequestExt};

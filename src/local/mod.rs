@@ -241,7 +241,8 @@ impl Server {
         B::Error: Into<BoxError>,
     {
         let (mut client, _tasks) = self.start().await?;
-        crate::runtime::worker(service, &mut client).await
+        // The local runtime api takes streamed responses only.
+        crate::runtime::worker(service, &mut client, crate::ResponseMode::Streamed).await
     }
 
     /// Runs `init`, then serves with the service it returns; see
@@ -256,7 +257,7 @@ impl Server {
         B::Error: Into<BoxError>,
     {
         let (mut client, _tasks) = self.start().await?;
-        crate::runtime::init_then_serve(init, &mut client).await
+        crate::runtime::init_then_serve(init, &mut client, crate::ResponseMode::Streamed).await
     }
 
     /// Starts the internal Runtime API and the front doors; returns a client of the former.

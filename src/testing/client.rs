@@ -296,10 +296,9 @@ impl Builder {
     {
         let starter: Starter = Box::new(move |addr, config| {
             let mut client = Client::<B>::new(addr, Arc::new(config))?;
-            Ok(
-                Box::pin(async move { crate::runtime::worker(service, &mut client).await })
-                    as Worker,
-            )
+            Ok(Box::pin(async move {
+                crate::runtime::worker(service, &mut client, crate::ResponseMode::Streamed).await
+            }) as Worker)
         });
         let options = local::Options {
             function_timeout: self.timeout,

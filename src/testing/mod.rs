@@ -13,7 +13,9 @@
 //! Invoke with an `http::Request`, turned into the payload 2.0 event a function URL sends
 //! ([`TestClient::request`]), or with any event as is: a fixture of a function URL, API
 //! Gateway REST or ALB event, or a raw payload ([`TestClient::event`], or
-//! [`TestClient::json`] for a value to serialize).
+//! [`TestClient::json`] for a value to serialize). An ALB cannot stream, so an ALB event is
+//! answered buffered, as on Lambda: the response's body is then the ALB response object
+//! (`statusCode`, `headers`, `body`...), which [`TestResponse::json`] reads.
 //! [`TestClient::invocation`] sets an invocation's request id or client context;
 //! [`TestClient::builder`] the function's name, configuration and timeout.
 //!
