@@ -55,6 +55,18 @@
 //! - Outside Lambda (`AWS_LAMBDA_RUNTIME_API` unset), [`run`] serves the [`local`]
 //!   development server on `127.0.0.1:7000`: `curl -N http://127.0.0.1:7000/` calls the
 //!   function as its function URL would, through the same runtime loop.
+//! - Handler styles: any tower service (an axum `Router` as it is), or the [`writer`] style
+//!   (`async fn(Request<Body>, ResponseWriter)`, adapted by [`stream_fn`]).
+//! - Modes: streamed by default, buffered with [`Runtime::response_mode`]
+//!   ([`ResponseMode`]); many invocations at once on Lambda Managed Instances with
+//!   [`Runtime::run_concurrent`].
+//!
+//! # Features
+//!
+//! - `logging`: `logging::init_default_subscriber()`, a tracing subscriber that honours
+//!   `AWS_LAMBDA_LOG_FORMAT` (JSON lines with the `requestId`) and `AWS_LAMBDA_LOG_LEVEL`.
+//! - `testing`: `testing::TestClient`, to invoke a service through the real wire path in
+//!   your own tests.
 #![forbid(unsafe_code)]
 #![warn(
     missing_docs,
