@@ -39,9 +39,85 @@ pub struct Config {
     pub log_format: Option<String>,
     /// `AWS_LAMBDA_LOG_LEVEL`; only set when configured.
     pub log_level: Option<String>,
-    /// `AWS_LAMBDA_MAX_CONCURRENCY` (Lambda Managed Instances only).
+    /// `AWS_LAMBDA_MAX_CONCURRENCY` (Lambda Managed Instances only): how many workers
+    /// [`Runtime::run_concurrent`](crate::Runtime::run_concurrent) starts.
     pub max_concurrency: Option<NonZeroUsize>,
+    /// `LAMBDA_STREAM_RESPONSE_MODE` (ours, not Lambda's): `streamed` (the default) or
+    /// `buffered`; see [`ResponseMode`].
+    pub response_mode: ResponseMode,
+    /// `LAMBDA_STREAM_STRIP_STAGE_PREFIX` (ours): `true` to take a named stage out of the
+    /// path of API Gateway HTTP API (payload 2.0) requests.
+    ///
+    /// Called through its default `execute-api` endpoint, an HTTP API stage `prod` gives
+    /// `rawPath: "/prod/items"`. By default the request's path is `rawPath` as it is (the
+    /// path the caller used); with this on it is `/items`, as REST APIs (whose `path` leaves
+    /// the stage out) and routes written without the stage expect. The `$default` stage is
+    /// never in the path; the original stays readable with
+    /// [`RequestExt::raw_http_path`](crate::RequestExt::raw_http_path).
+    pub strip_stage_prefix: bool,
 }
+
+/// How responses are sent to Lambda: streamed as they are produced, or buffered whole.
+///
+/// Set it with [`Runtime::response_mode`](crate::Runtime::response_mode) or the
+/// `LAMBDA_STREAM_RESPONSE_MODE` environment variable (`streamed` or `buffered`). The same
+/// handler serves in both modes.
+///
+/// - [`Streamed`](ResponseMode::Streamed): function URLs in `RESPONSE_STREAM` invoke mode, API
+///   Gateway REST integrations with `responseTransferMode: STREAM`, and
+///   `InvokeWithResponseStream` callers. Up to 200 MB.
+/// - [`Buffered`](ResponseMode::Buffered): function URLs in `BUFFERED` invoke mode, API Gateway
+///   HTTP APIs and REST APIs without streaming, and `Invoke` callers. The runtime reads the
+///   whole body (at most 6 MB), then sends the JSON response object these integrations expect
+///   (`statusCode`, `headers`, `body`, `isBase64Encoded`, ...). A body larger than 6 MB is
+///   reported as a `Function.ResponseSizeTooLarge` error.
+///
+/// Application Load Balancer events are always answered buffered: an ALB invokes the function
+/// synchronously and reads the whole payload as its response object, so it cannot stream.
+///
+/// In buffered mode a body goes in the JSON as text when its content type is textual
+/// (`text/*`, JSON, XML, JavaScript, form data), it has no `content-encoding` and it is UTF-8;
+/// otherwise base64-encoded with `isBase64Encoded: true`. API Gateway REST APIs decode such a
+/// body only for the binary media types configured on the API.
+///
+/// ```
+/// use lambda_stream::ResponseMode;
+/// assert_eq!("buffered".parse::<ResponseMode>(), Ok(ResponseMode::Buffered));
+/// assert_eq!(ResponseMode::default(), ResponseMode::Streamed);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ResponseMode {
+    /// Each chunk goes to Lambda as the body produces it.
+    #[default]
+    Streamed,
+    /// The whole body is read, then sent as one JSON response (or as is, for raw invocations).
+    Buffered,
+}
+
+impl std::str::FromStr for ResponseMode {
+    type Err = UnknownResponseMode;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "streamed" | "streaming" | "stream" | "response_stream" => Ok(ResponseMode::Streamed),
+            "buffered" | "buffer" => Ok(ResponseMode::Buffered),
+            _ => Err(UnknownResponseMode(())),
+        }
+    }
+}
+
+/// The error of parsing a [`ResponseMode`]: neither `streamed` nor `buffered`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownResponseMode(());
+
+impl fmt::Display for UnknownResponseMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("unknown response mode: expected streamed or buffered")
+    }
+}
+
+impl std::error::Error for UnknownResponseMode {}
 
 impl Config {
     /// Reads the configuration from this process's environment.
@@ -67,6 +143,15 @@ impl Config {
             log_level: non_empty("AWS_LAMBDA_LOG_LEVEL"),
             max_concurrency: non_empty("AWS_LAMBDA_MAX_CONCURRENCY")
                 .and_then(|v| parse_or_warn("AWS_LAMBDA_MAX_CONCURRENCY", &v)),
+            response_mode: non_empty("LAMBDA_STREAM_RESPONSE_MODE")
+                .and_then(|v| parse_or_warn("LAMBDA_STREAM_RESPONSE_MODE", &v))
+                .unwrap_or_default(),
+            strip_stage_prefix: non_empty("LAMBDA_STREAM_STRIP_STAGE_PREFIX").is_some_and(|v| {
+                matches!(
+                    v.trim().to_ascii_lowercase().as_str(),
+                    "1" | "true" | "yes" | "on"
+                )
+            }),
         }
     }
 }
@@ -95,6 +180,8 @@ impl fmt::Debug for Config {
             .field("region", &self.region)
             .field("initialization_type", &self.initialization_type)
             .field("max_concurrency", &self.max_concurrency)
+            .field("response_mode", &self.response_mode)
+            .field("strip_stage_prefix", &self.strip_stage_prefix)
             .finish_non_exhaustive()
     }
 }
@@ -126,6 +213,8 @@ mod tests {
             ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
             ("AWS_LAMBDA_LOG_LEVEL", "DEBUG"),
             ("AWS_LAMBDA_MAX_CONCURRENCY", "8"),
+            ("LAMBDA_STREAM_RESPONSE_MODE", "BUFFERED"),
+            ("LAMBDA_STREAM_STRIP_STAGE_PREFIX", "true"),
         ]);
         assert_eq!(c.runtime_api.as_deref(), Some("127.0.0.1:9001"));
         assert_eq!(c.function_name, "stream");
@@ -133,6 +222,8 @@ mod tests {
         assert_eq!(c.region, "eu-west-1");
         assert_eq!(c.log_format.as_deref(), Some("JSON"));
         assert_eq!(c.max_concurrency, NonZeroUsize::new(8));
+        assert_eq!(c.response_mode, ResponseMode::Buffered);
+        assert!(c.strip_stage_prefix);
     }
 
     #[test]
@@ -141,6 +232,7 @@ mod tests {
             ("AWS_LAMBDA_RUNTIME_API", "  "),
             ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "lots"),
             ("AWS_LAMBDA_MAX_CONCURRENCY", "0"),
+            ("LAMBDA_STREAM_RESPONSE_MODE", "sometimes"),
         ]);
         assert_eq!(c, Config::default());
     }

@@ -7,7 +7,6 @@
 //! if the body fails midway, real HTTP trailers that tell Lambda the response is incomplete.
 //!
 //! ```no_run
-//! use lambda_stream::Body;
 //! use std::convert::Infallible;
 //! use std::time::Duration;
 //!
@@ -16,6 +15,7 @@
 //! use http_body::Frame;
 //! use http_body_util::StreamBody;
 //! use futures_util::stream;
+//! use lambda_stream::Body;
 //!
 //! #[tokio::main]
 //! async fn main() -> Result<(), lambda_stream::Error> {
@@ -55,6 +55,18 @@
 //! - Outside Lambda (`AWS_LAMBDA_RUNTIME_API` unset), [`run`] serves the [`local`]
 //!   development server on `127.0.0.1:7000`: `curl -N http://127.0.0.1:7000/` calls the
 //!   function as its function URL would, through the same runtime loop.
+//! - Handler styles: any tower service (an axum `Router` as it is), or the [`writer`] style
+//!   (`async fn(Request<Body>, ResponseWriter)`, adapted by [`stream_fn`]).
+//! - Modes: streamed by default, buffered with [`Runtime::response_mode`]
+//!   ([`ResponseMode`]); many invocations at once on Lambda Managed Instances with
+//!   [`Runtime::run_concurrent`].
+//!
+//! # Features
+//!
+//! - `logging`: `logging::init_default_subscriber()`, a tracing subscriber that honours
+//!   `AWS_LAMBDA_LOG_FORMAT` (JSON lines with the `requestId`) and `AWS_LAMBDA_LOG_LEVEL`.
+//! - `testing`: `testing::TestClient`, to invoke a service through the real wire path in
+//!   your own tests.
 #![forbid(unsafe_code)]
 #![warn(
     missing_docs,
@@ -76,14 +88,18 @@ mod context;
 mod error;
 pub mod event;
 pub mod local;
+#[cfg(feature = "logging")]
+pub mod logging;
 mod runtime;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod wire;
 pub mod writer;
 
 pub use aws_lambda_events;
 pub use aws_lambda_events::query_map::QueryMap;
 pub use body::Body;
-pub use config::Config;
+pub use config::{Config, ResponseMode, UnknownResponseMode};
 pub use context::{ClientApplication, ClientContext, CognitoIdentity, Context};
 pub use error::{BoxError, Diagnostic, Error};
 pub use event::{RequestContext, RequestExt};

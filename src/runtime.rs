@@ -1,19 +1,22 @@
-//! The runtime loop: `/next` → decode → service → stream the response → repeat.
+//! The runtime loop: `/next` → decode → service → stream (or buffer) the response → repeat;
+//! one worker, or N supervised workers on Lambda Managed Instances.
 
 use crate::Body;
+use std::collections::HashMap;
 use std::future::{poll_fn, Future};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Duration;
 
 use http::{Request, Response};
+use tokio::task::JoinSet;
 use tower_service::Service;
 use tracing::Instrument;
 
 use crate::catch_unwind::CatchUnwind;
 use crate::client::{ApiError, Client, Invocation};
 use crate::error::types;
-use crate::{event, local, wire, BoxError, Config, Diagnostic, Error};
+use crate::{event, local, wire, BoxError, Config, Diagnostic, Error, ResponseMode};
 
 /// How many `/next` failures in a row the runtime retries before it gives up.
 const NEXT_ATTEMPTS: u32 = 6;
@@ -78,6 +81,22 @@ impl Runtime {
         }
     }
 
+    /// Sends responses streamed (the default) or buffered, instead of what
+    /// `LAMBDA_STREAM_RESPONSE_MODE` says; see [`ResponseMode`].
+    ///
+    /// The [local server](crate::local) always streams.
+    pub fn response_mode(mut self, mode: ResponseMode) -> Self {
+        self.config.response_mode = mode;
+        self
+    }
+
+    /// Takes a named stage out of the path of API Gateway HTTP API requests, instead of what
+    /// `LAMBDA_STREAM_STRIP_STAGE_PREFIX` says; see [`Config::strip_stage_prefix`].
+    pub fn strip_stage_prefix(mut self, strip: bool) -> Self {
+        self.config.strip_stage_prefix = strip;
+        self
+    }
+
     /// A runtime configured from the environment ([`Config::from_env`]).
     pub fn from_env() -> Self {
         Runtime::new(Config::from_env())
@@ -93,6 +112,10 @@ impl Runtime {
     /// Returns only on a fatal error: the Runtime API cannot be reached or answered `500`.
     /// Every other failure is reported for its invocation and the loop goes on. Outside
     /// Lambda, it serves the [local server](crate::local) instead (see [`Runtime::local`]).
+    ///
+    /// One invocation at a time, whatever `AWS_LAMBDA_MAX_CONCURRENCY` says (a warning is
+    /// logged when it asks for more): on Lambda Managed Instances, use
+    /// [`run_concurrent`](Runtime::run_concurrent) with a `Clone` service.
     pub async fn run<S, B>(self, service: S) -> Result<(), Error>
     where
         S: Service<Request<Body>, Response = Response<B>>,
@@ -103,8 +126,155 @@ impl Runtime {
         if self.is_local() {
             return self.bind_local().await?.run(service).await;
         }
+        self.warn_if_concurrency_is_ignored();
         let mut client = self.client()?;
-        worker(service, &mut client).await
+        worker(service, &mut client, self.config.response_mode).await
+    }
+
+    /// Serves invocations with as many workers as `AWS_LAMBDA_MAX_CONCURRENCY` asks for (one
+    /// without it): the way to run on Lambda Managed Instances.
+    ///
+    /// Each worker is a task with its own clone of `service` and its own connection to the
+    /// Runtime API, looping `/next` → `poll_ready` → `call` → response on its own, so a slow
+    /// or stuck invocation holds up only its worker. Clones share what the service shares:
+    /// state behind an `Arc`, or a `tower::limit::ConcurrencyLimit`'s permits. Logs of
+    /// concurrent invocations are told apart by the `invocation` span's `request_id` (and the
+    /// `worker` span's `id`); tasks the handler spawns join them with
+    /// [`Instrument::in_current_span`](tracing::Instrument::in_current_span).
+    ///
+    /// - A fatal error (the Runtime API answered `500` or stayed unreachable) stops every
+    ///   worker and is returned: Lambda says the environment is broken, so the process exits.
+    /// - A worker that dies unexpectedly (a panic outside the handler, which the runtime
+    ///   catches, e.g. in a `Drop`) is logged and replaced by a new worker with a fresh clone;
+    ///   the others go on. The invocation it held is reported to `/error` as
+    ///   `Function.Panic` (unless its response had started: then Lambda keeps what it got).
+    ///
+    /// Outside Lambda, the [local server](crate::local) serves with one worker.
+    ///
+    /// ```no_run
+    /// use lambda_stream::{Body, Runtime};
+    /// use std::convert::Infallible;
+    /// use http::{Request, Response};
+    ///
+    /// #[tokio::main]
+    /// async fn main() -> Result<(), lambda_stream::Error> {
+    ///     // service_fn of a Clone closure is Clone; so are axum Routers.
+    ///     let service = tower::service_fn(|_req: Request<Body>| async {
+    ///         Ok::<_, Infallible>(Response::new(String::from("hello")))
+    ///     });
+    ///     Runtime::from_env().run_concurrent(service).await
+    /// }
+    /// ```
+    pub async fn run_concurrent<S, B>(self, service: S) -> Result<(), Error>
+    where
+        S: Service<Request<Body>, Response = Response<B>> + Clone + Send + 'static,
+        S::Future: Send,
+        S::Error: Into<BoxError>,
+        B: http_body::Body + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        if self.is_local() {
+            return self.bind_local().await?.run(service).await;
+        }
+        let client = self.client()?;
+        self.supervise(service, client).await
+    }
+
+    /// Runs `init`, then serves with the service it returns as
+    /// [`run_concurrent`](Runtime::run_concurrent) does; init failures are reported as
+    /// [`run_with_init`](Runtime::run_with_init) does.
+    pub async fn run_concurrent_with_init<F, E, S, B>(self, init: F) -> Result<(), Error>
+    where
+        F: Future<Output = Result<S, E>>,
+        E: Into<BoxError>,
+        S: Service<Request<Body>, Response = Response<B>> + Clone + Send + 'static,
+        S::Future: Send,
+        S::Error: Into<BoxError>,
+        B: http_body::Body + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        if self.is_local() {
+            return self.bind_local().await?.run_with_init(init).await;
+        }
+        let mut client = self.client()?;
+        let service = init_service(init, &mut client).await?;
+        self.supervise(service, client).await
+    }
+
+    fn workers(&self) -> usize {
+        self.config.max_concurrency.map_or(1, |n| n.get())
+    }
+
+    fn warn_if_concurrency_is_ignored(&self) {
+        if self.workers() > 1 {
+            tracing::warn!(
+                max_concurrency = self.workers(),
+                "AWS_LAMBDA_MAX_CONCURRENCY is set but run() serves one invocation at a time: \
+                 use run_concurrent() with a Clone service"
+            );
+        }
+    }
+
+    /// Runs the workers, replaces any that dies, and returns the first fatal error.
+    async fn supervise<S, B>(&self, service: S, first: Client<B>) -> Result<(), Error>
+    where
+        S: Service<Request<Body>, Response = Response<B>> + Clone + Send + 'static,
+        S::Future: Send,
+        S::Error: Into<BoxError>,
+        B: http_body::Body + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let workers = self.workers();
+        let mode = self.config.response_mode;
+        if workers > 1 {
+            tracing::info!(workers, "serving invocations concurrently");
+        }
+        let mut set = JoinSet::new();
+        let mut ids = HashMap::with_capacity(workers);
+        // `service` itself is never polled: it is the pristine template each worker's clone
+        // comes from, so no clone starts from a state another worker's `poll_ready` left.
+        spawn_worker(&mut set, &mut ids, 0, service.clone(), first, mode);
+        for n in 1..workers {
+            spawn_worker(&mut set, &mut ids, n, service.clone(), self.client()?, mode);
+        }
+        while let Some(done) = set.join_next_with_id().await {
+            let (task, err) = match done {
+                Ok((_, Ok(()))) => continue,
+                Ok((_, Err(fatal))) => {
+                    set.abort_all();
+                    return Err(fatal);
+                }
+                Err(e) => (e.id(), e),
+            };
+            let (n, current) = ids.remove(&task).unwrap_or_default();
+            let why = if err.is_panic() {
+                Diagnostic::from_panic(&*err.into_panic())
+            } else {
+                Diagnostic::new(types::PANIC, "the worker was cancelled")
+            };
+            tracing::error!(
+                worker = n,
+                error = why.error_message(),
+                "a worker died outside its handler; starting a new one"
+            );
+            let mut client = self.client()?;
+            // The invocation it held would wait for its timeout: report it now. (If its
+            // response had started, the Runtime API refuses this with a 400, which is logged.)
+            let orphan = lock(&current).take();
+            if let Some(request_id) = orphan {
+                let diagnostic = Diagnostic::new(
+                    types::PANIC,
+                    format!(
+                        "the worker serving this invocation died: {}",
+                        why.error_message()
+                    ),
+                );
+                let reply = client.report_error(&request_id, &diagnostic).await;
+                settle(reply, "error report")?;
+            }
+            spawn_worker(&mut set, &mut ids, n, service.clone(), client, mode);
+        }
+        Ok(())
     }
 
     /// Runs `init`, then serves with the service it returns.
@@ -114,10 +284,9 @@ impl Runtime {
     /// so the process exits non-zero, as Lambda expects.
     ///
     /// ```no_run
-    /// use lambda_stream::Body;
     /// # use std::convert::Infallible;
-    /// # use bytes::Bytes;
     /// # use http::{Request, Response};
+    /// use lambda_stream::Body;
     /// # async fn load_model() -> Result<String, std::io::Error> { Ok(String::new()) }
     /// #[tokio::main]
     /// async fn main() -> Result<(), lambda_stream::Error> {
@@ -144,8 +313,9 @@ impl Runtime {
         if self.is_local() {
             return self.bind_local().await?.run_with_init(init).await;
         }
+        self.warn_if_concurrency_is_ignored();
         let mut client = self.client()?;
-        init_then_serve(init, &mut client).await
+        init_then_serve(init, &mut client, self.config.response_mode).await
     }
 
     fn client<B>(&self) -> Result<Client<B>, Error>
@@ -162,10 +332,44 @@ impl Runtime {
     }
 }
 
+/// The request id of the invocation a worker is serving, for its supervisor.
+type Current = Arc<std::sync::Mutex<Option<String>>>;
+
+fn lock(current: &Current) -> std::sync::MutexGuard<'_, Option<String>> {
+    // A panic while holding it cannot leave a half-written `Option`.
+    current
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Starts worker `n` on `set`, remembering its task's id and its current invocation.
+fn spawn_worker<S, B>(
+    set: &mut JoinSet<Result<(), Error>>,
+    ids: &mut HashMap<tokio::task::Id, (usize, Current)>,
+    n: usize,
+    service: S,
+    mut client: Client<B>,
+    mode: ResponseMode,
+) where
+    S: Service<Request<Body>, Response = Response<B>> + Send + 'static,
+    S::Future: Send,
+    S::Error: Into<BoxError>,
+    B: http_body::Body + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let span = tracing::info_span!("worker", id = n);
+    let current = Current::default();
+    let slot = current.clone();
+    let task =
+        set.spawn(async move { serve(service, &mut client, mode, &slot).await }.instrument(span));
+    ids.insert(task.id(), (n, current));
+}
+
 /// Runs `init`, then the worker with the service it returns; reports an init failure.
 pub(crate) async fn init_then_serve<F, E, S, B>(
     init: F,
     client: &mut Client<B>,
+    mode: ResponseMode,
 ) -> Result<(), Error>
 where
     F: Future<Output = Result<S, E>>,
@@ -175,8 +379,20 @@ where
     B: http_body::Body + Send + 'static,
     B::Error: Into<BoxError>,
 {
+    let service = init_service(init, client).await?;
+    worker(service, client, mode).await
+}
+
+/// Runs `init`; reports its failure to `/init/error`.
+async fn init_service<F, E, S, B>(init: F, client: &mut Client<B>) -> Result<S, Error>
+where
+    F: Future<Output = Result<S, E>>,
+    E: Into<BoxError>,
+    B: http_body::Body + Send + 'static,
+    B::Error: Into<BoxError>,
+{
     let err = match CatchUnwind::new(init).await {
-        Ok(Ok(service)) => return worker(service, client).await,
+        Ok(Ok(service)) => return Ok(service),
         Ok(Err(e)) => Diagnostic::from_error(e.into(), types::INIT),
         Err(panic) => Diagnostic::from_panic(&*panic),
     };
@@ -192,7 +408,27 @@ where
 }
 
 /// One worker: loops over invocations on its own connection.
-pub(crate) async fn worker<S, B>(mut service: S, client: &mut Client<B>) -> Result<(), Error>
+pub(crate) async fn worker<S, B>(
+    service: S,
+    client: &mut Client<B>,
+    mode: ResponseMode,
+) -> Result<(), Error>
+where
+    S: Service<Request<Body>, Response = Response<B>>,
+    S::Error: Into<BoxError>,
+    B: http_body::Body + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    serve(service, client, mode, &Current::default()).await
+}
+
+/// The worker's loop; `current` holds the request id of the invocation in progress.
+async fn serve<S, B>(
+    mut service: S,
+    client: &mut Client<B>,
+    mode: ResponseMode,
+    current: &Current,
+) -> Result<(), Error>
 where
     S: Service<Request<Body>, Response = Response<B>>,
     S::Error: Into<BoxError>,
@@ -201,14 +437,16 @@ where
 {
     loop {
         let invocation = next(client).await?;
+        *lock(current) = Some(invocation.context.request_id.clone());
         let span = tracing::info_span!(
             "invocation",
             request_id = %invocation.context.request_id,
             xray_trace_id = invocation.context.xray_trace_id.as_deref().unwrap_or(""),
         );
-        invoke(&mut service, client, invocation)
+        invoke(&mut service, client, invocation, mode)
             .instrument(span)
             .await?;
+        *lock(current) = None;
     }
 }
 
@@ -256,6 +494,7 @@ async fn invoke<S, B>(
     service: &mut S,
     client: &mut Client<B>,
     invocation: Invocation,
+    mode: ResponseMode,
 ) -> Result<(), Error>
 where
     S: Service<Request<Body>, Response = Response<B>>,
@@ -278,11 +517,21 @@ where
     };
 
     let (parts, body) = response.into_parts();
-    let head = wire::encode_head(format, &parts);
-    let reply = client
-        .respond(&request_id, head, body, tracing::Span::current())
-        .await;
-    settle(reply, "response")
+    if mode == ResponseMode::Streamed && format.can_stream() {
+        let head = wire::encode_head(format, &parts);
+        let reply = client
+            .respond(&request_id, head, body, tracing::Span::current())
+            .await;
+        return settle(reply, "response");
+    }
+    // Nothing is sent before the whole body is read: its failure still goes to `/error`.
+    match wire::buffer(format, &parts, body).await {
+        Ok(buffered) => {
+            let reply = client.respond_buffered(&request_id, buffered).await;
+            settle(reply, "response")
+        }
+        Err(diagnostic) => fail(client, &request_id, diagnostic).await,
+    }
 }
 
 /// Drives the service to a response: `poll_ready`, `call`, the future, any of which may fail

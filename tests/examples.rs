@@ -1,11 +1,14 @@
-//! The examples, run through the runtime against the Runtime API mock: in-process (their
-//! handlers) and as the real example binaries.
+//! The examples, run through the runtime: in-process (their handlers, with the test kit) and
+//! as the real example binaries against the Runtime API mock.
 
 mod support;
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use http::Request;
+use lambda_stream::testing::{TestClient, TestResponse};
+use lambda_stream::Body;
 use support::{MockEvent, MockRuntimeApi};
 
 #[path = "../examples/streaming_numbers.rs"]
@@ -47,76 +50,111 @@ fn assert_numbers(res: &support::StreamedResponse) {
     }
 }
 
-#[tokio::test]
-async fn streaming_numbers_lines_arrive_a_second_apart() {
-    let mock = MockRuntimeApi::start().await;
-    mock.push_event(MockEvent::fixture("n-1", "function-url-get.json"));
-    let rt = support::spawn_runtime(&mock, tower::service_fn(streaming_numbers::handler));
-    assert_numbers(&mock.response().await);
-    rt.abort();
+/// The example's response, through the test kit (paused time: exact arrival times).
+fn assert_numbers_in_process(res: &TestResponse) {
+    let prelude = res.prelude_json().expect("a prelude");
+    assert_eq!(prelude["statusCode"], 200);
+    assert_eq!(prelude["headers"]["content-type"], "text/plain");
+    assert_eq!(
+        prelude["headers"]["x-my-custom-header"],
+        "streaming-example"
+    );
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.header("content-type"), Some("text/plain"));
+    assert_eq!(res.header("x-my-custom-header"), Some("streaming-example"));
+    assert_eq!(res.text(), NUMBERS.concat());
+    let lines: Vec<_> = res.chunks().iter().map(|c| c.text()).collect();
+    assert_eq!(lines, NUMBERS, "one chunk per line");
+    for pair in res.chunks().windows(2) {
+        let gap = pair[1].arrived_at() - pair[0].arrived_at();
+        assert_eq!(gap, Duration::from_secs(1), "lines arrived {gap:?} apart");
+    }
+    assert!(res.is_complete(), "{res:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn streaming_numbers_lines_arrive_a_second_apart() {
+    let client = TestClient::new(tower::service_fn(streaming_numbers::handler));
+    let res = client
+        .event(support::fixture("function-url-get.json"))
+        .await;
+    assert_numbers_in_process(&res.unwrap());
+    // The same through a request turned into a function URL event.
+    let res = client
+        .request(Request::get("/").body(Body::empty()).unwrap())
+        .await;
+    assert_numbers_in_process(&res.unwrap());
+}
+
+const CLIENT_ERROR: &[u8] = br#"{"error":"Bad request","message":"Error requested in input"}"#;
 
 #[tokio::test]
 async fn conditional_streaming_error_is_one_400_json_piece() {
-    let mock = MockRuntimeApi::start().await;
+    let client = TestClient::new(tower::service_fn(conditional_streaming::handler));
     let with_query = String::from_utf8(support::fixture("function-url-get.json").to_vec())
         .unwrap()
         .replace(
             r#""rawQueryString": """#,
             r#""rawQueryString": "mode=error""#,
         );
-    mock.push_event(MockEvent::new("q", with_query));
-    mock.push_event(MockEvent::new("raw", r#"{"ask":"error please"}"#));
-    let rt = support::spawn_runtime(&mock, tower::service_fn(conditional_streaming::handler));
-
-    let res = mock.response().await;
-    let (prelude, body) = res.split();
-    assert_eq!(prelude["statusCode"], 400);
-    assert_eq!(prelude["headers"]["content-type"], "application/json");
-    assert_eq!(prelude["headers"]["x-error-type"], "client-error");
-    assert_eq!(
-        body,
-        br#"{"error":"Bad request","message":"Error requested in input"}"#
-    );
-    assert_eq!(res.body_chunks().len(), 1, "in one piece");
+    for res in [
+        client.event(with_query).await.unwrap(),
+        client
+            .request(Request::get("/?mode=error").body(Body::empty()).unwrap())
+            .await
+            .unwrap(),
+    ] {
+        let prelude = res.prelude_json().expect("a prelude");
+        assert_eq!(prelude["statusCode"], 400);
+        assert_eq!(prelude["headers"]["content-type"], "application/json");
+        assert_eq!(prelude["headers"]["x-error-type"], "client-error");
+        assert_eq!(res.status(), 400);
+        assert_eq!(res.header("x-error-type"), Some("client-error"));
+        assert_eq!(res.body(), CLIENT_ERROR);
+        assert_eq!(res.chunks().len(), 1, "in one piece");
+        assert!(res.is_complete());
+    }
 
     // A raw invocation whose body asks for the error: no prelude, the JSON as is.
-    let res = mock.response().await;
+    let res = client.event(r#"{"ask":"error please"}"#).await.unwrap();
+    assert!(res.prelude().is_none());
     assert_eq!(res.header("content-type"), Some("application/json"));
-    assert_eq!(
-        res.bytes(),
-        br#"{"error":"Bad request","message":"Error requested in input"}"#
-    );
-    rt.abort();
+    assert_eq!(res.body(), CLIENT_ERROR);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn conditional_streaming_streams_five_items_half_a_second_apart() {
-    let mock = MockRuntimeApi::start().await;
-    mock.push_event(MockEvent::fixture("ok", "function-url-get.json"));
-    let rt = support::spawn_runtime(&mock, tower::service_fn(conditional_streaming::handler));
-    let res = mock.response().await;
-    let (prelude, body) = res.split();
+    let client = TestClient::new(tower::service_fn(conditional_streaming::handler));
+    let res = client
+        .event(support::fixture("function-url-get.json"))
+        .await
+        .unwrap();
+    let prelude = res.prelude_json().expect("a prelude");
     assert_eq!(prelude["statusCode"], 200);
     assert_eq!(prelude["headers"]["content-type"], "application/json");
     assert_eq!(prelude["headers"]["cache-control"], "no-cache");
-    let items: Vec<serde_json::Value> = serde_json::from_slice(&body).expect("a JSON array");
+    assert_eq!(res.header("cache-control"), Some("no-cache"));
+    let items: Vec<serde_json::Value> = res.json().expect("a JSON array");
     assert_eq!(items.len(), 5);
     for (i, item) in items.iter().enumerate() {
         assert_eq!(item["id"], i as u64 + 1);
         let ts: u128 = item["timestamp"].as_str().unwrap().parse().unwrap();
         assert!(ts > 1_700_000_000_000);
     }
-    let chunks = res.body_chunks();
-    assert!(chunks.len() >= 5, "{chunks:?}");
+    // Each item on its own, 500 ms after the one before; the closing bracket at once.
+    let chunks = res.chunks();
+    assert_eq!(chunks.len(), 6, "{chunks:?}");
+    assert_eq!(chunks[5].text(), "]");
     for pair in chunks[..5].windows(2) {
-        let gap = pair[1].0 - pair[0].0;
-        assert!(
-            gap >= Duration::from_millis(400),
+        let gap = pair[1].arrived_at() - pair[0].arrived_at();
+        assert_eq!(
+            gap,
+            Duration::from_millis(500),
             "items arrived {gap:?} apart"
         );
     }
-    rt.abort();
+    assert_eq!(chunks[5].arrived_at(), chunks[4].arrived_at());
+    assert!(res.is_complete());
 }
 
 /// The example binary that `cargo test` built beside this test.

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Request, StatusCode};
+use lambda_stream::testing::TestClient;
 use lambda_stream::writer::{self, stream_fn, ResponseWriter};
 use lambda_stream::{BoxError, Diagnostic, RequestExt};
 use support::{MockEvent, MockRuntimeApi, Record};
@@ -424,49 +425,44 @@ async fn example_streaming_numbers_lines_arrive_a_second_apart() {
     rt.abort();
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn example_conditional_streaming_both_ways() {
-    let mock = MockRuntimeApi::start().await;
-    let with_query = String::from_utf8(support::fixture(URL_EVENT).to_vec())
-        .unwrap()
-        .replace(
-            r#""rawQueryString": """#,
-            r#""rawQueryString": "mode=error""#,
-        );
-    mock.push_event(MockEvent::new("q", with_query));
-    mock.push_event(MockEvent::fixture("ok", URL_EVENT));
-    let rt = support::spawn_runtime(&mock, stream_fn(writer_style::conditional_streaming));
-
-    let res = mock.response().await;
-    let (prelude, body) = res.split();
+    let client = TestClient::new(stream_fn(writer_style::conditional_streaming));
+    let res = client
+        .request(Request::get("/?mode=error").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let prelude = res.prelude_json().expect("a prelude");
     assert_eq!(prelude["statusCode"], 400);
     assert_eq!(prelude["headers"]["content-type"], "application/json");
     assert_eq!(prelude["headers"]["x-error-type"], "client-error");
+    assert_eq!(res.status(), 400);
     assert_eq!(
-        body,
-        br#"{"error":"Bad request","message":"Error requested in input"}"#
+        res.body(),
+        &br#"{"error":"Bad request","message":"Error requested in input"}"#[..]
     );
-    assert_eq!(res.body_chunks().len(), 1, "in one piece");
+    assert_eq!(res.chunks().len(), 1, "in one piece");
 
-    let res = mock.response().await;
-    let (prelude, body) = res.split();
+    let res = client.event(support::fixture(URL_EVENT)).await.unwrap();
+    let prelude = res.prelude_json().expect("a prelude");
     assert_eq!(prelude["statusCode"], 200);
     assert_eq!(prelude["headers"]["cache-control"], "no-cache");
-    let items: Vec<serde_json::Value> = serde_json::from_slice(&body).expect("a JSON array");
+    let items: Vec<serde_json::Value> = res.json().expect("a JSON array");
     assert_eq!(items.len(), 5);
     for (i, item) in items.iter().enumerate() {
         assert_eq!(item["id"], i as u64 + 1);
     }
-    let chunks = res.body_chunks();
+    let chunks = res.chunks();
     assert!(chunks.len() >= 5, "each item on its own: {chunks:?}");
     for pair in chunks[..5].windows(2) {
-        let gap = pair[1].0 - pair[0].0;
-        assert!(
-            gap >= Duration::from_millis(400),
+        let gap = pair[1].arrived_at() - pair[0].arrived_at();
+        assert_eq!(
+            gap,
+            Duration::from_millis(500),
             "items arrived {gap:?} apart"
         );
     }
-    rt.abort();
+    assert!(res.is_complete());
 }
 
 /// Stops the example binary when the test ends.

@@ -219,6 +219,22 @@ where
         self.post(req).await
     }
 
+    /// `POST /runtime/invocation/{id}/response`, buffered: one payload with a length.
+    pub(crate) async fn respond_buffered(
+        &mut self,
+        request_id: &str,
+        buffered: wire::Buffered,
+    ) -> Result<(), ApiError> {
+        let mut req = request(
+            Method::POST,
+            format!("{}/invocation/{request_id}/response", self.base),
+            Outgoing::full(buffered.payload),
+        )?;
+        req.headers_mut()
+            .insert(CONTENT_TYPE, buffered.content_type);
+        self.post(req).await
+    }
+
     /// `POST /runtime/invocation/{id}/error`.
     pub(crate) async fn report_error(
         &mut self,

@@ -37,7 +37,6 @@ pub(crate) struct RawHttpPath(pub(crate) String);
 ///
 /// ```
 /// use lambda_stream::Body;
-/// use bytes::Bytes;
 /// use lambda_stream::{Context, RequestExt};
 ///
 /// fn greet(req: &http::Request<Body>) -> String {

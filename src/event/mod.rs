@@ -7,6 +7,15 @@
 //! | Application Load Balancer | `requestContext.elb` | as REST |
 //! | anything else | | a raw invocation: `POST /`, the payload as the body |
 //!
+//! An HTTP API called on a named stage through its `execute-api` endpoint puts the stage in
+//! `rawPath` (`/prod/items`): the request keeps it unless
+//! [`Config::strip_stage_prefix`](crate::Config::strip_stage_prefix) is on. REST's `path`
+//! never has it.
+//!
+//! Responses take the form the event's integration expects: see
+//! [`ResponseMode`](crate::ResponseMode). ALB events are always answered buffered, with
+//! `multiValueHeaders` when the event came with them.
+//!
 //! Bodies flagged `isBase64Encoded` are decoded. The scheme and host come from
 //! `x-forwarded-proto` and `host` (or the request context's `domainName`). The Lambda
 //! [`Context`](crate::Context) and the event's request context go in the request's

@@ -24,6 +24,9 @@ struct Probe {
     http_method: Option<IgnoredAny>,
     #[serde(rename = "requestContext", default)]
     request_context: Option<ProbeContext>,
+    /// Present in ALB events when the target group has multi-value headers on.
+    #[serde(rename = "multiValueHeaders", default)]
+    multi_value_headers: Option<IgnoredAny>,
 }
 
 #[derive(Deserialize)]
@@ -56,7 +59,10 @@ pub(crate) fn decode(
         Some(ProbeContext { elb: Some(_), .. }) => {
             let event: AlbTargetGroupRequest = serde_json::from_slice(&payload)
                 .map_err(|e| EventError::new("application load balancer", e))?;
-            Ok((from_alb(event, context)?, ResponseFormat::PayloadV1))
+            let format = ResponseFormat::Alb {
+                multi_value_headers: probe.multi_value_headers.is_some(),
+            };
+            Ok((from_alb(event, context)?, format))
         }
         Some(_) if probe.http_method.is_some() => {
             let event: ApiGatewayProxyRequest = serde_json::from_slice(&payload)
@@ -90,10 +96,15 @@ fn from_v2(event: ApiGatewayV2httpRequest, context: Context) -> Result<Request<B
             .map_err(|_| EventError::new(WHAT, "a cookie is not a valid header value"))?;
         headers.insert(COOKIE, joined);
     }
+    let path = if context.env_config.strip_stage_prefix {
+        without_stage(&raw_path, event.request_context.stage.as_deref())
+    } else {
+        &raw_path
+    };
     let uri = uri(
         &headers,
         event.request_context.domain_name.as_deref(),
-        &raw_path,
+        path,
         &query,
     )
     .map_err(|e| EventError::new(WHAT, e))?;
@@ -173,6 +184,18 @@ fn from_alb(event: AlbTargetGroupRequest, context: Context) -> Result<Request<Bo
     ext.insert(RequestContext::Alb(event.request_context));
     ext.insert(context);
     Ok(req)
+}
+
+/// `path` without its leading `/{stage}` segment, for a named stage (not `$default`).
+fn without_stage<'p>(path: &'p str, stage: Option<&str>) -> &'p str {
+    let Some(stage) = stage.filter(|s| !s.is_empty() && *s != "$default") else {
+        return path;
+    };
+    match path.strip_prefix('/').and_then(|p| p.strip_prefix(stage)) {
+        Some("") => "/",
+        Some(rest) if rest.starts_with('/') => rest,
+        _ => path,
+    }
 }
 
 /// The multi-value form when the event has it, else the single-value one.
@@ -371,9 +394,54 @@ mod tests {
     }
 
     #[test]
+    fn a_named_stage_stays_in_the_path_unless_stripping_is_asked_for() {
+        let mut event: serde_json::Value =
+            serde_json::from_slice(&fixture("apigw-http-v2.json")).unwrap();
+        event["rawPath"] = "/prod/chat/lobby".into();
+        event["requestContext"]["stage"] = "prod".into();
+        let payload = Bytes::from(serde_json::to_vec(&event).unwrap());
+
+        let (req, _) = decode(payload.clone(), Context::default()).unwrap();
+        assert_eq!(req.uri().path(), "/prod/chat/lobby");
+
+        let context = Context {
+            env_config: std::sync::Arc::new(crate::Config {
+                strip_stage_prefix: true,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let (req, _) = decode(payload, context).unwrap();
+        assert_eq!(req.uri().path(), "/chat/lobby");
+        assert_eq!(req.uri().query(), Some("since=10"));
+        assert_eq!(req.raw_http_path(), "/prod/chat/lobby");
+    }
+
+    #[test]
+    fn stage_stripping_only_takes_a_whole_leading_segment() {
+        assert_eq!(without_stage("/prod/a", Some("prod")), "/a");
+        assert_eq!(without_stage("/prod", Some("prod")), "/");
+        assert_eq!(
+            without_stage("/production/a", Some("prod")),
+            "/production/a"
+        );
+        assert_eq!(without_stage("/a/prod", Some("prod")), "/a/prod");
+        assert_eq!(
+            without_stage("/$default/a", Some("$default")),
+            "/$default/a"
+        );
+        assert_eq!(without_stage("/a", None), "/a");
+    }
+
+    #[test]
     fn alb() {
         let (req, format) = decode_fixture("alb.json");
-        assert_eq!(format, ResponseFormat::PayloadV1);
+        assert_eq!(
+            format,
+            ResponseFormat::Alb {
+                multi_value_headers: false
+            }
+        );
         assert_eq!(
             req.uri().to_string(),
             "http://lambda-alb-123578498.us-east-1.elb.amazonaws.com/health"

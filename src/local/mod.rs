@@ -37,10 +37,9 @@
 //! # Example
 //!
 //! ```no_run
-//! use lambda_stream::Body;
 //! # use std::convert::Infallible;
-//! # use bytes::Bytes;
 //! # use http::{Request, Response};
+//! use lambda_stream::Body;
 //! #[tokio::main]
 //! async fn main() -> Result<(), lambda_stream::Error> {
 //!     let service = tower::service_fn(|_req: Request<Body>| async {
@@ -53,10 +52,10 @@
 //!
 //! [`Runtime::run`]: crate::Runtime::run
 
-mod event;
+pub(crate) mod event;
 mod eventstream;
-mod prelude;
-mod runtime_api;
+pub(crate) mod prelude;
+pub(crate) mod runtime_api;
 mod server;
 
 use crate::Body;
@@ -177,10 +176,9 @@ impl Options {
 /// Binding first tells you the address (useful with port `0`, in tests):
 ///
 /// ```no_run
-/// use lambda_stream::Body;
 /// # use std::convert::Infallible;
-/// # use bytes::Bytes;
 /// # use http::{Request, Response};
+/// use lambda_stream::Body;
 /// # async fn doc() -> Result<(), lambda_stream::Error> {
 /// let mut options = lambda_stream::local::Options::default();
 /// options.addr = "127.0.0.1:0".parse().unwrap();
@@ -243,7 +241,8 @@ impl Server {
         B::Error: Into<BoxError>,
     {
         let (mut client, _tasks) = self.start().await?;
-        crate::runtime::worker(service, &mut client).await
+        // The local runtime api takes streamed responses only.
+        crate::runtime::worker(service, &mut client, crate::ResponseMode::Streamed).await
     }
 
     /// Runs `init`, then serves with the service it returns; see
@@ -258,7 +257,7 @@ impl Server {
         B::Error: Into<BoxError>,
     {
         let (mut client, _tasks) = self.start().await?;
-        crate::runtime::init_then_serve(init, &mut client).await
+        crate::runtime::init_then_serve(init, &mut client, crate::ResponseMode::Streamed).await
     }
 
     /// Starts the internal Runtime API and the front doors; returns a client of the former.
@@ -388,6 +387,12 @@ pub(crate) struct Replies {
 }
 
 impl Replies {
+    /// Whether the runtime took the invocation (`Started` was seen).
+    #[cfg(feature = "testing")]
+    pub(crate) fn is_started(&self) -> bool {
+        self.deadline.is_some()
+    }
+
     /// The next reply. After `End`, `Failed` or `Error`, do not ask again.
     pub(crate) async fn next(&mut self) -> Reply {
         loop {

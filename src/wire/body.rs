@@ -58,6 +58,9 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let mut this = self.project();
+        // The body is polled on the connection's task: log lines of the handler's body
+        // belong to its invocation (and carry its request id) all the same.
+        let _entered = this.span.enter();
         if let Some(prelude) = this.prelude.take() {
             return Poll::Ready(Some(Ok(Frame::data(prelude))));
         }
@@ -88,13 +91,11 @@ where
                 Err(panic) => Diagnostic::from_panic(&*panic),
             };
             this.body.set(None);
-            this.span.in_scope(|| {
-                tracing::error!(
-                    error_type = diagnostic.error_type(),
-                    error = diagnostic.error_message(),
-                    "the response body failed midway; ending the stream with error trailers"
-                )
-            });
+            tracing::error!(
+                error_type = diagnostic.error_type(),
+                error = diagnostic.error_message(),
+                "the response body failed midway; ending the stream with error trailers"
+            );
             return Poll::Ready(Some(Ok(Frame::trailers(super::error_trailers(
                 &diagnostic,
             )))));
@@ -181,6 +182,34 @@ mod tests {
         let t = f[1].trailers_ref().unwrap();
         assert_eq!(t[ERROR_TYPE], "Function.StreamError");
         assert!(t.contains_key(ERROR_BODY));
+    }
+
+    #[tokio::test]
+    async fn the_body_is_polled_inside_the_invocation_span() {
+        // The connection's task polls the body outside any span: the handler's log lines
+        // from its body must still belong to the invocation (and carry its request id).
+        struct SeesSpan(Option<Option<tracing::span::Id>>);
+        impl Body for SeesSpan {
+            type Data = Bytes;
+            type Error = BoxError;
+            fn poll_frame(
+                mut self: Pin<&mut Self>,
+                _: &mut Context<'_>,
+            ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+                self.0 = Some(tracing::Span::current().id());
+                Poll::Ready(None)
+            }
+        }
+        let subscriber = tracing_subscriber::registry();
+        let _default = tracing::subscriber::set_default(subscriber);
+        let span = tracing::info_span!("invocation", request_id = "req-1");
+        assert!(span.id().is_some());
+        let mut inner = SeesSpan(None);
+        {
+            let mut stream = std::pin::pin!(ResponseStream::new(None, &mut inner, span.clone()));
+            assert!(stream.frame().await.is_none());
+        }
+        assert_eq!(inner.0, Some(span.id()));
     }
 
     #[tokio::test]

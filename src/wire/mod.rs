@@ -16,11 +16,16 @@
 //! ```
 //!
 //! A raw invocation (not an HTTP event) has no prelude and carries the handler's content type.
+//!
+//! In [buffered mode](crate::ResponseMode::Buffered), and always for ALB events, the whole
+//! body is read first and posted as one JSON response object (buffered.rs).
 
 mod body;
+mod buffered;
 mod prelude;
 
 pub(crate) use body::ResponseStream;
+pub(crate) use buffered::{buffer, Buffered};
 pub(crate) use prelude::{encode_head, Head};
 
 use base64::Engine as _;
@@ -36,8 +41,24 @@ pub(crate) enum ResponseFormat {
     PayloadV2,
     /// API Gateway REST (payload 1.0): `headers` plus `multiValueHeaders` for repeated ones.
     PayloadV1,
+    /// Application Load Balancer: always buffered (an ALB cannot stream), with `headers` or
+    /// `multiValueHeaders` as the event had them.
+    Alb {
+        /// The target group has multi-value headers on: the event came with
+        /// `multiValueHeaders`, and the response must use them too.
+        multi_value_headers: bool,
+    },
     /// Not an HTTP event: no prelude; the handler's content type goes to the caller.
     Raw,
+}
+
+impl ResponseFormat {
+    /// Whether a response in this format can be streamed at all. An ALB invokes the function
+    /// synchronously and parses the whole payload as its response object: a prelude and
+    /// 8 NULs would be a malformed response (a 502 for the caller).
+    pub(crate) fn can_stream(self) -> bool {
+        !matches!(self, ResponseFormat::Alb { .. })
+    }
 }
 
 /// `Lambda-Runtime-Function-Response-Mode`.

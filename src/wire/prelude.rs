@@ -30,17 +30,19 @@ pub(crate) fn encode_head(format: ResponseFormat, parts: &Parts) -> Head {
                 .unwrap_or(DEFAULT_CONTENT_TYPE),
             prelude: None,
         },
-        ResponseFormat::PayloadV2 | ResponseFormat::PayloadV1 => Head {
-            content_type: HTTP_INTEGRATION_CONTENT_TYPE,
-            prelude: Some(encode_prelude(format, parts.status, &parts.headers)),
-        },
+        ResponseFormat::PayloadV2 | ResponseFormat::PayloadV1 | ResponseFormat::Alb { .. } => {
+            Head {
+                content_type: HTTP_INTEGRATION_CONTENT_TYPE,
+                prelude: Some(encode_prelude(format, parts.status, &parts.headers)),
+            }
+        }
     }
 }
 
 /// Headers that describe the connection to the Runtime API rather than the response, or that
 /// the service recomputes: never forwarded. `content-length` in particular is remapped by the
 /// service to `x-amzn-remapped-content-length`, and would be wrong for a stream anyway.
-fn is_dropped(name: &HeaderName) -> bool {
+pub(super) fn is_dropped(name: &HeaderName) -> bool {
     matches!(
         name.as_str(),
         "content-length"
@@ -58,7 +60,25 @@ fn is_dropped(name: &HeaderName) -> bool {
 /// `{"statusCode":S,"headers":{...},"multiValueHeaders":{...}}` (payload 1.0).
 fn encode_prelude(format: ResponseFormat, status: http::StatusCode, headers: &HeaderMap) -> Bytes {
     let mut out = Vec::with_capacity(64 + headers.len() * 48);
-    out.extend_from_slice(b"{\"statusCode\":");
+    out.push(b'{');
+    write_head_fields(&mut out, format, status, headers);
+    out.push(b'}');
+    Bytes::from(out)
+}
+
+/// The members of the prelude, without its braces: a buffered response object has the same
+/// ones, plus `body` and `isBase64Encoded`. An ALB head is written as a payload 1.0 one.
+pub(super) fn write_head_fields(
+    out: &mut Vec<u8>,
+    format: ResponseFormat,
+    status: http::StatusCode,
+    headers: &HeaderMap,
+) {
+    let format = match format {
+        ResponseFormat::Alb { .. } => ResponseFormat::PayloadV1,
+        other => other,
+    };
+    out.extend_from_slice(b"\"statusCode\":");
     out.extend_from_slice(status.as_str().as_bytes());
     out.extend_from_slice(b",\"headers\":{");
 
@@ -76,8 +96,8 @@ fn encode_prelude(format: ResponseFormat, status: http::StatusCode, headers: &He
             repeated = true;
             continue;
         }
-        comma(&mut out, &mut first);
-        string(&mut out, name.as_str().as_bytes());
+        comma(out, &mut first);
+        string(out, name.as_str().as_bytes());
         out.push(b':');
         if more {
             // Function URLs take one value per name: join them as HTTP does.
@@ -88,18 +108,18 @@ fn encode_prelude(format: ResponseFormat, status: http::StatusCode, headers: &He
                     out.extend_from_slice(b", ");
                 }
                 sep = true;
-                escaped(&mut out, v.as_bytes());
+                escaped(out, v.as_bytes());
             }
             out.push(b'"');
         } else {
-            string(&mut out, value.as_bytes());
+            string(out, value.as_bytes());
         }
     }
     if !headers.contains_key(header::CONTENT_TYPE) {
-        comma(&mut out, &mut first);
-        string(&mut out, b"content-type");
+        comma(out, &mut first);
+        string(out, b"content-type");
         out.push(b':');
-        string(&mut out, DEFAULT_CONTENT_TYPE.as_bytes());
+        string(out, DEFAULT_CONTENT_TYPE.as_bytes());
     }
     out.push(b'}');
 
@@ -108,8 +128,8 @@ fn encode_prelude(format: ResponseFormat, status: http::StatusCode, headers: &He
             out.extend_from_slice(b",\"cookies\":[");
             let mut first = true;
             for cookie in headers.get_all(header::SET_COOKIE) {
-                comma(&mut out, &mut first);
-                string(&mut out, cookie.as_bytes());
+                comma(out, &mut first);
+                string(out, cookie.as_bytes());
             }
             out.push(b']');
         }
@@ -120,32 +140,30 @@ fn encode_prelude(format: ResponseFormat, status: http::StatusCode, headers: &He
                 if is_dropped(name) || headers.get_all(name).iter().nth(1).is_none() {
                     continue;
                 }
-                comma(&mut out, &mut first);
-                string(&mut out, name.as_str().as_bytes());
+                comma(out, &mut first);
+                string(out, name.as_str().as_bytes());
                 out.extend_from_slice(b":[");
                 let mut first_value = true;
                 for v in headers.get_all(name) {
-                    comma(&mut out, &mut first_value);
-                    string(&mut out, v.as_bytes());
+                    comma(out, &mut first_value);
+                    string(out, v.as_bytes());
                 }
                 out.push(b']');
             }
             out.push(b'}');
         }
-        ResponseFormat::PayloadV1 | ResponseFormat::Raw => {}
+        _ => {}
     }
-    out.push(b'}');
-    Bytes::from(out)
 }
 
-fn comma(out: &mut Vec<u8>, first: &mut bool) {
+pub(super) fn comma(out: &mut Vec<u8>, first: &mut bool) {
     if !*first {
         out.push(b',');
     }
     *first = false;
 }
 
-fn string(out: &mut Vec<u8>, s: &[u8]) {
+pub(super) fn string(out: &mut Vec<u8>, s: &[u8]) {
     out.push(b'"');
     escaped(out, s);
     out.push(b'"');
@@ -154,14 +172,14 @@ fn string(out: &mut Vec<u8>, s: &[u8]) {
 /// Appends `s` as the inside of a JSON string. Header values are bytes: valid UTF-8 passes
 /// through, other bytes (obs-text) become U+FFFD. No NUL can reach the prelude: control
 /// characters are escaped.
-fn escaped(out: &mut Vec<u8>, s: &[u8]) {
+pub(super) fn escaped(out: &mut Vec<u8>, s: &[u8]) {
     match std::str::from_utf8(s) {
         Ok(s) => escape_str(out, s),
         Err(_) => escape_str(out, &String::from_utf8_lossy(s)),
     }
 }
 
-fn escape_str(out: &mut Vec<u8>, s: &str) {
+pub(super) fn escape_str(out: &mut Vec<u8>, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let bytes = s.as_bytes();
     let mut start = 0;

@@ -9,11 +9,10 @@
 //! # Example
 //!
 //! ```no_run
-//! use lambda_stream::Body;
 //! use std::time::Duration;
 //!
-//! use bytes::Bytes;
 //! use http::{header, HeaderMap, HeaderValue, Request, StatusCode};
+//! use lambda_stream::Body;
 //! use lambda_stream::writer::{self, ResponseWriter};
 //!
 //! async fn handler(_req: Request<Body>, mut out: ResponseWriter) -> Result<(), writer::Error> {

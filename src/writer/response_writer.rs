@@ -13,10 +13,9 @@ use super::{Error, Head, HeadSend, Msg, Shared};
 /// [module docs](super) for how each call shows on the wire.
 ///
 /// ```
-/// use lambda_stream::Body;
-/// use bytes::Bytes;
 /// use http::{HeaderMap, Request, StatusCode};
 /// use http_body_util::BodyExt;
+/// use lambda_stream::Body;
 /// use lambda_stream::writer::{self, ResponseWriter};
 /// use tower::ServiceExt;
 ///

@@ -26,10 +26,9 @@ const DEFAULT_CAPACITY: usize = 8;
 /// [module docs](super) for the whole story.
 ///
 /// ```
-/// use lambda_stream::Body;
-/// use bytes::Bytes;
 /// use http::Request;
 /// use http_body_util::BodyExt;
+/// use lambda_stream::Body;
 /// use lambda_stream::writer::{stream_fn, ResponseWriter};
 /// use tower::ServiceExt;
 ///
@@ -65,7 +64,6 @@ impl<F> StreamFn<F> {
     ///
     /// ```
     /// use lambda_stream::Body;
-    /// # use bytes::Bytes;
     /// # use lambda_stream::writer::{stream_fn, ResponseWriter};
     /// let svc = stream_fn(|_req: http::Request<Body>, mut out: ResponseWriter| async move {
     ///     out.write_and_finish("one chunk").await

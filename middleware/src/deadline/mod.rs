@@ -27,12 +27,11 @@
 //! # Example
 //!
 //! ```no_run
-//! use lambda_stream::Body;
 //! use std::convert::Infallible;
 //! use std::time::Duration;
 //!
-//! use bytes::Bytes;
 //! use http::{Request, Response};
+//! use lambda_stream::Body;
 //! use lambda_stream_middleware::deadline::DeadlineLayer;
 //! use tower::ServiceBuilder;
 //!

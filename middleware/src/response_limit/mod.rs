@@ -13,11 +13,10 @@
 //! # Example
 //!
 //! ```no_run
-//! use lambda_stream::Body;
 //! use std::convert::Infallible;
 //!
-//! use bytes::Bytes;
 //! use http::{Request, Response};
+//! use lambda_stream::Body;
 //! use lambda_stream_middleware::response_limit::ResponseLimitLayer;
 //! use tower::ServiceBuilder;
 //!

@@ -22,11 +22,10 @@
 //! # Example
 //!
 //! ```no_run
-//! use lambda_stream::Body;
 //! use std::convert::Infallible;
 //!
-//! use bytes::Bytes;
 //! use http::{Request, Response};
+//! use lambda_stream::Body;
 //! use lambda_stream_middleware::trace::InvocationSpanLayer;
 //! use tower::ServiceBuilder;
 //!

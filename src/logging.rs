@@ -1,0 +1,395 @@
+//! A default `tracing` subscriber for Lambda (feature `logging`).
+//!
+//! [`init_default_subscriber`] installs a subscriber that writes to stdout (Lambda sends it to
+//! CloudWatch Logs) as the function's log configuration asks:
+//!
+//! - `AWS_LAMBDA_LOG_FORMAT=JSON`: one JSON object a line, with `timestamp` (RFC 3339, UTC),
+//!   `level`, `message`, `requestId` (of the invocation the line belongs to, also under
+//!   concurrency: it comes from the runtime's `invocation` span), `target`, and the event's
+//!   own fields. Always JSON on Lambda Managed Instances
+//!   (`AWS_LAMBDA_INITIALIZATION_TYPE=lambda-managed-instances`), which require it.
+//! - otherwise (`Text`, or unset): tracing's plain text lines, without colours and without a
+//!   time (CloudWatch stamps each line), with the span context, which names the request id.
+//! - `AWS_LAMBDA_LOG_LEVEL` (`TRACE`, `DEBUG`, `INFO`, `WARN`, `ERROR`, `FATAL`): the least
+//!   severe level written; `INFO` when unset.
+//!
+//! Lean on purpose: `tracing-subscriber` with its `fmt` feature only (no `env-filter`, `json`,
+//! `ansi` or `chrono`); the JSON lines are written here with `serde_json`, which the runtime
+//! already uses.
+//!
+//! # Example
+//!
+//! ```no_run
+//! # async fn doc() -> Result<(), lambda_stream::Error> {
+//! lambda_stream::logging::init_default_subscriber();
+//! tracing::info!("cold start");
+//! # Ok(()) }
+//! ```
+
+use std::fmt::{self, Write as _};
+use std::io;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id};
+use tracing::{Event, Metadata, Subscriber};
+use tracing_subscriber::filter::{FilterFn, LevelFilter};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
+use tracing_subscriber::layer::{Context as LayerContext, SubscriberExt};
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::Layer;
+
+use crate::Config;
+
+/// Installs the default subscriber, configured from `AWS_LAMBDA_LOG_FORMAT` and
+/// `AWS_LAMBDA_LOG_LEVEL`; see the module docs. Does nothing if a global subscriber is already
+/// set.
+pub fn init_default_subscriber() {
+    let config = Config::from_env();
+    // Managed Instances require JSON logs: the default there, whatever the variable says.
+    let format = if config.initialization_type == "lambda-managed-instances" {
+        Some("JSON")
+    } else {
+        config.log_format.as_deref()
+    };
+    let subscriber = subscriber(format, config.log_level.as_deref(), io::stdout);
+    // Already set (by the user, or a second call): theirs stays.
+    let _ = tracing::subscriber::set_global_default(subscriber);
+}
+
+/// The subscriber for a log format and level, writing to `writer`.
+fn subscriber<W>(
+    format: Option<&str>,
+    level: Option<&str>,
+    writer: W,
+) -> Box<dyn Subscriber + Send + Sync>
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    let level = parse_level(level);
+    // Events below the level are dropped; the runtime's own spans are always kept, so that a
+    // WARN line still knows its invocation.
+    let filter = FilterFn::new(move |meta: &Metadata<'_>| {
+        level >= *meta.level() || (meta.is_span() && meta.target().starts_with("lambda_stream"))
+    })
+    .with_max_level_hint(level.max(LevelFilter::INFO));
+    let json = format.is_some_and(|f| f.trim().eq_ignore_ascii_case("json"));
+    let registry = tracing_subscriber::registry().with(filter);
+    if json {
+        Box::new(
+            registry.with(RequestIdLayer).with(
+                tracing_subscriber::fmt::layer()
+                    .event_format(JsonLines)
+                    .with_writer(writer),
+            ),
+        )
+    } else {
+        Box::new(
+            registry.with(
+                tracing_subscriber::fmt::layer()
+                    .without_time()
+                    .with_ansi(false)
+                    .with_writer(writer),
+            ),
+        )
+    }
+}
+
+fn parse_level(level: Option<&str>) -> LevelFilter {
+    match level.map(|l| l.trim().to_ascii_uppercase()).as_deref() {
+        Some("TRACE") => LevelFilter::TRACE,
+        Some("DEBUG") => LevelFilter::DEBUG,
+        Some("WARN") => LevelFilter::WARN,
+        Some("ERROR") | Some("FATAL") => LevelFilter::ERROR,
+        _ => LevelFilter::INFO,
+    }
+}
+
+/// The request id of an `invocation` span, kept in its extensions.
+struct RequestId(String);
+
+/// Records the `request_id` field of the runtime's `invocation` spans.
+struct RequestIdLayer;
+
+impl<S> Layer<S> for RequestIdLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: LayerContext<'_, S>) {
+        if attrs.metadata().name() != "invocation" {
+            return;
+        }
+        struct Find(Option<String>);
+        impl Visit for Find {
+            fn record_str(&mut self, field: &Field, value: &str) {
+                if field.name() == "request_id" {
+                    self.0 = Some(value.to_owned());
+                }
+            }
+            fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+                if field.name() == "request_id" {
+                    self.0 = Some(format!("{value:?}"));
+                }
+            }
+        }
+        let mut find = Find(None);
+        attrs.record(&mut find);
+        if let (Some(request_id), Some(span)) = (find.0, ctx.span(id)) {
+            span.extensions_mut().insert(RequestId(request_id));
+        }
+    }
+}
+
+/// `{"timestamp":..,"level":..,"message":..,"requestId":..,"target":.., fields..}` lines.
+struct JsonLines;
+
+impl<S, N> FormatEvent<S, N> for JsonLines
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let mut fields = JsonFields::default();
+        event.record(&mut fields);
+        let request_id = ctx.event_scope().and_then(|scope| {
+            scope
+                .into_iter()
+                .find_map(|span| span.extensions().get::<RequestId>().map(|r| r.0.clone()))
+        });
+
+        let mut line = String::with_capacity(160);
+        line.push_str("{\"timestamp\":\"");
+        rfc3339(&mut line, SystemTime::now());
+        line.push_str("\",\"level\":\"");
+        line.push_str(event.metadata().level().as_str());
+        line.push_str("\",\"message\":");
+        json_string(&mut line, fields.message.as_deref().unwrap_or(""));
+        if let Some(id) = request_id {
+            line.push_str(",\"requestId\":");
+            json_string(&mut line, &id);
+        }
+        line.push_str(",\"target\":");
+        json_string(&mut line, event.metadata().target());
+        for (name, value) in &fields.rest {
+            line.push(',');
+            json_string(&mut line, name);
+            line.push(':');
+            line.push_str(value);
+        }
+        line.push('}');
+        writeln!(writer, "{line}")
+    }
+}
+
+/// An event's fields: its message, and the others as `(name, JSON value)`.
+#[derive(Default)]
+struct JsonFields {
+    message: Option<String>,
+    rest: Vec<(&'static str, String)>,
+}
+
+impl JsonFields {
+    fn push(&mut self, field: &Field, json: String) {
+        let name = match field.name() {
+            "timestamp" | "level" | "requestId" | "target" => "field.reserved",
+            name => name,
+        };
+        self.rest.push((name, json));
+    }
+}
+
+impl Visit for JsonFields {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.message = Some(value.to_owned());
+        } else {
+            let mut s = String::new();
+            json_string(&mut s, value);
+            self.push(field, s);
+        }
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.push(field, value.to_string());
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.push(field, value.to_string());
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.push(field, value.to_string());
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        let json = serde_json::Number::from_f64(value)
+            .map_or_else(|| "null".to_owned(), |n| n.to_string());
+        self.push(field, json);
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        let mut text = value.to_string();
+        let mut source = value.source();
+        while let Some(s) = source {
+            let _ = write!(text, ": {s}");
+            source = s.source();
+        }
+        self.record_str(field, &text);
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.record_str(field, &format!("{value:?}"));
+    }
+}
+
+fn json_string(out: &mut String, s: &str) {
+    // Serialising a str cannot fail.
+    out.push_str(&serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned()));
+}
+
+/// `2026-11-27T01:02:03.456Z`.
+fn rfc3339(out: &mut String, time: SystemTime) {
+    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (year, month, day) = civil_from_days(days as i64);
+    let _ = write!(
+        out,
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60,
+        since.subsec_millis()
+    );
+}
+
+/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's
+/// `civil_from_days`, in eras of 400 years).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl io::Write for Buffer {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'w> MakeWriter<'w> for Buffer {
+        type Writer = Buffer;
+        fn make_writer(&'w self) -> Buffer {
+            self.clone()
+        }
+    }
+
+    fn capture(format: Option<&str>, level: Option<&str>, log: impl FnOnce()) -> String {
+        let buffer = Buffer::default();
+        let subscriber = subscriber(format, level, buffer.clone());
+        tracing::subscriber::with_default(subscriber, log);
+        let out = buffer.0.lock().unwrap().clone();
+        String::from_utf8(out).unwrap()
+    }
+
+    /// Logs as the runtime and a handler do: inside the runtime's invocation span.
+    fn invocation(request_id: &str, log: impl FnOnce()) {
+        // The span's target must be the runtime's, as in src/runtime.rs.
+        let span = tracing::info_span!(target: "lambda_stream::runtime", "invocation", request_id = %request_id, xray_trace_id = "Root=1");
+        span.in_scope(log);
+    }
+
+    #[test]
+    fn json_lines_carry_timestamp_level_message_and_request_id() {
+        let out = capture(Some("JSON"), None, || {
+            tracing::info!("cold start");
+            invocation("req-1", || {
+                tracing::warn!(attempt = 2, error = "db \"slow\"", "retrying");
+                tracing::debug!("not at info");
+            });
+        });
+        let lines: Vec<serde_json::Value> = out
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2, "{out}");
+        assert_eq!(lines[0]["level"], "INFO");
+        assert_eq!(lines[0]["message"], "cold start");
+        assert!(lines[0].get("requestId").is_none());
+        assert_eq!(lines[1]["level"], "WARN");
+        assert_eq!(lines[1]["message"], "retrying");
+        assert_eq!(lines[1]["requestId"], "req-1");
+        assert_eq!(lines[1]["attempt"], 2);
+        assert_eq!(lines[1]["error"], "db \"slow\"");
+        let ts = lines[1]["timestamp"].as_str().unwrap();
+        assert_eq!(ts.len(), "2026-11-27T01:02:03.456Z".len(), "{ts}");
+        assert!(ts.ends_with('Z'));
+    }
+
+    #[test]
+    fn the_level_filters_events_but_keeps_the_request_id() {
+        let out = capture(Some("json"), Some("ERROR"), || {
+            invocation("req-2", || {
+                tracing::warn!("dropped");
+                tracing::error!("kept");
+            });
+        });
+        let lines: Vec<serde_json::Value> = out
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 1, "{out}");
+        assert_eq!(lines[0]["message"], "kept");
+        assert_eq!(lines[0]["requestId"], "req-2");
+
+        let out = capture(Some("JSON"), Some("debug"), || tracing::debug!("shown"));
+        assert!(out.contains("\"message\":\"shown\""), "{out}");
+    }
+
+    #[test]
+    fn text_lines_name_the_request_id_in_the_span_context() {
+        let out = capture(Some("Text"), None, || {
+            invocation("req-3", || tracing::info!("hello"));
+        });
+        assert!(out.contains("request_id=req-3"), "{out}");
+        assert!(out.contains("hello"), "{out}");
+        assert!(!out.contains('\u{1b}'), "no ansi colours: {out}");
+    }
+
+    #[test]
+    fn timestamps() {
+        let mut s = String::new();
+        rfc3339(&mut s, UNIX_EPOCH);
+        assert_eq!(s, "1970-01-01T00:00:00.000Z");
+        s.clear();
+        // 2024-02-29T12:34:56.789Z: a leap day.
+        rfc3339(
+            &mut s,
+            UNIX_EPOCH + Duration::from_millis(1_709_210_096_789),
+        );
+        assert_eq!(s, "2024-02-29T12:34:56.789Z");
+        s.clear();
+        rfc3339(&mut s, UNIX_EPOCH + Duration::from_secs(951_782_400));
+        assert_eq!(s, "2000-02-29T00:00:00.000Z");
+    }
+}
