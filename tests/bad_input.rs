@@ -78,7 +78,7 @@ const CORPUS: &[(&str, Expect)] = &[
     ),
     (
         "v2-request-context-http-not-an-object.json",
-        Invalid("invalid json event"),
+        Invalid("invalid http api (payload 2.0) event: invalid type"),
     ),
     (
         "v2-bad-base64.json",
