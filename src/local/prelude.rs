@@ -79,7 +79,7 @@ fn invalid(why: &str) -> Failure {
 
 /// `{"statusCode": 200, "headers": {...}, "cookies": [...]}` (and `multiValueHeaders`, for
 /// preludes of the payload 1.0 shape) → status and headers, cookies as `Set-Cookie`.
-fn parse(json: &[u8]) -> Result<(StatusCode, HeaderMap), Failure> {
+pub(super) fn parse(json: &[u8]) -> Result<(StatusCode, HeaderMap), Failure> {
     let prelude: Value = serde_json::from_slice(json)
         .map_err(|e| invalid(&format!("the prelude is not json: {e}")))?;
     let status = match prelude.get("statusCode") {
