@@ -59,10 +59,12 @@ async fn start() -> (Killed, SocketAddr) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    // Killed and waited for on drop, whichever way the test ends.
+    let child = Killed(child);
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     for _ in 0..200 {
         if TcpStream::connect(addr).await.is_ok() {
-            return (Killed(child), addr);
+            return (child, addr);
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }

@@ -39,6 +39,7 @@ fn expected(sizes: &[usize]) -> Vec<u8> {
 
 /// A handler that streams the chunk sizes the request names (a JSON array, in the raw event
 /// or the function URL request body), yielding between chunks so each is its own write.
+#[allow(clippy::type_complexity)]
 fn sizes_service() -> impl tower::Service<
     Request<Body>,
     Response = Response<
@@ -96,7 +97,8 @@ fn api_harness() -> &'static ApiHarness {
         let rt = tokio::runtime::Runtime::new().unwrap();
         let mock = rt.block_on(async {
             let mock = MockRuntimeApi::start().await;
-            let _ = support::spawn_runtime(&mock, sizes_service());
+            // Runs for the whole test binary.
+            drop(support::spawn_runtime(&mock, sizes_service()));
             mock
         });
         ApiHarness { rt, mock }
