@@ -128,12 +128,12 @@ pub fn local_event_round_trip(method: &[u8], uri: &[u8], headers: &[(&[u8], &[u8
     assert_eq!(format, ResponseFormat::PayloadV2);
     assert_eq!(decoded.method(), method);
     let decode = |p: &str| percent_decode_str(p).collect::<Vec<u8>>();
-    let want = if uri.path().is_empty() {
-        "/"
-    } else {
-        uri.path()
+    // A path that does not start with `/` (`*`, the asterisk form) gets one.
+    let want = match uri.path() {
+        p if p.starts_with('/') => p.to_owned(),
+        p => format!("/{p}"),
     };
-    assert_eq!(decode(decoded.uri().path()), decode(want), "{uri}");
+    assert_eq!(decode(decoded.uri().path()), decode(&want), "{uri}");
     assert_eq!(&decoded.body()[..], body, "the body changed on its way");
 }
 
