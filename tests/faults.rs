@@ -32,6 +32,45 @@ use tower::service_fn;
 
 const URL_EVENT: &str = "function-url-get.json";
 
+/// Captures what the runtime logs on this thread (the tests run on a current-thread runtime,
+/// so the runtime's tasks log here too).
+#[derive(Clone, Default)]
+struct Logs(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    fn capture() -> (Logs, tracing::subscriber::DefaultGuard) {
+        let logs = Logs::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        (logs, tracing::subscriber::set_default(subscriber))
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+
+    /// Lines that contain every one of `needles`.
+    fn count(&self, needles: &[&str]) -> usize {
+        self.text()
+            .lines()
+            .filter(|l| needles.iter().all(|n| l.contains(n)))
+            .count()
+    }
+}
+
 fn ok_service() -> impl tower::Service<
     Request<Body>,
     Response = Response<Full<Bytes>>,
@@ -95,6 +134,7 @@ async fn garbage_instead_of_http_on_next_is_retried_on_a_fresh_connection() {
 
 #[tokio::test]
 async fn a_runtime_api_that_only_speaks_garbage_is_a_connect_error_after_retries() {
+    let (logs, _guard) = Logs::capture();
     let api = RawApi::bind().await;
     let rt = tokio::spawn(Runtime::new(api.config()).run(ok_service()));
     let attempts = Arc::new(AtomicUsize::new(0));
@@ -125,6 +165,19 @@ async fn a_runtime_api_that_only_speaks_garbage_is_a_connect_error_after_retries
         "the cause is in the message: {text}"
     );
     assert_eq!(attempts, 6, "retried with backoff, then gave up");
+    eprintln!("{}", logs.text());
+    assert_eq!(
+        logs.count(&[
+            "WARN",
+            "cannot get the next event; retrying",
+            "runtime api connection failed"
+        ]),
+        5
+    );
+    assert_eq!(
+        logs.count(&["ERROR", "cannot get the next event; exiting", "attempts=6"]),
+        1
+    );
 }
 
 #[tokio::test]
@@ -191,6 +244,7 @@ async fn non_ascii_next_headers_do_not_break_the_loop() {
 
 #[tokio::test]
 async fn refused_posts_are_logged_and_the_loop_goes_on() {
+    let (logs, _guard) = Logs::capture();
     let mock = MockRuntimeApi::start().await;
     mock.reply_to_response(
         400,
@@ -222,10 +276,26 @@ async fn refused_posts_are_logged_and_the_loop_goes_on() {
     assert_eq!(mock.response().await.request_id, "after");
     assert!(!rt.is_finished());
     rt.abort();
+    eprintln!("{}", logs.text());
+    let refused = [
+        "ERROR",
+        "the runtime api did not accept the call",
+        "unknown id",
+    ];
+    assert_eq!(
+        logs.count(&[&refused[..], &["what=\"response\"", "400 Bad Request"]].concat()),
+        1
+    );
+    assert_eq!(
+        logs.count(&[&refused[..], &["what=\"error report\"", "400 Bad Request"]].concat()),
+        1
+    );
+    assert_eq!(logs.count(&["what=\"error report\"", "403 Forbidden"]), 1);
 }
 
 #[tokio::test]
 async fn a_500_reply_to_an_error_report_stops_the_runtime() {
+    let (logs, _guard) = Logs::capture();
     let mock = MockRuntimeApi::start().await;
     mock.reply_to_error(
         500,
@@ -248,6 +318,16 @@ async fn a_500_reply_to_an_error_report_stops_the_runtime() {
     assert!(err.is_runtime_api(), "{err:?}");
     assert!(format!("{err:?}").contains("broken"), "{err:?}");
     mock.assert_quiet(Duration::from_millis(200)).await;
+    assert_eq!(
+        logs.count(&[
+            "ERROR",
+            "the runtime api reported a fatal error; exiting",
+            "broken"
+        ]),
+        1,
+        "{}",
+        logs.text()
+    );
 }
 
 #[tokio::test]
@@ -282,6 +362,7 @@ impl Drop for DropFlag {
 
 #[tokio::test]
 async fn a_reset_midway_through_a_stream_drops_the_body_and_the_next_event_is_served() {
+    let (logs, _guard) = Logs::capture();
     let api = RawApi::bind().await;
     let dropped = Arc::new(AtomicBool::new(false));
     let flag = dropped.clone();
@@ -326,6 +407,16 @@ async fn a_reset_midway_through_a_stream_drops_the_body_and_the_next_event_is_se
     assert_eq!(serve_one(&mut conn, "next").await, b"chunk 0\nchunk 1\n");
     assert!(!rt.is_finished());
     rt.abort();
+    eprintln!("{}", logs.text());
+    assert_eq!(
+        logs.count(&[
+            "ERROR",
+            "request_id=endless",
+            "the runtime api did not accept the call",
+            "runtime api connection failed",
+        ]),
+        1
+    );
 }
 
 #[tokio::test]
