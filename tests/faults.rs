@@ -21,7 +21,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::stream;
+use futures_util::{stream, StreamExt as _};
 use http::{Request, Response};
 use http_body::Frame;
 use http_body_util::{Full, StreamBody};
@@ -482,8 +482,6 @@ async fn a_slow_reader_bounds_what_the_handler_runs_ahead() {
     conn.accepted().await;
     rt.abort();
 }
-
-use futures_util::StreamExt as _;
 
 /// A service whose `poll_ready` fails (or panics) for chosen invocations.
 #[derive(Clone)]
