@@ -156,3 +156,63 @@ pub fn encode_diagnostic(error_type: &str, message: &str) {
     assert_eq!(v["errorMessage"], message);
     assert!(trailers.contains_key(wire::ERROR_TYPE));
 }
+
+/// The fuzz targets' properties on inputs they found or that matter, so that `cargo test`
+/// keeps checking them without a fuzzer.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_events_decode_back_to_their_request() {
+        let binary: Vec<u8> = (0..=255).collect();
+        // The asterisk form: found by the fuzzer (the path gains a `/`).
+        local_event_round_trip(b"OPTIONS", b"*", &[], b"");
+        local_event_round_trip(b"GET", b"/a%20b/%FF?x=%ZZ&y", &[], b"");
+        local_event_round_trip(b"PURGE", b"http://h:1/p", &[(b"host", b"h:1")], b"");
+        local_event_round_trip(b"POST", b"/", &[(b"content-type", b"text/plain")], b"text");
+        local_event_round_trip(b"POST", b"/", &[(b"content-type", b"text/plain")], &binary);
+        local_event_round_trip(
+            b"POST",
+            b"/",
+            &[
+                (b"x-obs", b"caf\xe9"),
+                (b"cookie", b"a=1; b=2"),
+                (b"cookie", b"c=3"),
+                (b"x-r", b"1"),
+                (b"x-r", b"2"),
+            ],
+            &binary,
+        );
+    }
+
+    #[test]
+    fn preludes_read_back_as_they_were_written() {
+        for format in 0..3 {
+            encode_response_head(200, &[], format);
+            encode_response_head(
+                599,
+                &[
+                    (b"set-cookie", b"a=1; Path=/"),
+                    (b"set-cookie", b"b=\"2\""),
+                    (b"x-r", b"1"),
+                    (b"x-r", b"2"),
+                    (b"x-q", b"quote \" back\\slash \t tab"),
+                    (b"x-obs", b"caf\xe9"),
+                    (b"content-length", b"12"),
+                    (b"content-type", b"text/html"),
+                ],
+                format,
+            );
+        }
+    }
+
+    #[test]
+    fn odd_inputs_do_not_panic() {
+        decode_event(b"");
+        decode_event(b"{\"requestContext\":{\"http\":{}}}");
+        parse_local_prelude(b"{\"statusCode\":99999,\"headers\":{\"a b\":1}}");
+        next_headers(&[(b"lambda-runtime-deadline-ms", b"99999999999999999999")]);
+        encode_diagnostic("Function.Bad\nType", "message with \0 and \u{1F600}");
+    }
+}

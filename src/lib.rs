@@ -77,7 +77,7 @@ mod wire;
 pub mod writer;
 
 /// Entry points for the fuzz targets in `fuzz/`: not a public API.
-#[cfg(feature = "fuzzing")]
+#[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 #[path = "fuzz.rs"]
 pub mod __fuzz;

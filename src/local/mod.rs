@@ -60,7 +60,7 @@ mod runtime_api;
 mod server;
 
 /// What the fuzz targets reach of the local server (see `crate::__fuzz`).
-#[cfg(feature = "fuzzing")]
+#[cfg(any(test, feature = "fuzzing"))]
 pub(crate) mod fuzz {
     use std::net::SocketAddr;
     use std::time::SystemTime;
