@@ -92,6 +92,12 @@ pub mod testing;
 mod wire;
 pub mod writer;
 
+/// Entry points for the fuzz targets in `fuzz/`: not a public API.
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+#[path = "fuzz.rs"]
+pub mod __fuzz;
+
 pub use aws_lambda_events;
 pub use aws_lambda_events::query_map::QueryMap;
 pub use body::Body;

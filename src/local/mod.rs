@@ -58,6 +58,31 @@ pub(crate) mod prelude;
 pub(crate) mod runtime_api;
 mod server;
 
+/// What the fuzz targets reach of the local server (see `crate::__fuzz`).
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) mod fuzz {
+    use std::net::SocketAddr;
+    use std::time::SystemTime;
+
+    use bytes::Bytes;
+    use http::{request::Parts, HeaderMap, StatusCode};
+
+    /// The prelude parser of the function URL door.
+    pub(crate) fn parse_prelude(json: &[u8]) -> Result<(StatusCode, HeaderMap), String> {
+        super::prelude::parse(json).map_err(|f| f.to_string())
+    }
+
+    /// The event the function URL door builds of a request.
+    pub(crate) fn function_url_event(
+        parts: &Parts,
+        body: &[u8],
+        peer: SocketAddr,
+        now: SystemTime,
+    ) -> Bytes {
+        super::event::function_url(parts, body, peer, "fuzz-request", now)
+    }
+}
+
 use crate::Body;
 use std::fmt;
 use std::future::Future;
