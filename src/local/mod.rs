@@ -107,6 +107,8 @@ pub(crate) const MAX_PAYLOAD: usize = 6 * 1024 * 1024;
 /// The default function timeout: Lambda's maximum.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(900);
 const DEFAULT_PORT: u16 = 7000;
+/// How long a caller may take to send its request head.
+const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// When [`Runtime::run`](crate::Runtime::run) starts the local server; set with
 /// [`Runtime::local`](crate::Runtime::local).
@@ -144,6 +146,9 @@ pub struct Options {
     /// The function timeout that sets each invocation's deadline: `LOCAL_LAMBDA_TIMEOUT`, in
     /// seconds (default 900, Lambda's maximum).
     pub function_timeout: Duration,
+    /// How long a caller may take to send its request head before the connection is closed
+    /// (default 30 s), so that slow or stalled clients cannot hold connections forever.
+    pub header_read_timeout: Duration,
 }
 
 impl Default for Options {
@@ -151,6 +156,7 @@ impl Default for Options {
         Options {
             addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), DEFAULT_PORT),
             function_timeout: DEFAULT_TIMEOUT,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
         }
     }
 }
