@@ -414,6 +414,8 @@ async fn a_reset_midway_through_a_stream_drops_the_body_and_the_next_event_is_se
             "request_id=endless",
             "the runtime api did not accept the call",
             "runtime api connection failed",
+            // The log names the cause, not only hyper's "connection error".
+            "reset by peer",
         ]),
         1
     );

@@ -59,7 +59,12 @@ impl ApiError {
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ApiError::Transport(e) => write!(f, "runtime api connection failed: {e}"),
+            // The whole chain: hyper's own message ("connection error") names no cause.
+            ApiError::Transport(e) => write!(
+                f,
+                "runtime api connection failed: {}",
+                crate::error::error_chain(&**e)
+            ),
             ApiError::Rejected { status, body } => {
                 write!(f, "runtime api refused the call with {status}: {body}")
             }
@@ -71,14 +76,9 @@ impl fmt::Display for ApiError {
     }
 }
 
-impl std::error::Error for ApiError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            ApiError::Transport(e) => Some(&**e),
-            _ => None,
-        }
-    }
-}
+/// The message already holds the causes (see `Display`), so there is no `source()`: a
+/// chain printed from here would say them twice.
+impl std::error::Error for ApiError {}
 
 /// A Runtime API client for one worker; `B` is the handler's response body.
 pub(crate) struct Client<B> {
