@@ -1,5 +1,5 @@
 //! Hooks for the benchmarks in `benches/compare/`: the crate-private hot paths, callable from
-//! outside. Compiled only with the `__bench` feature; not part of the API, never stable.
+//! outside. Compiled only with the `benchmarking` feature; not part of the API, never stable.
 
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};

@@ -76,10 +76,6 @@
 )]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
-#[cfg(feature = "__bench")]
-#[doc(hidden)]
-#[path = "bench.rs"]
-pub mod __bench;
 mod body;
 mod catch_unwind;
 mod client;
@@ -95,6 +91,18 @@ mod runtime;
 pub mod testing;
 mod wire;
 pub mod writer;
+
+/// Hooks for the micro-benchmarks in `benches/compare/`: not a public API.
+#[cfg(feature = "benchmarking")]
+#[doc(hidden)]
+#[path = "bench.rs"]
+pub mod __bench;
+
+/// Entry points for the fuzz targets in `fuzz/`: not a public API.
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+#[path = "fuzz.rs"]
+pub mod __fuzz;
 
 pub use aws_lambda_events;
 pub use aws_lambda_events::query_map::QueryMap;

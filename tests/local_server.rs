@@ -845,3 +845,55 @@ async fn boto3_invoke_with_response_stream() {
     assert_eq!(failed["complete"]["ErrorCode"], "Function.Custom");
     assert_eq!(failed["complete"]["ErrorDetails"], "db gone");
 }
+
+#[tokio::test]
+async fn a_caller_that_never_finishes_its_head_is_cut_off() {
+    let mut options = lambda_stream::local::Options::default();
+    options.addr = "127.0.0.1:0".parse().unwrap();
+    options.header_read_timeout = Duration::from_millis(300);
+    let server = lambda_stream::Runtime::new(lambda_stream::Config::default())
+        .local_options(options)
+        .bind_local()
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    tokio::spawn(server.run(service_fn(|_req: Request<Body>| async {
+        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
+    })));
+
+    let mut slow = TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET / HTTP/1.1\r\nhost: localhost\r\nx-slow: ")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    // The server closes the connection (a 408, or nothing) once the head is overdue.
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut rest)).await;
+    assert!(
+        read.is_ok(),
+        "the stalled connection was still open after 5 s"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        rest.is_empty() || rest.starts_with(b"HTTP/1.1 408"),
+        "{:?}",
+        String::from_utf8_lossy(&rest)
+    );
+
+    // Callers that send their head in time are served.
+    let mut ok = TcpStream::connect(addr).await.unwrap();
+    ok.write_all(b"GET / HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut reply = Vec::new();
+    ok.read_to_end(&mut reply).await.unwrap();
+    assert!(
+        reply.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&reply)
+    );
+}

@@ -9,7 +9,7 @@ use std::convert::Infallible;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use futures_util::stream;
+use futures_util::{stream, StreamExt as _};
 use http::{Request, Response};
 use http_body::Frame;
 use http_body_util::StreamBody;
@@ -146,4 +146,49 @@ async fn a_writer_handler_is_cut_with_trailers_and_told_its_response_is_closed()
         .unwrap();
     assert!(closed, "the write after the cut failed with is_closed");
     rt.abort();
+}
+
+#[tokio::test]
+async fn a_body_that_never_yields_is_cut_by_the_deadline_and_the_next_event_is_served() {
+    let mock = MockRuntimeApi::start().await;
+    let margin = Duration::from_millis(300);
+    let (event, deadline) = event_due_in("silent", Duration::from_millis(900));
+    mock.push_event(event);
+    mock.push_event(MockEvent::new("next", URL_EVENT));
+    let service = ServiceBuilder::new()
+        .layer(DeadlineLayer::new(margin))
+        .service_fn(|req: Request<Body>| async move {
+            let silent = support_request_id(&req) == "silent";
+            // One chunk, then nothing ever again (for the first event).
+            let body = stream::iter([Ok::<_, Infallible>(Frame::data(Bytes::from_static(
+                b"started\n",
+            )))])
+            .chain(stream::poll_fn(move |_| {
+                if silent {
+                    std::task::Poll::Pending
+                } else {
+                    std::task::Poll::Ready(None)
+                }
+            }));
+            Ok::<_, Infallible>(Response::new(StreamBody::new(body)))
+        });
+    let rt = support::spawn_runtime(&mock, service);
+    let res = mock.response().await;
+    assert_eq!(res.request_id, "silent");
+    assert!(Instant::now() < deadline, "cut before the deadline");
+    assert_eq!(res.split().1, b"started\n");
+    let (ty, _) = res.error_trailers().expect("error trailers");
+    assert_eq!(ty, "Function.Timeout");
+    assert!(res.complete);
+    let res = mock.response().await;
+    assert_eq!(res.request_id, "next");
+    assert_eq!(res.split().1, b"started\n");
+    assert!(res.error_trailers().is_none());
+    assert!(!rt.is_finished());
+    rt.abort();
+}
+
+fn support_request_id(req: &Request<Body>) -> String {
+    use lambda_stream::RequestExt;
+    req.lambda_context().request_id.clone()
 }

@@ -65,7 +65,12 @@ impl ApiError {
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ApiError::Transport(e) => write!(f, "runtime api connection failed: {e}"),
+            // The whole chain: hyper's own message ("connection error") names no cause.
+            ApiError::Transport(e) => write!(
+                f,
+                "runtime api connection failed: {}",
+                crate::error::error_chain(&**e)
+            ),
             ApiError::Rejected { status, body } => {
                 write!(f, "runtime api refused the call with {status}: {body}")
             }
@@ -77,14 +82,9 @@ impl fmt::Display for ApiError {
     }
 }
 
-impl std::error::Error for ApiError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            ApiError::Transport(e) => Some(&**e),
-            _ => None,
-        }
-    }
-}
+/// The message already holds the causes (see `Display`), so there is no `source()`: a
+/// chain printed from here would say them twice.
+impl std::error::Error for ApiError {}
 
 /// hyper's half of a connection: the future that does its reads and writes. Boxed once per
 /// connection, so that [`Client`] needs no bounds on `B` where it is named.

@@ -58,6 +58,31 @@ pub(crate) mod prelude;
 pub(crate) mod runtime_api;
 mod server;
 
+/// What the fuzz targets reach of the local server (see `crate::__fuzz`).
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) mod fuzz {
+    use std::net::SocketAddr;
+    use std::time::SystemTime;
+
+    use bytes::Bytes;
+    use http::{request::Parts, HeaderMap, StatusCode};
+
+    /// The prelude parser of the function URL door.
+    pub(crate) fn parse_prelude(json: &[u8]) -> Result<(StatusCode, HeaderMap), String> {
+        super::prelude::parse(json).map_err(|f| f.to_string())
+    }
+
+    /// The event the function URL door builds of a request.
+    pub(crate) fn function_url_event(
+        parts: &Parts,
+        body: &[u8],
+        peer: SocketAddr,
+        now: SystemTime,
+    ) -> Bytes {
+        super::event::function_url(parts, body, peer, "fuzz-request", now)
+    }
+}
+
 use crate::Body;
 use std::fmt;
 use std::future::Future;
@@ -82,6 +107,8 @@ pub(crate) const MAX_PAYLOAD: usize = 6 * 1024 * 1024;
 /// The default function timeout: Lambda's maximum.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(900);
 const DEFAULT_PORT: u16 = 7000;
+/// How long a caller may take to send its request head.
+const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// When [`Runtime::run`](crate::Runtime::run) starts the local server; set with
 /// [`Runtime::local`](crate::Runtime::local).
@@ -119,6 +146,9 @@ pub struct Options {
     /// The function timeout that sets each invocation's deadline: `LOCAL_LAMBDA_TIMEOUT`, in
     /// seconds (default 900, Lambda's maximum).
     pub function_timeout: Duration,
+    /// How long a caller may take to send its request head before the connection is closed
+    /// (default 30 s), so that slow or stalled clients cannot hold connections forever.
+    pub header_read_timeout: Duration,
 }
 
 impl Default for Options {
@@ -126,6 +156,7 @@ impl Default for Options {
         Options {
             addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), DEFAULT_PORT),
             function_timeout: DEFAULT_TIMEOUT,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
         }
     }
 }

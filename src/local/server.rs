@@ -69,9 +69,13 @@ pub(crate) async fn serve(listener: TcpListener, doors: Arc<Doors>) {
         // Each chunk leaves at once, not when the previous one is acknowledged.
         let _ = stream.set_nodelay(true);
         let doors = doors.clone();
+        let header_read_timeout = doors.options.header_read_timeout;
         tokio::spawn(async move {
             let svc = hyper::service::service_fn(move |req| route(doors.clone(), peer, req));
             if let Err(e) = hyper::server::conn::http1::Builder::new()
+                // A caller that trickles its head (or sends none) is cut off.
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(header_read_timeout)
                 .serve_connection(TokioIo::new(stream), svc)
                 .await
             {

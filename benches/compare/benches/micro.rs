@@ -1,4 +1,4 @@
-//! Micro-benchmarks of lambda-stream's hot paths, through the `__bench` feature's hooks
+//! Micro-benchmarks of lambda-stream's hot paths, through the hooks of the `benchmarking` feature
 //! (`lambda_stream::__bench`, not an API):
 //!
 //! - event decoding: the function URL fixture → `http::Request` (and lambda_http's, for
