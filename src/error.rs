@@ -54,6 +54,7 @@ impl Error {
         Self::new(Kind::Init, source)
     }
 
+    #[cfg_attr(not(feature = "local"), allow(dead_code))]
     pub(crate) fn local(source: impl Into<BoxError>) -> Self {
         Self::new(Kind::Local, source)
     }

@@ -65,6 +65,8 @@
 //!
 //! - `logging`: `logging::init_default_subscriber()`, a tracing subscriber that honours
 //!   `AWS_LAMBDA_LOG_FORMAT` (JSON lines with the `requestId`) and `AWS_LAMBDA_LOG_LEVEL`.
+//! - `local` (on by default): the [`local`] development server. Without it, `run` outside
+//!   Lambda fails with a configuration error, and the binary is about 600 KiB smaller.
 //! - `testing`: `testing::TestClient`, to invoke a service through the real wire path in
 //!   your own tests.
 #![forbid(unsafe_code)]
@@ -83,6 +85,7 @@ mod config;
 mod context;
 mod error;
 pub mod event;
+#[cfg(feature = "local")]
 pub mod local;
 #[cfg(feature = "logging")]
 pub mod logging;
@@ -99,7 +102,7 @@ pub mod writer;
 pub mod __bench;
 
 /// Entry points for the fuzz targets in `fuzz/`: not a public API.
-#[cfg(any(test, feature = "fuzzing"))]
+#[cfg(all(feature = "local", any(test, feature = "fuzzing")))]
 #[doc(hidden)]
 #[path = "fuzz.rs"]
 pub mod __fuzz;

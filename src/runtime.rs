@@ -16,7 +16,9 @@ use tracing::Instrument;
 use crate::catch_unwind::CatchUnwind;
 use crate::client::{ApiError, Client, Invocation};
 use crate::error::types;
-use crate::{event, local, wire, BoxError, Config, Diagnostic, Error, ResponseMode};
+#[cfg(feature = "local")]
+use crate::local;
+use crate::{event, wire, BoxError, Config, Diagnostic, Error, ResponseMode};
 
 /// How many `/next` failures in a row the runtime retries before it gives up.
 const NEXT_ATTEMPTS: u32 = 6;
@@ -37,8 +39,10 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone)]
 pub struct Runtime {
     config: Config,
+    #[cfg(feature = "local")]
     local: local::Mode,
     /// `None`: read from the environment when the local server starts.
+    #[cfg(feature = "local")]
     local_options: Option<local::Options>,
 }
 
@@ -47,11 +51,14 @@ impl Runtime {
     pub fn new(config: Config) -> Self {
         Runtime {
             config,
+            #[cfg(feature = "local")]
             local: local::Mode::default(),
+            #[cfg(feature = "local")]
             local_options: None,
         }
     }
 
+    #[cfg(feature = "local")]
     /// When to start the [local server](crate::local) instead of connecting to Lambda's
     /// Runtime API: by default ([`local::Mode::Auto`]) when `AWS_LAMBDA_RUNTIME_API` is unset.
     pub fn local(mut self, mode: local::Mode) -> Self {
@@ -59,6 +66,7 @@ impl Runtime {
         self
     }
 
+    #[cfg(feature = "local")]
     /// The [local server](crate::local)'s address and function timeout, instead of
     /// [`local::Options::from_env`].
     pub fn local_options(mut self, options: local::Options) -> Self {
@@ -66,6 +74,7 @@ impl Runtime {
         self
     }
 
+    #[cfg(feature = "local")]
     /// Binds the [local server](crate::local)'s front doors, whatever the [`local::Mode`];
     /// run it with [`local::Server::run`].
     pub async fn bind_local(self) -> Result<local::Server, Error> {
@@ -73,6 +82,7 @@ impl Runtime {
         local::Server::bind(self.config, options).await
     }
 
+    #[cfg(feature = "local")]
     fn is_local(&self) -> bool {
         match self.local {
             local::Mode::Always => true,
@@ -123,6 +133,7 @@ impl Runtime {
         B: http_body::Body + Send + 'static,
         B::Error: Into<BoxError>,
     {
+        #[cfg(feature = "local")]
         if self.is_local() {
             return self.bind_local().await?.run(service).await;
         }
@@ -173,6 +184,7 @@ impl Runtime {
         B: http_body::Body + Send + 'static,
         B::Error: Into<BoxError>,
     {
+        #[cfg(feature = "local")]
         if self.is_local() {
             return self.bind_local().await?.run(service).await;
         }
@@ -193,6 +205,7 @@ impl Runtime {
         B: http_body::Body + Send + 'static,
         B::Error: Into<BoxError>,
     {
+        #[cfg(feature = "local")]
         if self.is_local() {
             return self.bind_local().await?.run_with_init(init).await;
         }
@@ -310,6 +323,7 @@ impl Runtime {
         B: http_body::Body + Send + 'static,
         B::Error: Into<BoxError>,
     {
+        #[cfg(feature = "local")]
         if self.is_local() {
             return self.bind_local().await?.run_with_init(init).await;
         }
@@ -325,7 +339,8 @@ impl Runtime {
     {
         let Some(address) = self.config.runtime_api.as_deref() else {
             return Err(Error::config(
-                "AWS_LAMBDA_RUNTIME_API is not set and the local server is disabled",
+                "AWS_LAMBDA_RUNTIME_API is not set and the local server is disabled \
+                 (local::Mode::Never, or the `local` feature is off)",
             ));
         };
         Client::new(address, Arc::new(self.config.clone())).map_err(Error::config)
