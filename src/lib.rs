@@ -80,6 +80,8 @@
 
 mod body;
 mod catch_unwind;
+#[cfg(any(feature = "local", feature = "logging"))]
+mod civil;
 mod client;
 mod config;
 mod context;
