@@ -1,9 +1,12 @@
 //! The examples, run through the runtime: in-process (their handlers, with the test kit) and
 //! as the real example binaries against the Runtime API mock.
 
+#[path = "support/process.rs"]
+mod process;
+use process::{example_binary, Killed};
 mod support;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use http::Request;
@@ -157,33 +160,12 @@ async fn conditional_streaming_streams_five_items_half_a_second_apart() {
     assert!(res.is_complete());
 }
 
-/// The example binary that `cargo test` built beside this test.
-fn example_binary(name: &str) -> std::path::PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
-    let path = dir.join("examples").join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run the whole suite (`cargo test --workspace`), which builds the examples",
-        path.display()
-    );
-    path
-}
-
-struct Kill(Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test]
 async fn the_streaming_numbers_binary_streams_under_the_runtime_api() {
     let mock = MockRuntimeApi::start().await;
     mock.push_event(MockEvent::fixture("bin-1", "function-url-get.json"));
     mock.push_event(MockEvent::fixture("bin-2", "apigw-rest-v1.json"));
-    let _child = Kill(
+    let _child = Killed(
         Command::new(example_binary("streaming_numbers"))
             .env("AWS_LAMBDA_RUNTIME_API", mock.address())
             .env("AWS_LAMBDA_FUNCTION_NAME", "streaming_numbers")

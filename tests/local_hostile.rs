@@ -4,8 +4,11 @@
 //! local mode (no `AWS_LAMBDA_RUNTIME_API`), so that its memory can be read from `/proc`.
 #![cfg(target_os = "linux")]
 
+#[path = "support/process.rs"]
+mod process;
+use process::{example_binary, status_kb, Killed};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -14,36 +17,6 @@ use tokio::net::TcpStream;
 /// Each response: 256 KiB of zeros.
 const RESPONSE_BYTES: usize = 256 * 1024;
 
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn example_binary() -> std::path::PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
-    let path = dir.join("examples").join("stream_bytes");
-    assert!(
-        path.exists(),
-        "{} is missing: run the whole suite (`cargo test`), which builds the examples",
-        path.display()
-    );
-    path
-}
-
-fn status_kb(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
-}
-
 async fn start() -> (Killed, SocketAddr) {
     // A free port: bound, then released for the server to take.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -51,7 +24,7 @@ async fn start() -> (Killed, SocketAddr) {
         .local_addr()
         .unwrap()
         .port();
-    let child = Command::new(example_binary())
+    let child = Command::new(example_binary("stream_bytes"))
         .env_remove("AWS_LAMBDA_RUNTIME_API")
         .env("LOCAL_LAMBDA_PORT", port.to_string())
         .env("STREAM_BYTES", RESPONSE_BYTES.to_string())

@@ -4,7 +4,10 @@
 //! behind it (the internal Runtime API), and calls it as a client would: hyper, raw TCP,
 //! `curl`, and boto3 when it is installed.
 
+#[path = "support/process.rs"]
+mod process;
 use lambda_stream::Body;
+use process::example_binary;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -708,19 +711,6 @@ async fn curl(args: &[&str]) -> Option<(Vec<(Instant, String)>, Option<i32>)> {
     }
     let status = child.wait().await.unwrap();
     Some((out, status.code()))
-}
-
-/// The example binary that `cargo test` built beside this test.
-fn example_binary(name: &str) -> std::path::PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
-    let path = dir.join("examples").join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run the whole suite (`cargo test --workspace`), which builds the examples",
-        path.display()
-    );
-    path
 }
 
 #[tokio::test]

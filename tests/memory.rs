@@ -13,7 +13,10 @@
 //! ```
 #![cfg(target_os = "linux")]
 
-use std::process::{Child, Command, Stdio};
+#[path = "support/process.rs"]
+mod process;
+use process::{status_kb, Killed};
+use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -25,38 +28,11 @@ const PEAK_LIMIT_KB: u64 = 16 * 1024;
 /// a buffer that grows with the length.
 const GROWTH_LIMIT_KB: u64 = 1024;
 
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn example_binary() -> std::path::PathBuf {
     if let Some(exe) = std::env::var_os("LAMBDA_STREAM_MEMORY_EXE") {
         return exe.into();
     }
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
-    let path = dir.join("examples").join("stream_bytes");
-    assert!(
-        path.exists(),
-        "{} is missing: run the whole suite (`cargo test`), which builds the examples",
-        path.display()
-    );
-    path
-}
-
-/// A `/proc/PID/status` field, in kB.
-fn status_kb(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+    process::example_binary("stream_bytes")
 }
 
 async fn read_head(sock: &mut TcpStream) -> Vec<u8> {

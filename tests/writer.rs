@@ -1,5 +1,7 @@
 //! The writer handler style (`stream_fn`) through the runtime, against the Runtime API mock.
 
+#[path = "support/process.rs"]
+mod process;
 mod support;
 
 use lambda_stream::Body;
@@ -465,32 +467,15 @@ async fn example_conditional_streaming_both_ways() {
     assert!(res.is_complete());
 }
 
-/// Stops the example binary when the test ends.
-struct Kill(std::process::Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test]
 async fn the_writer_style_binary_serves_the_handler_that_handler_names() {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
-    let binary = dir.join("examples").join("writer_style");
-    assert!(
-        binary.exists(),
-        "{} is missing: run the whole suite (`cargo test --workspace`), which builds the examples",
-        binary.display()
-    );
+    let binary = process::example_binary("writer_style");
     let mock = MockRuntimeApi::start().await;
     let with_query = String::from_utf8(support::fixture(URL_EVENT).to_vec())
         .unwrap()
         .replace(r#""rawQueryString": """#, r#""rawQueryString": "error=1""#);
     mock.push_event(MockEvent::new("bin-1", with_query));
-    let _child = Kill(
+    let _child = process::Killed(
         std::process::Command::new(binary)
             .env("AWS_LAMBDA_RUNTIME_API", mock.address())
             .env("AWS_LAMBDA_FUNCTION_NAME", "writer_style")
