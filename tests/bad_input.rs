@@ -181,7 +181,7 @@ async fn outcomes(
         mock.push_event(MockEvent::new(&id, payload));
     }
     mock.push_event(MockEvent::fixture("good", "function-url-get.json"));
-    let rt = support::spawn_runtime(&mock, echo());
+    let rt = mock.serve(echo());
     let mut out = BTreeMap::new();
     for _ in 0..n {
         match mock.record().await {
@@ -212,7 +212,6 @@ async fn outcomes(
         "the runtime goes on"
     );
     assert!(!rt.is_finished());
-    rt.abort();
     out
 }
 

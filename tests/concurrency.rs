@@ -18,8 +18,6 @@ use support::{MockEvent, MockRuntimeApi, Next};
 use tokio::sync::Barrier;
 use tower::service_fn;
 
-const URL_EVENT: &str = "function-url-get.json";
-
 fn spawn_concurrent<S>(
     mock: &MockRuntimeApi,
     workers: usize,
@@ -78,7 +76,7 @@ async fn invocations_overlap_and_all_complete() {
         })
     });
     for i in 0..2 * WORKERS {
-        mock.push_event(MockEvent::fixture(&format!("req-{i}"), URL_EVENT));
+        mock.push_event(MockEvent::url(&format!("req-{i}")));
     }
     let got = responses(&mock, 2 * WORKERS).await;
     let want: Vec<_> = (0..2 * WORKERS)
@@ -114,9 +112,9 @@ async fn a_stuck_handler_holds_up_only_its_worker() {
             Ok::<_, Infallible>(Response::new(id))
         }),
     );
-    mock.push_event(MockEvent::fixture("stuck", URL_EVENT));
+    mock.push_event(MockEvent::url("stuck"));
     for i in 0..5 {
-        mock.push_event(MockEvent::fixture(&format!("req-{i}"), URL_EVENT));
+        mock.push_event(MockEvent::url(&format!("req-{i}")));
     }
     let got = responses(&mock, 5).await;
     let ids: Vec<_> = got.iter().map(|(id, _)| id.as_str()).collect();
@@ -145,8 +143,7 @@ async fn the_trace_id_travels_with_each_request() {
     for i in 0..3 {
         let trace = format!("Root=1-5bef4de7-00000000000000000000000{i};Sampled=1");
         mock.push_event(
-            MockEvent::fixture(&format!("req-{i}"), URL_EVENT)
-                .header("lambda-runtime-trace-id", Some(&trace)),
+            MockEvent::url(&format!("req-{i}")).header("lambda-runtime-trace-id", Some(&trace)),
         );
     }
     for (i, (id, body)) in responses(&mock, 3).await.into_iter().enumerate() {
@@ -201,7 +198,7 @@ impl tower::Service<Request<Body>> for DiesOnDrop {
 async fn a_worker_that_dies_is_replaced_and_the_others_go_on() {
     let mock = MockRuntimeApi::start().await;
     let rt = spawn_concurrent(&mock, 2, DiesOnDrop);
-    mock.push_event(MockEvent::fixture("boom", URL_EVENT));
+    mock.push_event(MockEvent::url("boom"));
     // The invocation the dead worker held is reported, not left to time out.
     let report = mock.error().await;
     assert_eq!(report.request_id.as_deref(), Some("boom"));
@@ -220,7 +217,7 @@ async fn a_worker_that_dies_is_replaced_and_the_others_go_on() {
     }
     assert_eq!(mock.connections(), 3, "a replacement worker connected");
     for i in 0..4 {
-        mock.push_event(MockEvent::fixture(&format!("req-{i}"), URL_EVENT));
+        mock.push_event(MockEvent::url(&format!("req-{i}")));
     }
     let got = responses(&mock, 4).await;
     let ids: Vec<_> = got.iter().map(|(id, _)| id.as_str()).collect();
@@ -256,7 +253,7 @@ async fn one_worker_without_the_variable() {
         |req: Request<Body>| async move { Ok::<_, Infallible>(Response::new(request_id(&req))) },
     )));
     for i in 0..3 {
-        mock.push_event(MockEvent::fixture(&format!("req-{i}"), URL_EVENT));
+        mock.push_event(MockEvent::url(&format!("req-{i}")));
     }
     assert_eq!(responses(&mock, 3).await.len(), 3);
     assert_eq!(mock.connections(), 1);
@@ -280,7 +277,7 @@ async fn run_concurrent_with_init_serves_with_the_initialised_service() {
         }))
     }));
     for i in 0..2 {
-        mock.push_event(MockEvent::fixture(&format!("req-{i}"), URL_EVENT));
+        mock.push_event(MockEvent::url(&format!("req-{i}")));
     }
     let got = responses(&mock, 2).await;
     assert_eq!(
@@ -343,7 +340,7 @@ async fn poll_ready_is_honoured_per_clone() {
         .service(handler);
     let rt = spawn_concurrent(&mock, 4, service);
     for i in 0..8 {
-        mock.push_event(MockEvent::fixture(&format!("req-{i}"), URL_EVENT));
+        mock.push_event(MockEvent::url(&format!("req-{i}")));
     }
     assert_eq!(responses(&mock, 8).await.len(), 8);
     assert_eq!(most.load(Ordering::SeqCst), 2);

@@ -25,12 +25,10 @@ use futures_util::{stream, StreamExt as _};
 use http::{Request, Response};
 use http_body::Frame;
 use http_body_util::{Full, StreamBody};
-use lambda_stream::{BoxError, RequestExt, Runtime};
+use lambda_stream::{BoxError, RequestExt};
 use raw::RawApi;
 use support::{MockEvent, MockRuntimeApi};
 use tower::service_fn;
-
-const URL_EVENT: &str = "function-url-get.json";
 
 /// Captures what the runtime logs on this thread (the tests run on a current-thread runtime,
 /// so the runtime's tasks log here too).
@@ -108,7 +106,7 @@ async fn serve_one(conn: &mut raw::RawConn, id: &str) -> Vec<u8> {
 #[tokio::test]
 async fn garbage_instead_of_http_on_next_is_retried_on_a_fresh_connection() {
     let api = RawApi::bind().await;
-    let rt = tokio::spawn(Runtime::new(api.config()).run(ok_service()));
+    let rt = api.serve(ok_service());
     for garbage in [
         &b"SSH-2.0-OpenSSH_9.6\r\n\r\n"[..],
         b"\x00\x01\x02\xff\xfe\r\n\r\n",
@@ -129,14 +127,13 @@ async fn garbage_instead_of_http_on_next_is_retried_on_a_fresh_connection() {
     // The loop goes on, on the same connection.
     conn.head().await;
     assert!(!rt.is_finished());
-    rt.abort();
 }
 
 #[tokio::test]
 async fn a_runtime_api_that_only_speaks_garbage_is_a_connect_error_after_retries() {
     let (logs, _guard) = Logs::capture();
     let api = RawApi::bind().await;
-    let rt = tokio::spawn(Runtime::new(api.config()).run(ok_service()));
+    let mut rt = api.serve(ok_service());
     let attempts = Arc::new(AtomicUsize::new(0));
     let counter = attempts.clone();
     let server = tokio::spawn(async move {
@@ -147,11 +144,7 @@ async fn a_runtime_api_that_only_speaks_garbage_is_a_connect_error_after_retries
             conn.write(b"not http\r\n\r\n").await;
         }
     });
-    let err = tokio::time::timeout(Duration::from_secs(10), rt)
-        .await
-        .expect("the runtime gives up within 10 s")
-        .unwrap()
-        .unwrap_err();
+    let err = rt.error().await;
     server.abort();
     let attempts = attempts.load(Ordering::SeqCst);
     assert!(err.is_connect(), "{err:?}");
@@ -184,7 +177,7 @@ async fn a_runtime_api_that_only_speaks_garbage_is_a_connect_error_after_retries
 async fn garbled_optional_next_headers_are_ignored_and_the_event_served() {
     let mock = MockRuntimeApi::start().await;
     mock.push_event(
-        MockEvent::fixture("garbled", URL_EVENT)
+        MockEvent::url("garbled")
             .header("lambda-runtime-deadline-ms", Some("soon"))
             .header("lambda-runtime-client-context", Some("{not json"))
             .header("lambda-runtime-cognito-identity", Some("[1, 2]"))
@@ -192,23 +185,20 @@ async fn garbled_optional_next_headers_are_ignored_and_the_event_served() {
             .header("lambda-runtime-trace-id", None),
     );
     mock.push_event(
-        MockEvent::fixture("huge-deadline", URL_EVENT)
+        MockEvent::url("huge-deadline")
             .header("lambda-runtime-deadline-ms", Some("18446744073709551615")),
     );
-    let rt = support::spawn_runtime(
-        &mock,
-        service_fn(|req: Request<Body>| async move {
-            let cx = req.lambda_context();
-            if cx.request_id == "garbled" {
-                assert!(cx.deadline.is_none());
-                assert!(cx.client_context.is_none());
-                assert!(cx.identity.is_none());
-                assert!(cx.invoked_function_arn.is_none());
-                assert!(cx.xray_trace_id.is_none());
-            }
-            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
-        }),
-    );
+    let rt = mock.serve(service_fn(|req: Request<Body>| async move {
+        let cx = req.lambda_context();
+        if cx.request_id == "garbled" {
+            assert!(cx.deadline.is_none());
+            assert!(cx.client_context.is_none());
+            assert!(cx.identity.is_none());
+            assert!(cx.invoked_function_arn.is_none());
+            assert!(cx.xray_trace_id.is_none());
+        }
+        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
+    }));
     for id in ["garbled", "huge-deadline"] {
         let res = mock.response().await;
         assert_eq!(res.request_id, id);
@@ -216,13 +206,12 @@ async fn garbled_optional_next_headers_are_ignored_and_the_event_served() {
         assert!(res.error_trailers().is_none());
     }
     assert!(!rt.is_finished());
-    rt.abort();
 }
 
 #[tokio::test]
 async fn non_ascii_next_headers_do_not_break_the_loop() {
     let api = RawApi::bind().await;
-    let rt = tokio::spawn(Runtime::new(api.config()).run(ok_service()));
+    let rt = api.serve(ok_service());
     let mut conn = api.accept().await;
     conn.head().await;
     // A request id that is not text: nobody can be told, the event is skipped.
@@ -239,7 +228,6 @@ async fn non_ascii_next_headers_do_not_break_the_loop() {
     conn.accepted().await;
     conn.head().await;
     assert!(!rt.is_finished());
-    rt.abort();
 }
 
 #[tokio::test]
@@ -259,23 +247,20 @@ async fn refused_posts_are_logged_and_the_loop_goes_on() {
         r#"{"errorType":"InvalidStateTransition","errorMessage":"no"}"#,
     );
     for id in ["resp-400", "err-400", "err-403", "after"] {
-        mock.push_event(MockEvent::fixture(id, URL_EVENT));
+        mock.push_event(MockEvent::url(id));
     }
-    let rt = support::spawn_runtime(
-        &mock,
-        service_fn(|req: Request<Body>| async move {
-            if req.lambda_context().request_id.starts_with("err-") {
-                return Err(std::io::Error::other("handler failed"));
-            }
-            Ok(Response::new(Full::new(Bytes::from_static(b"ok"))))
-        }),
-    );
+    let rt = mock.serve(service_fn(|req: Request<Body>| async move {
+        if req.lambda_context().request_id.starts_with("err-") {
+            return Err(std::io::Error::other("handler failed"));
+        }
+        Ok(Response::new(Full::new(Bytes::from_static(b"ok"))))
+    }));
     assert_eq!(mock.response().await.request_id, "resp-400");
     assert_eq!(mock.error().await.request_id.as_deref(), Some("err-400"));
     assert_eq!(mock.error().await.request_id.as_deref(), Some("err-403"));
     assert_eq!(mock.response().await.request_id, "after");
     assert!(!rt.is_finished());
-    rt.abort();
+    drop(rt);
     eprintln!("{}", logs.text());
     let refused = [
         "ERROR",
@@ -301,20 +286,13 @@ async fn a_500_reply_to_an_error_report_stops_the_runtime() {
         500,
         r#"{"errorType":"ContainerError","errorMessage":"broken"}"#,
     );
-    mock.push_event(MockEvent::fixture("req-1", URL_EVENT));
-    mock.push_event(MockEvent::fixture("req-2", URL_EVENT));
-    let rt = support::spawn_runtime(
-        &mock,
-        service_fn(|_req: Request<Body>| async {
-            Err::<Response<Full<Bytes>>, _>(std::io::Error::other("handler failed"))
-        }),
-    );
+    mock.push_event(MockEvent::url("req-1"));
+    mock.push_event(MockEvent::url("req-2"));
+    let mut rt = mock.serve(service_fn(|_req: Request<Body>| async {
+        Err::<Response<Full<Bytes>>, _>(std::io::Error::other("handler failed"))
+    }));
     assert_eq!(mock.error().await.request_id.as_deref(), Some("req-1"));
-    let err = tokio::time::timeout(Duration::from_secs(5), rt)
-        .await
-        .expect("the runtime exits promptly")
-        .unwrap()
-        .unwrap_err();
+    let err = rt.error().await;
     assert!(err.is_runtime_api(), "{err:?}");
     assert!(format!("{err:?}").contains("broken"), "{err:?}");
     mock.assert_quiet(Duration::from_millis(200)).await;
@@ -333,7 +311,7 @@ async fn a_500_reply_to_an_error_report_stops_the_runtime() {
 #[tokio::test]
 async fn a_runtime_api_that_closes_after_every_reply_gets_a_new_connection_each_time() {
     let api = RawApi::bind().await;
-    let rt = tokio::spawn(Runtime::new(api.config()).run(ok_service()));
+    let _rt = api.serve(ok_service());
     let mut conn = api.accept().await;
     conn.head().await;
     conn.write(b"HTTP/1.1 200 OK\r\nconnection: close\r\nlambda-runtime-aws-request-id: c1\r\ncontent-length: 2\r\n\r\n{}")
@@ -348,7 +326,6 @@ async fn a_runtime_api_that_closes_after_every_reply_gets_a_new_connection_each_
     drop(conn);
     let mut conn = api.accept().await;
     assert_eq!(serve_one(&mut conn, "c2").await, b"served c2");
-    rt.abort();
 }
 
 /// Sets its flag when dropped.
@@ -382,7 +359,7 @@ async fn a_reset_midway_through_a_stream_drops_the_body_and_the_next_event_is_se
             Ok::<_, Infallible>(Response::new(StreamBody::new(body)))
         }
     });
-    let rt = tokio::spawn(Runtime::new(api.config()).run(svc));
+    let rt = api.serve(svc);
 
     let mut conn = api.accept().await;
     conn.head().await;
@@ -406,7 +383,7 @@ async fn a_reset_midway_through_a_stream_drops_the_body_and_the_next_event_is_se
     let mut conn = api.accept().await;
     assert_eq!(serve_one(&mut conn, "next").await, b"chunk 0\nchunk 1\n");
     assert!(!rt.is_finished());
-    rt.abort();
+    drop(rt);
     eprintln!("{}", logs.text());
     assert_eq!(
         logs.count(&[
@@ -424,7 +401,7 @@ async fn a_reset_midway_through_a_stream_drops_the_body_and_the_next_event_is_se
 #[tokio::test]
 async fn a_reset_while_waiting_for_the_reply_to_a_response_is_survived() {
     let api = RawApi::bind().await;
-    let rt = tokio::spawn(Runtime::new(api.config()).run(ok_service()));
+    let rt = api.serve(ok_service());
     let mut conn = api.accept().await;
     conn.head().await;
     conn.event("r1", "\"raw\"").await;
@@ -434,7 +411,6 @@ async fn a_reset_while_waiting_for_the_reply_to_a_response_is_survived() {
     let mut conn = api.accept().await;
     assert_eq!(serve_one(&mut conn, "r2").await, b"served r2");
     assert!(!rt.is_finished());
-    rt.abort();
 }
 
 #[tokio::test]
@@ -456,7 +432,7 @@ async fn a_slow_reader_bounds_what_the_handler_runs_ahead() {
             Ok::<_, Infallible>(Response::new(StreamBody::new(body)))
         }
     });
-    let rt = tokio::spawn(Runtime::new(api.config()).run(svc));
+    let _rt = api.serve(svc);
     let mut conn = api.accept().await;
     conn.head().await;
     conn.event("slow", "\"raw\"").await;
@@ -482,7 +458,6 @@ async fn a_slow_reader_bounds_what_the_handler_runs_ahead() {
     assert!(max_ahead < AHEAD, "{max_ahead} bytes buffered");
     assert!(read > TOTAL, "every byte arrived: {read}");
     conn.accepted().await;
-    rt.abort();
 }
 
 /// A service whose `poll_ready` fails (or panics) for chosen invocations.
@@ -513,14 +488,11 @@ impl tower::Service<Request<Body>> for Flaky {
 async fn a_service_that_is_not_ready_fails_the_invocation_and_the_runtime_goes_on() {
     let mock = MockRuntimeApi::start().await;
     for id in ["not-ready", "ready-panics", "ready"] {
-        mock.push_event(MockEvent::fixture(id, URL_EVENT));
+        mock.push_event(MockEvent::url(id));
     }
-    let rt = support::spawn_runtime(
-        &mock,
-        Flaky {
-            calls: Arc::new(AtomicUsize::new(0)),
-        },
-    );
+    let rt = mock.serve(Flaky {
+        calls: Arc::new(AtomicUsize::new(0)),
+    });
     let err = mock.error().await;
     assert_eq!(err.request_id.as_deref(), Some("not-ready"));
     assert_eq!(err.error_type(), "Function.ServiceNotReady");
@@ -537,5 +509,4 @@ async fn a_service_that_is_not_ready_fails_the_invocation_and_the_runtime_goes_o
     assert_eq!(res.request_id, "ready");
     assert_eq!(res.split().1, b"ready");
     assert!(!rt.is_finished());
-    rt.abort();
 }

@@ -1,4 +1,5 @@
 //! The runtime loop against a Runtime API mock on a real socket: what goes on the wire.
+//! When a chunk arrives is asked of the test kit under paused time, which answers exactly.
 
 mod support;
 
@@ -7,10 +8,11 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::stream;
+use futures_util::{stream, StreamExt as _};
 use http::{Request, Response};
 use http_body::Frame;
 use http_body_util::{BodyExt, Empty, Full, StreamBody};
+use lambda_stream::testing::TestClient;
 use lambda_stream::{BoxError, Diagnostic, RequestExt};
 use support::{contains, MockEvent, MockRuntimeApi, Next, Record};
 use tower::service_fn;
@@ -32,10 +34,8 @@ fn chunks(
 
 #[tokio::test]
 async fn streams_prelude_delimiter_and_chunks_with_the_right_head() {
-    let mock = MockRuntimeApi::start().await;
-    mock.push_event(MockEvent::fixture("req-1", URL_EVENT));
-    let rt = support::spawn_runtime(
-        &mock,
+    let mock = support::serve(
+        ["req-1"],
         service_fn(|_req: Request<Body>| async {
             Ok::<_, Infallible>(
                 Response::builder()
@@ -52,7 +52,8 @@ async fn streams_prelude_delimiter_and_chunks_with_the_right_head() {
                     .unwrap(),
             )
         }),
-    );
+    )
+    .await;
     let res = mock.response().await;
     assert_eq!(res.request_id, "req-1");
     assert_eq!(
@@ -84,49 +85,49 @@ async fn streams_prelude_delimiter_and_chunks_with_the_right_head() {
     let raw = mock.raw();
     assert!(contains(&raw, br#""cookies":["a=1; Path=/","b=2"]}"#));
     assert!(contains(&raw, b"]}\r\n8\r\n\0\0\0\0\0\0\0\0\r\n"));
-    rt.abort();
 }
 
-#[tokio::test]
+/// Paused time (the test kit): arrival times are exact, so "when it is produced" is an
+/// equality, not a margin.
+#[tokio::test(start_paused = true)]
 async fn each_chunk_arrives_when_it_is_produced() {
-    let mock = MockRuntimeApi::start().await;
-    mock.push_event(MockEvent::fixture("req-1", URL_EVENT));
-    let rt = support::spawn_runtime(
-        &mock,
-        service_fn(|_req: Request<Body>| async {
-            Ok::<_, Infallible>(Response::new(chunks(
-                &["a", "b", "c", "d"],
-                Duration::from_millis(250),
-            )))
-        }),
-    );
-    let res = mock.response().await;
-    let body = res.body_chunks();
-    let text: String = body
+    const GAP: Duration = Duration::from_millis(250);
+    // Each part 250 ms after the one before, the first 250 ms after the head.
+    let client = TestClient::new(service_fn(|_req: Request<Body>| async {
+        let parts = stream::iter(["a", "b", "c", "d"]).then(|part| async move {
+            tokio::time::sleep(GAP).await;
+            Ok::<_, Infallible>(Frame::data(Bytes::from_static(part.as_bytes())))
+        });
+        Ok::<_, Infallible>(Response::new(StreamBody::new(parts)))
+    }));
+    let res = client.event(support::fixture(URL_EVENT)).await.unwrap();
+    assert_eq!(res.text(), "abcd");
+    assert_eq!(res.prelude_json().expect("a prelude")["statusCode"], 200);
+    // The prelude left at once: status and headers are not held back for the first chunk.
+    let sent = res.sent_at();
+    assert_eq!(res.head_arrived_at(), Some(sent));
+    // Each chunk on its own, the moment it was produced.
+    let arrivals: Vec<_> = res
+        .chunks()
         .iter()
-        .map(|(_, b)| String::from_utf8_lossy(b))
+        .map(|c| (c.text().into_owned(), c.arrived_at() - sent))
         .collect();
-    assert_eq!(text, "abcd");
-    assert_eq!(body.len(), 4, "each chunk arrived on its own: {body:?}");
-    for pair in body.windows(2) {
-        let gap = pair[1].0 - pair[0].0;
-        assert!(
-            gap >= Duration::from_millis(200),
-            "chunks arrived {gap:?} apart"
-        );
-    }
-    // The prelude left before the handler's first chunk: status and headers are not held back.
-    assert!(res.chunks[0].1.starts_with(b"{\"statusCode\":200"));
-    rt.abort();
+    assert_eq!(
+        arrivals,
+        [
+            ("a".to_owned(), GAP),
+            ("b".to_owned(), GAP * 2),
+            ("c".to_owned(), GAP * 3),
+            ("d".to_owned(), GAP * 4),
+        ]
+    );
+    assert!(res.is_complete());
 }
 
 #[tokio::test]
 async fn a_mid_stream_error_ends_the_stream_with_real_trailers() {
-    let mock = MockRuntimeApi::start().await;
-    mock.push_event(MockEvent::fixture("req-1", URL_EVENT));
-    mock.push_event(MockEvent::fixture("req-2", URL_EVENT));
-    let rt = support::spawn_runtime(
-        &mock,
+    let mock = support::serve(
+        ["req-1", "req-2"],
         service_fn(|req: Request<Body>| async move {
             let first = req.lambda_context().request_id == "req-1";
             let s = stream::iter(vec![
@@ -140,7 +141,8 @@ async fn a_mid_stream_error_ends_the_stream_with_real_trailers() {
             ]);
             Ok::<_, Infallible>(Response::new(StreamBody::new(s)))
         }),
-    );
+    )
+    .await;
     let res = mock.response().await;
     let (_, body) = res.split();
     assert_eq!(body, b"partial ", "the stream stops at the error");
@@ -160,15 +162,12 @@ async fn a_mid_stream_error_ends_the_stream_with_real_trailers() {
     assert_eq!(res.request_id, "req-2");
     assert_eq!(res.split().1, b"partial wholenever sent");
     assert!(res.trailers.is_none());
-    rt.abort();
 }
 
 #[tokio::test]
 async fn a_diagnostic_body_error_chooses_the_trailer_type() {
-    let mock = MockRuntimeApi::start().await;
-    mock.push_event(MockEvent::fixture("req-1", URL_EVENT));
-    let rt = support::spawn_runtime(
-        &mock,
+    let mock = support::serve(
+        ["req-1"],
         service_fn(|_req: Request<Body>| async move {
             let s = stream::iter(vec![
                 Ok(Frame::data(Bytes::from_static(b"x"))),
@@ -179,20 +178,17 @@ async fn a_diagnostic_body_error_chooses_the_trailer_type() {
             ]);
             Ok::<_, Infallible>(Response::new(StreamBody::new(s)))
         }),
-    );
+    )
+    .await;
     let (ty, json) = mock.response().await.error_trailers().unwrap();
     assert_eq!(ty, "Function.QuotaExceeded");
     assert_eq!(json["errorMessage"], "tenant over quota");
-    rt.abort();
 }
 
 #[tokio::test]
 async fn an_error_before_the_first_byte_goes_to_error_and_the_loop_goes_on() {
-    let mock = MockRuntimeApi::start().await;
-    mock.push_event(MockEvent::fixture("req-1", URL_EVENT));
-    mock.push_event(MockEvent::fixture("req-2", URL_EVENT));
-    let rt = support::spawn_runtime(
-        &mock,
+    let mock = support::serve(
+        ["req-1", "req-2"],
         service_fn(|req: Request<Body>| async move {
             if req.lambda_context().request_id == "req-1" {
                 return Err::<Response<Full<Bytes>>, _>(std::io::Error::other(
@@ -201,7 +197,8 @@ async fn an_error_before_the_first_byte_goes_to_error_and_the_loop_goes_on() {
             }
             Ok(Response::new(Full::new(Bytes::from_static(b"fine"))))
         }),
-    );
+    )
+    .await;
     let err = mock.error().await;
     assert_eq!(err.request_id.as_deref(), Some("req-1"));
     assert_eq!(err.error_type(), "Function.Error");
@@ -218,7 +215,6 @@ async fn an_error_before_the_first_byte_goes_to_error_and_the_loop_goes_on() {
     let res = mock.response().await;
     assert_eq!(res.request_id, "req-2");
     assert_eq!(res.split().1, b"fine");
-    rt.abort();
 }
 
 /// Where a handler panics.
@@ -274,10 +270,7 @@ fn panicking(
 #[tokio::test]
 async fn panics_are_reported_and_the_runtime_survives() {
     for at in [PanicAt::Call, PanicAt::Future, PanicAt::Body] {
-        let mock = MockRuntimeApi::start().await;
-        mock.push_event(MockEvent::fixture("doomed", URL_EVENT));
-        mock.push_event(MockEvent::fixture("next", URL_EVENT));
-        let rt = support::spawn_runtime(&mock, panicking(at));
+        let mock = support::serve(["doomed", "next"], panicking(at)).await;
         match (at, mock.record().await) {
             (PanicAt::Body, Record::Response(res)) => {
                 assert_eq!(res.split().1, b"before ");
@@ -301,17 +294,14 @@ async fn panics_are_reported_and_the_runtime_survives() {
         let res = mock.response().await;
         assert_eq!(res.request_id, "next", "{at:?}");
         assert_eq!(res.split().1, b"before after");
-        assert!(!rt.is_finished());
-        rt.abort();
+        assert!(!mock.runtime.is_finished());
     }
 }
 
 #[tokio::test]
 async fn an_empty_body_still_sends_prelude_and_delimiter() {
-    let mock = MockRuntimeApi::start().await;
-    mock.push_event(MockEvent::fixture("req-1", URL_EVENT));
-    let rt = support::spawn_runtime(
-        &mock,
+    let mock = support::serve(
+        ["req-1"],
         service_fn(|_req: Request<Body>| async {
             Ok::<_, Infallible>(
                 Response::builder()
@@ -320,7 +310,8 @@ async fn an_empty_body_still_sends_prelude_and_delimiter() {
                     .unwrap(),
             )
         }),
-    );
+    )
+    .await;
     let res = mock.response().await;
     let (prelude, body) = res.split();
     assert_eq!(prelude["statusCode"], 204);
@@ -330,39 +321,34 @@ async fn an_empty_body_still_sends_prelude_and_delimiter() {
     );
     assert!(body.is_empty());
     assert!(res.complete);
-    rt.abort();
 }
 
 #[tokio::test]
 async fn raw_invocations_stream_without_prelude_with_the_handlers_content_type() {
     let mock = MockRuntimeApi::start().await;
     mock.push_event(MockEvent::fixture("req-1", "raw-object.json"));
-    let rt = support::spawn_runtime(
-        &mock,
-        service_fn(|req: Request<Body>| async move {
-            assert_eq!(req.method(), http::Method::POST);
-            assert_eq!(req.uri().path(), "/");
-            assert!(req.request_context_ref().is_none());
-            let echo = format!("{} bytes: ", req.body().len());
-            let s = stream::iter(vec![
-                Ok::<_, Infallible>(Frame::data(Bytes::from(echo))),
-                Ok(Frame::data(req.into_body().into_bytes())),
-            ]);
-            Ok::<_, Infallible>(
-                Response::builder()
-                    .header("content-type", "application/x-ndjson")
-                    .body(StreamBody::new(s))
-                    .unwrap(),
-            )
-        }),
-    );
+    let _rt = mock.serve(service_fn(|req: Request<Body>| async move {
+        assert_eq!(req.method(), http::Method::POST);
+        assert_eq!(req.uri().path(), "/");
+        assert!(req.request_context_ref().is_none());
+        let echo = format!("{} bytes: ", req.body().len());
+        let s = stream::iter(vec![
+            Ok::<_, Infallible>(Frame::data(Bytes::from(echo))),
+            Ok(Frame::data(req.into_body().into_bytes())),
+        ]);
+        Ok::<_, Infallible>(
+            Response::builder()
+                .header("content-type", "application/x-ndjson")
+                .body(StreamBody::new(s))
+                .unwrap(),
+        )
+    }));
     let res = mock.response().await;
     assert_eq!(res.header("content-type"), Some("application/x-ndjson"));
     let payload = support::fixture("raw-object.json");
     let mut expected = format!("{} bytes: ", payload.len()).into_bytes();
     expected.extend_from_slice(&payload);
     assert_eq!(res.bytes(), expected);
-    rt.abort();
 }
 
 #[tokio::test]
@@ -377,13 +363,10 @@ async fn a_malformed_event_is_reported_and_the_loop_goes_on() {
         "bad-method",
         r#"{"version":"2.0","rawPath":"/","requestContext":{"http":{"method":"GE T"}}}"#,
     ));
-    mock.push_event(MockEvent::fixture("good", URL_EVENT));
-    let rt = support::spawn_runtime(
-        &mock,
-        service_fn(|_req: Request<Body>| async {
-            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
-        }),
-    );
+    mock.push_event(MockEvent::url("good"));
+    let _rt = mock.serve(service_fn(|_req: Request<Body>| async {
+        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
+    }));
     for (id, needle) in [
         ("bad-b64", "not valid base64"),
         ("bad-json", "invalid json event"),
@@ -395,27 +378,18 @@ async fn a_malformed_event_is_reported_and_the_loop_goes_on() {
         assert!(err.message().contains(needle), "{id}: {}", err.message());
     }
     assert_eq!(mock.response().await.request_id, "good");
-    rt.abort();
 }
 
 #[tokio::test]
 async fn an_event_without_request_id_is_skipped() {
     let mock = MockRuntimeApi::start().await;
-    mock.push_event(
-        MockEvent::fixture("x", URL_EVENT).header("lambda-runtime-aws-request-id", None),
-    );
-    mock.push_event(
-        MockEvent::fixture("good", URL_EVENT).header("lambda-runtime-deadline-ms", None),
-    );
-    let rt = support::spawn_runtime(
-        &mock,
-        service_fn(|req: Request<Body>| async move {
-            assert!(req.lambda_context().deadline.is_none());
-            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
-        }),
-    );
+    mock.push_event(MockEvent::url("x").header("lambda-runtime-aws-request-id", None));
+    mock.push_event(MockEvent::url("good").header("lambda-runtime-deadline-ms", None));
+    let _rt = mock.serve(service_fn(|req: Request<Body>| async move {
+        assert!(req.lambda_context().deadline.is_none());
+        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
+    }));
     assert_eq!(mock.response().await.request_id, "good");
-    rt.abort();
 }
 
 #[tokio::test]
@@ -425,18 +399,14 @@ async fn a_4xx_reply_is_logged_and_the_loop_goes_on() {
         413,
         r#"{"errorType":"RequestEntityTooLarge","errorMessage":"too big"}"#,
     );
-    mock.push_event(MockEvent::fixture("req-1", URL_EVENT));
-    mock.push_event(MockEvent::fixture("req-2", URL_EVENT));
-    let rt = support::spawn_runtime(
-        &mock,
-        service_fn(|_req: Request<Body>| async {
-            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
-        }),
-    );
+    mock.push_event(MockEvent::url("req-1"));
+    mock.push_event(MockEvent::url("req-2"));
+    let rt = mock.serve(service_fn(|_req: Request<Body>| async {
+        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
+    }));
     assert_eq!(mock.response().await.request_id, "req-1");
     assert_eq!(mock.response().await.request_id, "req-2");
     assert!(!rt.is_finished());
-    rt.abort();
 }
 
 #[tokio::test]
@@ -446,20 +416,13 @@ async fn a_500_reply_to_a_response_stops_the_runtime() {
         500,
         r#"{"errorType":"ContainerError","errorMessage":"broken"}"#,
     );
-    mock.push_event(MockEvent::fixture("req-1", URL_EVENT));
-    mock.push_event(MockEvent::fixture("req-2", URL_EVENT));
-    let rt = support::spawn_runtime(
-        &mock,
-        service_fn(|_req: Request<Body>| async {
-            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
-        }),
-    );
+    mock.push_event(MockEvent::url("req-1"));
+    mock.push_event(MockEvent::url("req-2"));
+    let mut rt = mock.serve(service_fn(|_req: Request<Body>| async {
+        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
+    }));
     assert_eq!(mock.response().await.request_id, "req-1");
-    let err = tokio::time::timeout(Duration::from_secs(5), rt)
-        .await
-        .expect("the runtime exits promptly")
-        .unwrap()
-        .unwrap_err();
+    let err = rt.error().await;
     assert!(err.is_runtime_api(), "{err:?}");
     assert!(format!("{err:?}").contains("broken"), "{err:?}");
 }
@@ -471,17 +434,10 @@ async fn a_500_on_next_stops_the_runtime() {
         500,
         r#"{"errorType":"Runtime.Unknown","errorMessage":"gone"}"#,
     ));
-    let rt = support::spawn_runtime(
-        &mock,
-        service_fn(|_req: Request<Body>| async {
-            Ok::<_, Infallible>(Response::new(Empty::<Bytes>::new()))
-        }),
-    );
-    let err = tokio::time::timeout(Duration::from_secs(5), rt)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap_err();
+    let mut rt = mock.serve(service_fn(|_req: Request<Body>| async {
+        Ok::<_, Infallible>(Response::new(Empty::<Bytes>::new()))
+    }));
+    let err = rt.error().await;
     assert!(err.is_runtime_api());
 }
 
@@ -496,16 +452,12 @@ async fn a_403_on_next_is_retried() {
         403,
         r#"{"errorType":"InvalidStateTransition"}"#,
     ));
-    mock.push_event(MockEvent::fixture("req-1", URL_EVENT));
-    let rt = support::spawn_runtime(
-        &mock,
-        service_fn(|_req: Request<Body>| async {
-            Ok::<_, Infallible>(Response::new(Empty::<Bytes>::new()))
-        }),
-    );
+    mock.push_event(MockEvent::url("req-1"));
+    let _rt = mock.serve(service_fn(|_req: Request<Body>| async {
+        Ok::<_, Infallible>(Response::new(Empty::<Bytes>::new()))
+    }));
     assert_eq!(mock.response().await.request_id, "req-1");
     assert!(mock.next_calls() >= 3);
-    rt.abort();
 }
 
 #[tokio::test]
@@ -577,29 +529,26 @@ async fn an_init_failure_is_reported_to_init_error() {
 async fn the_lambda_context_reaches_the_handler() {
     let mock = MockRuntimeApi::start().await;
     mock.push_event(
-        MockEvent::fixture("ctx-1", URL_EVENT)
+        MockEvent::url("ctx-1")
             .header("lambda-runtime-aws-tenant-id", Some("tenant-9"))
             .header(
                 "lambda-runtime-cognito-identity",
                 Some(r#"{"cognitoIdentityId":"id-1","cognitoIdentityPoolId":"pool-1"}"#),
             ),
     );
-    let rt = support::spawn_runtime(
-        &mock,
-        service_fn(|req: Request<Body>| async move {
-            let ctx = req.lambda_context();
-            let summary = serde_json::json!({
-                "id": ctx.request_id,
-                "arn": ctx.invoked_function_arn,
-                "trace": ctx.xray_trace_id,
-                "tenant": ctx.tenant_id,
-                "pool": ctx.identity.as_ref().and_then(|i| i.identity_pool_id.clone()),
-                "remaining_ok": ctx.remaining().is_some_and(|r| r > Duration::from_secs(50)),
-                "function": ctx.env_config.function_name,
-            });
-            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(summary.to_string()))))
-        }),
-    );
+    let _rt = mock.serve(service_fn(|req: Request<Body>| async move {
+        let ctx = req.lambda_context();
+        let summary = serde_json::json!({
+            "id": ctx.request_id,
+            "arn": ctx.invoked_function_arn,
+            "trace": ctx.xray_trace_id,
+            "tenant": ctx.tenant_id,
+            "pool": ctx.identity.as_ref().and_then(|i| i.identity_pool_id.clone()),
+            "remaining_ok": ctx.remaining().is_some_and(|r| r > Duration::from_secs(50)),
+            "function": ctx.env_config.function_name,
+        });
+        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(summary.to_string()))))
+    }));
     let (_, body) = mock.response().await.split();
     let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(v["id"], "ctx-1");
@@ -612,21 +561,18 @@ async fn the_lambda_context_reaches_the_handler() {
     assert_eq!(v["pool"], "pool-1");
     assert_eq!(v["remaining_ok"], true);
     assert_eq!(v["function"], "stream");
-    rt.abort();
 }
 
 #[tokio::test]
 async fn one_connection_serves_many_invocations() {
-    let mock = MockRuntimeApi::start().await;
-    for i in 0..20 {
-        mock.push_event(MockEvent::fixture(&format!("req-{i}"), URL_EVENT));
-    }
-    let rt = support::spawn_runtime(
-        &mock,
+    let ids: Vec<_> = (0..20).map(|i| format!("req-{i}")).collect();
+    let mock = support::serve(
+        ids.iter().map(String::as_str),
         service_fn(|_req: Request<Body>| async {
             Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok")).boxed()))
         }),
-    );
+    )
+    .await;
     for i in 0..20 {
         assert_eq!(mock.response().await.request_id, format!("req-{i}"));
     }
@@ -635,5 +581,4 @@ async fn one_connection_serves_many_invocations() {
         1,
         "keep-alive: one connection for all calls"
     );
-    rt.abort();
 }

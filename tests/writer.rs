@@ -1,11 +1,12 @@
-//! The writer handler style (`stream_fn`) through the runtime, against the Runtime API mock.
+//! The writer handler style (`stream_fn`) through the runtime, against the Runtime API mock;
+//! when each write arrives, through the test kit under paused time.
 
 #[path = "support/process.rs"]
 mod process;
 mod support;
 
 use lambda_stream::Body;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Request, StatusCode};
@@ -14,6 +15,7 @@ use lambda_stream::writer::{self, stream_fn, ResponseWriter};
 use lambda_stream::{BoxError, Diagnostic, RequestExt};
 use support::{MockEvent, MockRuntimeApi, Record};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 #[path = "../examples/writer_style.rs"]
 #[allow(dead_code)]
@@ -31,17 +33,16 @@ fn text_headers() -> HeaderMap {
 
 #[tokio::test]
 async fn status_headers_chunks_and_finish_on_the_wire() {
-    let mock = MockRuntimeApi::start().await;
-    mock.push_event(MockEvent::fixture("req-1", URL_EVENT));
-    let rt = support::spawn_runtime(
-        &mock,
+    let mock = support::serve(
+        ["req-1"],
         stream_fn(|_req, mut out: ResponseWriter| async move {
             out.write_status_and_headers(StatusCode::CREATED, text_headers())?;
             out.write("hello ").await?;
             out.write(Bytes::from_static(b"writer ")).await?;
             out.write_and_finish("world").await
         }),
-    );
+    )
+    .await;
     let res = mock.response().await;
     assert_eq!(res.request_id, "req-1");
     let (prelude, body) = res.split();
@@ -55,82 +56,62 @@ async fn status_headers_chunks_and_finish_on_the_wire() {
     );
     assert_eq!(body, b"hello writer world");
     assert!(res.complete && res.trailers.is_none());
-    rt.abort();
 }
 
-#[tokio::test]
+/// Paused time (the test kit): arrival times are exact.
+#[tokio::test(start_paused = true)]
 async fn the_prelude_leaves_before_the_first_write_and_each_write_on_its_own() {
-    let mock = MockRuntimeApi::start().await;
-    mock.push_event(MockEvent::fixture("req-1", URL_EVENT));
+    const GAP: Duration = Duration::from_millis(300);
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let rt = support::spawn_runtime(
-        &mock,
-        stream_fn(move |_req, mut out: ResponseWriter| {
-            let tx = tx.clone();
-            async move {
-                out.write_status_and_headers(StatusCode::OK, text_headers())?;
-                for part in ["a", "b", "c"] {
-                    tokio::time::sleep(Duration::from_millis(300)).await;
-                    let _ = tx.send(Instant::now());
-                    out.write(part).await?;
-                }
-                out.finish().await
+    let client = TestClient::new(stream_fn(move |_req, mut out: ResponseWriter| {
+        let tx = tx.clone();
+        async move {
+            out.write_status_and_headers(StatusCode::OK, text_headers())?;
+            for part in ["a", "b", "c"] {
+                tokio::time::sleep(GAP).await;
+                let _ = tx.send(Instant::now());
+                out.write(part).await?;
             }
-        }),
+            out.finish().await
+        }
+    }));
+    let res = client.event(support::fixture(URL_EVENT)).await.unwrap();
+    assert_eq!(
+        res.prelude_json().expect("a prelude"),
+        serde_json::json!({
+            "statusCode": 200,
+            "headers": {"content-type": "text/plain", "x-custom": "yes"},
+            "cookies": ["a=1; Path=/"],
+        })
     );
-    let res = mock.response().await;
-    // Each chunk reached the Runtime API promptly after its write was called.
-    for (i, (arrived, _)) in res.body_chunks().iter().enumerate() {
-        let written = rx.recv().await.unwrap();
-        let latency = *arrived - written;
-        eprintln!("chunk {i}: write() to arrival {latency:?}");
-        assert!(
-            latency < Duration::from_millis(100),
-            "chunk {i} took {latency:?}"
-        );
-    }
-    // The prelude arrived on its own, long before the first chunk was written (300 ms after
-    // the head): it did not wait for body bytes.
-    let prelude_at = res.chunks[0].0;
-    if let Some(handed_out) = res.handed_out_at {
-        eprintln!(
-            "event handed out to prelude arrival: {:?}",
-            prelude_at - handed_out
-        );
-    }
-    assert!(res.chunks[0].1.starts_with(b"{\"statusCode\":200"));
-    // What arrived with the prelude is the prelude and its delimiter, nothing of the body.
-    let early: Vec<u8> = res
-        .chunks
+    // The prelude arrived at once, 300 ms before the first write: it did not wait for body
+    // bytes, and nothing of the body came with it.
+    let sent = res.sent_at();
+    assert_eq!(res.head_arrived_at(), Some(sent));
+    // Each write is one chunk, arriving the moment it was written.
+    let written: Vec<Instant> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
+    assert_eq!(written, [sent + GAP, sent + GAP * 2, sent + GAP * 3]);
+    let chunks: Vec<_> = res
+        .chunks()
         .iter()
-        .filter(|(t, _)| *t - prelude_at < Duration::from_millis(100))
-        .flat_map(|(_, b)| b.to_vec())
+        .map(|c| (c.text().into_owned(), c.arrived_at()))
         .collect();
-    assert!(
-        early.ends_with(&[0u8; 8]) && !early[..early.len() - 8].contains(&0),
-        "prelude and delimiter only: {early:?}"
+    assert_eq!(
+        chunks,
+        [
+            ("a".to_owned(), written[0]),
+            ("b".to_owned(), written[1]),
+            ("c".to_owned(), written[2]),
+        ],
+        "one chunk per write, as it was written"
     );
-    let body = res.body_chunks();
-    let parts: Vec<_> = body.iter().map(|(_, b)| b.clone()).collect();
-    assert_eq!(parts, ["a", "b", "c"], "one chunk per write");
-    assert!(body[0].0 - prelude_at >= Duration::from_millis(250));
-    for pair in body.windows(2) {
-        let gap = pair[1].0 - pair[0].0;
-        assert!(
-            gap >= Duration::from_millis(250),
-            "chunks arrived {gap:?} apart"
-        );
-    }
-    rt.abort();
+    assert!(res.is_complete());
 }
 
 #[tokio::test]
 async fn defaults_ok_without_finish_and_ok_without_anything() {
-    let mock = MockRuntimeApi::start().await;
-    mock.push_event(MockEvent::fixture("writes", URL_EVENT));
-    mock.push_event(MockEvent::fixture("nothing", URL_EVENT));
-    let rt = support::spawn_runtime(
-        &mock,
+    let mock = support::serve(
+        ["writes", "nothing"],
         stream_fn(|req: Request<Body>, mut out: ResponseWriter| async move {
             if req.lambda_context().request_id == "writes" {
                 out.write("no head, ").await?;
@@ -138,7 +119,8 @@ async fn defaults_ok_without_finish_and_ok_without_anything() {
             }
             Ok::<_, writer::Error>(())
         }),
-    );
+    )
+    .await;
     let res = mock.response().await;
     assert_eq!(res.request_id, "writes");
     let (prelude, body) = res.split();
@@ -156,7 +138,6 @@ async fn defaults_ok_without_finish_and_ok_without_anything() {
     assert_eq!(prelude["statusCode"], 200);
     assert!(body.is_empty());
     assert!(res.complete && res.trailers.is_none());
-    rt.abort();
 }
 
 /// How a failing handler fails.
@@ -175,17 +156,16 @@ fn failing(req: &Request<Body>) -> Result<(), BoxError> {
 async fn failures_after_a_write_end_the_stream_with_error_trailers() {
     let mock = MockRuntimeApi::start().await;
     for id in ["late-error", "late-diagnostic", "late-panic", "after"] {
-        mock.push_event(MockEvent::fixture(id, URL_EVENT));
+        mock.push_event(MockEvent::url(id));
     }
-    let rt = support::spawn_runtime(
-        &mock,
-        stream_fn(|req: Request<Body>, mut out: ResponseWriter| async move {
+    let rt = mock.serve(stream_fn(
+        |req: Request<Body>, mut out: ResponseWriter| async move {
             out.write("partial").await?;
             failing(&req)?;
             out.write_and_finish(" whole").await?;
             Ok::<_, BoxError>(())
-        }),
-    );
+        },
+    ));
     for (id, ty, message) in [
         ("late-error", "Function.StreamError", "model went away"),
         (
@@ -213,41 +193,37 @@ async fn failures_after_a_write_end_the_stream_with_error_trailers() {
     assert_eq!(res.split().1, b"partial whole");
     assert!(res.trailers.is_none());
     assert!(!rt.is_finished());
-    rt.abort();
 }
 
 #[tokio::test]
 async fn failures_after_the_head_but_before_a_write_also_use_trailers() {
-    let mock = MockRuntimeApi::start().await;
-    mock.push_event(MockEvent::fixture("head-error", URL_EVENT));
-    let rt = support::spawn_runtime(
-        &mock,
+    let mock = support::serve(
+        ["head-error"],
         stream_fn(|req: Request<Body>, mut out: ResponseWriter| async move {
             out.write_status_and_headers(StatusCode::OK, HeaderMap::new())?;
             failing(&req)
         }),
-    );
+    )
+    .await;
     let res = mock.response().await;
     assert!(res.split().1.is_empty());
     let (ty, _) = res.error_trailers().expect("error trailers");
     assert_eq!(ty, "Function.StreamError");
-    rt.abort();
 }
 
 #[tokio::test]
 async fn failures_before_the_head_go_to_the_error_endpoint() {
     let mock = MockRuntimeApi::start().await;
     for id in ["early-error", "early-diagnostic", "early-panic", "after"] {
-        mock.push_event(MockEvent::fixture(id, URL_EVENT));
+        mock.push_event(MockEvent::url(id));
     }
-    let rt = support::spawn_runtime(
-        &mock,
-        stream_fn(|req: Request<Body>, mut out: ResponseWriter| async move {
+    let _rt = mock.serve(stream_fn(
+        |req: Request<Body>, mut out: ResponseWriter| async move {
             failing(&req)?;
             out.write_and_finish("fine").await?;
             Ok::<_, BoxError>(())
-        }),
-    );
+        },
+    ));
     for (id, ty, message) in [
         ("early-error", "Function.Error", "model went away"),
         (
@@ -269,7 +245,6 @@ async fn failures_before_the_head_go_to_the_error_endpoint() {
     let res = mock.response().await;
     assert_eq!(res.request_id, "after");
     assert_eq!(res.split().1, b"fine");
-    rt.abort();
 }
 
 /// What each misuse returned, reported by the handler.
@@ -282,12 +257,11 @@ struct Misuse {
 #[tokio::test]
 async fn every_misuse_is_a_typed_error_and_the_response_stays_intact() {
     let mock = MockRuntimeApi::start().await;
-    mock.push_event(MockEvent::fixture("finish", URL_EVENT));
-    mock.push_event(MockEvent::fixture("write-and-finish", URL_EVENT));
+    mock.push_event(MockEvent::url("finish"));
+    mock.push_event(MockEvent::url("write-and-finish"));
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let rt = support::spawn_runtime(
-        &mock,
-        stream_fn(move |req: Request<Body>, mut out: ResponseWriter| {
+    let _rt = mock.serve(stream_fn(
+        move |req: Request<Body>, mut out: ResponseWriter| {
             let tx = tx.clone();
             async move {
                 let report = |what, result| {
@@ -324,8 +298,8 @@ async fn every_misuse_is_a_typed_error_and_the_response_stays_intact() {
                 }
                 Ok::<_, writer::Error>(())
             }
-        }),
-    );
+        },
+    ));
     let res = mock.response().await;
     assert_eq!(res.request_id, "finish");
     let (prelude, body) = res.split();
@@ -351,80 +325,73 @@ async fn every_misuse_is_a_typed_error_and_the_response_stays_intact() {
         assert_eq!(err.is_finished(), !expect_head_sent, "{}: {err}", m.what);
         assert!(!err.is_closed());
     }
-    rt.abort();
 }
 
-#[tokio::test]
+/// Paused time: the mock's times are exact, and "nothing posted" means nothing was posted
+/// once every task had settled.
+#[tokio::test(start_paused = true)]
 async fn work_goes_on_after_finish_while_the_response_is_complete() {
-    let mock = MockRuntimeApi::start().await;
-    mock.push_event(MockEvent::fixture("req-1", URL_EVENT));
+    const WORK: Duration = Duration::from_millis(300);
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let rt = support::spawn_runtime(
-        &mock,
+    let mock = support::serve(
+        ["req-1"],
         stream_fn(move |_req, mut out: ResponseWriter| {
             let tx = tx.clone();
             async move {
                 out.write_and_finish("done").await?;
-                tokio::time::sleep(Duration::from_millis(300)).await;
+                tokio::time::sleep(WORK).await;
                 let _ = tx.send(Instant::now());
                 // A late failure is only logged: the response is complete.
                 Err::<(), BoxError>("metrics flush failed".into())
             }
         }),
-    );
+    )
+    .await;
     let res = mock.response().await;
     let completed_at = Instant::now();
     assert_eq!(res.split().1, b"done");
     assert!(res.complete && res.trailers.is_none());
-    let background_done = tokio::time::timeout(Duration::from_secs(5), rx.recv())
-        .await
-        .expect("the work after finish ran")
-        .unwrap();
-    assert!(background_done > completed_at);
-    match tokio::time::timeout(Duration::from_millis(300), mock.record()).await {
+    // Complete the moment the event was taken, while the work after finish went on.
+    let handed_out = res.handed_out_at.expect("the mock handed the event out");
+    assert_eq!(completed_at, handed_out);
+    let background_done = rx.recv().await.expect("the work after finish ran");
+    assert_eq!(background_done, handed_out + WORK);
+    match tokio::time::timeout(WORK, mock.record()).await {
         Err(_) => {}
         Ok(Record::Error(e)) => panic!("a late error was reported to /error: {e:?}"),
         Ok(other) => panic!("unexpected post: {other:?}"),
     }
-    rt.abort();
 }
 
-#[tokio::test]
+/// Paused time (the test kit): the lines arrive exactly a second apart.
+#[tokio::test(start_paused = true)]
 async fn example_streaming_numbers_lines_arrive_a_second_apart() {
-    let mock = MockRuntimeApi::start().await;
-    mock.push_event(MockEvent::fixture("n-1", URL_EVENT));
-    let rt = support::spawn_runtime(&mock, stream_fn(writer_style::streaming_numbers));
-    let res = mock.response().await;
-    let (prelude, _) = res.split();
+    let client = TestClient::new(stream_fn(writer_style::streaming_numbers));
+    let res = client.event(support::fixture(URL_EVENT)).await.unwrap();
+    let prelude = res.prelude_json().expect("a prelude");
     assert_eq!(prelude["statusCode"], 200);
     assert_eq!(prelude["headers"]["content-type"], "text/plain");
     assert_eq!(
         prelude["headers"]["x-my-custom-header"],
         "streaming-example"
     );
-    let chunks = res.body_chunks();
-    let lines: Vec<_> = chunks
+    let sent = res.sent_at();
+    assert_eq!(res.head_arrived_at(), Some(sent));
+    let lines: Vec<_> = res
+        .chunks()
         .iter()
-        .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
+        .map(|c| (c.text().into_owned(), (c.arrived_at() - sent).as_secs_f64()))
         .collect();
     assert_eq!(
         lines,
         [
-            "Number: 1\n",
-            "Number: 2\n",
-            "Number: 3\n",
-            "Streaming complete!\n"
+            ("Number: 1\n".to_owned(), 0.0),
+            ("Number: 2\n".to_owned(), 1.0),
+            ("Number: 3\n".to_owned(), 2.0),
+            ("Streaming complete!\n".to_owned(), 3.0),
         ]
     );
-    for pair in chunks.windows(2) {
-        let gap = pair[1].0 - pair[0].0;
-        assert!(
-            gap >= Duration::from_millis(900),
-            "lines arrived {gap:?} apart"
-        );
-    }
-    assert!(res.complete && res.trailers.is_none());
-    rt.abort();
+    assert!(res.is_complete());
 }
 
 #[tokio::test(start_paused = true)]

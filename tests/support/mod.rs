@@ -3,16 +3,23 @@
 //! It hands out scripted events on `GET /next` (long-polling while none is queued), records
 //! every POST (headers, each body chunk with its arrival time, trailers), keeps the raw bytes
 //! it received for wire-level assertions, and answers as scripted (default `202`).
+//!
+//! Times are tokio's clock: exact under `#[tokio::test(start_paused = true)]`.
+//!
+//! [`serve`] (or [`MockRuntimeApi::serve`]) runs a service under a runtime pointed at the mock,
+//! stopped when the test ends.
 #![allow(dead_code)]
 
 use lambda_stream::Body;
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::ops::Deref;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context as TaskContext, Poll};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use bytes::Bytes;
@@ -23,6 +30,8 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Mutex as AsyncMutex};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 /// What the mock answers to one `GET /next`.
 pub enum Next {
@@ -65,6 +74,11 @@ impl MockEvent {
                 ),
             ],
         }
+    }
+
+    /// The function URL `GET /` event (`function-url-get.json`), with the usual headers.
+    pub fn url(request_id: &str) -> Self {
+        Self::fixture(request_id, "function-url-get.json")
     }
 
     /// An event from a fixture file in `tests/fixtures/events/`.
@@ -215,7 +229,7 @@ pub struct MockRuntimeApi {
     records: AsyncMutex<mpsc::UnboundedReceiver<Record>>,
     shared: Arc<Mutex<Shared>>,
     raw: Arc<Mutex<Vec<u8>>>,
-    accept: tokio::task::JoinHandle<()>,
+    accept: JoinHandle<()>,
 }
 
 impl Drop for MockRuntimeApi {
@@ -506,20 +520,101 @@ impl AsyncWrite for Recording {
     }
 }
 
-/// Runs `service` under a runtime pointed at `mock`, in the background.
-pub fn spawn_runtime<S, B>(
-    mock: &MockRuntimeApi,
-    service: S,
-) -> tokio::task::JoinHandle<Result<(), lambda_stream::Error>>
+/// A runtime running in the background; aborted when dropped, so a test that ends (or fails)
+/// leaves nothing behind.
+pub struct Serving(JoinHandle<Result<(), lambda_stream::Error>>);
+
+impl Serving {
+    /// Runs `runtime` (any `Runtime::run*` future) on a task of its own.
+    pub fn spawn(
+        runtime: impl Future<Output = Result<(), lambda_stream::Error>> + Send + 'static,
+    ) -> Self {
+        Serving(tokio::spawn(runtime))
+    }
+
+    /// Whether the runtime has stopped.
+    pub fn is_finished(&self) -> bool {
+        self.0.is_finished()
+    }
+
+    /// Waits (up to 20 s) for the runtime to stop; what it returned.
+    pub async fn exit(&mut self) -> Result<(), lambda_stream::Error> {
+        tokio::time::timeout(Duration::from_secs(20), &mut self.0)
+            .await
+            .expect("the runtime did not stop within 20 s")
+            .expect("the runtime's task panicked")
+    }
+
+    /// Waits (up to 20 s) for the runtime to stop with an error, and returns it.
+    pub async fn error(&mut self) -> lambda_stream::Error {
+        match self.exit().await {
+            Ok(()) => panic!("the runtime stopped without an error"),
+            Err(e) => e,
+        }
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl MockRuntimeApi {
+    /// Runs `service` under a runtime pointed at this mock (`Runtime::run`), until the
+    /// returned guard is dropped.
+    pub fn serve<S, B>(&self, service: S) -> Serving
+    where
+        S: tower::Service<Request<Body>, Response = Response<B>> + Send + 'static,
+        S::Future: Send,
+        S::Error: Into<lambda_stream::BoxError>,
+        B: http_body::Body + Send + 'static,
+        B::Error: Into<lambda_stream::BoxError>,
+    {
+        Serving::spawn(lambda_stream::Runtime::new(self.config()).run(service))
+    }
+}
+
+/// A mock with its runtime: reads as the mock (`response()`, `error()`, `push_event`...);
+/// the runtime is aborted when it is dropped, before the mock stops.
+pub struct Served {
+    /// The runtime serving the mock.
+    pub runtime: Serving,
+    /// The mock.
+    pub mock: MockRuntimeApi,
+}
+
+impl Deref for Served {
+    type Target = MockRuntimeApi;
+
+    fn deref(&self) -> &MockRuntimeApi {
+        &self.mock
+    }
+}
+
+/// Starts a mock with `events` queued (a bare request id is the function URL `GET /` event,
+/// [`MockEvent::url`]) and `service` serving it: the setup most wire tests share.
+pub async fn serve<E, S, B>(events: impl IntoIterator<Item = E>, service: S) -> Served
 where
+    E: Into<MockEvent>,
     S: tower::Service<Request<Body>, Response = Response<B>> + Send + 'static,
     S::Future: Send,
     S::Error: Into<lambda_stream::BoxError>,
     B: http_body::Body + Send + 'static,
     B::Error: Into<lambda_stream::BoxError>,
 {
-    let runtime = lambda_stream::Runtime::new(mock.config());
-    tokio::spawn(runtime.run(service))
+    let mock = MockRuntimeApi::start().await;
+    for event in events {
+        mock.push_event(event.into());
+    }
+    let runtime = mock.serve(service);
+    Served { runtime, mock }
+}
+
+impl From<&str> for MockEvent {
+    fn from(request_id: &str) -> Self {
+        MockEvent::url(request_id)
+    }
 }
 
 /// Finds `needle` in `haystack`.

@@ -2,6 +2,7 @@
 //! garbage instead of HTTP, truncated replies, a connection reset in the middle of a request.
 //!
 //! The test drives it step by step: accept a connection, read a request head, write any bytes.
+//! Include it beside `support` (its [`RawApi::serve`] returns a `support::Serving`).
 #![allow(dead_code)]
 
 use std::time::Duration;
@@ -174,5 +175,21 @@ impl RawConn {
         #[allow(deprecated)]
         let _ = self.stream.set_linger(Some(Duration::ZERO));
         drop(self.stream);
+    }
+}
+
+impl RawApi {
+    /// Runs `service` under a runtime pointed at this listener, until the guard is dropped.
+    pub fn serve<S, B>(&self, service: S) -> crate::support::Serving
+    where
+        S: tower::Service<http::Request<lambda_stream::Body>, Response = http::Response<B>>
+            + Send
+            + 'static,
+        S::Future: Send,
+        S::Error: Into<lambda_stream::BoxError>,
+        B: http_body::Body + Send + 'static,
+        B::Error: Into<lambda_stream::BoxError>,
+    {
+        crate::support::Serving::spawn(lambda_stream::Runtime::new(self.config()).run(service))
     }
 }
