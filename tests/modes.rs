@@ -198,7 +198,7 @@ fn expected(kind: Kind, body: &[u8]) -> Seen {
 async fn one_handler_serves_every_event_source_in_both_modes() {
     for mode in [ResponseMode::Streamed, ResponseMode::Buffered] {
         let mock = MockRuntimeApi::start().await;
-        let rt = tokio::spawn(
+        let _rt = support::Serving::spawn(
             Runtime::new(mock.config())
                 .response_mode(mode)
                 .run(service_fn(handler)),
@@ -215,7 +215,6 @@ async fn one_handler_serves_every_event_source_in_both_modes() {
                 "{fixture} in {mode:?} mode"
             );
         }
-        rt.abort();
     }
 }
 
@@ -226,14 +225,13 @@ async fn the_mode_comes_from_the_environment_variable_too() {
     let mock = MockRuntimeApi::start().await;
     let mut config = mock.config();
     config.response_mode = "buffered".parse().unwrap();
-    let rt = tokio::spawn(Runtime::new(config).run(service_fn(handler)));
+    let _rt = support::Serving::spawn(Runtime::new(config).run(service_fn(handler)));
     mock.push_event(MockEvent::fixture("req-0", "apigw-http-v2.json"));
     let res = mock.response().await;
     assert_eq!(
         seen(Kind::V2, ResponseMode::Buffered, &res),
         expected(Kind::V2, b"GET /chat/lobby?since=10\n")
     );
-    rt.abort();
 }
 
 /// A body that fails after its first chunk.
@@ -251,16 +249,16 @@ async fn failing(_req: Request<Body>) -> Result<Reply, Infallible> {
 #[tokio::test]
 async fn a_failing_body_gives_trailers_when_streamed_and_an_error_report_when_buffered() {
     let mock = MockRuntimeApi::start().await;
-    let rt = tokio::spawn(Runtime::new(mock.config()).run(service_fn(failing)));
+    let rt = support::Serving::spawn(Runtime::new(mock.config()).run(service_fn(failing)));
     mock.push_event(MockEvent::fixture("req-s", "function-url-get.json"));
     let res = mock.response().await;
     let (ty, body) = res.error_trailers().expect("error trailers");
     assert_eq!(ty, "Function.StreamError");
     assert_eq!(body["errorMessage"], "upstream closed");
-    rt.abort();
+    drop(rt);
 
     let mock = MockRuntimeApi::start().await;
-    let rt = tokio::spawn(
+    let _rt = support::Serving::spawn(
         Runtime::new(mock.config())
             .response_mode(ResponseMode::Buffered)
             .run(service_fn(failing)),
@@ -274,13 +272,12 @@ async fn a_failing_body_gives_trailers_when_streamed_and_an_error_report_when_bu
         assert_eq!(report.error_type(), "Function.Error");
         assert_eq!(report.message(), "upstream closed");
     }
-    rt.abort();
 }
 
 #[tokio::test]
 async fn a_buffered_body_over_6_mb_is_a_clear_error_and_the_loop_goes_on() {
     let mock = MockRuntimeApi::start().await;
-    let rt = tokio::spawn(
+    let _rt = support::Serving::spawn(
         Runtime::new(mock.config())
             .response_mode(ResponseMode::Buffered)
             .run(service_fn(|req: Request<Body>| async move {
@@ -307,5 +304,4 @@ async fn a_buffered_body_over_6_mb_is_a_clear_error_and_the_loop_goes_on() {
     assert_eq!(res.request_id, "small");
     let object: Value = serde_json::from_slice(&res.bytes()).unwrap();
     assert_eq!(object["body"], "xxxxxxxxxx");
-    rt.abort();
 }

@@ -89,19 +89,24 @@ fn sizes() -> impl Strategy<Value = Vec<usize>> {
 struct ApiHarness {
     rt: tokio::runtime::Runtime,
     mock: MockRuntimeApi,
+    /// The runtime under test, for the whole test binary.
+    _runtime: support::Serving,
 }
 
 fn api_harness() -> &'static ApiHarness {
     static H: OnceLock<ApiHarness> = OnceLock::new();
     H.get_or_init(|| {
         let rt = tokio::runtime::Runtime::new().unwrap();
-        let mock = rt.block_on(async {
+        let (mock, runtime) = rt.block_on(async {
             let mock = MockRuntimeApi::start().await;
-            // Runs for the whole test binary.
-            drop(support::spawn_runtime(&mock, sizes_service()));
-            mock
+            let runtime = mock.serve(sizes_service());
+            (mock, runtime)
         });
-        ApiHarness { rt, mock }
+        ApiHarness {
+            rt,
+            mock,
+            _runtime: runtime,
+        }
     })
 }
 

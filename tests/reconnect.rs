@@ -3,6 +3,8 @@
 //!
 //! The server here is raw TCP, so that every byte and every close is under the test's control.
 
+mod support;
+
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -50,7 +52,7 @@ async fn a_connection_closed_after_each_reply_is_replaced() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let mut config = lambda_stream::Config::default();
     config.runtime_api = Some(listener.local_addr().unwrap().to_string());
-    let rt = tokio::spawn(lambda_stream::Runtime::new(config).run(service_fn(
+    let rt = support::Serving::spawn(lambda_stream::Runtime::new(config).run(service_fn(
         |req: Request<Body>| async move {
             let reply = format!("hello from {}", req.uri().path());
             Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(reply))))
@@ -96,5 +98,4 @@ async fn a_connection_closed_after_each_reply_is_replaced() {
         .await
         .starts_with("GET /2018-06-01/runtime/invocation/next "));
     assert!(!rt.is_finished());
-    rt.abort();
 }
