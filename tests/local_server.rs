@@ -3,6 +3,11 @@
 //! Every test starts its own server on a free loopback port, with the real runtime loop
 //! behind it (the internal Runtime API), and calls it as a client would: hyper, raw TCP,
 //! `curl`, and boto3 when it is installed.
+//!
+//! When a line arrives is asked under paused time (`start_paused`: tokio's clock, which the
+//! in-process server and client share, gives exact arrival times); only the tests whose
+//! other end is another process (the example binary, curl, boto3) read the real clock, with
+//! a bound that a loaded machine cannot fail (`assert_each_before_the_next`).
 
 #[path = "support/process.rs"]
 mod process;
@@ -10,7 +15,7 @@ use lambda_stream::Body;
 use process::example_binary;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine as _;
 use bytes::Bytes;
@@ -23,6 +28,7 @@ use hyper_util::rt::TokioIo;
 use lambda_stream::{BoxError, Diagnostic, RequestContext, RequestExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 use tower::service_fn;
 
 #[path = "../examples/streaming_numbers.rs"]
@@ -99,6 +105,8 @@ fn chunks<P: Into<String>>(
 /// What a client saw: the head, each data frame with its arrival time, the end.
 #[derive(Debug)]
 struct Seen {
+    /// When the request was sent (tokio's clock, like the arrival times).
+    sent_at: Instant,
     status: StatusCode,
     headers: HeaderMap,
     chunks: Vec<(Instant, Bytes)>,
@@ -117,6 +125,13 @@ impl Seen {
     fn text(&self) -> String {
         String::from_utf8(self.body()).unwrap()
     }
+    /// When each data frame arrived, from when the request was sent.
+    fn arrivals(&self) -> Vec<Duration> {
+        self.chunks
+            .iter()
+            .map(|(at, _)| *at - self.sent_at)
+            .collect()
+    }
     fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).map(|v| v.to_str().unwrap())
     }
@@ -124,6 +139,7 @@ impl Seen {
 
 /// Sends `req` on a new connection with hyper's client and reads the whole response.
 async fn send(addr: SocketAddr, req: Request<Full<Bytes>>) -> Seen {
+    let sent_at = Instant::now();
     let stream = TcpStream::connect(addr).await.unwrap();
     let (mut tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
@@ -132,6 +148,7 @@ async fn send(addr: SocketAddr, req: Request<Full<Bytes>>) -> Seen {
     let res = tx.send_request(req).await.unwrap();
     let (parts, mut body) = res.into_parts();
     let mut seen = Seen {
+        sent_at,
         status: parts.status,
         headers: parts.headers,
         chunks: vec![],
@@ -168,14 +185,9 @@ fn post(path: &str, body: impl Into<Bytes>) -> Request<Full<Bytes>> {
         .unwrap()
 }
 
-fn assert_a_second_apart(chunks: &[(Instant, Bytes)]) {
-    for pair in chunks.windows(2) {
-        let gap = pair[1].0 - pair[0].0;
-        assert!(
-            gap >= Duration::from_millis(900),
-            "chunks arrived {gap:?} apart"
-        );
-    }
+/// Durations of whole seconds.
+fn seconds<const N: usize>(secs: [u64; N]) -> Vec<Duration> {
+    secs.into_iter().map(Duration::from_secs).collect()
 }
 
 /// One event-stream message: its string headers and its payload.
@@ -222,7 +234,7 @@ fn event_type(headers: &[(String, String)]) -> &str {
 // ---------------------------------------------------------------------------------------------
 // Function URL door
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn function_url_streams_the_example_lines_a_second_apart() {
     let addr = start(service_fn(streaming_numbers::handler)).await;
     let seen = send(addr, get("/")).await;
@@ -239,13 +251,7 @@ async fn function_url_streams_the_example_lines_a_second_apart() {
         .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
         .collect();
     assert_eq!(lines, NUMBERS);
-    assert_a_second_apart(&seen.chunks);
-    let (first, last) = (seen.chunks[0].0, seen.chunks[3].0);
-    assert!(
-        last - first >= Duration::from_millis(2700),
-        "the first line came {:?} before the last",
-        last - first
-    );
+    assert_eq!(seen.arrivals(), seconds([0, 1, 2, 3]));
 }
 
 #[tokio::test]
@@ -385,7 +391,7 @@ async fn function_url_mid_stream_error_aborts_the_connection_otherwise() {
     assert!(!raw.ends_with("0\r\n\r\n"), "a clean end: {raw:?}");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn deadline_is_the_function_timeout_and_is_enforced() {
     let svc = service_fn(|req: Request<Body>| async move {
         let remaining = req.lambda_context().remaining().unwrap_or_default();
@@ -407,9 +413,10 @@ async fn deadline_is_the_function_timeout_and_is_enforced() {
         .header("te", "trailers")
         .body(Full::default())
         .unwrap();
-    let started = Instant::now();
     let seen = send(addr, req).await;
-    assert!(started.elapsed() < Duration::from_millis(2900));
+    // Cut off at the deadline exactly, a second before the late line.
+    assert_eq!(seen.arrivals(), seconds([0]));
+    assert_eq!(seen.sent_at.elapsed(), Duration::from_secs(2));
     assert!(!seen.text().contains("late"));
     let trailers = seen.trailers.expect("timeout trailers");
     assert_eq!(
@@ -484,7 +491,9 @@ async fn a_client_leaving_mid_stream_leaves_the_server_healthy() {
     assert_eq!(seen.end, Ok(()));
 }
 
-#[tokio::test]
+/// Paused time: the sleeps order the steps (each ends once everything else waits), they do
+/// not race them.
+#[tokio::test(start_paused = true)]
 async fn a_queued_client_that_leaves_is_skipped() {
     let calls = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let log = calls.clone();
@@ -550,20 +559,19 @@ async fn invoke_applies_the_prelude_and_passes_raw_payloads_as_they_are() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn invoke_streams_the_example_as_it_is_produced() {
     let addr = start(service_fn(streaming_numbers::handler)).await;
     let seen = send(addr, post("/invoke", "{}")).await;
     assert_eq!(seen.status, 200);
     assert_eq!(seen.text(), NUMBERS.concat());
-    assert_eq!(seen.chunks.len(), 4);
-    assert_a_second_apart(&seen.chunks);
+    assert_eq!(seen.arrivals(), seconds([0, 1, 2, 3]), "{:?}", seen.chunks);
 }
 
 // ---------------------------------------------------------------------------------------------
 // The Lambda API doors
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn invoke_with_response_stream_sends_a_framed_event_per_chunk() {
     let addr = start(service_fn(streaming_numbers::handler)).await;
     let seen = send(
@@ -598,9 +606,13 @@ async fn invoke_with_response_stream_sends_a_framed_event_per_chunk() {
     assert_eq!(payloads, NUMBERS);
     let complete: serde_json::Value = serde_json::from_slice(&events[4].1).unwrap();
     assert_eq!(complete, serde_json::json!({}));
-    // One PayloadChunk per chunk, each sent as it came: the HTTP chunks are a second apart.
-    assert_eq!(seen.chunks.len(), 5, "{:?}", seen.chunks);
-    assert_a_second_apart(&seen.chunks[..4]);
+    // One PayloadChunk per chunk, each sent as it came, and InvokeComplete with the last.
+    assert_eq!(
+        seen.arrivals(),
+        seconds([0, 1, 2, 3, 3]),
+        "{:?}",
+        seen.chunks
+    );
 }
 
 #[tokio::test]
@@ -694,10 +706,11 @@ fn skip(why: &str) {
     eprintln!("{why}: skipping");
 }
 
-/// Runs `curl` with `args`; each stdout line with the time it arrived, and the exit code.
-/// `None` when curl is not installed.
-async fn curl(args: &[&str]) -> Option<(Vec<(Instant, String)>, Option<i32>)> {
+/// Runs `curl` with `args`; each stdout line with when it arrived (from curl's start), and
+/// the exit code. `None` when curl is not installed.
+async fn curl(args: &[&str]) -> Option<(Vec<(Duration, String)>, Option<i32>)> {
     use tokio::io::AsyncBufReadExt;
+    let started = Instant::now();
     let mut child = tokio::process::Command::new("curl")
         .args(args)
         .stdout(std::process::Stdio::piped())
@@ -707,7 +720,7 @@ async fn curl(args: &[&str]) -> Option<(Vec<(Instant, String)>, Option<i32>)> {
     let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
     let mut out = vec![];
     while let Some(line) = lines.next_line().await.unwrap() {
-        out.push((Instant::now(), line));
+        out.push((started.elapsed(), line));
     }
     let status = child.wait().await.unwrap();
     Some((out, status.code()))
@@ -744,7 +757,14 @@ async fn the_example_binary_serves_locally_without_a_runtime_api() {
     assert_eq!(seen.status, 200);
     assert_eq!(seen.header("x-my-custom-header"), Some("streaming-example"));
     assert_eq!(seen.text(), NUMBERS.concat());
-    assert_a_second_apart(&seen.chunks);
+    assert_eq!(
+        seen.chunks.len(),
+        4,
+        "one chunk per line: {:?}",
+        seen.chunks
+    );
+    // Another process's clock: each line was on the wire before the next existed.
+    process::assert_each_before_the_next(&seen.arrivals(), Duration::from_secs(1));
 }
 
 #[tokio::test]
@@ -757,10 +777,9 @@ async fn curl_sees_the_lines_as_they_are_produced() {
     assert_eq!(code, Some(0));
     let text: Vec<_> = lines.iter().map(|(_, l)| format!("{l}\n")).collect();
     assert_eq!(text, NUMBERS);
-    for pair in lines.windows(2) {
-        let gap = pair[1].0 - pair[0].0;
-        assert!(gap >= Duration::from_millis(900), "lines {gap:?} apart");
-    }
+    // curl's clock cannot be paused: each line reached curl before the next existed.
+    let arrivals: Vec<_> = lines.iter().map(|(at, _)| *at).collect();
+    process::assert_each_before_the_next(&arrivals, Duration::from_secs(1));
 }
 
 #[tokio::test]
@@ -819,15 +838,14 @@ async fn boto3_invoke_with_response_stream() {
     assert_eq!(ok["status"], 200);
     assert_eq!(ok["chunks"], serde_json::json!(NUMBERS));
     assert_eq!(ok["complete"], serde_json::json!({}));
-    let times: Vec<f64> = ok["times"]
+    // Seconds since the call, on boto3's clock: each chunk before the next existed.
+    let times: Vec<Duration> = ok["times"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|t| t.as_f64().unwrap())
+        .map(|t| Duration::from_secs_f64(t.as_f64().unwrap()))
         .collect();
-    for pair in times.windows(2) {
-        assert!(pair[1] - pair[0] >= 0.9, "boto3 got chunks at {times:?}");
-    }
+    process::assert_each_before_the_next(&times, Duration::from_secs(1));
 
     let failed = &report["failed"];
     assert_eq!(failed["status"], 200);
@@ -836,7 +854,8 @@ async fn boto3_invoke_with_response_stream() {
     assert_eq!(failed["complete"]["ErrorDetails"], "db gone");
 }
 
-#[tokio::test]
+/// Paused time: the connection is cut off exactly when its head is overdue.
+#[tokio::test(start_paused = true)]
 async fn a_caller_that_never_finishes_its_head_is_cut_off() {
     let mut options = lambda_stream::local::Options::default();
     options.addr = "127.0.0.1:0".parse().unwrap();
@@ -863,11 +882,7 @@ async fn a_caller_that_never_finishes_its_head_is_cut_off() {
         read.is_ok(),
         "the stalled connection was still open after 5 s"
     );
-    assert!(
-        started.elapsed() >= Duration::from_millis(250),
-        "{:?}",
-        started.elapsed()
-    );
+    assert_eq!(started.elapsed(), Duration::from_millis(300));
     assert!(
         rest.is_empty() || rest.starts_with(b"HTTP/1.1 408"),
         "{:?}",
