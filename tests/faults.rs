@@ -175,37 +175,37 @@ async fn a_runtime_api_that_only_speaks_garbage_is_a_connect_error_after_retries
 
 #[tokio::test]
 async fn garbled_optional_next_headers_are_ignored_and_the_event_served() {
-    let mock = MockRuntimeApi::start().await;
-    mock.push_event(
-        MockEvent::url("garbled")
-            .header("lambda-runtime-deadline-ms", Some("soon"))
-            .header("lambda-runtime-client-context", Some("{not json"))
-            .header("lambda-runtime-cognito-identity", Some("[1, 2]"))
-            .header("lambda-runtime-invoked-function-arn", Some(""))
-            .header("lambda-runtime-trace-id", None),
-    );
-    mock.push_event(
-        MockEvent::url("huge-deadline")
-            .header("lambda-runtime-deadline-ms", Some("18446744073709551615")),
-    );
-    let rt = mock.serve(service_fn(|req: Request<Body>| async move {
-        let cx = req.lambda_context();
-        if cx.request_id == "garbled" {
-            assert!(cx.deadline.is_none());
-            assert!(cx.client_context.is_none());
-            assert!(cx.identity.is_none());
-            assert!(cx.invoked_function_arn.is_none());
-            assert!(cx.xray_trace_id.is_none());
-        }
-        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
-    }));
+    let mock = support::serve(
+        [
+            MockEvent::url("garbled")
+                .header("lambda-runtime-deadline-ms", Some("soon"))
+                .header("lambda-runtime-client-context", Some("{not json"))
+                .header("lambda-runtime-cognito-identity", Some("[1, 2]"))
+                .header("lambda-runtime-invoked-function-arn", Some(""))
+                .header("lambda-runtime-trace-id", None),
+            MockEvent::url("huge-deadline")
+                .header("lambda-runtime-deadline-ms", Some("18446744073709551615")),
+        ],
+        service_fn(|req: Request<Body>| async move {
+            let cx = req.lambda_context();
+            if cx.request_id == "garbled" {
+                assert!(cx.deadline.is_none());
+                assert!(cx.client_context.is_none());
+                assert!(cx.identity.is_none());
+                assert!(cx.invoked_function_arn.is_none());
+                assert!(cx.xray_trace_id.is_none());
+            }
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
+        }),
+    )
+    .await;
     for id in ["garbled", "huge-deadline"] {
         let res = mock.response().await;
         assert_eq!(res.request_id, id);
         assert_eq!(res.split().1, b"ok");
         assert!(res.error_trailers().is_none());
     }
-    assert!(!rt.is_finished());
+    assert!(!mock.runtime.is_finished());
 }
 
 #[tokio::test]
@@ -486,13 +486,13 @@ impl tower::Service<Request<Body>> for Flaky {
 
 #[tokio::test]
 async fn a_service_that_is_not_ready_fails_the_invocation_and_the_runtime_goes_on() {
-    let mock = MockRuntimeApi::start().await;
-    for id in ["not-ready", "ready-panics", "ready"] {
-        mock.push_event(MockEvent::url(id));
-    }
-    let rt = mock.serve(Flaky {
-        calls: Arc::new(AtomicUsize::new(0)),
-    });
+    let mock = support::serve(
+        ["not-ready", "ready-panics", "ready"],
+        Flaky {
+            calls: Arc::new(AtomicUsize::new(0)),
+        },
+    )
+    .await;
     let err = mock.error().await;
     assert_eq!(err.request_id.as_deref(), Some("not-ready"));
     assert_eq!(err.error_type(), "Function.ServiceNotReady");
@@ -508,5 +508,5 @@ async fn a_service_that_is_not_ready_fails_the_invocation_and_the_runtime_goes_o
     let res = mock.response().await;
     assert_eq!(res.request_id, "ready");
     assert_eq!(res.split().1, b"ready");
-    assert!(!rt.is_finished());
+    assert!(!mock.runtime.is_finished());
 }

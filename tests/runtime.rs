@@ -325,24 +325,26 @@ async fn an_empty_body_still_sends_prelude_and_delimiter() {
 
 #[tokio::test]
 async fn raw_invocations_stream_without_prelude_with_the_handlers_content_type() {
-    let mock = MockRuntimeApi::start().await;
-    mock.push_event(MockEvent::fixture("req-1", "raw-object.json"));
-    let _rt = mock.serve(service_fn(|req: Request<Body>| async move {
-        assert_eq!(req.method(), http::Method::POST);
-        assert_eq!(req.uri().path(), "/");
-        assert!(req.request_context_ref().is_none());
-        let echo = format!("{} bytes: ", req.body().len());
-        let s = stream::iter(vec![
-            Ok::<_, Infallible>(Frame::data(Bytes::from(echo))),
-            Ok(Frame::data(req.into_body().into_bytes())),
-        ]);
-        Ok::<_, Infallible>(
-            Response::builder()
-                .header("content-type", "application/x-ndjson")
-                .body(StreamBody::new(s))
-                .unwrap(),
-        )
-    }));
+    let mock = support::serve(
+        [MockEvent::fixture("req-1", "raw-object.json")],
+        service_fn(|req: Request<Body>| async move {
+            assert_eq!(req.method(), http::Method::POST);
+            assert_eq!(req.uri().path(), "/");
+            assert!(req.request_context_ref().is_none());
+            let echo = format!("{} bytes: ", req.body().len());
+            let s = stream::iter(vec![
+                Ok::<_, Infallible>(Frame::data(Bytes::from(echo))),
+                Ok(Frame::data(req.into_body().into_bytes())),
+            ]);
+            Ok::<_, Infallible>(
+                Response::builder()
+                    .header("content-type", "application/x-ndjson")
+                    .body(StreamBody::new(s))
+                    .unwrap(),
+            )
+        }),
+    )
+    .await;
     let res = mock.response().await;
     assert_eq!(res.header("content-type"), Some("application/x-ndjson"));
     let payload = support::fixture("raw-object.json");
@@ -382,13 +384,17 @@ async fn a_malformed_event_is_reported_and_the_loop_goes_on() {
 
 #[tokio::test]
 async fn an_event_without_request_id_is_skipped() {
-    let mock = MockRuntimeApi::start().await;
-    mock.push_event(MockEvent::url("x").header("lambda-runtime-aws-request-id", None));
-    mock.push_event(MockEvent::url("good").header("lambda-runtime-deadline-ms", None));
-    let _rt = mock.serve(service_fn(|req: Request<Body>| async move {
-        assert!(req.lambda_context().deadline.is_none());
-        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
-    }));
+    let mock = support::serve(
+        [
+            MockEvent::url("x").header("lambda-runtime-aws-request-id", None),
+            MockEvent::url("good").header("lambda-runtime-deadline-ms", None),
+        ],
+        service_fn(|req: Request<Body>| async move {
+            assert!(req.lambda_context().deadline.is_none());
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
+        }),
+    )
+    .await;
     assert_eq!(mock.response().await.request_id, "good");
 }
 
@@ -527,28 +533,28 @@ async fn an_init_failure_is_reported_to_init_error() {
 
 #[tokio::test]
 async fn the_lambda_context_reaches_the_handler() {
-    let mock = MockRuntimeApi::start().await;
-    mock.push_event(
-        MockEvent::url("ctx-1")
+    let mock = support::serve(
+        [MockEvent::url("ctx-1")
             .header("lambda-runtime-aws-tenant-id", Some("tenant-9"))
             .header(
                 "lambda-runtime-cognito-identity",
                 Some(r#"{"cognitoIdentityId":"id-1","cognitoIdentityPoolId":"pool-1"}"#),
-            ),
-    );
-    let _rt = mock.serve(service_fn(|req: Request<Body>| async move {
-        let ctx = req.lambda_context();
-        let summary = serde_json::json!({
-            "id": ctx.request_id,
-            "arn": ctx.invoked_function_arn,
-            "trace": ctx.xray_trace_id,
-            "tenant": ctx.tenant_id,
-            "pool": ctx.identity.as_ref().and_then(|i| i.identity_pool_id.clone()),
-            "remaining_ok": ctx.remaining().is_some_and(|r| r > Duration::from_secs(50)),
-            "function": ctx.env_config.function_name,
-        });
-        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(summary.to_string()))))
-    }));
+            )],
+        service_fn(|req: Request<Body>| async move {
+            let ctx = req.lambda_context();
+            let summary = serde_json::json!({
+                "id": ctx.request_id,
+                "arn": ctx.invoked_function_arn,
+                "trace": ctx.xray_trace_id,
+                "tenant": ctx.tenant_id,
+                "pool": ctx.identity.as_ref().and_then(|i| i.identity_pool_id.clone()),
+                "remaining_ok": ctx.remaining().is_some_and(|r| r > Duration::from_secs(50)),
+                "function": ctx.env_config.function_name,
+            });
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(summary.to_string()))))
+        }),
+    )
+    .await;
     let (_, body) = mock.response().await.split();
     let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(v["id"], "ctx-1");

@@ -154,18 +154,16 @@ fn failing(req: &Request<Body>) -> Result<(), BoxError> {
 
 #[tokio::test]
 async fn failures_after_a_write_end_the_stream_with_error_trailers() {
-    let mock = MockRuntimeApi::start().await;
-    for id in ["late-error", "late-diagnostic", "late-panic", "after"] {
-        mock.push_event(MockEvent::url(id));
-    }
-    let rt = mock.serve(stream_fn(
-        |req: Request<Body>, mut out: ResponseWriter| async move {
+    let mock = support::serve(
+        ["late-error", "late-diagnostic", "late-panic", "after"],
+        stream_fn(|req: Request<Body>, mut out: ResponseWriter| async move {
             out.write("partial").await?;
             failing(&req)?;
             out.write_and_finish(" whole").await?;
             Ok::<_, BoxError>(())
-        },
-    ));
+        }),
+    )
+    .await;
     for (id, ty, message) in [
         ("late-error", "Function.StreamError", "model went away"),
         (
@@ -192,7 +190,7 @@ async fn failures_after_a_write_end_the_stream_with_error_trailers() {
     assert_eq!(res.request_id, "after");
     assert_eq!(res.split().1, b"partial whole");
     assert!(res.trailers.is_none());
-    assert!(!rt.is_finished());
+    assert!(!mock.runtime.is_finished());
 }
 
 #[tokio::test]
@@ -213,17 +211,15 @@ async fn failures_after_the_head_but_before_a_write_also_use_trailers() {
 
 #[tokio::test]
 async fn failures_before_the_head_go_to_the_error_endpoint() {
-    let mock = MockRuntimeApi::start().await;
-    for id in ["early-error", "early-diagnostic", "early-panic", "after"] {
-        mock.push_event(MockEvent::url(id));
-    }
-    let _rt = mock.serve(stream_fn(
-        |req: Request<Body>, mut out: ResponseWriter| async move {
+    let mock = support::serve(
+        ["early-error", "early-diagnostic", "early-panic", "after"],
+        stream_fn(|req: Request<Body>, mut out: ResponseWriter| async move {
             failing(&req)?;
             out.write_and_finish("fine").await?;
             Ok::<_, BoxError>(())
-        },
-    ));
+        }),
+    )
+    .await;
     for (id, ty, message) in [
         ("early-error", "Function.Error", "model went away"),
         (
