@@ -35,7 +35,8 @@ async fn start() -> (Killed, SocketAddr) {
     // Killed and waited for on drop, whichever way the test ends.
     let child = Killed(child);
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    for _ in 0..200 {
+    // Up to 20 s: a debug build on a loaded machine can be slow to start.
+    for _ in 0..800 {
         if TcpStream::connect(addr).await.is_ok() {
             return (child, addr);
         }

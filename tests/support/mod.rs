@@ -520,6 +520,32 @@ impl AsyncWrite for Recording {
     }
 }
 
+/// What `Runtime::run` serves: a tower service of `Request<Body>` whose response body
+/// streams. The bound once, for every helper here that starts a runtime.
+pub trait Function:
+    tower::Service<
+        Request<Body>,
+        Response = Response<Self::ResBody>,
+        Future: Send,
+        Error: Into<lambda_stream::BoxError>,
+    > + Send
+    + 'static
+{
+    /// The response body.
+    type ResBody: http_body::Body<Error: Into<lambda_stream::BoxError>> + Send + 'static;
+}
+
+impl<S, B> Function for S
+where
+    S: tower::Service<Request<Body>, Response = Response<B>> + Send + 'static,
+    S::Future: Send,
+    S::Error: Into<lambda_stream::BoxError>,
+    B: http_body::Body + Send + 'static,
+    B::Error: Into<lambda_stream::BoxError>,
+{
+    type ResBody = B;
+}
+
 /// A runtime running in the background; aborted when dropped, so a test that ends (or fails)
 /// leaves nothing behind.
 pub struct Serving(JoinHandle<Result<(), lambda_stream::Error>>);
@@ -563,14 +589,7 @@ impl Drop for Serving {
 impl MockRuntimeApi {
     /// Runs `service` under a runtime pointed at this mock (`Runtime::run`), until the
     /// returned guard is dropped.
-    pub fn serve<S, B>(&self, service: S) -> Serving
-    where
-        S: tower::Service<Request<Body>, Response = Response<B>> + Send + 'static,
-        S::Future: Send,
-        S::Error: Into<lambda_stream::BoxError>,
-        B: http_body::Body + Send + 'static,
-        B::Error: Into<lambda_stream::BoxError>,
-    {
+    pub fn serve<S: Function>(&self, service: S) -> Serving {
         Serving::spawn(lambda_stream::Runtime::new(self.config()).run(service))
     }
 }
@@ -594,15 +613,10 @@ impl Deref for Served {
 
 /// Starts a mock with `events` queued (a bare request id is the function URL `GET /` event,
 /// [`MockEvent::url`]) and `service` serving it: the setup most wire tests share.
-pub async fn serve<E, S, B>(events: impl IntoIterator<Item = E>, service: S) -> Served
-where
-    E: Into<MockEvent>,
-    S: tower::Service<Request<Body>, Response = Response<B>> + Send + 'static,
-    S::Future: Send,
-    S::Error: Into<lambda_stream::BoxError>,
-    B: http_body::Body + Send + 'static,
-    B::Error: Into<lambda_stream::BoxError>,
-{
+pub async fn serve<E: Into<MockEvent>, S: Function>(
+    events: impl IntoIterator<Item = E>,
+    service: S,
+) -> Served {
     let mock = MockRuntimeApi::start().await;
     for event in events {
         mock.push_event(event.into());
@@ -620,17 +634,10 @@ impl From<&str> for MockEvent {
 /// Runs `service` under a runtime pointed at `mock`, in the background, as a bare task (not
 /// aborted on drop). For the suites that include this module by path and abort it themselves;
 /// [`MockRuntimeApi::serve`] is the guard the root crate's suites use.
-pub fn spawn_runtime<S, B>(
+pub fn spawn_runtime<S: Function>(
     mock: &MockRuntimeApi,
     service: S,
-) -> JoinHandle<Result<(), lambda_stream::Error>>
-where
-    S: tower::Service<Request<Body>, Response = Response<B>> + Send + 'static,
-    S::Future: Send,
-    S::Error: Into<lambda_stream::BoxError>,
-    B: http_body::Body + Send + 'static,
-    B::Error: Into<lambda_stream::BoxError>,
-{
+) -> JoinHandle<Result<(), lambda_stream::Error>> {
     tokio::spawn(lambda_stream::Runtime::new(mock.config()).run(service))
 }
 

@@ -180,16 +180,7 @@ impl RawConn {
 
 impl RawApi {
     /// Runs `service` under a runtime pointed at this listener, until the guard is dropped.
-    pub fn serve<S, B>(&self, service: S) -> crate::support::Serving
-    where
-        S: tower::Service<http::Request<lambda_stream::Body>, Response = http::Response<B>>
-            + Send
-            + 'static,
-        S::Future: Send,
-        S::Error: Into<lambda_stream::BoxError>,
-        B: http_body::Body + Send + 'static,
-        B::Error: Into<lambda_stream::BoxError>,
-    {
+    pub fn serve<S: crate::support::Function>(&self, service: S) -> crate::support::Serving {
         crate::support::Serving::spawn(lambda_stream::Runtime::new(self.config()).run(service))
     }
 }
