@@ -54,6 +54,13 @@
 //! Put this layer outside layers that wrap body errors (compression, say), so its
 //! `Function.Timeout` reaches the runtime as is.
 //!
+//! # Errors
+//!
+//! The body fails with a boxed [`Diagnostic`](lambda_stream::Diagnostic), not a marker type
+//! of its own: the runtime takes the trailers' error type from a `Diagnostic`. To tell
+//! that the deadline layer cut a body, downcast the error and compare its type with [`ERROR_TYPE`]:
+//! `err.downcast_ref::<Diagnostic>().is_some_and(|d| d.error_type() == ERROR_TYPE)`.
+//!
 //! # Example
 //!
 //! ```no_run
