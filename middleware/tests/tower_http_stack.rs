@@ -1,7 +1,4 @@
-//! The tower_http_stack example through the runtime, against the Runtime API mock.
-
-#[path = "../../tests/support/mod.rs"]
-mod support;
+//! The tower_http_stack example through the runtime with the test kit, in paused time.
 
 #[path = "../examples/tower_http_stack.rs"]
 #[allow(dead_code)]
@@ -10,113 +7,101 @@ mod tower_http_stack;
 use std::io::Write;
 use std::time::Duration;
 
-use support::{MockEvent, MockRuntimeApi};
+use http::Request;
+use lambda_stream::testing::{TestClient, TestResponse};
+use lambda_stream::Body;
+use lambda_stream_middleware::deadline::ERROR_TYPE;
 
-const URL_EVENT: &str = include_str!("../../tests/fixtures/events/function-url-get.json");
+const TICK: Duration = Duration::from_millis(200);
 
-/// A function URL event with these extra request headers.
-fn event(id: &str, headers: &[(&str, &str)]) -> MockEvent {
-    let mut event: serde_json::Value = serde_json::from_str(URL_EVENT).unwrap();
+async fn get(
+    client: &TestClient,
+    request_id: &str,
+    headers: &[(&'static str, &str)],
+) -> TestResponse {
+    let mut req = Request::get("/").body(Body::empty()).unwrap();
     for (k, v) in headers {
-        event["headers"][*k] = (*v).into();
+        req.headers_mut().insert(*k, v.parse().unwrap());
     }
-    MockEvent::new(id, serde_json::to_vec(&event).unwrap())
-}
-
-#[tokio::test]
-async fn plain_stack_streams_with_cors_cache_control_and_request_id() {
-    let mock = MockRuntimeApi::start().await;
-    mock.push_event(event("plain", &[("origin", "https://example.com")]));
-    let rt = support::spawn_runtime(&mock, tower_http_stack::app());
-    let res = mock.response().await;
-    let (prelude, body) = res.split();
-    let headers = &prelude["headers"];
-    assert_eq!(prelude["statusCode"], 200);
-    assert_eq!(
-        headers["access-control-allow-origin"],
-        "https://example.com"
-    );
-    assert_eq!(headers["cache-control"], "no-cache");
-    assert_eq!(headers["x-request-id"], "plain");
-    assert!(headers.get("content-encoding").is_none());
-    assert_eq!(body, b"tick 1\ntick 2\ntick 3\ntick 4\ntick 5\n");
-    let chunks = res.body_chunks();
-    assert_eq!(chunks.len(), 5, "{chunks:?}");
-    for pair in chunks.windows(2) {
-        let gap = pair[1].0 - pair[0].0;
-        assert!(gap >= Duration::from_millis(150), "ticks {gap:?} apart");
-    }
-    rt.abort();
-}
-
-#[tokio::test]
-async fn under_gzip_each_chunk_is_flushed_and_decodable_when_it_arrives() {
-    let mock = MockRuntimeApi::start().await;
-    mock.push_event(event("gzip", &[("accept-encoding", "gzip")]));
-    let rt = support::spawn_runtime(&mock, tower_http_stack::app());
-    let res = mock.response().await;
-    let (prelude, _) = res.split();
-    assert_eq!(prelude["headers"]["content-encoding"], "gzip");
-    assert!(
-        res.complete && res.trailers.is_none(),
-        "{:?}",
-        res.error_trailers()
-    );
-    let chunks = res.body_chunks();
-    let start = chunks[0].0;
-    let mut decoder = flate2::write::GzDecoder::new(Vec::new());
-    let mut decoded_at = vec![];
-    for (at, bytes) in &chunks {
-        decoder.write_all(bytes).unwrap();
-        decoder.flush().unwrap();
-        let text = String::from_utf8_lossy(decoder.get_ref()).into_owned();
-        eprintln!("{:>12?} {:>3} bytes -> {text:?}", *at - start, bytes.len());
-        decoded_at.push((*at, text.lines().count()));
-    }
-    decoder.finish().unwrap();
-    // No chunk made more than one tick decodable: the compressor flushed every tick on its own
-    // instead of holding it back for more input. (A chunk may carry only gzip's footer.)
-    let lines: Vec<usize> = decoded_at.iter().map(|(_, lines)| *lines).collect();
-    assert_eq!(lines.first(), Some(&1), "{lines:?}");
-    assert_eq!(lines.last(), Some(&5), "{lines:?}");
-    assert!(lines.windows(2).all(|w| w[1] - w[0] <= 1), "{lines:?}");
-    let tick_at: Vec<_> = (1..=5)
-        .map(|n| decoded_at.iter().find(|(_, l)| *l == n).unwrap().0)
-        .collect();
-    for pair in tick_at.windows(2) {
-        let gap = pair[1] - pair[0];
-        assert!(gap >= Duration::from_millis(150), "ticks {gap:?} apart");
-    }
-    rt.abort();
-}
-
-#[tokio::test]
-async fn the_deadline_layer_cuts_the_compressed_stream_with_a_timeout_trailer() {
-    let mock = MockRuntimeApi::start().await;
-    // The ticks need 800 ms; the deadline layer acts at 900 - 500 = 400 ms.
-    let due = std::time::SystemTime::now() + Duration::from_millis(900);
-    let ms = due
-        .duration_since(std::time::UNIX_EPOCH)
+    client
+        .invocation()
+        .request_id(request_id)
+        .request(req)
+        .await
         .unwrap()
-        .as_millis()
-        .to_string();
-    mock.push_event(
-        event("late", &[("accept-encoding", "gzip")])
-            .header("lambda-runtime-deadline-ms", Some(&ms)),
-    );
-    let rt = support::spawn_runtime(&mock, tower_http_stack::app());
-    let res = mock.response().await;
-    assert!(std::time::SystemTime::now() < due);
-    let (prelude, body) = res.split();
-    assert_eq!(prelude["headers"]["content-encoding"], "gzip");
-    let (ty, _) = res.error_trailers().expect("a timeout trailer");
-    assert_eq!(ty, "Function.Timeout");
-    // What arrived before the cut decodes to whole ticks.
+}
+
+/// Decodes the gzip stream chunk by chunk: for each chunk, how many lines were decodable
+/// once it arrived, and when.
+fn lines_as_decoded(res: &TestResponse) -> Vec<(tokio::time::Instant, usize, String)> {
     let mut decoder = flate2::write::GzDecoder::new(Vec::new());
-    decoder.write_all(&body).unwrap();
-    decoder.flush().unwrap();
-    let text = String::from_utf8(decoder.get_ref().clone()).unwrap();
-    assert!(text.starts_with("tick 1\ntick 2\n"), "{text:?}");
-    assert!(!text.contains("tick 5"), "{text:?}");
-    rt.abort();
+    let mut out = vec![];
+    for chunk in res.chunks() {
+        decoder.write_all(chunk.bytes()).unwrap();
+        decoder.flush().unwrap();
+        let text = String::from_utf8(decoder.get_ref().clone()).unwrap();
+        out.push((chunk.arrived_at(), text.lines().count(), text));
+    }
+    out
+}
+
+#[tokio::test(start_paused = true)]
+async fn plain_stack_streams_with_cors_cache_control_and_request_id() {
+    let client = TestClient::new(tower_http_stack::app());
+    let res = get(&client, "plain", &[("origin", "https://example.com")]).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.header("access-control-allow-origin"),
+        Some("https://example.com")
+    );
+    assert_eq!(res.header("cache-control"), Some("no-cache"));
+    assert_eq!(res.header("x-request-id"), Some("plain"));
+    assert_eq!(res.header("content-encoding"), None);
+    assert!(res.error().is_none(), "{:?}", res.error());
+    assert_eq!(res.text(), "tick 1\ntick 2\ntick 3\ntick 4\ntick 5\n");
+    let chunks = res.chunks();
+    assert_eq!(chunks.len(), 5, "{chunks:?}");
+    for (n, chunk) in chunks.iter().enumerate() {
+        assert_eq!(chunk.text(), format!("tick {}\n", n + 1));
+        assert_eq!(chunk.arrived_at() - res.sent_at(), TICK * n as u32);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn under_gzip_each_tick_is_flushed_and_decodable_when_it_is_produced() {
+    let client = TestClient::new(tower_http_stack::app());
+    let res = get(&client, "gzip", &[("accept-encoding", "gzip")]).await;
+    assert_eq!(res.header("content-encoding"), Some("gzip"));
+    assert!(res.error().is_none(), "{:?}", res.error());
+    let decoded = lines_as_decoded(&res);
+    assert_eq!(
+        decoded.last().map(|(_, _, text)| text.as_str()),
+        Some("tick 1\ntick 2\ntick 3\ntick 4\ntick 5\n")
+    );
+    // Tick n is decodable at (n - 1) ticks: the compressor flushed every tick on its own
+    // instead of holding it back for more input.
+    for n in 1..=5 {
+        let at = decoded
+            .iter()
+            .find(|(_, lines, _)| *lines == n)
+            .map(|(at, _, _)| *at - res.sent_at());
+        assert_eq!(at, Some(TICK * (n as u32 - 1)), "tick {n}: {decoded:?}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_deadline_layer_cuts_the_compressed_stream_with_a_timeout_trailer() {
+    // The ticks need 800 ms; the deadline layer acts at 900 - 500 = 400 ms, just before the
+    // third.
+    let client = TestClient::builder()
+        .timeout(Duration::from_millis(900))
+        .build(tower_http_stack::app());
+    let res = get(&client, "late", &[("accept-encoding", "gzip")]).await;
+    assert_eq!(res.header("content-encoding"), Some("gzip"));
+    let error = res.error().expect("a timeout trailer");
+    assert_eq!(error.error_type(), ERROR_TYPE);
+    assert!(res.ended_at() - res.sent_at() <= 2 * TICK);
+    let decoded = lines_as_decoded(&res);
+    let text = decoded.last().map(|(_, _, t)| t.as_str()).unwrap_or("");
+    assert_eq!(text, "tick 1\ntick 2\n", "{decoded:?}");
 }

@@ -1,8 +1,9 @@
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::Buf;
 use http_body::{Body, Frame, SizeHint};
 use lambda_stream::{BoxError, Diagnostic};
 use pin_project_lite::pin_project;
@@ -12,9 +13,9 @@ use super::ERROR_TYPE;
 
 pin_project! {
     /// The response body of [`Deadline`](super::Deadline): the inner body, ended with a
-    /// `Function.Timeout` error when the deadline's margin is reached mid-stream.
+    /// `Function.Timeout` error when it is still streaming at the cutoff.
     ///
-    /// See the [module docs](super) for an example.
+    /// See the [module docs](super) for the rule and an example.
     pub struct ResponseBody<B> {
         #[pin]
         kind: Kind<B>,
@@ -30,8 +31,11 @@ pin_project! {
             body: B,
             #[pin]
             sleep: Option<Sleep>,
+            // Past the cutoff: the data bytes the body may still pass without waiting (its
+            // size hint's upper bound when the cutoff was seen).
+            late: Option<u64>,
         },
-        // The 504 answered for a service that did not answer in time.
+        // The answer for a service that did not answer in time.
         TimedOut {
             fail: bool,
         },
@@ -45,6 +49,7 @@ impl<B> ResponseBody<B> {
             kind: Kind::Streaming {
                 body,
                 sleep: cutoff.map(tokio::time::sleep_until),
+                late: None,
             },
             margin,
         }
@@ -79,42 +84,68 @@ where
     ) -> Poll<Option<Result<Frame<B::Data>, BoxError>>> {
         let mut this = self.project();
         let margin = *this.margin;
-        match this.kind.as_mut().project() {
-            KindProj::Streaming { body, sleep } => {
-                // The deadline first: a body that always has data must still be cut.
-                if let Some(sleep) = sleep.as_pin_mut() {
-                    if sleep.poll(cx).is_ready() {
-                        this.kind.set(Kind::Done);
-                        tracing::error!(
-                            margin = ?margin,
-                            "the response was still streaming {margin:?} before the invocation deadline; ending it with an error"
-                        );
-                        return Poll::Ready(Some(Err(timeout_error(margin))));
+        let frame = match this.kind.as_mut().project() {
+            KindProj::Streaming { body, sleep, late } => {
+                // The cutoff first: a body that always has data must still be cut.
+                if late.is_none() && sleep.as_pin_mut().is_some_and(|s| s.poll(cx).is_ready()) {
+                    match body.size_hint().upper() {
+                        Some(left) => *late = Some(left),
+                        None => {
+                            this.kind.set(Kind::Done);
+                            tracing::error!(
+                                margin = ?margin,
+                                "the response was still streaming {margin:?} before the invocation deadline; ending it with an error"
+                            );
+                            return Poll::Ready(Some(Err(timeout_error(margin))));
+                        }
                     }
                 }
-                let frame = ready!(body.poll_frame(cx));
-                match frame {
-                    Some(Ok(frame)) => Poll::Ready(Some(Ok(frame))),
-                    Some(Err(err)) => {
-                        this.kind.set(Kind::Done);
-                        Poll::Ready(Some(Err(err.into())))
-                    }
-                    None => {
-                        this.kind.set(Kind::Done);
-                        Poll::Ready(None)
+                match (body.poll_frame(cx), late) {
+                    (Poll::Pending, None) => return Poll::Pending,
+                    (Poll::Pending, Some(_)) => None,
+                    (Poll::Ready(frame), None) => Some(frame),
+                    (Poll::Ready(frame), Some(left)) => {
+                        let size = match &frame {
+                            Some(Ok(frame)) => frame.data_ref().map_or(0, |d| d.remaining() as u64),
+                            _ => 0,
+                        };
+                        // More data than the body announced: it is not in hand after all.
+                        match left.checked_sub(size) {
+                            Some(rest) => {
+                                *left = rest;
+                                Some(frame)
+                            }
+                            None => None,
+                        }
                     }
                 }
             }
             KindProj::TimedOut { fail } => {
                 let fail = *fail;
                 this.kind.set(Kind::Done);
-                if fail {
-                    Poll::Ready(Some(Err(timeout_error(margin))))
-                } else {
-                    Poll::Ready(None)
-                }
+                return Poll::Ready(fail.then(|| Err(timeout_error(margin))));
             }
-            KindProj::Done => Poll::Ready(None),
+            KindProj::Done => return Poll::Ready(None),
+        };
+        match frame {
+            Some(Some(Ok(frame))) => Poll::Ready(Some(Ok(frame))),
+            Some(Some(Err(err))) => {
+                this.kind.set(Kind::Done);
+                Poll::Ready(Some(Err(err.into())))
+            }
+            Some(None) => {
+                this.kind.set(Kind::Done);
+                Poll::Ready(None)
+            }
+            // Past the cutoff, the body would have to wait (or has more than it announced).
+            None => {
+                this.kind.set(Kind::Done);
+                tracing::error!(
+                    margin = ?margin,
+                    "the response body was not done {margin:?} before the invocation deadline; ending it with an error"
+                );
+                Poll::Ready(Some(Err(timeout_error(margin))))
+            }
         }
     }
 
@@ -138,7 +169,8 @@ where
 impl<B> std::fmt::Debug for ResponseBody<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let state = match &self.kind {
-            Kind::Streaming { .. } => "streaming",
+            Kind::Streaming { late: None, .. } => "streaming",
+            Kind::Streaming { late: Some(_), .. } => "past the cutoff",
             Kind::TimedOut { .. } => "timed out",
             Kind::Done => "done",
         };

@@ -4,6 +4,7 @@ use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use http::{Response, StatusCode};
+use http_body::Body;
 use lambda_stream::BoxError;
 use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
@@ -40,17 +41,30 @@ impl<F> ResponseFuture<F> {
 impl<F, B, E> Future for ResponseFuture<F>
 where
     F: Future<Output = Result<Response<B>, E>>,
-    B: http_body::Body,
+    B: Body,
     B::Error: Into<BoxError>,
 {
     type Output = Result<Response<ResponseBody<B>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
+        let margin = *this.margin;
+        // The service first: a response it has ready is taken, even past the cutoff.
         if let Poll::Ready(result) = this.inner.poll(cx) {
             let response = result?;
+            let late = this.cutoff.is_some_and(|at| Instant::now() >= at);
+            if late && response.body().size_hint().upper().is_none() {
+                // A stream of unknown length would be cut at its first chunk: answer while no
+                // head has gone out.
+                tracing::error!(
+                    margin = ?margin,
+                    "a streaming response came {margin:?} or less before the invocation deadline; answering 504 instead"
+                );
+                return Poll::Ready(Ok(timed_out(*this.raw, margin)));
+            }
+            let cutoff = *this.cutoff;
             return Poll::Ready(Ok(
-                response.map(|body| ResponseBody::new(body, *this.cutoff, *this.margin))
+                response.map(|body| ResponseBody::new(body, cutoff, margin))
             ));
         }
         let Some(sleep) = this.sleep.as_pin_mut() else {
@@ -58,14 +72,19 @@ where
         };
         ready!(sleep.poll(cx));
         tracing::error!(
-            margin = ?this.margin,
-            "no response yet {:?} before the invocation deadline; answering 504",
-            this.margin,
+            margin = ?margin,
+            "no response yet {margin:?} before the invocation deadline; answering 504"
         );
-        let mut response = Response::new(ResponseBody::timed_out(*this.raw, *this.margin));
-        *response.status_mut() = StatusCode::GATEWAY_TIMEOUT;
-        Poll::Ready(Ok(response))
+        Poll::Ready(Ok(timed_out(*this.raw, margin)))
     }
+}
+
+/// The answer for a service out of time: `504` with an empty body, or for a raw invocation
+/// (no status to show) a body that fails at once.
+fn timed_out<B>(raw: bool, margin: Duration) -> Response<ResponseBody<B>> {
+    let mut response = Response::new(ResponseBody::timed_out(raw, margin));
+    *response.status_mut() = StatusCode::GATEWAY_TIMEOUT;
+    response
 }
 
 impl<F> std::fmt::Debug for ResponseFuture<F> {

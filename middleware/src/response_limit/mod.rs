@@ -10,6 +10,13 @@
 //! Only whole chunks are sent. (The bytes of the prelude are not counted; leave room for
 //! them with a limit a little under the cap, as [`ResponseLimitLayer::lambda`] does.)
 //!
+//! # Errors
+//!
+//! The body fails with a boxed [`Diagnostic`](lambda_stream::Diagnostic), not a marker type
+//! of its own: the runtime takes the trailers' error type from a `Diagnostic`. To tell
+//! that a body was cut at the limit, downcast the error and compare its type with [`ERROR_TYPE`]:
+//! `err.downcast_ref::<Diagnostic>().is_some_and(|d| d.error_type() == ERROR_TYPE)`.
+//!
 //! # Example
 //!
 //! ```no_run

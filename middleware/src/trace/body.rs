@@ -6,7 +6,7 @@ use pin_project_lite::pin_project;
 use tracing::Span;
 
 pin_project! {
-    /// The response body of [`InvocationSpan`](super::InvocationSpan): the inner body, polled
+    /// The response body of [`Trace`](super::Trace): the inner body, polled
     /// in the span, so what the body logs while it streams is attributed to the invocation.
     ///
     /// See the [module docs](super) for an example.

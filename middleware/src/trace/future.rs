@@ -9,7 +9,7 @@ use tracing::Span;
 use super::ResponseBody;
 
 pin_project! {
-    /// The response future of [`InvocationSpan`](super::InvocationSpan): the inner future,
+    /// The response future of [`Trace`](super::Trace): the inner future,
     /// polled in the span.
     ///
     /// See the [module docs](super) for an example.

@@ -8,8 +8,10 @@
 //!   `xray_trace_id`, `cold_start`, `function_name`, `function_version`, `method`, `path`.
 //!   With the `tower-http` feature it is a `tower_http::trace::MakeSpan`, so tower-http's
 //!   `TraceLayer` gets Lambda's fields (and keeps its own `on_response`/`on_failure` hooks).
-//! - [`InvocationSpanLayer`]: the same span without tower-http: it wraps the service's future
-//!   and the response body, so events logged while the body streams carry the span too.
+//! - [`TraceLayer`] (the [`Trace`] service): the same span without tower-http: it wraps the
+//!   service's future and the response body, so events logged while the body streams carry
+//!   the span too. `TraceLayer::new().make_span_with(...)` takes a [`MakeInvocationSpan`] of
+//!   another level.
 //! - `LambdaRequestId` (feature `tower-http`): a `tower_http::request_id::MakeRequestId`
 //!   that uses the Lambda request id, so `SetRequestIdLayer`/`PropagateRequestIdLayer` give
 //!   callers an `x-request-id` they can find in CloudWatch.
@@ -26,14 +28,14 @@
 //!
 //! use http::{Request, Response};
 //! use lambda_stream::Body;
-//! use lambda_stream_middleware::trace::InvocationSpanLayer;
+//! use lambda_stream_middleware::trace::TraceLayer;
 //! use tower::ServiceBuilder;
 //!
 //! #[tokio::main]
 //! async fn main() -> Result<(), lambda_stream::Error> {
 //!     tracing_subscriber::fmt().init();
 //!     let service = ServiceBuilder::new()
-//!         .layer(InvocationSpanLayer::new())
+//!         .layer(TraceLayer::new())
 //!         .service_fn(|_req: Request<Body>| async {
 //!             tracing::info!("handling"); // carries request_id, xray_trace_id, cold_start
 //!             Ok::<_, Infallible>(Response::new(String::from("traced")))
@@ -42,7 +44,8 @@
 //! }
 //! ```
 //!
-//! With tower-http (feature `tower-http`); the runtime's request body,
+//! With tower-http (feature `tower-http`), whose `TraceLayer` is another type of the same
+//! name: use [`MakeInvocationSpan`] as its span maker. The runtime's request body,
 //! [`lambda_stream::Body`], is an [`http_body::Body`], so tower-http's layers take it as it is.
 //!
 //! ```no_run
@@ -78,8 +81,16 @@ mod service;
 
 pub use body::ResponseBody;
 pub use future::ResponseFuture;
-pub use layer::InvocationSpanLayer;
+pub use layer::TraceLayer;
 pub use make_span::MakeInvocationSpan;
 #[cfg(feature = "tower-http")]
 pub use request_id::LambdaRequestId;
-pub use service::InvocationSpan;
+pub use service::Trace;
+
+/// The former name of [`TraceLayer`].
+#[deprecated(note = "renamed `TraceLayer`, like the other layers of this crate")]
+pub type InvocationSpanLayer = TraceLayer;
+
+/// The former name of [`Trace`].
+#[deprecated(note = "renamed `Trace`, like the other services of this crate")]
+pub type InvocationSpan<S> = Trace<S>;

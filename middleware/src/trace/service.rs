@@ -3,40 +3,32 @@ use std::task::{Context, Poll};
 use http::{Request, Response};
 use tower_service::Service;
 
-use super::{MakeInvocationSpan, ResponseBody, ResponseFuture};
+use super::{MakeInvocationSpan, ResponseBody, ResponseFuture, TraceLayer};
 
 /// Runs the inner service, and its response body, in the invocation's span.
 ///
 /// See the [module docs](super) for an example.
 #[derive(Debug, Clone)]
-pub struct InvocationSpan<S> {
+pub struct Trace<S> {
     inner: S,
-    make: MakeInvocationSpan,
+    make_span: MakeInvocationSpan,
 }
 
-impl<S> InvocationSpan<S> {
-    /// Wraps `inner`, with spans made by `make`.
-    pub fn new(inner: S, make: MakeInvocationSpan) -> Self {
-        InvocationSpan { inner, make }
+impl<S> Trace<S> {
+    /// Wraps `inner`, with spans made by `make_span`.
+    pub fn new(inner: S, make_span: MakeInvocationSpan) -> Self {
+        Trace { inner, make_span }
     }
 
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
+    /// A [`TraceLayer`] with spans made by [`MakeInvocationSpan::new`].
+    pub fn layer() -> TraceLayer {
+        TraceLayer::new()
     }
 
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// The inner service, unwrapped.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
+    define_inner_service_accessors!();
 }
 
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for InvocationSpan<S>
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Trace<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
 {
@@ -49,7 +41,7 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        let span = self.make.make(&req);
+        let span = self.make_span.make(&req);
         let future = span.in_scope(|| self.inner.call(req));
         ResponseFuture::new(future, span)
     }
