@@ -631,16 +631,6 @@ impl From<&str> for MockEvent {
     }
 }
 
-/// Runs `service` under a runtime pointed at `mock`, in the background, as a bare task (not
-/// aborted on drop). For the suites that include this module by path and abort it themselves;
-/// [`MockRuntimeApi::serve`] is the guard the root crate's suites use.
-pub fn spawn_runtime<S: Function>(
-    mock: &MockRuntimeApi,
-    service: S,
-) -> JoinHandle<Result<(), lambda_stream::Error>> {
-    tokio::spawn(lambda_stream::Runtime::new(mock.config()).run(service))
-}
-
 /// Finds `needle` in `haystack`.
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
