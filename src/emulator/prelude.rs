@@ -34,13 +34,17 @@ pub(crate) struct Opened {
     pub(crate) status: StatusCode,
     pub(crate) headers: HeaderMap,
     /// The prelude's JSON as the runtime sent it (without its delimiter); `None` without one.
+    /// (The test kit records it; the local server needs only what it says.)
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
     pub(crate) prelude: Option<Bytes>,
     /// The body bytes that came after the delimiter in the prelude's last chunk.
     pub(crate) first: Bytes,
 }
 
-/// Why a response could not be opened.
+/// Why a response could not be opened. (The test kit reads all of it; the local server, the
+/// failure.)
 #[derive(Debug)]
+#[cfg_attr(not(feature = "testing"), allow(dead_code))]
 pub(crate) struct Unopened {
     pub(crate) failure: Diagnostic,
     /// The runtime had posted the response's head when it failed.

@@ -26,7 +26,9 @@ mod prelude;
 
 pub(crate) use body::ResponseStream;
 pub(crate) use buffered::{buffer, Buffered};
-pub(crate) use prelude::{encode_head, is_dropped, Head};
+#[cfg(feature = "local")]
+pub(crate) use prelude::is_dropped;
+pub(crate) use prelude::{encode_head, Head};
 
 use base64::Engine as _;
 use http::{HeaderMap, HeaderName, HeaderValue};
