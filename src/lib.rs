@@ -94,6 +94,7 @@ pub mod local;
 #[cfg(feature = "logging")]
 pub mod logging;
 mod runtime;
+mod service;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod wire;
@@ -119,21 +120,16 @@ pub use context::{ClientApplication, ClientContext, CognitoIdentity, Context};
 pub use error::{BoxError, Diagnostic, Error};
 pub use event::{RequestContext, RequestExt};
 pub use runtime::Runtime;
+pub use service::LambdaService;
 pub use writer::{stream_fn, ResponseWriter};
-
-use http::{Request, Response};
-use tower_service::Service;
 
 /// Serves Lambda invocations with `service`, configured from the environment.
 ///
 /// Shorthand for [`Runtime::from_env()`](Runtime::from_env)`.run(service)`; see the crate
 /// docs for an example. Returns only on a fatal error; return it from `main`.
-pub async fn run<S, B>(service: S) -> Result<(), Error>
+pub async fn run<S>(service: S) -> Result<(), Error>
 where
-    S: Service<Request<Body>, Response = Response<B>>,
-    S::Error: Into<BoxError>,
-    B: http_body::Body + Send + 'static,
-    B::Error: Into<BoxError>,
+    S: LambdaService,
 {
     Runtime::from_env().run(service).await
 }

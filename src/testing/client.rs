@@ -7,19 +7,18 @@ use std::time::{Duration, SystemTime};
 
 use bytes::{Bytes, BytesMut};
 use http::header::{HeaderValue, HOST};
-use http::{HeaderMap, Request, Response, StatusCode};
+use http::{HeaderMap, Request, StatusCode};
 use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
-use tower_service::Service;
 
 use super::{Chunk, Error, FunctionError, TestResponse};
 use crate::client::Client;
 use crate::emulator::prelude::Next as _;
 use crate::emulator::{self, event, prelude, Job, Replies, Reply, DEFAULT_TIMEOUT};
 use crate::wire::MAX_PAYLOAD;
-use crate::{Body, BoxError, Config, Diagnostic};
+use crate::{Body, BoxError, Config, Diagnostic, LambdaService};
 
 /// The caller's address in the function URL events of [`Invocation::request`].
 const DEFAULT_PEER: SocketAddr =
@@ -70,13 +69,10 @@ impl TestClient {
     /// Nothing starts until the first invocation, so this works outside a tokio runtime too.
     /// The service runs on a task of its own, as under [`Runtime::run`](crate::Runtime::run)
     /// it runs beside the Runtime API: hence `Send` (an axum `Router` is).
-    pub fn new<S, B>(service: S) -> Self
+    pub fn new<S>(service: S) -> Self
     where
-        S: Service<Request<Body>, Response = Response<B>> + Send + 'static,
+        S: LambdaService + Send + 'static,
         S::Future: Send,
-        S::Error: Into<BoxError>,
-        B: http_body::Body + Send + 'static,
-        B::Error: Into<BoxError>,
     {
         Builder::default().build(service)
     }
@@ -270,16 +266,13 @@ impl Builder {
     }
 
     /// The client of `service`.
-    pub fn build<S, B>(self, service: S) -> TestClient
+    pub fn build<S>(self, service: S) -> TestClient
     where
-        S: Service<Request<Body>, Response = Response<B>> + Send + 'static,
+        S: LambdaService + Send + 'static,
         S::Future: Send,
-        S::Error: Into<BoxError>,
-        B: http_body::Body + Send + 'static,
-        B::Error: Into<BoxError>,
     {
         let starter: Starter = Box::new(move |addr, config| {
-            let mut client = Client::<B>::new(addr, Arc::new(config))?;
+            let mut client = Client::<S::ResBody>::new(addr, Arc::new(config))?;
             Ok(Box::pin(async move {
                 crate::runtime::worker::run(service, &mut client, crate::ResponseMode::Streamed)
                     .await
