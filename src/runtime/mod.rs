@@ -204,8 +204,8 @@ impl Runtime {
     /// Runs `init`, then serves with the service it returns.
     ///
     /// When `init` fails, the error is reported to `/runtime/init/error` (type
-    /// `Function.InitError`, or a [`Diagnostic`]'s own) and returned: return it from `main`
-    /// so the process exits non-zero, as Lambda expects.
+    /// `Function.InitError`, or a [`Diagnostic`](crate::Diagnostic)'s own) and returned:
+    /// return it from `main` so the process exits non-zero, as Lambda expects.
     ///
     /// ```no_run
     /// # use std::convert::Infallible;
