@@ -101,13 +101,7 @@ impl fmt::Display for Error {
 impl fmt::Debug for Error {
     // `main` returning `Err` prints the Debug form: make it the whole story in one line.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)?;
-        let mut source = self.source();
-        while let Some(s) = source {
-            write!(f, ": {s}")?;
-            source = s.source();
-        }
-        Ok(())
+        fmt::Display::fmt(&Chain(self), f)
     }
 }
 
@@ -219,16 +213,24 @@ impl fmt::Display for Diagnostic {
 
 impl StdError for Diagnostic {}
 
+/// Displays an error's message followed by its sources, `": "`-separated.
+pub(crate) struct Chain<'a>(pub(crate) &'a (dyn StdError + 'static));
+
+impl fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(s) = source {
+            write!(f, ": {s}")?;
+            source = s.source();
+        }
+        Ok(())
+    }
+}
+
 /// An error's message followed by its sources, `": "`-separated.
 pub(crate) fn error_chain(err: &(dyn StdError + 'static)) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
+    Chain(err).to_string()
 }
 
 /// The error types the runtime reports on its own.

@@ -35,13 +35,7 @@
 //!
 //! - `tower-http` (off by default): hooks for tower-http's `TraceLayer` and `SetRequestIdLayer`
 //!   (see [`trace`]).
-#![forbid(unsafe_code)]
-#![warn(
-    missing_docs,
-    missing_debug_implementations,
-    unreachable_pub,
-    rust_2018_idioms
-)]
+#![warn(unreachable_pub)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 /// `get_ref`, `get_mut` and `into_inner` for a middleware service whose inner service is the
