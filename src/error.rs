@@ -139,6 +139,22 @@ impl StdError for Error {
 /// `Function.StreamError` after it, `Function.Panic` for a panic) and its message, including
 /// its `source()` chain. Lambda maps types that do not match `(Runtime|Function).Name` to
 /// `Function.Unknown`.
+///
+/// # Size limits
+///
+/// What is sent is capped, so that a long message never breaks the report that carries it
+/// (servers refuse oversized header blocks, and a streamed response's error travels in its
+/// trailers):
+///
+/// - the error body trailer of a streamed response is at most 8 KiB of base64: 6 KiB of
+///   JSON, which holds a plain ASCII message of about 6,000 bytes;
+/// - an `/error` (or `/init/error`) body is at most 256 KiB;
+/// - the `Lambda-Runtime-Function-XRay-Error-Cause` header is at most 8 KiB;
+/// - an error type longer than 128 bytes is sent as `Function.Unknown`.
+///
+/// A message that does not fit is cut on a character boundary and ends with
+/// `… [truncated N bytes]`, N being how many bytes of it were left out. The runtime's own log
+/// line of the failure keeps the whole message.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Diagnostic {
     error_type: Cow<'static, str>,
@@ -185,8 +201,8 @@ impl Diagnostic {
         Diagnostic::new(types::PANIC, format!("the handler panicked: {what}"))
     }
 
-    /// `{"errorType":"...","errorMessage":"..."}`.
-    pub(crate) fn to_json(&self) -> Vec<u8> {
+    /// `{"errorType":"...","errorMessage":"..."}`, the JSON of the error body trailer.
+    pub(crate) fn json(error_type: &str, error_message: &str) -> Vec<u8> {
         #[derive(serde::Serialize)]
         #[serde(rename_all = "camelCase")]
         struct Json<'a> {
@@ -195,8 +211,8 @@ impl Diagnostic {
         }
         // Serialising two strings cannot fail.
         serde_json::to_vec(&Json {
-            error_type: &self.error_type,
-            error_message: &self.error_message,
+            error_type,
+            error_message,
         })
         .unwrap_or_default()
     }
@@ -282,7 +298,7 @@ mod tests {
     #[test]
     fn diagnostic_json_escapes() {
         let d = Diagnostic::new("Function.Error", "a \"quoted\"\nline");
-        let v: serde_json::Value = serde_json::from_slice(&d.to_json()).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&Diagnostic::json(d.error_type(), d.error_message())).unwrap();
         assert_eq!(v["errorType"], "Function.Error");
         assert_eq!(v["errorMessage"], "a \"quoted\"\nline");
     }
