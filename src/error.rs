@@ -298,7 +298,8 @@ mod tests {
     #[test]
     fn diagnostic_json_escapes() {
         let d = Diagnostic::new("Function.Error", "a \"quoted\"\nline");
-        let v: serde_json::Value = serde_json::from_slice(&Diagnostic::json(d.error_type(), d.error_message())).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_slice(&Diagnostic::json(d.error_type(), d.error_message())).unwrap();
         assert_eq!(v["errorType"], "Function.Error");
         assert_eq!(v["errorMessage"], "a \"quoted\"\nline");
     }
