@@ -215,7 +215,7 @@ impl Runtime {
     }
 
     fn workers(&self) -> usize {
-        self.config.max_concurrency.map_or(1, |n| n.get())
+        self.config.workers()
     }
 
     fn warn_if_concurrency_is_ignored(&self) {
