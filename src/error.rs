@@ -5,6 +5,7 @@ use std::any::Any;
 use std::borrow::Cow;
 use std::error::Error as StdError;
 use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// A type-erased error, as tower and hyper use.
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
@@ -182,22 +183,33 @@ impl Diagnostic {
 
     /// The diagnostic for `err`: `err` itself when it is a `Diagnostic`, else `default_type`
     /// with the error's message chain.
+    ///
+    /// The error is the handler's: its `Display`, `source()` and `Drop` run inside the panic
+    /// boundary, and a panic in them gives a `Function.Panic` diagnostic instead.
     pub(crate) fn from_error(err: BoxError, default_type: &'static str) -> Self {
-        match err.downcast::<Diagnostic>() {
-            Ok(diagnostic) => *diagnostic,
-            Err(err) => Diagnostic::new(default_type, error_chain(&*err)),
+        let err = match err.downcast::<Diagnostic>() {
+            Ok(diagnostic) => return *diagnostic,
+            Err(err) => err,
+        };
+        let described = catch_unwind(AssertUnwindSafe(|| error_chain(&*err)));
+        crate::catch_unwind::drop_caught(err, "the handler's error");
+        match described {
+            Ok(message) => Diagnostic::new(default_type, message),
+            Err(payload) => {
+                let what = panic_message(&*payload);
+                let diagnostic = Diagnostic::new(
+                    types::PANIC,
+                    format!("the handler's error panicked while it was read: {what}"),
+                );
+                crate::catch_unwind::drop_caught(payload, "a panic payload");
+                diagnostic
+            }
         }
     }
 
     /// The diagnostic for a caught panic.
     pub(crate) fn from_panic(payload: &(dyn Any + Send)) -> Self {
-        let what = if let Some(s) = payload.downcast_ref::<&'static str>() {
-            s
-        } else if let Some(s) = payload.downcast_ref::<String>() {
-            s.as_str()
-        } else {
-            "a panic with a non-string payload"
-        };
+        let what = panic_message(payload);
         Diagnostic::new(types::PANIC, format!("the handler panicked: {what}"))
     }
 
@@ -234,6 +246,17 @@ impl fmt::Display for Diagnostic {
 }
 
 impl StdError for Diagnostic {}
+
+/// The message of a panic: its payload when that is a string.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    if let Some(s) = payload.downcast_ref::<&'static str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.as_str()
+    } else {
+        "a panic with a non-string payload"
+    }
+}
 
 /// An error's message followed by its sources, `": "`-separated.
 pub(crate) fn error_chain(err: &(dyn StdError + 'static)) -> String {
@@ -312,6 +335,38 @@ mod tests {
         assert_eq!(d.error_message(), "the handler panicked: owned");
         let d = Diagnostic::from_panic(&42u32);
         assert_eq!(d.error_type(), "Function.Panic");
+    }
+
+    #[test]
+    fn an_error_that_panics_when_read_or_dropped_is_caught() {
+        #[derive(Debug)]
+        struct Garbled;
+        impl fmt::Display for Garbled {
+            fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
+                panic!("display exploded")
+            }
+        }
+        impl StdError for Garbled {}
+        let d = Diagnostic::from_error(Box::new(Garbled), types::HANDLER);
+        assert_eq!(d.error_type(), "Function.Panic");
+        assert!(d.error_message().contains("display exploded"), "{d}");
+
+        #[derive(Debug)]
+        struct DropBomb;
+        impl fmt::Display for DropBomb {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("upstream gone")
+            }
+        }
+        impl StdError for DropBomb {}
+        impl Drop for DropBomb {
+            fn drop(&mut self) {
+                panic!("drop exploded")
+            }
+        }
+        // The message was read before the drop panicked: it is reported as it was.
+        let d = Diagnostic::from_error(Box::new(DropBomb), types::HANDLER);
+        assert_eq!(d, Diagnostic::new("Function.Error", "upstream gone"));
     }
 
     #[test]
