@@ -33,9 +33,9 @@ use http_body::Body;
 use super::prelude::{
     comma, escape_str, escaped, is_dropped, string, write_head_fields, DEFAULT_CONTENT_TYPE,
 };
-use super::ResponseFormat;
 use crate::catch_unwind::Caught;
 use crate::error::types;
+use crate::event::ResponseFormat;
 use crate::{BoxError, Diagnostic};
 
 /// The largest payload a buffered response may have: 6 MiB.
