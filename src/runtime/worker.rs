@@ -11,7 +11,7 @@ use http::{Request, Response};
 use tower_service::Service;
 use tracing::Instrument;
 
-use crate::catch_unwind::CatchUnwind;
+use crate::catch_unwind::{drop_caught, CatchUnwind, Guarded};
 use crate::client::{ApiError, Client, Invocation};
 use crate::error::types;
 use crate::{event, wire, Body, BoxError, Diagnostic, Error, ResponseMode};
@@ -91,7 +91,7 @@ where
 
 /// The worker's loop; `current` holds the request id of the invocation in progress.
 pub(super) async fn serve<S, B>(
-    mut service: S,
+    service: S,
     client: &mut Client<B>,
     mode: ResponseMode,
     current: &Current,
@@ -102,6 +102,9 @@ where
     B: http_body::Body + Send + 'static,
     B::Error: Into<BoxError>,
 {
+    // However the loop ends (a fatal error, or this future dropped), the service is dropped
+    // inside the panic boundary.
+    let mut service = Guarded::new(service, "the service");
     loop {
         let invocation = next(client).await?;
         *lock(current) = Some(invocation.context.request_id.clone());
@@ -110,7 +113,7 @@ where
             request_id = %invocation.context.request_id,
             xray_trace_id = invocation.context.xray_trace_id.as_deref().unwrap_or(""),
         );
-        invoke(&mut service, client, invocation, mode)
+        invoke(&mut *service, client, invocation, mode)
             .instrument(span)
             .await?;
         *lock(current) = None;
@@ -186,13 +189,17 @@ where
     let (parts, body) = response.into_parts();
     if mode == ResponseMode::Streamed && format.can_stream() {
         let head = wire::encode_head(format, &parts);
+        // Its extensions are the handler's values: dropped inside the panic boundary.
+        drop_caught(parts, "the response head");
         let reply = client
             .respond(&request_id, head, body, tracing::Span::current())
             .await;
         return settle(reply, "response");
     }
     // Nothing is sent before the whole body is read: its failure still goes to `/error`.
-    match wire::buffer(format, &parts, body).await {
+    let buffered = wire::buffer(format, &parts, body).await;
+    drop_caught(parts, "the response head");
+    match buffered {
         Ok(buffered) => {
             let reply = client.respond_buffered(&request_id, buffered).await;
             settle(reply, "response")
