@@ -184,9 +184,14 @@ impl Diagnostic {
     /// The diagnostic for `err`: `err` itself when it is a `Diagnostic`, else `default_type`
     /// with the error's message chain.
     ///
-    /// The error is the handler's: its `Display`, `source()` and `Drop` run inside the panic
-    /// boundary, and a panic in them gives a `Function.Panic` diagnostic instead.
-    pub(crate) fn from_error(err: BoxError, default_type: &'static str) -> Self {
+    /// The error is the handler's: its conversion, `Display`, `source()` and `Drop` run
+    /// inside the panic boundary. A panic in converting or reading it gives a
+    /// `Function.Panic` diagnostic instead; one in dropping it is logged.
+    pub(crate) fn from_error(err: impl Into<BoxError>, default_type: &'static str) -> Self {
+        let err = match catch_unwind(AssertUnwindSafe(move || err.into())) {
+            Ok(err) => err,
+            Err(payload) => return Self::from_error_panic(payload),
+        };
         let err = match err.downcast::<Diagnostic>() {
             Ok(diagnostic) => return *diagnostic,
             Err(err) => err,
@@ -195,16 +200,19 @@ impl Diagnostic {
         crate::catch_unwind::drop_caught(err, "the handler's error");
         match described {
             Ok(message) => Diagnostic::new(default_type, message),
-            Err(payload) => {
-                let what = panic_message(&*payload);
-                let diagnostic = Diagnostic::new(
-                    types::PANIC,
-                    format!("the handler's error panicked while it was read: {what}"),
-                );
-                crate::catch_unwind::drop_caught(payload, "a panic payload");
-                diagnostic
-            }
+            Err(payload) => Self::from_error_panic(payload),
         }
+    }
+
+    /// The diagnostic for a panic in converting or reading the handler's error.
+    fn from_error_panic(payload: Box<dyn Any + Send>) -> Self {
+        let what = panic_message(&*payload);
+        let diagnostic = Diagnostic::new(
+            types::PANIC,
+            format!("the handler's error panicked while it was read: {what}"),
+        );
+        crate::catch_unwind::drop_caught(payload, "a panic payload");
+        diagnostic
     }
 
     /// The diagnostic for a caught panic.

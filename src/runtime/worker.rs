@@ -60,7 +60,7 @@ where
 {
     let err = match CatchUnwind::new(init).await {
         Ok(Ok(service)) => return Ok(service),
-        Ok(Err(e)) => Diagnostic::from_error(e.into(), types::INIT),
+        Ok(Err(e)) => Diagnostic::from_error(e, types::INIT),
         Err(panic) => Diagnostic::from_panic(&*panic),
     };
     tracing::error!(
@@ -218,7 +218,7 @@ where
 {
     match CatchUnwind::new(poll_fn(|cx| service.poll_ready(cx))).await {
         Ok(Ok(())) => {}
-        Ok(Err(e)) => return Err(Diagnostic::from_error(e.into(), types::NOT_READY)),
+        Ok(Err(e)) => return Err(Diagnostic::from_error(e, types::NOT_READY)),
         Err(panic) => return Err(Diagnostic::from_panic(&*panic)),
     }
     let future = match catch_unwind(AssertUnwindSafe(|| service.call(request))) {
@@ -227,7 +227,7 @@ where
     };
     match CatchUnwind::new(future).await {
         Ok(Ok(response)) => Ok(response),
-        Ok(Err(e)) => Err(Diagnostic::from_error(e.into(), types::HANDLER)),
+        Ok(Err(e)) => Err(Diagnostic::from_error(e, types::HANDLER)),
         Err(panic) => Err(Diagnostic::from_panic(&*panic)),
     }
 }

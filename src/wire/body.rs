@@ -98,9 +98,7 @@ where
                     // Lambda has no use for the handler's own trailers; skip them.
                     Err(_) => continue,
                 },
-                Ok(Poll::Ready(Some(Err(err)))) => {
-                    Diagnostic::from_error(err.into(), types::STREAM)
-                }
+                Ok(Poll::Ready(Some(Err(err)))) => Diagnostic::from_error(err, types::STREAM),
                 Err(panic) => Diagnostic::from_panic(&*panic),
             };
             this.body.as_mut().clear();

@@ -117,7 +117,7 @@ where
                     }
                 }
             }
-            Some(Err(e)) => return Err(Diagnostic::from_error(e.into(), types::HANDLER)),
+            Some(Err(e)) => return Err(Diagnostic::from_error(e, types::HANDLER)),
         }
     }
 }
