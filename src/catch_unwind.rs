@@ -194,7 +194,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_future_that_panics_when_dropped_still_gives_its_output() {
-        struct Ready(Bomb);
+        struct Ready {
+            _armed: Bomb,
+        }
         impl Future for Ready {
             type Output = u8;
             fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<u8> {
@@ -202,14 +204,19 @@ mod tests {
             }
         }
         let drops = Arc::new(AtomicUsize::new(0));
-        let out = CatchUnwind::new(Ready(Bomb(drops.clone()))).await;
+        let out = CatchUnwind::new(Ready {
+            _armed: Bomb(drops.clone()),
+        })
+        .await;
         assert_eq!(out.ok(), Some(7));
         assert_eq!(drops.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test]
     async fn a_future_that_panics_in_poll_and_in_drop_is_one_reported_panic() {
-        struct Explodes(Bomb);
+        struct Explodes {
+            _armed: Bomb,
+        }
         impl Future for Explodes {
             type Output = ();
             fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
@@ -217,9 +224,11 @@ mod tests {
             }
         }
         let drops = Arc::new(AtomicUsize::new(0));
-        let payload = CatchUnwind::new(Explodes(Bomb(drops.clone())))
-            .await
-            .unwrap_err();
+        let payload = CatchUnwind::new(Explodes {
+            _armed: Bomb(drops.clone()),
+        })
+        .await
+        .unwrap_err();
         assert_eq!(panic_message(&*payload), "boom in poll");
         assert_eq!(drops.load(Ordering::SeqCst), 1);
     }

@@ -54,11 +54,12 @@ fn assert_cut(got: &str, message: &str) {
 
 /// A service: event `fail-mid-N` streams a chunk then fails with an N-byte message,
 /// `fail-early-N` fails before the response; anything else answers `ok`.
+/// The body of [`service`]'s responses: frames played in order.
+type Frames = StreamBody<stream::Iter<std::vec::IntoIter<Result<Frame<Bytes>, BoxError>>>>;
+
 fn service() -> impl tower::Service<
     Request<Body>,
-    Response = Response<
-        StreamBody<stream::Iter<std::vec::IntoIter<Result<Frame<Bytes>, BoxError>>>>,
-    >,
+    Response = Response<Frames>,
     Error = BoxError,
     Future = impl Send,
 > + Send {
