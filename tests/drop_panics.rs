@@ -4,6 +4,8 @@
 //! midway still ends with its trailers, the panic is logged, and the next invocation is
 //! served by the same runtime.
 
+#[path = "support/logs.rs"]
+mod logs;
 #[path = "support/raw.rs"]
 mod raw;
 mod support;
@@ -12,7 +14,6 @@ use lambda_stream::Body;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -20,45 +21,11 @@ use bytes::Bytes;
 use http::{Request, Response};
 use http_body::Frame;
 use lambda_stream::{BoxError, Error, RequestExt, ResponseMode, Runtime};
+use logs::Logs;
 use support::{MockEvent, MockRuntimeApi, Next};
 use tokio::task::JoinHandle;
 
 const URL_EVENT: &str = "function-url-get.json";
-
-/// Captures what the runtime logs on this thread (the tests run on a current-thread runtime,
-/// so the runtime's tasks log here too).
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Logs {
-    fn capture() -> (Logs, tracing::subscriber::DefaultGuard) {
-        let logs = Logs::default();
-        let writer = logs.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .finish();
-        (logs, tracing::subscriber::set_default(subscriber))
-    }
-
-    /// Lines that contain every one of `needles`.
-    fn count(&self, needles: &[&str]) -> usize {
-        String::from_utf8_lossy(&self.0.lock().unwrap())
-            .lines()
-            .filter(|l| needles.iter().all(|n| l.contains(n)))
-            .count()
-    }
-}
 
 /// One step of a scripted body.
 #[derive(Clone, Copy)]
