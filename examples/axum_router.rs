@@ -24,7 +24,7 @@ use futures_util::stream::{self, Stream};
 use serde::{Deserialize, Serialize};
 
 /// What every route shares.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct AppState {
     greeting: Arc<str>,
     hits: Arc<AtomicUsize>,
@@ -123,7 +123,8 @@ async fn not_found() -> (StatusCode, &'static str) {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_stream::Error> {
+async fn main() -> Result<(), lambda_stream::BoxError> {
     tracing_subscriber::fmt().with_ansi(false).init();
-    lambda_stream::run(app(AppState::new("hello from axum"))).await
+    lambda_stream::run(app(AppState::new("hello from axum"))).await?;
+    Ok(())
 }

@@ -21,7 +21,7 @@ const CHUNK: usize = 64 * 1024;
 static ZEROS: [u8; CHUNK] = [0; CHUNK];
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), lambda_stream::Error> {
+async fn main() -> Result<(), lambda_stream::BoxError> {
     let total: u64 = std::env::var("STREAM_BYTES")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -42,5 +42,6 @@ async fn main() -> Result<(), lambda_stream::Error> {
                 .expect("a valid response"),
         )
     }))
-    .await
+    .await?;
+    Ok(())
 }

@@ -48,7 +48,8 @@ pub async fn handler(
 }
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_stream::Error> {
+async fn main() -> Result<(), lambda_stream::BoxError> {
     tracing_subscriber::fmt().with_ansi(false).init();
-    lambda_stream::run(tower::service_fn(handler)).await
+    lambda_stream::run(tower::service_fn(handler)).await?;
+    Ok(())
 }

@@ -1,4 +1,4 @@
-//! Both seed handlers in the writer style: `write_status_and_headers`, `write`, `finish`,
+//! Both example handlers in the writer style: `write_status_and_headers`, `write`, `finish`,
 //! `write_and_finish`, adapted into a tower service by `lambda_stream::stream_fn`.
 //!
 //! - `streaming_numbers`: "Number: 1" to "Number: 3" one second apart, then
@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use http::{header, HeaderMap, HeaderValue, Request, StatusCode};
 use lambda_stream::writer::{self, ResponseWriter};
 
-/// The seed's `streaming_numbers`, writer style.
+/// `examples/streaming_numbers.rs`, writer style.
 pub async fn streaming_numbers(
     _req: Request<Body>,
     mut out: ResponseWriter,
@@ -47,7 +47,7 @@ pub fn wants_error(req: &Request<Body>) -> bool {
     in_body || in_query
 }
 
-/// The seed's `conditional_streaming`, writer style.
+/// `examples/conditional_streaming.rs`, writer style.
 pub async fn conditional_streaming(
     req: Request<Body>,
     mut out: ResponseWriter,
@@ -82,12 +82,13 @@ pub async fn conditional_streaming(
 }
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_stream::Error> {
+async fn main() -> Result<(), lambda_stream::BoxError> {
     tracing_subscriber::fmt().with_ansi(false).init();
     match std::env::var("_HANDLER").as_deref() {
         Ok("conditional_streaming") => {
-            lambda_stream::run(lambda_stream::stream_fn(conditional_streaming)).await
+            lambda_stream::run(lambda_stream::stream_fn(conditional_streaming)).await?
         }
-        _ => lambda_stream::run(lambda_stream::stream_fn(streaming_numbers)).await,
+        _ => lambda_stream::run(lambda_stream::stream_fn(streaming_numbers)).await?,
     }
+    Ok(())
 }

@@ -102,13 +102,7 @@ impl fmt::Display for Error {
 impl fmt::Debug for Error {
     // `main` returning `Err` prints the Debug form: make it the whole story in one line.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)?;
-        let mut source = self.source();
-        while let Some(s) = source {
-            write!(f, ": {s}")?;
-            source = s.source();
-        }
-        Ok(())
+        fmt::Display::fmt(&Chain(self), f)
     }
 }
 
@@ -221,6 +215,12 @@ impl Diagnostic {
         Diagnostic::new(types::PANIC, format!("the handler panicked: {what}"))
     }
 
+    /// `{"errorType":"...","errorMessage":"..."}`, whole.
+    #[cfg_attr(not(feature = "local"), allow(dead_code))]
+    pub(crate) fn to_json(&self) -> Vec<u8> {
+        Self::json(&self.error_type, &self.error_message)
+    }
+
     /// `{"errorType":"...","errorMessage":"..."}`, the JSON of the error body trailer.
     pub(crate) fn json(error_type: &str, error_message: &str) -> Vec<u8> {
         #[derive(serde::Serialize)]
@@ -266,16 +266,24 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> &str {
     }
 }
 
+/// Displays an error's message followed by its sources, `": "`-separated.
+pub(crate) struct Chain<'a>(pub(crate) &'a (dyn StdError + 'static));
+
+impl fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(s) = source {
+            write!(f, ": {s}")?;
+            source = s.source();
+        }
+        Ok(())
+    }
+}
+
 /// An error's message followed by its sources, `": "`-separated.
 pub(crate) fn error_chain(err: &(dyn StdError + 'static)) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
+    Chain(err).to_string()
 }
 
 /// The error types the runtime reports on its own.

@@ -72,17 +72,7 @@ pub fn encode_response_head(status: u16, headers: &[(&[u8], &[u8])], format: u8)
         .unwrap_or_else(|e| panic!("the local server rejects our prelude ({e}): {prelude:?}"));
     assert_eq!(read_status, status);
     for name in map.keys() {
-        let dropped = matches!(
-            name.as_str(),
-            "content-length"
-                | "connection"
-                | "keep-alive"
-                | "proxy-connection"
-                | "transfer-encoding"
-                | "te"
-                | "trailer"
-                | "upgrade"
-        );
+        let dropped = wire::is_dropped(name.as_str());
         // Only values that are text survive unchanged (obs-text bytes become U+FFFD).
         if dropped || map.get_all(name).iter().any(|v| v.to_str().is_err()) {
             continue;

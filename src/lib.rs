@@ -66,17 +66,12 @@
 //! - `logging`: `logging::init_default_subscriber()`, a tracing subscriber that honours
 //!   `AWS_LAMBDA_LOG_FORMAT` (JSON lines with the `requestId`) and `AWS_LAMBDA_LOG_LEVEL`.
 //! - `local` (on by default): the [`local`] development server. Without it, `run` outside
-//!   Lambda fails with a configuration error, and the binary is about 600 KiB smaller.
+//!   Lambda fails with a configuration error, and the binary is smaller (BENCHMARKS.md has
+//!   the figures).
 //! - `testing`: `testing::TestClient`, to invoke a service through the real wire path in
 //!   your own tests.
-#![forbid(unsafe_code)]
-#![warn(
-    missing_docs,
-    missing_debug_implementations,
-    unreachable_pub,
-    rust_2018_idioms
-)]
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![warn(unreachable_pub)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod body;
 mod catch_unwind;
@@ -94,6 +89,7 @@ pub mod local;
 #[cfg(feature = "logging")]
 pub mod logging;
 mod runtime;
+mod service;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod wire;
@@ -119,21 +115,16 @@ pub use context::{ClientApplication, ClientContext, CognitoIdentity, Context};
 pub use error::{BoxError, Diagnostic, Error};
 pub use event::{RequestContext, RequestExt};
 pub use runtime::Runtime;
+pub use service::LambdaService;
 pub use writer::{stream_fn, ResponseWriter};
-
-use http::{Request, Response};
-use tower_service::Service;
 
 /// Serves Lambda invocations with `service`, configured from the environment.
 ///
 /// Shorthand for [`Runtime::from_env()`](Runtime::from_env)`.run(service)`; see the crate
 /// docs for an example. Returns only on a fatal error; return it from `main`.
-pub async fn run<S, B>(service: S) -> Result<(), Error>
+pub async fn run<S>(service: S) -> Result<(), Error>
 where
-    S: Service<Request<Body>, Response = Response<B>>,
-    S::Error: Into<BoxError>,
-    B: http_body::Body + Send + 'static,
-    B::Error: Into<BoxError>,
+    S: LambdaService,
 {
     Runtime::from_env().run(service).await
 }

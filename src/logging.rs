@@ -230,13 +230,7 @@ impl Visit for JsonFields {
         self.push(field, json);
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        let mut text = value.to_string();
-        let mut source = value.source();
-        while let Some(s) = source {
-            let _ = write!(text, ": {s}");
-            source = s.source();
-        }
-        self.record_str(field, &text);
+        self.record_str(field, &crate::error::error_chain(value));
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         self.record_str(field, &format!("{value:?}"));

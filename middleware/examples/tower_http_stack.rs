@@ -80,7 +80,8 @@ pub fn app() -> impl Service<
 }
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_stream::Error> {
+async fn main() -> Result<(), lambda_stream::BoxError> {
     tracing_subscriber::fmt().with_ansi(false).init();
-    lambda_stream::run(app()).await
+    lambda_stream::run(app()).await?;
+    Ok(())
 }

@@ -35,14 +35,8 @@
 //!
 //! - `tower-http` (off by default): hooks for tower-http's `TraceLayer` and `SetRequestIdLayer`
 //!   (see [`trace`]).
-#![forbid(unsafe_code)]
-#![warn(
-    missing_docs,
-    missing_debug_implementations,
-    unreachable_pub,
-    rust_2018_idioms
-)]
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![warn(unreachable_pub)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod deadline;
 pub mod response_limit;

@@ -3,8 +3,7 @@
 //! One keep-alive connection per worker, with `TCP_NODELAY` so that a small chunk is not held
 //! back waiting for the previous one's ACK. The connection is driven inside the worker's own
 //! task, while the worker awaits a call, rather than by a task of its own: nothing is handed
-//! between tasks (or threads) per call, which cuts the CPU time of a small invocation by a
-//! quarter to a half (see BENCHMARKS.md). `/next` long-polls with no client timeout (the
+//! between tasks (or threads) per call (BENCHMARKS.md has what that saves). `/next` long-polls with no client timeout (the
 //! environment is frozen between invocations). Every POST's reply is read and classified:
 //! `2xx` accepted, `4xx` rejected (logged; the loop goes on), `5xx` fatal (the runtime exits).
 //!

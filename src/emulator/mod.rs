@@ -11,7 +11,6 @@ pub(crate) mod event;
 pub(crate) mod prelude;
 mod runtime_api;
 
-use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::io;
 use std::net::Ipv4Addr;
@@ -25,10 +24,8 @@ use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 use tokio::task::JoinSet;
 
-use crate::Config;
+use crate::{Config, Diagnostic};
 
-/// The largest request payload Lambda accepts for a synchronous invocation: 6 MB.
-pub(crate) const MAX_PAYLOAD: usize = 6 * 1024 * 1024;
 /// The default function timeout: Lambda's maximum.
 pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(900);
 
@@ -92,51 +89,18 @@ pub(crate) enum Reply {
     /// The response is complete.
     End,
     /// The response failed after it started (error trailers, a broken stream, the deadline).
-    Failed(Failure),
+    Failed(Diagnostic),
     /// The invocation failed before its response started (`/error`).
-    Error(Failure),
+    Error(Diagnostic),
 }
 
-/// A failed invocation: what Lambda's callers are told.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Failure {
-    pub(crate) error_type: String,
-    pub(crate) error_message: String,
+/// A response stream that broke off before its end.
+pub(crate) fn truncated() -> Diagnostic {
+    Diagnostic::new(
+        "Runtime.TruncatedResponse",
+        "the runtime's response stream broke off before its end",
+    )
 }
-
-impl Failure {
-    pub(crate) fn new(error_type: impl Into<String>, error_message: impl Into<String>) -> Self {
-        Failure {
-            error_type: error_type.into(),
-            error_message: error_message.into(),
-        }
-    }
-
-    /// `{"errorMessage":"...","errorType":"..."}`, as Lambda returns it.
-    pub(crate) fn to_json(&self) -> Bytes {
-        serde_json::to_vec(&serde_json::json!({
-            "errorMessage": self.error_message,
-            "errorType": self.error_type,
-        }))
-        .unwrap_or_default()
-        .into()
-    }
-
-    pub(crate) fn truncated() -> Self {
-        Failure::new(
-            "Runtime.TruncatedResponse",
-            "the runtime's response stream broke off before its end",
-        )
-    }
-}
-
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.error_type, self.error_message)
-    }
-}
-
-impl std::error::Error for Failure {}
 
 /// The front door's end of an invocation: its replies, with the deadline enforced.
 pub(crate) struct Replies {
@@ -159,7 +123,7 @@ impl Replies {
                 Some(deadline) => tokio::select! {
                     reply = self.rx.recv() => reply,
                     () = tokio::time::sleep_until(deadline) => {
-                        return Reply::Failed(Failure::new(
+                        return Reply::Failed(Diagnostic::new(
                             "Sandbox.Timeout",
                             format!(
                                 "task timed out after {:.2} seconds",
@@ -174,7 +138,7 @@ impl Replies {
                 Some(Reply::Started { deadline }) => self.deadline = Some(deadline),
                 Some(reply) => return reply,
                 // The runtime api dropped the invocation without an end.
-                None => return Reply::Failed(Failure::truncated()),
+                None => return Reply::Failed(truncated()),
             }
         }
     }

@@ -18,9 +18,9 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use super::{eventstream, Options};
-use crate::emulator::{self, event, job, prelude, Failure, Job, Replies, Reply, MAX_PAYLOAD};
-use crate::wire::{self, ERROR_BODY, ERROR_TYPE};
-use crate::BoxError;
+use crate::emulator::{self, event, job, prelude, Job, Replies, Reply};
+use crate::wire::{self, MAX_PAYLOAD};
+use crate::{BoxError, Diagnostic};
 
 type Body = BoxBody<Bytes, BoxError>;
 
@@ -160,7 +160,7 @@ async fn invoke_raw(doors: &Doors, req: Request<Incoming>) -> Result<Response<Bo
             failure,
             "the invocation failed before its response started; answering 502",
         );
-        let mut res = json(StatusCode::BAD_GATEWAY, failure.to_json());
+        let mut res = json(StatusCode::BAD_GATEWAY, failure.to_json().into());
         res.headers_mut().insert(
             "x-amz-function-error",
             HeaderValue::from_static("Unhandled"),
@@ -175,11 +175,11 @@ async fn stream_back(
     mut replies: Replies,
     id: &str,
     trailers: bool,
-    failed: impl FnOnce(&Failure) -> Response<Body>,
+    failed: impl FnOnce(&Diagnostic) -> Response<Body>,
 ) -> Response<Body> {
     let opened = match prelude::open(&mut replies).await {
         Ok(opened) => opened,
-        Err(failure) => return failed(&failure),
+        Err(unopened) => return failed(&unopened.failure),
     };
     // One frame in flight: the runtime's stream waits for the caller, nothing piles up here.
     let (tx, body) = Channel::<Bytes, BoxError>::new(1);
@@ -225,7 +225,7 @@ async fn pump(
                         &failure,
                         "the response failed midway; ending it with error trailers",
                     );
-                    let _ = tx.send_trailers(error_trailers(&failure)).await;
+                    let _ = tx.send_trailers(wire::error_trailers(&failure)).await;
                 } else {
                     log_failure(
                         &id,
@@ -242,22 +242,13 @@ async fn pump(
     }
 }
 
-fn log_failure(id: &str, failure: &Failure, what: &str) {
+fn log_failure(id: &str, failure: &Diagnostic, what: &str) {
     tracing::error!(
         request_id = id,
-        error_type = failure.error_type,
-        error = failure.error_message,
+        error_type = failure.error_type(),
+        error = failure.error_message(),
         "{what}"
     );
-}
-
-/// `Lambda-Runtime-Function-Error-Type` and `-Body` (base64 JSON), as the runtime sent them.
-fn error_trailers(failure: &Failure) -> HeaderMap {
-    let mut t = HeaderMap::new();
-    t.insert(ERROR_TYPE, header_value(&failure.error_type));
-    let body = base64::engine::general_purpose::STANDARD.encode(failure.to_json());
-    t.insert(ERROR_BODY, header_value(&body));
-    t
 }
 
 /// `InvokeWithResponseStream`: an event stream of `PayloadChunk`s, then `InvokeComplete`.
@@ -349,7 +340,7 @@ async fn invoke(doors: &Doors, req: Request<Incoming>) -> Result<Response<Body>,
             Reply::Data(data) => {
                 payload.extend_from_slice(&data);
                 if payload.len() > MAX_PAYLOAD {
-                    break Some(Failure::new(
+                    break Some(Diagnostic::new(
                         "Function.ResponseSizeTooLarge",
                         format!(
                             "response payload size exceeded maximum allowed payload size \
@@ -372,7 +363,7 @@ async fn invoke(doors: &Doors, req: Request<Incoming>) -> Result<Response<Body>,
         }
         Some(f) => {
             log_failure(&id, f, "the invocation failed");
-            let mut res = json(StatusCode::OK, f.to_json());
+            let mut res = json(StatusCode::OK, f.to_json().into());
             res.headers_mut().insert(
                 "x-amz-function-error",
                 HeaderValue::from_static("Unhandled"),

@@ -10,14 +10,12 @@ pub(crate) mod worker;
 use std::future::Future;
 use std::sync::Arc;
 
-use http::{Request, Response};
 use tokio::task::JoinSet;
-use tower_service::Service;
 
 use crate::client::Client;
 #[cfg(feature = "local")]
 use crate::local;
-use crate::{Body, BoxError, Config, Error, ResponseMode};
+use crate::{BoxError, Config, Error, LambdaService, ResponseMode};
 
 /// The runtime, configured: [`run`](crate::run) with a chosen [`Config`].
 ///
@@ -119,12 +117,9 @@ impl Runtime {
     /// One invocation at a time, whatever `AWS_LAMBDA_MAX_CONCURRENCY` says (a warning is
     /// logged when it asks for more): on Lambda Managed Instances, use
     /// [`run_concurrent`](Runtime::run_concurrent) with a `Clone` service.
-    pub async fn run<S, B>(self, service: S) -> Result<(), Error>
+    pub async fn run<S>(self, service: S) -> Result<(), Error>
     where
-        S: Service<Request<Body>, Response = Response<B>>,
-        S::Error: Into<BoxError>,
-        B: http_body::Body + Send + 'static,
-        B::Error: Into<BoxError>,
+        S: LambdaService,
     {
         let (runtime, _local) = self.connect().await?;
         runtime.warn_if_concurrency_is_ignored();
@@ -166,13 +161,10 @@ impl Runtime {
     ///     Runtime::from_env().run_concurrent(service).await
     /// }
     /// ```
-    pub async fn run_concurrent<S, B>(self, service: S) -> Result<(), Error>
+    pub async fn run_concurrent<S>(self, service: S) -> Result<(), Error>
     where
-        S: Service<Request<Body>, Response = Response<B>> + Clone + Send + 'static,
+        S: LambdaService + Clone + Send + 'static,
         S::Future: Send,
-        S::Error: Into<BoxError>,
-        B: http_body::Body + Send + 'static,
-        B::Error: Into<BoxError>,
     {
         let (runtime, _local) = self.connect().await?;
         let client = runtime.client()?;
@@ -182,15 +174,12 @@ impl Runtime {
     /// Runs `init`, then serves with the service it returns as
     /// [`run_concurrent`](Runtime::run_concurrent) does; init failures are reported as
     /// [`run_with_init`](Runtime::run_with_init) does.
-    pub async fn run_concurrent_with_init<F, E, S, B>(self, init: F) -> Result<(), Error>
+    pub async fn run_concurrent_with_init<F, E, S>(self, init: F) -> Result<(), Error>
     where
         F: Future<Output = Result<S, E>>,
         E: Into<BoxError>,
-        S: Service<Request<Body>, Response = Response<B>> + Clone + Send + 'static,
+        S: LambdaService + Clone + Send + 'static,
         S::Future: Send,
-        S::Error: Into<BoxError>,
-        B: http_body::Body + Send + 'static,
-        B::Error: Into<BoxError>,
     {
         let (runtime, _local) = self.connect().await?;
         let mut client = runtime.client()?;
@@ -215,8 +204,8 @@ impl Runtime {
     /// Runs `init`, then serves with the service it returns.
     ///
     /// When `init` fails, the error is reported to `/runtime/init/error` (type
-    /// `Function.InitError`, or a [`Diagnostic`]'s own) and returned: return it from `main`
-    /// so the process exits non-zero, as Lambda expects.
+    /// `Function.InitError`, or a [`Diagnostic`](crate::Diagnostic)'s own) and returned:
+    /// return it from `main` so the process exits non-zero, as Lambda expects.
     ///
     /// ```no_run
     /// # use std::convert::Infallible;
@@ -236,14 +225,11 @@ impl Runtime {
     ///         .await
     /// }
     /// ```
-    pub async fn run_with_init<F, E, S, B>(self, init: F) -> Result<(), Error>
+    pub async fn run_with_init<F, E, S>(self, init: F) -> Result<(), Error>
     where
         F: Future<Output = Result<S, E>>,
         E: Into<BoxError>,
-        S: Service<Request<Body>, Response = Response<B>>,
-        S::Error: Into<BoxError>,
-        B: http_body::Body + Send + 'static,
-        B::Error: Into<BoxError>,
+        S: LambdaService,
     {
         let (runtime, _local) = self.connect().await?;
         runtime.warn_if_concurrency_is_ignored();
@@ -294,26 +280,20 @@ type LocalTasks = Option<JoinSet<()>>;
 #[cfg(feature = "local")]
 impl local::Server {
     /// Serves requests with `service` until the process ends; see [`Runtime::run`].
-    pub async fn run<S, B>(self, service: S) -> Result<(), Error>
+    pub async fn run<S>(self, service: S) -> Result<(), Error>
     where
-        S: Service<Request<Body>, Response = Response<B>>,
-        S::Error: Into<BoxError>,
-        B: http_body::Body + Send + 'static,
-        B::Error: Into<BoxError>,
+        S: LambdaService,
     {
         let (runtime, _local) = Runtime::on_local(self)?;
         runtime.run(service).await
     }
 
     /// Runs `init`, then serves with the service it returns; see [`Runtime::run_with_init`].
-    pub async fn run_with_init<F, E, S, B>(self, init: F) -> Result<(), Error>
+    pub async fn run_with_init<F, E, S>(self, init: F) -> Result<(), Error>
     where
         F: Future<Output = Result<S, E>>,
         E: Into<BoxError>,
-        S: Service<Request<Body>, Response = Response<B>>,
-        S::Error: Into<BoxError>,
-        B: http_body::Body + Send + 'static,
-        B::Error: Into<BoxError>,
+        S: LambdaService,
     {
         let (runtime, _local) = Runtime::on_local(self)?;
         runtime.run_with_init(init).await

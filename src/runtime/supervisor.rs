@@ -3,9 +3,7 @@
 
 use std::collections::HashMap;
 
-use http::{Request, Response};
 use tokio::task::JoinSet;
-use tower_service::Service;
 use tracing::Instrument;
 
 use super::worker::{lock, serve, settle, Current};
@@ -13,20 +11,17 @@ use super::Runtime;
 use crate::catch_unwind::Guarded;
 use crate::client::Client;
 use crate::error::types;
-use crate::{Body, BoxError, Diagnostic, Error, ResponseMode};
+use crate::{Diagnostic, Error, LambdaService, ResponseMode};
 
 /// Runs the workers, replaces any that dies, and returns the first fatal error.
-pub(super) async fn supervise<S, B>(
+pub(super) async fn supervise<S>(
     runtime: &Runtime,
     service: S,
-    first: Client<B>,
+    first: Client<S::ResBody>,
 ) -> Result<(), Error>
 where
-    S: Service<Request<Body>, Response = Response<B>> + Clone + Send + 'static,
+    S: LambdaService + Clone + Send + 'static,
     S::Future: Send,
-    S::Error: Into<BoxError>,
-    B: http_body::Body + Send + 'static,
-    B::Error: Into<BoxError>,
 {
     let workers = runtime.workers();
     let mode = runtime.config.response_mode;
@@ -91,19 +86,16 @@ where
 }
 
 /// Starts worker `n` on `set`, remembering its task's id and its current invocation.
-fn spawn_worker<S, B>(
+fn spawn_worker<S>(
     set: &mut JoinSet<Result<(), Error>>,
     ids: &mut HashMap<tokio::task::Id, (usize, Current)>,
     n: usize,
     service: S,
-    mut client: Client<B>,
+    mut client: Client<S::ResBody>,
     mode: ResponseMode,
 ) where
-    S: Service<Request<Body>, Response = Response<B>> + Send + 'static,
+    S: LambdaService + Send + 'static,
     S::Future: Send,
-    S::Error: Into<BoxError>,
-    B: http_body::Body + Send + 'static,
-    B::Error: Into<BoxError>,
 {
     let span = tracing::info_span!("worker", id = n);
     let current = Current::default();

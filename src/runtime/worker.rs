@@ -8,13 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::{Request, Response};
-use tower_service::Service;
 use tracing::Instrument;
 
 use crate::catch_unwind::{drop_caught, CatchUnwind, Guarded};
 use crate::client::{ApiError, Client, Invocation};
 use crate::error::types;
-use crate::{event, wire, Body, BoxError, Diagnostic, Error, ResponseMode};
+use crate::{event, wire, Body, BoxError, Diagnostic, Error, LambdaService, ResponseMode};
 
 /// How many `/next` failures in a row the runtime retries before it gives up.
 const NEXT_ATTEMPTS: u32 = 6;
@@ -33,18 +32,15 @@ pub(super) fn lock(current: &Current) -> std::sync::MutexGuard<'_, Option<String
 }
 
 /// Runs `init`, then the worker with the service it returns; reports an init failure.
-pub(crate) async fn init_then_run<F, E, S, B>(
+pub(crate) async fn init_then_run<F, E, S>(
     init: F,
-    client: &mut Client<B>,
+    client: &mut Client<S::ResBody>,
     mode: ResponseMode,
 ) -> Result<(), Error>
 where
     F: Future<Output = Result<S, E>>,
     E: Into<BoxError>,
-    S: Service<Request<Body>, Response = Response<B>>,
-    S::Error: Into<BoxError>,
-    B: http_body::Body + Send + 'static,
-    B::Error: Into<BoxError>,
+    S: LambdaService,
 {
     let service = init_service(init, client).await?;
     run(service, client, mode).await
@@ -75,32 +71,26 @@ where
 }
 
 /// One worker: loops over invocations on its own connection.
-pub(crate) async fn run<S, B>(
+pub(crate) async fn run<S>(
     service: S,
-    client: &mut Client<B>,
+    client: &mut Client<S::ResBody>,
     mode: ResponseMode,
 ) -> Result<(), Error>
 where
-    S: Service<Request<Body>, Response = Response<B>>,
-    S::Error: Into<BoxError>,
-    B: http_body::Body + Send + 'static,
-    B::Error: Into<BoxError>,
+    S: LambdaService,
 {
     serve(service, client, mode, &Current::default()).await
 }
 
 /// The worker's loop; `current` holds the request id of the invocation in progress.
-pub(super) async fn serve<S, B>(
+pub(super) async fn serve<S>(
     service: S,
-    client: &mut Client<B>,
+    client: &mut Client<S::ResBody>,
     mode: ResponseMode,
     current: &Current,
 ) -> Result<(), Error>
 where
-    S: Service<Request<Body>, Response = Response<B>>,
-    S::Error: Into<BoxError>,
-    B: http_body::Body + Send + 'static,
-    B::Error: Into<BoxError>,
+    S: LambdaService,
 {
     // However the loop ends (a fatal error, or this future dropped), the service is dropped
     // inside the panic boundary.
@@ -160,17 +150,14 @@ where
 /// One invocation, from its event to the Runtime API's reply to the response.
 ///
 /// Returns `Err` only when the runtime must exit.
-async fn invoke<S, B>(
+async fn invoke<S>(
     service: &mut S,
-    client: &mut Client<B>,
+    client: &mut Client<S::ResBody>,
     invocation: Invocation,
     mode: ResponseMode,
 ) -> Result<(), Error>
 where
-    S: Service<Request<Body>, Response = Response<B>>,
-    S::Error: Into<BoxError>,
-    B: http_body::Body + Send + 'static,
-    B::Error: Into<BoxError>,
+    S: LambdaService,
 {
     let request_id = invocation.context.request_id.clone();
     let (request, format) = match event::decode(invocation.payload, invocation.context) {
@@ -211,10 +198,12 @@ where
 /// Drives the service to a response: `poll_ready`, `call`, the future, any of which may fail
 /// or panic. Errors become diagnostics here, so that no handler error is held across an
 /// await (and the runtime's future is `Send` without asking it of the error type).
-async fn call<S, B>(service: &mut S, request: Request<Body>) -> Result<Response<B>, Diagnostic>
+async fn call<S>(
+    service: &mut S,
+    request: Request<Body>,
+) -> Result<Response<S::ResBody>, Diagnostic>
 where
-    S: Service<Request<Body>, Response = Response<B>>,
-    S::Error: Into<BoxError>,
+    S: LambdaService,
 {
     match CatchUnwind::new(poll_fn(|cx| service.poll_ready(cx))).await {
         Ok(Ok(())) => {}

@@ -6,21 +6,19 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use bytes::{Bytes, BytesMut};
-use http::header::{HeaderValue, CONTENT_TYPE, HOST};
-use http::{HeaderMap, Request, Response, StatusCode};
+use http::header::{HeaderValue, HOST};
+use http::{HeaderMap, Request, StatusCode};
 use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
-use tower_service::Service;
 
 use super::{Chunk, Error, FunctionError, TestResponse};
 use crate::client::Client;
-use crate::emulator::{
-    self, event, prelude, Failure, Job, Replies, Reply, DEFAULT_TIMEOUT, MAX_PAYLOAD,
-};
-use crate::wire::{DELIMITER, HTTP_INTEGRATION_CONTENT_TYPE};
-use crate::{Body, BoxError, Config};
+use crate::emulator::prelude::Next as _;
+use crate::emulator::{self, event, prelude, Job, Replies, Reply, DEFAULT_TIMEOUT};
+use crate::wire::MAX_PAYLOAD;
+use crate::{Body, BoxError, Config, Diagnostic, LambdaService};
 
 /// The caller's address in the function URL events of [`Invocation::request`].
 const DEFAULT_PEER: SocketAddr =
@@ -71,13 +69,10 @@ impl TestClient {
     /// Nothing starts until the first invocation, so this works outside a tokio runtime too.
     /// The service runs on a task of its own, as under [`Runtime::run`](crate::Runtime::run)
     /// it runs beside the Runtime API: hence `Send` (an axum `Router` is).
-    pub fn new<S, B>(service: S) -> Self
+    pub fn new<S>(service: S) -> Self
     where
-        S: Service<Request<Body>, Response = Response<B>> + Send + 'static,
+        S: LambdaService + Send + 'static,
         S::Future: Send,
-        S::Error: Into<BoxError>,
-        B: http_body::Body + Send + 'static,
-        B::Error: Into<BoxError>,
     {
         Builder::default().build(service)
     }
@@ -271,16 +266,13 @@ impl Builder {
     }
 
     /// The client of `service`.
-    pub fn build<S, B>(self, service: S) -> TestClient
+    pub fn build<S>(self, service: S) -> TestClient
     where
-        S: Service<Request<Body>, Response = Response<B>> + Send + 'static,
+        S: LambdaService + Send + 'static,
         S::Future: Send,
-        S::Error: Into<BoxError>,
-        B: http_body::Body + Send + 'static,
-        B::Error: Into<BoxError>,
     {
         let starter: Starter = Box::new(move |addr, config| {
-            let mut client = Client::<B>::new(addr, Arc::new(config))?;
+            let mut client = Client::<S::ResBody>::new(addr, Arc::new(config))?;
             Ok(Box::pin(async move {
                 crate::runtime::worker::run(service, &mut client, crate::ResponseMode::Streamed)
                     .await
@@ -411,19 +403,21 @@ struct Watched {
     stopped: Stopped,
 }
 
-impl Watched {
+impl prelude::Next for Watched {
     async fn next(&mut self) -> Reply {
         tokio::select! {
             biased;
             reply = self.replies.next() => reply,
             // `Err`: the worker's task ended without a word (it panicked).
-            _ = self.stopped.wait_for(Option::is_some) => Reply::Failed(Failure::new(
+            _ = self.stopped.wait_for(Option::is_some) => Reply::Failed(Diagnostic::new(
                 "Runtime.ExitError",
                 "the runtime stopped during the invocation",
             )),
         }
     }
+}
 
+impl Watched {
     fn is_started(&self) -> bool {
         self.replies.is_started()
     }
@@ -448,65 +442,25 @@ async fn record(
         head_at: None,
         ended_at: sent_at,
     };
-    let content_type = loop {
-        match replies.next().await {
-            Reply::Head { content_type } => break content_type,
-            Reply::Error(f) => return Some(res.failed(f, false)),
-            Reply::Failed(f) if replies.is_started() => return Some(res.failed(f, false)),
-            Reply::Failed(_) => return None,
-            Reply::End => {
-                let f = invalid("the response ended before it started");
-                return Some(res.failed(f, false));
-            }
-            Reply::Started { .. } | Reply::Data(_) => continue,
+    let opened = match prelude::open(&mut replies).await {
+        Ok(opened) => opened,
+        // Never taken: the runtime stopped first.
+        Err(u) if !u.head && !u.reported && !replies.is_started() => return None,
+        Err(u) => {
+            res.prelude = u.prelude;
+            return Some(res.failed(u.failure, u.head));
         }
     };
-
-    if content_type.as_ref() == Some(&HTTP_INTEGRATION_CONTENT_TYPE) {
-        let mut buf = BytesMut::new();
-        let at = loop {
-            if let Some(at) = buf.windows(DELIMITER.len()).position(|w| w == DELIMITER) {
-                break at;
-            }
-            match replies.next().await {
-                Reply::Data(data) => buf.extend_from_slice(&data),
-                Reply::Failed(f) | Reply::Error(f) => return Some(res.failed(f, true)),
-                Reply::End => {
-                    let f = invalid("the response ended before the prelude's delimiter");
-                    return Some(res.failed(f, true));
-                }
-                Reply::Started { .. } | Reply::Head { .. } => continue,
-            }
-        };
-        let now = Instant::now();
-        let mut buf = buf.freeze();
-        let first = buf.split_off(at + DELIMITER.len());
-        let json = buf.slice(..at);
-        match prelude::parse(&json) {
-            Ok((status, headers)) => {
-                res.status = status;
-                res.headers = headers;
-            }
-            Err(f) => {
-                res.prelude = Some(json);
-                return Some(res.failed(f, true));
-            }
-        }
-        res.prelude = Some(json);
-        res.head_at = Some(now);
-        if !first.is_empty() {
-            res.chunks.push(Chunk {
-                bytes: first,
-                arrived_at: now,
-            });
-        }
-    } else {
-        // No prelude: the function's own content type, as for a direct invocation.
-        res.status = StatusCode::OK;
-        let content_type =
-            content_type.unwrap_or_else(|| HeaderValue::from_static("application/json"));
-        res.headers.insert(CONTENT_TYPE, content_type);
-        res.head_at = Some(Instant::now());
+    let now = Instant::now();
+    res.status = opened.status;
+    res.headers = opened.headers;
+    res.prelude = opened.prelude;
+    res.head_at = Some(now);
+    if !opened.first.is_empty() {
+        res.chunks.push(Chunk {
+            bytes: opened.first,
+            arrived_at: now,
+        });
     }
 
     loop {
@@ -530,13 +484,12 @@ async fn record(
 
 impl TestResponse {
     /// Ends the response as failed; `started`: its head had been sent.
-    fn failed(mut self, failure: Failure, started: bool) -> Self {
+    fn failed(mut self, failure: Diagnostic, started: bool) -> Self {
         if started {
             self.head_at.get_or_insert_with(Instant::now);
         }
         self.error = Some(FunctionError {
-            error_type: failure.error_type,
-            error_message: failure.error_message,
+            diagnostic: failure,
             mid_stream: started,
         });
         self.ended_at = Instant::now();
@@ -544,16 +497,11 @@ impl TestResponse {
     }
 }
 
-fn mid_stream(f: Failure) -> FunctionError {
+fn mid_stream(f: Diagnostic) -> FunctionError {
     FunctionError {
-        error_type: f.error_type,
-        error_message: f.error_message,
+        diagnostic: f,
         mid_stream: true,
     }
-}
-
-fn invalid(why: &str) -> Failure {
-    Failure::new("Runtime.InvalidResponse", why)
 }
 
 fn join(chunks: &[Chunk]) -> Bytes {
@@ -573,6 +521,7 @@ fn join(chunks: &[Chunk]) -> Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::HTTP_INTEGRATION_CONTENT_TYPE;
 
     /// What `record` makes of these replies, sent as the Runtime API would send them.
     async fn recorded(replies: Vec<Reply>, stop: Option<crate::Error>) -> Option<TestResponse> {

@@ -56,7 +56,7 @@
 //! Each invocation's handler runs in its own spawned tokio task (in the invocation's tracing
 //! span). The response body only reads from the channel. So the handler may go on working
 //! after [`finish`](ResponseWriter::finish) (flushing metrics, say) while the response is
-//! already complete, as with the seed's writer API; returning then only logs a late error.
+//! already complete; returning then only logs a late error.
 //!
 //! Mind that Lambda freezes the execution environment once the response is complete and the
 //! runtime asks for the next event: work after `finish` may be paused until the next
