@@ -40,7 +40,11 @@ pub struct Config {
     /// `AWS_LAMBDA_LOG_LEVEL`; only set when configured.
     pub log_level: Option<String>,
     /// `AWS_LAMBDA_MAX_CONCURRENCY` (Lambda Managed Instances only): how many workers
-    /// [`Runtime::run_concurrent`](crate::Runtime::run_concurrent) starts.
+    /// [`Runtime::run_concurrent`](crate::Runtime::run_concurrent) starts; one when `None`.
+    ///
+    /// At most [`Config::MAX_CONCURRENCY`] workers are started, whatever this says. Read from
+    /// the environment, a larger value is capped there with a warning, and a value that is
+    /// `0`, negative or not a number is logged and left out (one worker).
     pub max_concurrency: Option<NonZeroUsize>,
     /// `LAMBDA_STREAM_RESPONSE_MODE` (ours, not Lambda's): `streamed` (the default) or
     /// `buffered`; see [`ResponseMode`].
@@ -120,6 +124,14 @@ impl fmt::Display for UnknownResponseMode {
 impl std::error::Error for UnknownResponseMode {}
 
 impl Config {
+    /// The most workers [`Runtime::run_concurrent`](crate::Runtime::run_concurrent) starts:
+    /// 1600, the largest per-environment concurrency Lambda Managed Instances allows
+    /// (`PerExecutionEnvironmentMaxConcurrency`), so Lambda never sets more.
+    ///
+    /// Each worker holds a connection to the Runtime API and a little memory; a value past
+    /// this is a mistake, and thousands of idle workers would only cost memory.
+    pub const MAX_CONCURRENCY: usize = 1600;
+
     /// Reads the configuration from this process's environment.
     pub fn from_env() -> Self {
         Self::from_lookup(|name| std::env::var(name).ok())
@@ -142,7 +154,7 @@ impl Config {
             log_format: non_empty("AWS_LAMBDA_LOG_FORMAT"),
             log_level: non_empty("AWS_LAMBDA_LOG_LEVEL"),
             max_concurrency: non_empty("AWS_LAMBDA_MAX_CONCURRENCY")
-                .and_then(|v| parse_or_warn("AWS_LAMBDA_MAX_CONCURRENCY", &v)),
+                .and_then(|v| parse_max_concurrency(&v)),
             response_mode: non_empty("LAMBDA_STREAM_RESPONSE_MODE")
                 .and_then(|v| parse_or_warn("LAMBDA_STREAM_RESPONSE_MODE", &v))
                 .unwrap_or_default(),
@@ -154,6 +166,50 @@ impl Config {
             }),
         }
     }
+
+    /// How many workers to start: [`max_concurrency`](Config::max_concurrency), at most
+    /// [`MAX_CONCURRENCY`](Config::MAX_CONCURRENCY).
+    pub(crate) fn workers(&self) -> usize {
+        self.max_concurrency
+            .map_or(1, |n| n.get().min(Self::MAX_CONCURRENCY))
+    }
+}
+
+/// `AWS_LAMBDA_MAX_CONCURRENCY`: a count from 1 to [`Config::MAX_CONCURRENCY`]. A larger one
+/// is capped, anything else ignored (one worker); either way with a log line that says so.
+fn parse_max_concurrency(value: &str) -> Option<NonZeroUsize> {
+    const NAME: &str = "AWS_LAMBDA_MAX_CONCURRENCY";
+    let max = Config::MAX_CONCURRENCY;
+    let trimmed = value.trim();
+    let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let unsigned = trimmed.strip_prefix('+').unwrap_or(trimmed);
+    let why = if all_digits(unsigned) {
+        // Too many digits for a usize is over the cap as well.
+        match unsigned.parse::<usize>().map(NonZeroUsize::new) {
+            Ok(Some(n)) if n.get() <= max => return Some(n),
+            Ok(None) => "is 0",
+            _ => {
+                tracing::warn!(
+                    variable = NAME,
+                    value,
+                    max,
+                    "{NAME} is over {max}, the most invocations Lambda Managed Instances runs \
+                     at once in one environment: starting {max} workers"
+                );
+                return NonZeroUsize::new(max);
+            }
+        }
+    } else if trimmed.strip_prefix('-').is_some_and(all_digits) {
+        "is negative"
+    } else {
+        "is not a whole number"
+    };
+    tracing::warn!(
+        variable = NAME,
+        value,
+        "{NAME} {why}: ignoring it and serving one invocation at a time"
+    );
+    None
 }
 
 fn parse_or_warn<T: std::str::FromStr>(name: &str, value: &str) -> Option<T> {
@@ -224,6 +280,89 @@ mod tests {
         assert_eq!(c.max_concurrency, NonZeroUsize::new(8));
         assert_eq!(c.response_mode, ResponseMode::Buffered);
         assert!(c.strip_stage_prefix);
+    }
+
+    /// What `parse_max_concurrency` makes of `value`, and what it logged.
+    fn max_concurrency(value: &str) -> (Option<usize>, String) {
+        #[derive(Clone, Default)]
+        struct Logs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Logs {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let logs = Logs::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let n = tracing::subscriber::with_default(subscriber, || {
+            config(&[("AWS_LAMBDA_MAX_CONCURRENCY", value)]).max_concurrency
+        });
+        let text = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+        (n.map(NonZeroUsize::get), text)
+    }
+
+    #[test]
+    fn max_concurrency_in_range_is_taken_quietly() {
+        for (value, want) in [("1", 1), ("8", 8), (" 64 ", 64), ("+4", 4), ("1600", 1600)] {
+            let (n, logs) = max_concurrency(value);
+            assert_eq!(n, Some(want), "{value:?}");
+            assert_eq!(logs, "", "{value:?}");
+        }
+    }
+
+    #[test]
+    fn max_concurrency_over_the_cap_is_capped_with_a_warning() {
+        for value in ["1601", "30000", "99999999999999999999999999"] {
+            let (n, logs) = max_concurrency(value);
+            assert_eq!(n, Some(Config::MAX_CONCURRENCY), "{value:?}");
+            assert!(logs.contains("WARN"), "{logs}");
+            assert!(
+                logs.contains("AWS_LAMBDA_MAX_CONCURRENCY is over 1600")
+                    && logs.contains("starting 1600 workers")
+                    && logs.contains(value),
+                "{logs}"
+            );
+        }
+    }
+
+    #[test]
+    fn max_concurrency_zero_negative_or_garbled_is_one_worker_with_a_warning() {
+        for (value, why) in [
+            ("0", "is 0"),
+            ("000", "is 0"),
+            ("-1", "is negative"),
+            (" -30000", "is negative"),
+            ("lots", "is not a whole number"),
+            ("2.5", "is not a whole number"),
+            ("8 workers", "is not a whole number"),
+            ("0x10", "is not a whole number"),
+            ("-", "is not a whole number"),
+        ] {
+            let (n, logs) = max_concurrency(value);
+            assert_eq!(n, None, "{value:?}");
+            assert!(logs.contains("WARN"), "{logs}");
+            assert!(
+                logs.contains(&format!("AWS_LAMBDA_MAX_CONCURRENCY {why}: ignoring it and serving one invocation at a time")),
+                "{value:?}: {logs}"
+            );
+        }
+    }
+
+    #[test]
+    fn workers_never_exceed_the_cap() {
+        let mut c = Config::default();
+        assert_eq!(c.workers(), 1);
+        c.max_concurrency = NonZeroUsize::new(12);
+        assert_eq!(c.workers(), 12);
+        c.max_concurrency = NonZeroUsize::new(30_000);
+        assert_eq!(c.workers(), Config::MAX_CONCURRENCY);
     }
 
     #[test]

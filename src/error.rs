@@ -5,6 +5,7 @@ use std::any::Any;
 use std::borrow::Cow;
 use std::error::Error as StdError;
 use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// A type-erased error, as tower and hyper use.
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
@@ -133,6 +134,22 @@ impl StdError for Error {
 /// `Function.StreamError` after it, `Function.Panic` for a panic) and its message, including
 /// its `source()` chain. Lambda maps types that do not match `(Runtime|Function).Name` to
 /// `Function.Unknown`.
+///
+/// # Size limits
+///
+/// What is sent is capped, so that a long message never breaks the report that carries it
+/// (servers refuse oversized header blocks, and a streamed response's error travels in its
+/// trailers):
+///
+/// - the error body trailer of a streamed response is at most 8 KiB of base64: 6 KiB of
+///   JSON, which holds a plain ASCII message of about 6,000 bytes;
+/// - an `/error` (or `/init/error`) body is at most 256 KiB;
+/// - the `Lambda-Runtime-Function-XRay-Error-Cause` header is at most 8 KiB;
+/// - an error type longer than 128 bytes is sent as `Function.Unknown`.
+///
+/// A message that does not fit is cut on a character boundary and ends with
+/// `… [truncated N bytes]`, N being how many bytes of it were left out. The runtime's own log
+/// line of the failure keeps the whole message.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Diagnostic {
     error_type: Cow<'static, str>,
@@ -160,27 +177,52 @@ impl Diagnostic {
 
     /// The diagnostic for `err`: `err` itself when it is a `Diagnostic`, else `default_type`
     /// with the error's message chain.
-    pub(crate) fn from_error(err: BoxError, default_type: &'static str) -> Self {
-        match err.downcast::<Diagnostic>() {
-            Ok(diagnostic) => *diagnostic,
-            Err(err) => Diagnostic::new(default_type, error_chain(&*err)),
+    ///
+    /// The error is the handler's: its conversion, `Display`, `source()` and `Drop` run
+    /// inside the panic boundary. A panic in converting or reading it gives a
+    /// `Function.Panic` diagnostic instead; one in dropping it is logged.
+    pub(crate) fn from_error(err: impl Into<BoxError>, default_type: &'static str) -> Self {
+        let err = match catch_unwind(AssertUnwindSafe(move || err.into())) {
+            Ok(err) => err,
+            Err(payload) => return Self::from_error_panic(payload),
+        };
+        let err = match err.downcast::<Diagnostic>() {
+            Ok(diagnostic) => return *diagnostic,
+            Err(err) => err,
+        };
+        let described = catch_unwind(AssertUnwindSafe(|| error_chain(&*err)));
+        crate::catch_unwind::drop_caught(err, "the handler's error");
+        match described {
+            Ok(message) => Diagnostic::new(default_type, message),
+            Err(payload) => Self::from_error_panic(payload),
         }
+    }
+
+    /// The diagnostic for a panic in converting or reading the handler's error.
+    fn from_error_panic(payload: Box<dyn Any + Send>) -> Self {
+        let what = panic_message(&*payload);
+        let diagnostic = Diagnostic::new(
+            types::PANIC,
+            format!("the handler's error panicked while it was read: {what}"),
+        );
+        crate::catch_unwind::drop_caught(payload, "a panic payload");
+        diagnostic
     }
 
     /// The diagnostic for a caught panic.
     pub(crate) fn from_panic(payload: &(dyn Any + Send)) -> Self {
-        let what = if let Some(s) = payload.downcast_ref::<&'static str>() {
-            s
-        } else if let Some(s) = payload.downcast_ref::<String>() {
-            s.as_str()
-        } else {
-            "a panic with a non-string payload"
-        };
+        let what = panic_message(payload);
         Diagnostic::new(types::PANIC, format!("the handler panicked: {what}"))
     }
 
-    /// `{"errorType":"...","errorMessage":"..."}`.
+    /// `{"errorType":"...","errorMessage":"..."}`, whole.
+    #[cfg_attr(not(feature = "local"), allow(dead_code))]
     pub(crate) fn to_json(&self) -> Vec<u8> {
+        Self::json(&self.error_type, &self.error_message)
+    }
+
+    /// `{"errorType":"...","errorMessage":"..."}`, the JSON of the error body trailer.
+    pub(crate) fn json(error_type: &str, error_message: &str) -> Vec<u8> {
         #[derive(serde::Serialize)]
         #[serde(rename_all = "camelCase")]
         struct Json<'a> {
@@ -189,8 +231,8 @@ impl Diagnostic {
         }
         // Serialising two strings cannot fail.
         serde_json::to_vec(&Json {
-            error_type: &self.error_type,
-            error_message: &self.error_message,
+            error_type,
+            error_message,
         })
         .unwrap_or_default()
     }
@@ -212,6 +254,17 @@ impl fmt::Display for Diagnostic {
 }
 
 impl StdError for Diagnostic {}
+
+/// The message of a panic: its payload when that is a string.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    if let Some(s) = payload.downcast_ref::<&'static str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.as_str()
+    } else {
+        "a panic with a non-string payload"
+    }
+}
 
 /// Displays an error's message followed by its sources, `": "`-separated.
 pub(crate) struct Chain<'a>(pub(crate) &'a (dyn StdError + 'static));
@@ -284,7 +337,8 @@ mod tests {
     #[test]
     fn diagnostic_json_escapes() {
         let d = Diagnostic::new("Function.Error", "a \"quoted\"\nline");
-        let v: serde_json::Value = serde_json::from_slice(&d.to_json()).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_slice(&Diagnostic::json(d.error_type(), d.error_message())).unwrap();
         assert_eq!(v["errorType"], "Function.Error");
         assert_eq!(v["errorMessage"], "a \"quoted\"\nline");
     }
@@ -297,6 +351,38 @@ mod tests {
         assert_eq!(d.error_message(), "the handler panicked: owned");
         let d = Diagnostic::from_panic(&42u32);
         assert_eq!(d.error_type(), "Function.Panic");
+    }
+
+    #[test]
+    fn an_error_that_panics_when_read_or_dropped_is_caught() {
+        #[derive(Debug)]
+        struct Garbled;
+        impl fmt::Display for Garbled {
+            fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
+                panic!("display exploded")
+            }
+        }
+        impl StdError for Garbled {}
+        let d = Diagnostic::from_error(Box::new(Garbled), types::HANDLER);
+        assert_eq!(d.error_type(), "Function.Panic");
+        assert!(d.error_message().contains("display exploded"), "{d}");
+
+        #[derive(Debug)]
+        struct DropBomb;
+        impl fmt::Display for DropBomb {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("upstream gone")
+            }
+        }
+        impl StdError for DropBomb {}
+        impl Drop for DropBomb {
+            fn drop(&mut self) {
+                panic!("drop exploded")
+            }
+        }
+        // The message was read before the drop panicked: it is reported as it was.
+        let d = Diagnostic::from_error(Box::new(DropBomb), types::HANDLER);
+        assert_eq!(d, Diagnostic::new("Function.Error", "upstream gone"));
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //! the future and the body; `tests/backpressure.rs` a reader that stops. This file adds the
 //! faults a well-behaved HTTP server cannot make (see `support/raw.rs`) and the rest.
 
+#[path = "support/logs.rs"]
+mod logs;
 #[path = "support/raw.rs"]
 mod raw;
 mod support;
@@ -26,48 +28,11 @@ use http::{Request, Response};
 use http_body::Frame;
 use http_body_util::{Full, StreamBody};
 use lambda_stream::{BoxError, RequestExt};
+use logs::Logs;
 use raw::RawApi;
 use support::{MockEvent, MockRuntimeApi};
 use tower::service_fn;
 
-/// Captures what the runtime logs on this thread (the tests run on a current-thread runtime,
-/// so the runtime's tasks log here too).
-#[derive(Clone, Default)]
-struct Logs(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Logs {
-    fn capture() -> (Logs, tracing::subscriber::DefaultGuard) {
-        let logs = Logs::default();
-        let writer = logs.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .finish();
-        (logs, tracing::subscriber::set_default(subscriber))
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-
-    /// Lines that contain every one of `needles`.
-    fn count(&self, needles: &[&str]) -> usize {
-        self.text()
-            .lines()
-            .filter(|l| needles.iter().all(|n| l.contains(n)))
-            .count()
-    }
-}
 
 fn ok_service() -> impl tower::Service<
     Request<Body>,

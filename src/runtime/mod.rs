@@ -140,8 +140,8 @@ impl Runtime {
     ///
     /// - A fatal error (the Runtime API answered `500` or stayed unreachable) stops every
     ///   worker and is returned: Lambda says the environment is broken, so the process exits.
-    /// - A worker that dies unexpectedly (a panic outside the handler, which the runtime
-    ///   catches, e.g. in a `Drop`) is logged and replaced by a new worker with a fresh clone;
+    /// - A worker that dies unexpectedly (a panic the handler's own boundary did not catch)
+    ///   is logged and replaced by a new worker with a fresh clone;
     ///   the others go on. The invocation it held is reported to `/error` as
     ///   `Function.Panic` (unless its response had started: then Lambda keeps what it got).
     ///
@@ -188,7 +188,7 @@ impl Runtime {
     }
 
     fn workers(&self) -> usize {
-        self.config.max_concurrency.map_or(1, |n| n.get())
+        self.config.workers()
     }
 
     fn warn_if_concurrency_is_ignored(&self) {

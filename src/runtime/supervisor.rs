@@ -8,6 +8,7 @@ use tracing::Instrument;
 
 use super::worker::{lock, serve, settle, Current};
 use super::Runtime;
+use crate::catch_unwind::Guarded;
 use crate::client::Client;
 use crate::error::types;
 use crate::{Diagnostic, Error, LambdaService, ResponseMode};
@@ -30,7 +31,9 @@ where
     let mut set = JoinSet::new();
     let mut ids = HashMap::with_capacity(workers);
     // `service` itself is never polled: it is the pristine template each worker's clone
-    // comes from, so no clone starts from a state another worker's `poll_ready` left.
+    // comes from, so no clone starts from a state another worker's `poll_ready` left. It is
+    // dropped inside the panic boundary when the workers stop.
+    let service = Guarded::new(service, "the service");
     spawn_worker(&mut set, &mut ids, 0, service.clone(), first, mode);
     for n in 1..workers {
         spawn_worker(

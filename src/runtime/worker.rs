@@ -10,7 +10,7 @@ use std::time::Duration;
 use http::{Request, Response};
 use tracing::Instrument;
 
-use crate::catch_unwind::CatchUnwind;
+use crate::catch_unwind::{drop_caught, CatchUnwind, Guarded};
 use crate::client::{ApiError, Client, Invocation};
 use crate::error::types;
 use crate::{event, wire, Body, BoxError, Diagnostic, Error, LambdaService, ResponseMode};
@@ -56,7 +56,7 @@ where
 {
     let err = match CatchUnwind::new(init).await {
         Ok(Ok(service)) => return Ok(service),
-        Ok(Err(e)) => Diagnostic::from_error(e.into(), types::INIT),
+        Ok(Err(e)) => Diagnostic::from_error(e, types::INIT),
         Err(panic) => Diagnostic::from_panic(&*panic),
     };
     tracing::error!(
@@ -84,7 +84,7 @@ where
 
 /// The worker's loop; `current` holds the request id of the invocation in progress.
 pub(super) async fn serve<S>(
-    mut service: S,
+    service: S,
     client: &mut Client<S::ResBody>,
     mode: ResponseMode,
     current: &Current,
@@ -92,6 +92,9 @@ pub(super) async fn serve<S>(
 where
     S: LambdaService,
 {
+    // However the loop ends (a fatal error, or this future dropped), the service is dropped
+    // inside the panic boundary.
+    let mut service = Guarded::new(service, "the service");
     loop {
         let invocation = next(client).await?;
         *lock(current) = Some(invocation.context.request_id.clone());
@@ -100,7 +103,7 @@ where
             request_id = %invocation.context.request_id,
             xray_trace_id = invocation.context.xray_trace_id.as_deref().unwrap_or(""),
         );
-        invoke(&mut service, client, invocation, mode)
+        invoke(&mut *service, client, invocation, mode)
             .instrument(span)
             .await?;
         *lock(current) = None;
@@ -173,13 +176,17 @@ where
     let (parts, body) = response.into_parts();
     if mode == ResponseMode::Streamed && format.can_stream() {
         let head = wire::encode_head(format, &parts);
+        // Its extensions are the handler's values: dropped inside the panic boundary.
+        drop_caught(parts, "the response head");
         let reply = client
             .respond(&request_id, head, body, tracing::Span::current())
             .await;
         return settle(reply, "response");
     }
     // Nothing is sent before the whole body is read: its failure still goes to `/error`.
-    match wire::buffer(format, &parts, body).await {
+    let buffered = wire::buffer(format, &parts, body).await;
+    drop_caught(parts, "the response head");
+    match buffered {
         Ok(buffered) => {
             let reply = client.respond_buffered(&request_id, buffered).await;
             settle(reply, "response")
@@ -200,7 +207,7 @@ where
 {
     match CatchUnwind::new(poll_fn(|cx| service.poll_ready(cx))).await {
         Ok(Ok(())) => {}
-        Ok(Err(e)) => return Err(Diagnostic::from_error(e.into(), types::NOT_READY)),
+        Ok(Err(e)) => return Err(Diagnostic::from_error(e, types::NOT_READY)),
         Err(panic) => return Err(Diagnostic::from_panic(&*panic)),
     }
     let future = match catch_unwind(AssertUnwindSafe(|| service.call(request))) {
@@ -209,7 +216,7 @@ where
     };
     match CatchUnwind::new(future).await {
         Ok(Ok(response)) => Ok(response),
-        Ok(Err(e)) => Err(Diagnostic::from_error(e.into(), types::HANDLER)),
+        Ok(Err(e)) => Err(Diagnostic::from_error(e, types::HANDLER)),
         Err(panic) => Err(Diagnostic::from_panic(&*panic)),
     }
 }

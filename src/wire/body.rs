@@ -9,6 +9,7 @@ use bytes::{Buf, Bytes};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
+use crate::catch_unwind::Caught;
 use crate::error::types;
 use crate::{BoxError, Diagnostic};
 
@@ -25,12 +26,24 @@ pin_project! {
     /// - An error or a panic in the handler's body ends the stream with the error trailers;
     ///   the handler's body is dropped there. It never reaches hyper as an error, which would
     ///   abort the request and lose the report.
+    /// - The handler's body is dropped inside the panic boundary, as soon as it ends, fails
+    ///   or panics, or when the stream is dropped unfinished: a panic in its `Drop` is logged,
+    ///   and a response that was complete stays complete.
     pub(crate) struct ResponseStream<B> {
         prelude: Option<Bytes>,
         delimiter: bool,
         #[pin]
-        body: Option<B>,
+        body: Caught<B>,
         span: tracing::Span,
+    }
+
+    impl<B> PinnedDrop for ResponseStream<B> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            // Here rather than in `Caught`'s own drop: a log line belongs to the invocation.
+            let _entered = this.span.enter();
+            this.body.clear();
+        }
     }
 }
 
@@ -39,7 +52,7 @@ impl<B> ResponseStream<B> {
         ResponseStream {
             delimiter: prelude.is_some(),
             prelude,
-            body: Some(body),
+            body: Caught::new(body, "the response body"),
             span,
         }
     }
@@ -74,7 +87,7 @@ where
             let diagnostic = match catch_unwind(AssertUnwindSafe(|| body.poll_frame(cx))) {
                 Ok(Poll::Pending) => return Poll::Pending,
                 Ok(Poll::Ready(None)) => {
-                    this.body.set(None);
+                    this.body.as_mut().clear();
                     return Poll::Ready(None);
                 }
                 Ok(Poll::Ready(Some(Ok(frame)))) => match frame.into_data() {
@@ -85,12 +98,10 @@ where
                     // Lambda has no use for the handler's own trailers; skip them.
                     Err(_) => continue,
                 },
-                Ok(Poll::Ready(Some(Err(err)))) => {
-                    Diagnostic::from_error(err.into(), types::STREAM)
-                }
+                Ok(Poll::Ready(Some(Err(err)))) => Diagnostic::from_error(err, types::STREAM),
                 Err(panic) => Diagnostic::from_panic(&*panic),
             };
-            this.body.set(None);
+            this.body.as_mut().clear();
             tracing::error!(
                 error_type = diagnostic.error_type(),
                 error = diagnostic.error_message(),
@@ -104,7 +115,7 @@ where
 
     fn is_end_stream(&self) -> bool {
         // Never claim the end early: the end may still bring trailers.
-        self.prelude.is_none() && !self.delimiter && self.body.is_none()
+        self.prelude.is_none() && !self.delimiter && self.body.is_cleared()
     }
 
     fn size_hint(&self) -> SizeHint {

@@ -34,6 +34,7 @@ use super::prelude::{
     comma, escape_str, escaped, is_dropped, string, write_head_fields, DEFAULT_CONTENT_TYPE,
 };
 use super::MAX_PAYLOAD;
+use crate::catch_unwind::Caught;
 use crate::error::types;
 use crate::event::ResponseFormat;
 use crate::{BoxError, Diagnostic};
@@ -85,17 +86,20 @@ where
     B: Body,
     B::Error: Into<BoxError>,
 {
-    let mut body = pin!(body);
+    // Dropped inside the panic boundary, however this ends.
+    let mut body = pin!(Caught::new(body, "the response body"));
     let mut out = BytesMut::new();
     loop {
-        let frame =
-            poll_fn(
-                |cx| match catch_unwind(AssertUnwindSafe(|| body.as_mut().poll_frame(cx))) {
-                    Ok(poll) => poll.map(Ok),
-                    Err(panic) => std::task::Poll::Ready(Err(Diagnostic::from_panic(&*panic))),
-                },
-            )
-            .await?;
+        let frame = poll_fn(|cx| {
+            let Some(body) = body.as_mut().as_pin_mut() else {
+                return std::task::Poll::Ready(Ok(None));
+            };
+            match catch_unwind(AssertUnwindSafe(|| body.poll_frame(cx))) {
+                Ok(poll) => poll.map(Ok),
+                Err(panic) => std::task::Poll::Ready(Err(Diagnostic::from_panic(&*panic))),
+            }
+        })
+        .await?;
         match frame {
             None => return Ok(out.freeze()),
             Some(Ok(frame)) => {
@@ -111,7 +115,7 @@ where
                     }
                 }
             }
-            Some(Err(e)) => return Err(Diagnostic::from_error(e.into(), types::HANDLER)),
+            Some(Err(e)) => return Err(Diagnostic::from_error(e, types::HANDLER)),
         }
     }
 }
