@@ -244,7 +244,7 @@ impl Runtime {
     ///
     /// Boxed: the local server's startup is then compiled once, not into the future of every
     /// `run*` of every service (it runs once per process).
-    fn connect(self) -> Pin<Box<dyn Future<Output = Result<(Self, LocalTasks), Error>> + Send>> {
+    fn connect(self) -> Connecting {
         Box::pin(async move {
             #[cfg(feature = "local")]
             if self.is_local() {
@@ -282,6 +282,9 @@ impl Runtime {
 
 /// The local server's tasks, while it serves.
 type LocalTasks = Option<JoinSet<()>>;
+
+/// The future of [`Runtime::connect`].
+type Connecting = Pin<Box<dyn Future<Output = Result<(Runtime, LocalTasks), Error>> + Send>>;
 
 #[cfg(feature = "local")]
 impl local::Server {
