@@ -57,6 +57,7 @@
 //!   function as its function URL would, through the same runtime loop.
 //! - Handler styles: any tower service (an axum `Router` as it is), or the [`writer`] style
 //!   (`async fn(Request<Body>, ResponseWriter)`, adapted by [`stream_fn`]).
+//!   [`LambdaService`] names, in one bound, what the runtime asks of a service.
 //! - Modes: streamed by default, buffered with [`Runtime::response_mode`]
 //!   ([`ResponseMode`]); many invocations at once on Lambda Managed Instances with
 //!   [`Runtime::run_concurrent`].

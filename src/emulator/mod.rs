@@ -8,6 +8,7 @@
 //! as [`Reply`]s, which the caller reads from its [`Replies`].
 
 pub(crate) mod event;
+pub(crate) mod http1;
 pub(crate) mod prelude;
 mod runtime_api;
 

@@ -6,7 +6,6 @@
 //! request ids get `400 InvalidRequestID`.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -15,13 +14,12 @@ use http::header::CONTENT_TYPE;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, Mutex as AsyncMutex};
 
-use super::{Diagnostic, Job, Reply};
+use super::{http1, Job, Reply};
 use crate::wire::{self, ERROR_TYPE, RESPONSE_MODE};
-use crate::Config;
+use crate::{Config, Diagnostic};
 
 const PREFIX: &str = "/2018-06-01/runtime/";
 /// The largest `/error` report read.
@@ -63,40 +61,26 @@ impl RuntimeApi {
     }
 }
 
-/// Accepts the runtime's connections until the task is aborted.
+/// Serves the Runtime API on `listener` until the task is aborted.
 pub(crate) async fn serve(listener: TcpListener, api: Arc<RuntimeApi>) {
-    loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
-            Err(e) => {
-                tracing::warn!(error = %e, "runtime api: cannot accept a connection");
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
+    let handler: http1::Handler = Arc::new(move |req, _peer| {
         let api = api.clone();
-        tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |req| handle(api.clone(), req));
-            if let Err(e) = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), svc)
+        Box::pin(async move {
+            handle(api, req)
                 .await
-            {
-                tracing::debug!(error = %e, "runtime api connection closed");
-            }
-        });
-    }
+                .map(|body| body.map_err(|never| match never {}).boxed())
+        })
+    });
+    http1::serve(listener, "runtime api", None, handler).await;
 }
 
-async fn handle(
-    api: Arc<RuntimeApi>,
-    req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(api: Arc<RuntimeApi>, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let path = req.uri().path().to_owned();
     let Some(rest) = path.strip_prefix(PREFIX) else {
-        return Ok(reply(StatusCode::NOT_FOUND, "NotFound", "unknown path"));
+        return reply(StatusCode::NOT_FOUND, "NotFound", "unknown path");
     };
     let method = req.method().clone();
-    Ok(match (method, rest) {
+    match (method, rest) {
         (Method::GET, "invocation/next") => next(&api).await,
         (Method::POST, "init/error") => init_error(req).await,
         (Method::POST, rest) => match rest
@@ -114,7 +98,7 @@ async fn handle(
             _ => reply(StatusCode::NOT_FOUND, "NotFound", "unknown path"),
         },
         _ => reply(StatusCode::NOT_FOUND, "NotFound", "unknown path"),
-    })
+    }
 }
 
 /// `GET /runtime/invocation/next`: the next invocation whose caller is still waiting.

@@ -1,6 +1,5 @@
 //! The front doors: the public HTTP/1.1 server callers use; see the module docs.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -10,19 +9,16 @@ use bytes::{Bytes, BytesMut};
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, TE, TRAILER};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::channel::{Channel, Sender};
-use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use super::{eventstream, Options};
+use crate::emulator::http1::{self, Body};
 use crate::emulator::{self, event, job, prelude, Job, Replies, Reply};
 use crate::wire::{self, MAX_PAYLOAD};
 use crate::{BoxError, Diagnostic};
-
-type Body = BoxBody<Bytes, BoxError>;
 
 const STREAMING_INVOKE: &str = "/response-streaming-invocations";
 const INVOKE: &str = "/invocations";
@@ -58,40 +54,14 @@ impl Doors {
 
 /// Accepts callers until the task is aborted; each connection is served on its own task.
 pub(crate) async fn serve(listener: TcpListener, doors: Arc<Doors>) {
-    loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                // Out of file descriptors and the like: wait a little rather than spin.
-                tracing::warn!(error = %e, "local server: cannot accept a connection");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        // Each chunk leaves at once, not when the previous one is acknowledged.
-        let _ = stream.set_nodelay(true);
-        let doors = doors.clone();
-        let header_read_timeout = doors.options.header_read_timeout;
-        tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |req| route(doors.clone(), peer, req));
-            if let Err(e) = hyper::server::conn::http1::Builder::new()
-                // A caller that trickles its head (or sends none) is cut off.
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(header_read_timeout)
-                .serve_connection(TokioIo::new(stream), svc)
-                .await
-            {
-                tracing::debug!(error = %e, %peer, "local server connection ended with an error");
-            }
-        });
-    }
+    // A caller that trickles its head (or sends none) is cut off.
+    let header_read_timeout = Some(doors.options.header_read_timeout);
+    let handler: http1::Handler =
+        Arc::new(move |req, peer| Box::pin(route(doors.clone(), peer, req)));
+    http1::serve(listener, "local server", header_read_timeout, handler).await;
 }
 
-async fn route(
-    doors: Arc<Doors>,
-    peer: SocketAddr,
-    req: Request<Incoming>,
-) -> Result<Response<Body>, Infallible> {
+async fn route(doors: Arc<Doors>, peer: SocketAddr, req: Request<Incoming>) -> Response<Body> {
     let path = req.uri().path();
     let is_post = req.method() == Method::POST;
     let res = if is_post && path == "/invoke" {
@@ -103,7 +73,7 @@ async fn route(
     } else {
         function_url(&doors, peer, req).await
     };
-    Ok(res.unwrap_or_else(Refused::into_response))
+    res.unwrap_or_else(Refused::into_response)
 }
 
 /// `{prefix}{function name}{suffix}`.

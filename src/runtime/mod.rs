@@ -8,6 +8,7 @@ mod supervisor;
 pub(crate) mod worker;
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use tokio::task::JoinSet;
@@ -240,12 +241,17 @@ impl Runtime {
     /// The one "Lambda or local?" dispatch. On Lambda (or with [`local::Mode::Never`]): this
     /// runtime, as configured. Outside Lambda: the local server, started, and a runtime
     /// pointed at its Runtime API. The server's tasks stop when the returned set is dropped.
-    async fn connect(self) -> Result<(Self, LocalTasks), Error> {
-        #[cfg(feature = "local")]
-        if self.is_local() {
-            return Runtime::on_local(self.bind_local().await?);
-        }
-        Ok((self, None))
+    ///
+    /// Boxed: the local server's startup is then compiled once, not into the future of every
+    /// `run*` of every service (it runs once per process).
+    fn connect(self) -> Connecting {
+        Box::pin(async move {
+            #[cfg(feature = "local")]
+            if self.is_local() {
+                return Runtime::on_local(self.bind_local().await?);
+            }
+            Ok((self, None))
+        })
     }
 
     /// Starts `server`; the runtime serves its Runtime API, streamed and with one worker.
@@ -276,6 +282,9 @@ impl Runtime {
 
 /// The local server's tasks, while it serves.
 type LocalTasks = Option<JoinSet<()>>;
+
+/// The future of [`Runtime::connect`].
+type Connecting = Pin<Box<dyn Future<Output = Result<(Runtime, LocalTasks), Error>> + Send>>;
 
 #[cfg(feature = "local")]
 impl local::Server {
