@@ -42,8 +42,8 @@ pub struct Config {
     /// `AWS_LAMBDA_MAX_CONCURRENCY` (Lambda Managed Instances only): how many workers
     /// [`Runtime::run_concurrent`](crate::Runtime::run_concurrent) starts.
     pub max_concurrency: Option<NonZeroUsize>,
-    /// `LAMBDA_STREAM_RESPONSE_MODE` (ours, not Lambda's): `streamed` (the default) or
-    /// `buffered`; see [`ResponseMode`].
+    /// `LAMBDA_STREAM_RESPONSE_MODE` (ours, not Lambda's): `auto` (the default), `streamed`
+    /// or `buffered`; see [`ResponseMode`].
     pub response_mode: ResponseMode,
     /// `LAMBDA_STREAM_STRIP_STAGE_PREFIX` (ours): `true` to take a named stage out of the
     /// path of API Gateway HTTP API (payload 2.0) requests.
@@ -60,8 +60,8 @@ pub struct Config {
 /// How responses are sent to Lambda: streamed as they are produced, or buffered whole.
 ///
 /// Set it with [`Runtime::response_mode`](crate::Runtime::response_mode) or the
-/// `LAMBDA_STREAM_RESPONSE_MODE` environment variable (`streamed` or `buffered`). The same
-/// handler serves in both modes.
+/// `LAMBDA_STREAM_RESPONSE_MODE` environment variable (`streamed`, `buffered` or `auto`, the
+/// default: see [`Auto`](ResponseMode::Auto)). The same handler serves in every mode.
 ///
 /// - [`Streamed`](ResponseMode::Streamed): function URLs in `RESPONSE_STREAM` invoke mode, API
 ///   Gateway REST integrations with `responseTransferMode: STREAM`, and
@@ -83,13 +83,20 @@ pub struct Config {
 /// ```
 /// use lambda_stream::ResponseMode;
 /// assert_eq!("buffered".parse::<ResponseMode>(), Ok(ResponseMode::Buffered));
-/// assert_eq!(ResponseMode::default(), ResponseMode::Streamed);
+/// assert_eq!(ResponseMode::default(), ResponseMode::Auto);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ResponseMode {
-    /// Each chunk goes to Lambda as the body produces it.
+    /// The default: streamed, except where the caller cannot take a stream. ALB events, and
+    /// payload 2.0 events that did not come through a function URL (their
+    /// `requestContext.domainName` is not `<id>.lambda-url.<region>.on.aws`: API Gateway HTTP
+    /// APIs, which cannot stream), are answered buffered, with a log line the first time.
+    /// A payload 2.0 event without a `domainName` is streamed.
     #[default]
+    Auto,
+    /// Each chunk goes to Lambda as the body produces it, for every event that can be
+    /// streamed (all but ALB ones).
     Streamed,
     /// The whole body is read, then sent as one JSON response (or as is, for raw invocations).
     Buffered,
@@ -102,6 +109,7 @@ impl std::str::FromStr for ResponseMode {
         match s.trim().to_ascii_lowercase().as_str() {
             "streamed" | "streaming" | "stream" | "response_stream" => Ok(ResponseMode::Streamed),
             "buffered" | "buffer" => Ok(ResponseMode::Buffered),
+            "auto" => Ok(ResponseMode::Auto),
             _ => Err(UnknownResponseMode(())),
         }
     }
@@ -113,7 +121,7 @@ pub struct UnknownResponseMode(());
 
 impl fmt::Display for UnknownResponseMode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("unknown response mode: expected streamed or buffered")
+        f.write_str("unknown response mode: expected streamed, buffered or auto")
     }
 }
 

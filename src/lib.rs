@@ -115,7 +115,7 @@ pub use body::Body;
 pub use config::{Config, ResponseMode, UnknownResponseMode};
 pub use context::{ClientApplication, ClientContext, CognitoIdentity, Context};
 pub use error::{BoxError, Diagnostic, Error};
-pub use event::{RequestContext, RequestExt};
+pub use event::{PayloadError, RequestContext, RequestExt, RequestPayloadExt};
 pub use runtime::Runtime;
 pub use writer::{stream_fn, ResponseWriter};
 

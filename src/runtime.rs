@@ -526,13 +526,14 @@ where
         }
     };
 
+    let streamed = event::streams(mode, format, &request);
     let response = match call(service, request).await {
         Ok(response) => response,
         Err(diagnostic) => return fail(client, &request_id, diagnostic).await,
     };
 
     let (parts, body) = response.into_parts();
-    if mode == ResponseMode::Streamed && format.can_stream() {
+    if streamed {
         let head = wire::encode_head(format, &parts);
         let reply = client
             .respond(&request_id, head, body, tracing::Span::current())
