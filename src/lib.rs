@@ -80,7 +80,7 @@
 
 mod body;
 mod catch_unwind;
-#[cfg(any(feature = "local", feature = "logging"))]
+#[cfg(feature = "local")]
 mod civil;
 mod client;
 mod config;
