@@ -69,6 +69,8 @@
 //!   Lambda fails with a configuration error, and the binary is about 600 KiB smaller.
 //! - `testing`: `testing::TestClient`, to invoke a service through the real wire path in
 //!   your own tests.
+//! - `graceful-shutdown`: `shutdown::spawn_graceful_shutdown_handler`, which runs a future
+//!   (flush telemetry) when Lambda sends `SIGTERM`.
 #![forbid(unsafe_code)]
 #![warn(
     missing_docs,
@@ -92,8 +94,11 @@ pub mod local;
 #[cfg(feature = "logging")]
 pub mod logging;
 mod runtime;
+#[cfg(feature = "graceful-shutdown")]
+pub mod shutdown;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod trace_env;
 mod wire;
 pub mod writer;
 

@@ -457,6 +457,7 @@ where
             "invocation",
             request_id = %invocation.context.request_id,
             xray_trace_id = invocation.context.xray_trace_id.as_deref().unwrap_or(""),
+            tenant_id = invocation.context.tenant_id.as_deref(),
         );
         invoke(&mut service, client, invocation, mode)
             .instrument(span)
