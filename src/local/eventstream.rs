@@ -17,7 +17,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::Failure;
+use crate::emulator::Failure;
 
 /// The content type of an event stream.
 pub(crate) const CONTENT_TYPE: &str = "application/vnd.amazon.eventstream";

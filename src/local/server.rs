@@ -17,7 +17,8 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
-use super::{event, eventstream, job, prelude, Failure, Job, Options, Replies, Reply, MAX_PAYLOAD};
+use super::{eventstream, Options};
+use crate::emulator::{self, event, job, prelude, Failure, Job, Replies, Reply, MAX_PAYLOAD};
 use crate::wire::{self, ERROR_BODY, ERROR_TYPE};
 use crate::BoxError;
 
@@ -31,11 +32,11 @@ const DRAIN_LIMIT: u64 = 64 * 1024 * 1024;
 /// What the front doors share: the queue to the runtime and the options.
 pub(crate) struct Doors {
     queue: mpsc::UnboundedSender<Job>,
-    options: Arc<Options>,
+    options: Options,
 }
 
 impl Doors {
-    pub(crate) fn new(queue: mpsc::UnboundedSender<Job>, options: Arc<Options>) -> Arc<Self> {
+    pub(crate) fn new(queue: mpsc::UnboundedSender<Job>, options: Options) -> Arc<Self> {
         Arc::new(Doors { queue, options })
     }
 
@@ -46,7 +47,8 @@ impl Doors {
         payload: Bytes,
         client_context: Option<String>,
     ) -> Result<Replies, Refused> {
-        let (job, replies) = job(id.to_owned(), payload, client_context, &self.options);
+        let timeout = self.options.function_timeout;
+        let (job, replies) = job(id.to_owned(), payload, client_context, timeout);
         match self.queue.send(job) {
             Ok(()) => Ok(replies),
             Err(_) => Err(Refused::Stopped),
@@ -121,7 +123,7 @@ async fn function_url(
     let trailers = accepts_trailers(req.headers());
     let (parts, body) = req.into_parts();
     let body = read_payload(&parts.headers, body).await?;
-    let id = super::request_id();
+    let id = emulator::request_id();
     let event = event::function_url(&parts, &body, peer, &id, SystemTime::now());
     if event.len() > MAX_PAYLOAD {
         return Err(Refused::TooLarge);
@@ -149,7 +151,7 @@ async fn invoke_raw(doors: &Doors, req: Request<Incoming>) -> Result<Response<Bo
     let trailers = accepts_trailers(req.headers());
     let (parts, body) = req.into_parts();
     let payload = read_payload(&parts.headers, body).await?;
-    let id = super::request_id();
+    let id = emulator::request_id();
     let replies = doors.submit(&id, payload, None)?;
     tracing::info!(request_id = %id, "raw invocation");
     Ok(stream_back(replies, &id, trailers, |failure| {
@@ -265,7 +267,7 @@ async fn invoke_with_response_stream(
 ) -> Result<Response<Body>, Refused> {
     let (parts, body) = req.into_parts();
     let payload = read_payload(&parts.headers, body).await?;
-    let id = super::request_id();
+    let id = emulator::request_id();
     let mut replies = doors.submit(&id, payload, client_context(&parts.headers))?;
     tracing::info!(request_id = %id, "invoke with response stream");
     let (mut tx, body) = Channel::<Bytes, BoxError>::new(1);
@@ -327,7 +329,7 @@ async fn invoke(doors: &Doors, req: Request<Incoming>) -> Result<Response<Body>,
     if invocation_type == "DryRun" {
         return Ok(empty(StatusCode::NO_CONTENT));
     }
-    let id = super::request_id();
+    let id = emulator::request_id();
     let mut replies = doors.submit(&id, payload, client_context(&parts.headers))?;
     tracing::info!(request_id = %id, invocation_type, "invoke");
     if invocation_type == "Event" {

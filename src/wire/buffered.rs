@@ -35,8 +35,8 @@ use http::response::Parts;
 use http_body::Body;
 
 use super::prelude::{escape_str, write_head_fields, DEFAULT_CONTENT_TYPE};
-use super::ResponseFormat;
 use crate::error::types;
+use crate::event::ResponseFormat;
 use crate::{BoxError, Diagnostic};
 
 /// The largest payload a buffered response may have: 6 MiB.

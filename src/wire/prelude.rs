@@ -4,7 +4,8 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::response::Parts;
 
-use super::{ResponseFormat, HTTP_INTEGRATION_CONTENT_TYPE};
+use super::HTTP_INTEGRATION_CONTENT_TYPE;
+use crate::event::ResponseFormat;
 
 /// The content type used when a handler sets none.
 pub(crate) const DEFAULT_CONTENT_TYPE: HeaderValue =

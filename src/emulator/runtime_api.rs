@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use bytes::Bytes;
@@ -20,7 +20,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, Mutex as AsyncMutex};
 
-use super::{Failure, Job, Options, Reply};
+use super::{Failure, Job, Reply};
 use crate::wire::{ERROR_BODY, ERROR_TYPE, RESPONSE_MODE};
 use crate::Config;
 
@@ -32,14 +32,14 @@ const ERROR_LIMIT: usize = 1024 * 1024;
 pub(crate) struct RuntimeApi {
     queue: AsyncMutex<mpsc::UnboundedReceiver<Job>>,
     in_flight: Mutex<HashMap<String, mpsc::Sender<Reply>>>,
-    options: Arc<Options>,
+    function_timeout: Duration,
     function_arn: String,
 }
 
 impl RuntimeApi {
     pub(crate) fn new(
         queue: mpsc::UnboundedReceiver<Job>,
-        options: Arc<Options>,
+        function_timeout: Duration,
         config: &Config,
     ) -> Arc<Self> {
         let region = if config.region.is_empty() {
@@ -50,7 +50,7 @@ impl RuntimeApi {
         Arc::new(RuntimeApi {
             queue: AsyncMutex::new(queue),
             in_flight: Mutex::new(HashMap::new()),
-            options,
+            function_timeout,
             function_arn: format!(
                 "arn:aws:lambda:{region}:000000000000:function:{}",
                 config.function_name
@@ -140,7 +140,7 @@ async fn next(api: &RuntimeApi) -> Response<Full<Bytes>> {
             }
         }
     };
-    let timeout = api.options.function_timeout;
+    let timeout = api.function_timeout;
     let deadline_ms = (SystemTime::now() + timeout)
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis())
