@@ -239,7 +239,10 @@ mod tests {
     fn camel_case_client_context_keys_are_accepted_too() {
         let h = headers(&[
             ("lambda-runtime-aws-request-id", b"abc"),
-            ("lambda-runtime-client-context", br#"{"client":{"installationId":"i-2","appTitle":"t"}}"#),
+            (
+                "lambda-runtime-client-context",
+                br#"{"client":{"installationId":"i-2","appTitle":"t"}}"#,
+            ),
         ]);
         let cc = Context::from_headers(&h, Arc::default())
             .unwrap()

@@ -370,7 +370,10 @@ mod tests {
         let ts = lines[1]["timestamp"].as_str().unwrap();
         assert_eq!(ts.len(), "2026-11-27T01:02:03.456789Z".len(), "{ts}");
         let b = ts.as_bytes();
-        assert!(ts.ends_with('Z') && b[4] == b'-' && b[10] == b'T' && b[19] == b'.', "{ts}");
+        assert!(
+            ts.ends_with('Z') && b[4] == b'-' && b[10] == b'T' && b[19] == b'.',
+            "{ts}"
+        );
         assert!(ts.starts_with("20"), "{ts}");
     }
 
@@ -443,9 +446,15 @@ mod tests {
         assert!(out.is_empty(), "{out}");
         // Unparsable RUST_LOG: INFO.
         let out = capture_with(Level::new(None, Some("my_app=loud")), log);
-        assert!(out.contains("hyper info") && !out.contains("debug"), "{out}");
+        assert!(
+            out.contains("hyper info") && !out.contains("debug"),
+            "{out}"
+        );
         // Neither: INFO.
         let out = capture_with(Level::new(None, None), log);
-        assert!(out.contains("other info") && !out.contains("debug"), "{out}");
+        assert!(
+            out.contains("other info") && !out.contains("debug"),
+            "{out}"
+        );
     }
 }

@@ -145,7 +145,9 @@ async fn every_runtime_api_request_names_lambda_stream() {
     assert_eq!(mock.error().await.headers["user-agent"], *want);
     // And the `/next` calls: every request head the mock read says so.
     let raw = String::from_utf8_lossy(&mock.raw()).to_ascii_lowercase();
-    let nexts = raw.matches("get /2018-06-01/runtime/invocation/next").count();
+    let nexts = raw
+        .matches("get /2018-06-01/runtime/invocation/next")
+        .count();
     let agents = raw.matches(&format!("user-agent: {want}\r\n")).count();
     assert!(nexts >= 2, "{raw}");
     assert_eq!(agents, nexts + 2, "{raw}");
@@ -159,10 +161,10 @@ async fn the_request_carries_the_invocations_trace_header() {
     let mock = MockRuntimeApi::start().await;
     let _rt = spawn_runtime(&mock, service_fn(echo));
     // The fixture has its own x-amzn-trace-id (the function URL's); the invocation's wins.
-    mock.push_event(
-        MockEvent::fixture("t", "function-url-get.json")
-            .header("lambda-runtime-trace-id", Some("Root=1-aaaa-bbbb;Sampled=1")),
-    );
+    mock.push_event(MockEvent::fixture("t", "function-url-get.json").header(
+        "lambda-runtime-trace-id",
+        Some("Root=1-aaaa-bbbb;Sampled=1"),
+    ));
     assert_eq!(
         echoed(&mock.response().await)["trace_header"],
         "Root=1-aaaa-bbbb;Sampled=1"
@@ -189,10 +191,9 @@ async fn error_reports_carry_the_xray_error_cause_unless_too_large() {
     };
     mock.push_event(MockEvent::new("small", event(3)));
     let err = mock.error().await;
-    let cause: Value = serde_json::from_slice(
-        err.headers["lambda-runtime-function-xray-error-cause"].as_bytes(),
-    )
-    .unwrap();
+    let cause: Value =
+        serde_json::from_slice(err.headers["lambda-runtime-function-xray-error-cause"].as_bytes())
+            .unwrap();
     assert_eq!(
         cause["exceptions"],
         json!([{"type": "Function.TooBad", "message": "went \"wrong\" xxx", "stack": []}])
@@ -226,7 +227,8 @@ async fn v2_events_are_streamed_only_when_they_came_through_a_function_url() {
     assert_eq!(object["statusCode"], 200);
     assert_eq!(object["isBase64Encoded"], false);
     // A custom domain in front of an HTTP API: buffered too.
-    let mut custom: Value = serde_json::from_slice(&support::fixture("apigw-http-v2.json")).unwrap();
+    let mut custom: Value =
+        serde_json::from_slice(&support::fixture("apigw-http-v2.json")).unwrap();
     custom["requestContext"]["domainName"] = "api.example.com".into();
     mock.push_event(MockEvent::new("custom", custom.to_string()));
     assert!(!is_streamed(&mock.response().await));
@@ -286,15 +288,55 @@ async fn buffered_bodies_are_text_or_base64_by_lambda_https_rule() {
     let cases: &[(Value, &str, &str, bool)] = &[
         (json!([]), "no type at all", "no type at all", false),
         (json!([["content-type", "text/csv"]]), "a,b", "a,b", false),
-        (json!([["content-type", "application/json"]]), "{}", "{}", false),
-        (json!([["content-type", "application/javascript"]]), "f()", "f()", false),
-        (json!([["content-type", "application/xml"]]), "<a/>", "<a/>", false),
-        (json!([["content-type", "application/yaml"]]), "a: 1", "a: 1", false),
-        (json!([["content-type", "application/hal+json"]]), "{}", "{}", false),
-        (json!([["content-type", "application/atom+xml"]]), "<a/>", "<a/>", false),
-        (json!([["content-type", "application/x+yaml"]]), "a", "a", false),
+        (
+            json!([["content-type", "application/json"]]),
+            "{}",
+            "{}",
+            false,
+        ),
+        (
+            json!([["content-type", "application/javascript"]]),
+            "f()",
+            "f()",
+            false,
+        ),
+        (
+            json!([["content-type", "application/xml"]]),
+            "<a/>",
+            "<a/>",
+            false,
+        ),
+        (
+            json!([["content-type", "application/yaml"]]),
+            "a: 1",
+            "a: 1",
+            false,
+        ),
+        (
+            json!([["content-type", "application/hal+json"]]),
+            "{}",
+            "{}",
+            false,
+        ),
+        (
+            json!([["content-type", "application/atom+xml"]]),
+            "<a/>",
+            "<a/>",
+            false,
+        ),
+        (
+            json!([["content-type", "application/x+yaml"]]),
+            "a",
+            "a",
+            false,
+        ),
         (json!([["content-type", "image/png"]]), "png", "cG5n", true),
-        (json!([["content-type", "application/octet-stream"]]), "bin", "Ymlu", true),
+        (
+            json!([["content-type", "application/octet-stream"]]),
+            "bin",
+            "Ymlu",
+            true,
+        ),
         (
             json!([["content-type", "text/plain"], ["content-encoding", "gzip"]]),
             "gz",
@@ -302,7 +344,10 @@ async fn buffered_bodies_are_text_or_base64_by_lambda_https_rule() {
             true,
         ),
         (
-            json!([["content-type", "image/svg"], ["x-lambda-http-content-encoding", "text"]]),
+            json!([
+                ["content-type", "image/svg"],
+                ["x-lambda-http-content-encoding", "text"]
+            ]),
             "<svg/>",
             "<svg/>",
             false,
@@ -320,14 +365,22 @@ async fn buffered_bodies_are_text_or_base64_by_lambda_https_rule() {
         assert_eq!(object["body"], *want_body, "{headers}");
         assert_eq!(object["isBase64Encoded"], *want_base64, "{headers}");
         if headers.as_array().unwrap().is_empty() {
-            assert_eq!(object["headers"], json!({}), "an untyped body gains no type");
+            assert_eq!(
+                object["headers"],
+                json!({}),
+                "an untyped body gains no type"
+            );
         }
     }
     for status in [204, 304] {
         mock.push_event(MockEvent::new("empty", asking(json!({"status": status}))));
         let object: Value = serde_json::from_slice(&mock.response().await.bytes()).unwrap();
         assert_eq!(object["statusCode"], status);
-        assert_eq!(object["headers"], json!({}), "{status}: no default content type");
+        assert_eq!(
+            object["headers"],
+            json!({}),
+            "{status}: no default content type"
+        );
     }
 }
 
@@ -340,7 +393,10 @@ async fn streamed_no_content_responses_get_no_default_content_type() {
     assert_eq!(prelude["headers"], json!({}));
     mock.push_event(MockEvent::new("ok", asking(json!({"status": 200}))));
     let (prelude, _) = mock.response().await.split();
-    assert_eq!(prelude["headers"]["content-type"], "application/octet-stream");
+    assert_eq!(
+        prelude["headers"]["content-type"],
+        "application/octet-stream"
+    );
 }
 
 // 6. Requests as lambda_http builds them.
@@ -374,7 +430,10 @@ async fn the_client_context_has_snake_case_keys_and_any_custom_values() {
     let seen = echoed(&mock.response().await);
     assert_eq!(seen["installation_id"], "inst-1");
     assert_eq!(seen["app_title"], "Demo");
-    assert_eq!(seen["custom"], json!({"plan": "pro", "seats": 5, "beta": true}));
+    assert_eq!(
+        seen["custom"],
+        json!({"plan": "pro", "seats": 5, "beta": true})
+    );
 }
 
 #[tokio::test]
@@ -499,7 +558,10 @@ async fn error_types_are_sent_as_the_readme_says() {
     );
     mock.push_event(MockEvent::fixture("odd", "function-url-get.json"));
     let err = mock.error().await;
-    assert_eq!(err.headers["lambda-runtime-function-error-type"], "my_error");
+    assert_eq!(
+        err.headers["lambda-runtime-function-error-type"],
+        "my_error"
+    );
 }
 
 // 8 and 9. Shutdown and logs, in the real example binary.
@@ -568,7 +630,9 @@ async fn sigterm_runs_the_shutdown_future_then_the_process_exits() {
         .expect("the process exits after SIGTERM");
     assert!(status.success(), "{status:?}: {lines:?}");
     assert!(
-        lines.iter().any(|l| l == "shutdown: flushed 1 buffered records"),
+        lines
+            .iter()
+            .any(|l| l == "shutdown: flushed 1 buffered records"),
         "the shutdown future ran: {lines:?}"
     );
 
@@ -601,4 +665,3 @@ async fn rust_log_filters_the_logs_when_the_lambda_level_is_unset() {
         assert_eq!(logged, shown, "RUST_LOG={rust_log}: {lines:?}");
     }
 }
-

@@ -35,10 +35,19 @@ async fn the_trace_id_variable_is_set_and_cleared_only_with_one_invocation_at_a_
     // run: set before the call, replaced by the next trace id, removed for an event without.
     let mock = MockRuntimeApi::start().await;
     let rt = tokio::spawn(Runtime::new(mock.config()).run(service_fn(env_echo)));
-    assert_eq!(seen(&mock, event("a", Some("Root=1-aaa;Sampled=1"))).await, "Root=1-aaa;Sampled=1");
-    assert_eq!(seen(&mock, event("b", Some("Root=1-bbb;Sampled=0"))).await, "Root=1-bbb;Sampled=0");
+    assert_eq!(
+        seen(&mock, event("a", Some("Root=1-aaa;Sampled=1"))).await,
+        "Root=1-aaa;Sampled=1"
+    );
+    assert_eq!(
+        seen(&mock, event("b", Some("Root=1-bbb;Sampled=0"))).await,
+        "Root=1-bbb;Sampled=0"
+    );
     assert_eq!(seen(&mock, event("c", None)).await, "<unset>");
-    assert_eq!(seen(&mock, event("d", Some("Root=1-ddd"))).await, "Root=1-ddd");
+    assert_eq!(
+        seen(&mock, event("d", Some("Root=1-ddd"))).await,
+        "Root=1-ddd"
+    );
     rt.abort();
     let _ = rt.await;
     std::env::remove_var(VAR);
@@ -46,7 +55,10 @@ async fn the_trace_id_variable_is_set_and_cleared_only_with_one_invocation_at_a_
     // run_concurrent with one worker: set too.
     let mock = MockRuntimeApi::start().await;
     let rt = tokio::spawn(Runtime::new(mock.config()).run_concurrent(service_fn(env_echo)));
-    assert_eq!(seen(&mock, event("e", Some("Root=1-eee"))).await, "Root=1-eee");
+    assert_eq!(
+        seen(&mock, event("e", Some("Root=1-eee"))).await,
+        "Root=1-eee"
+    );
     rt.abort();
     let _ = rt.await;
     std::env::remove_var(VAR);

@@ -48,7 +48,8 @@ const REPLY_LIMIT: usize = 64 * 1024;
 const USER_AGENT_VALUE: HeaderValue =
     HeaderValue::from_static(concat!("lambda-stream/", env!("CARGO_PKG_VERSION")));
 /// `Lambda-Runtime-Invocation-Id`: sent on `/next`, echoed on `/response` and `/error`.
-pub(crate) const INVOCATION_ID: HeaderName = HeaderName::from_static("lambda-runtime-invocation-id");
+pub(crate) const INVOCATION_ID: HeaderName =
+    HeaderName::from_static("lambda-runtime-invocation-id");
 /// `Lambda-Runtime-Function-XRay-Error-Cause`, on `/error`.
 const XRAY_ERROR_CAUSE: HeaderName =
     HeaderName::from_static("lambda-runtime-function-xray-error-cause");

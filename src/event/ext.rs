@@ -441,18 +441,34 @@ mod tests {
             name: "a b".into(),
             n: 2,
         };
-        let json = req(Some("application/json; charset=utf-8"), r#"{"name":"a b","n":2}"#);
+        let json = req(
+            Some("application/json; charset=utf-8"),
+            r#"{"name":"a b","n":2}"#,
+        );
         assert_eq!(json.payload::<Item>().unwrap(), Some(want));
         let form = req(Some("application/x-www-form-urlencoded"), "name=a+b&n=2");
         assert_eq!(form.payload::<Item>().unwrap().unwrap().name, "a b");
         let vendor = req(Some("application/vnd.api+json"), r#"{"name":"x","n":1}"#);
         assert!(vendor.payload::<Item>().unwrap().is_some());
 
-        assert_eq!(req(Some("application/json"), "").payload::<Item>().unwrap(), None);
-        assert_eq!(req(None, r#"{"name":"x","n":1}"#).payload::<Item>().unwrap(), None);
-        assert_eq!(req(Some("text/plain"), "x").payload::<Item>().unwrap(), None);
+        assert_eq!(
+            req(Some("application/json"), "").payload::<Item>().unwrap(),
+            None
+        );
+        assert_eq!(
+            req(None, r#"{"name":"x","n":1}"#)
+                .payload::<Item>()
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            req(Some("text/plain"), "x").payload::<Item>().unwrap(),
+            None
+        );
 
-        let err = req(Some("application/json"), "{").payload::<Item>().unwrap_err();
+        let err = req(Some("application/json"), "{")
+            .payload::<Item>()
+            .unwrap_err();
         assert!(err.is_json() && !err.is_form());
         assert_eq!(err.to_string(), "cannot decode the json body");
         assert!(std::error::Error::source(&err).is_some());

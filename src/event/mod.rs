@@ -19,8 +19,8 @@
 //! (`requestContext.http`) but cannot take a stream, and are told apart by
 //! `requestContext.domainName` (a function URL's is `<id>.lambda-url.<region>.on.aws`).
 //!
-//! The request's `x-amzn-trace-id` header is the invocation's X-Ray trace id when Lambda
-//! sent one.
+//! The `x-amzn-trace-id` header of a request from an HTTP event is the invocation's X-Ray
+//! trace id when Lambda sent one.
 //!
 //! Bodies flagged `isBase64Encoded` are decoded. The scheme and host come from
 //! `x-forwarded-proto` and `host` (or the request context's `domainName`). The Lambda
@@ -173,7 +173,11 @@ mod tests {
         assert!(!streams(ResponseMode::Buffered, v2, &url));
 
         let empty = Request::new(Body::empty());
-        assert!(streams(ResponseMode::Auto, ResponseFormat::PayloadV1, &empty));
+        assert!(streams(
+            ResponseMode::Auto,
+            ResponseFormat::PayloadV1,
+            &empty
+        ));
         assert!(streams(ResponseMode::Auto, ResponseFormat::Raw, &empty));
         let alb = ResponseFormat::Alb {
             multi_value_headers: false,

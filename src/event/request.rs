@@ -43,12 +43,14 @@ pub(crate) fn decode(
     context: Context,
 ) -> Result<(Request<Body>, ResponseFormat), EventError> {
     let (mut req, format) = decode_event(payload, context)?;
-    set_trace_header(&mut req);
+    if format != ResponseFormat::Raw {
+        set_trace_header(&mut req);
+    }
     Ok((req, format))
 }
 
-/// The request header `x-amzn-trace-id` from the invocation's X-Ray trace id (as
-/// `lambda_http` sets it), replacing what the event carried.
+/// The request header `x-amzn-trace-id` of an HTTP event's request from the invocation's
+/// X-Ray trace id (as `lambda_http` sets it), replacing what the event carried.
 fn set_trace_header(req: &mut Request<Body>) {
     let trace = req
         .extensions()
