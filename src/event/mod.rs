@@ -13,7 +13,7 @@
 //! never has it.
 //!
 //! Responses take the form the event's integration expects: see
-//! [`ResponseMode`](crate::ResponseMode). ALB events are always answered buffered, with
+//! [`ResponseMode`]. ALB events are always answered buffered, with
 //! `multiValueHeaders` when the event came with them. By default, so are payload 2.0 events
 //! that did not come through a function URL: API Gateway HTTP APIs send the same shape
 //! (`requestContext.http`) but cannot take a stream, and are told apart by
