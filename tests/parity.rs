@@ -59,6 +59,22 @@ fn echoed(res: &StreamedResponse) -> Value {
     serde_json::from_slice(&body).unwrap()
 }
 
+/// Fails the requests for `/fail`, answers the others with an empty body.
+async fn fails_on_fail(req: Request<Body>) -> Result<Response<String>, &'static str> {
+    if req.uri().path() == "/fail" {
+        return Err("boom");
+    }
+    Ok(Response::new(String::new()))
+}
+
+/// A function URL event for `/fail`.
+fn fail_event(request_id: &str) -> MockEvent {
+    MockEvent::new(
+        request_id,
+        &br#"{"version":"2.0","rawPath":"/fail","requestContext":{"http":{"method":"GET"},"domainName":"x.lambda-url.us-east-1.on.aws"}}"#[..],
+    )
+}
+
 fn is_streamed(res: &StreamedResponse) -> bool {
     res.header("lambda-runtime-function-response-mode") == Some("streaming")
 }
@@ -91,14 +107,11 @@ async fn the_invocation_id_is_echoed_on_response_and_error_only_when_sent() {
     assert!(res.headers.get("lambda-runtime-invocation-id").is_none());
     assert_eq!(echoed(&res)["invocation_id"], Value::Null);
 
-    let fail = br#"{"version":"2.0","rawPath":"/fail","requestContext":{"http":{"method":"GET"},"domainName":"x.lambda-url.us-east-1.on.aws"}}"#;
-    mock.push_event(
-        MockEvent::new("fails", &fail[..]).header("lambda-runtime-invocation-id", Some("inv-0002")),
-    );
+    mock.push_event(fail_event("fails").header("lambda-runtime-invocation-id", Some("inv-0002")));
     let err = mock.error().await;
     assert_eq!(err.request_id.as_deref(), Some("fails"));
     assert_eq!(err.headers["lambda-runtime-invocation-id"], "inv-0002");
-    mock.push_event(MockEvent::new("fails-no-id", &fail[..]));
+    mock.push_event(fail_event("fails-no-id"));
     let err = mock.error().await;
     assert!(err.headers.get("lambda-runtime-invocation-id").is_none());
 }
@@ -126,22 +139,11 @@ async fn a_410_gone_is_logged_and_the_loop_goes_on() {
 #[tokio::test]
 async fn every_runtime_api_request_names_lambda_stream() {
     let mock = MockRuntimeApi::start().await;
-    let _rt = spawn_runtime(
-        &mock,
-        service_fn(|req: Request<Body>| async move {
-            if req.uri().path() == "/fail" {
-                return Err("boom");
-            }
-            Ok(Response::new(String::new()))
-        }),
-    );
+    let _rt = spawn_runtime(&mock, service_fn(fails_on_fail));
     let want = format!("lambda-stream/{}", env!("CARGO_PKG_VERSION"));
     mock.push_event(MockEvent::fixture("ok", "function-url-get.json"));
     assert_eq!(mock.response().await.header("user-agent"), Some(&*want));
-    mock.push_event(MockEvent::new(
-        "bad",
-        &br#"{"version":"2.0","rawPath":"/fail","requestContext":{"http":{"method":"GET"}}}"#[..],
-    ));
+    mock.push_event(fail_event("bad"));
     assert_eq!(mock.error().await.headers["user-agent"], *want);
     // And the `/next` calls: every request head the mock read says so.
     let raw = String::from_utf8_lossy(&mock.raw()).to_ascii_lowercase();
@@ -439,21 +441,10 @@ async fn the_client_context_has_snake_case_keys_and_any_custom_values() {
 #[tokio::test]
 async fn request_ids_are_percent_encoded_in_runtime_api_paths() {
     let mock = MockRuntimeApi::start().await;
-    let _rt = spawn_runtime(
-        &mock,
-        service_fn(|req: Request<Body>| async move {
-            if req.uri().path() == "/fail" {
-                return Err("boom");
-            }
-            Ok(Response::new(String::new()))
-        }),
-    );
+    let _rt = spawn_runtime(&mock, service_fn(fails_on_fail));
     mock.push_event(MockEvent::fixture("a/b c?d", "function-url-get.json"));
     assert_eq!(mock.response().await.request_id, "a%2Fb%20c%3Fd");
-    mock.push_event(MockEvent::new(
-        "e#f",
-        &br#"{"version":"2.0","rawPath":"/fail","requestContext":{"http":{"method":"GET"}}}"#[..],
-    ));
+    mock.push_event(fail_event("e#f"));
     assert_eq!(mock.error().await.request_id.as_deref(), Some("e%23f"));
 }
 

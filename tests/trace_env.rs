@@ -48,8 +48,7 @@ async fn the_trace_id_variable_is_set_and_cleared_only_with_one_invocation_at_a_
         seen(&mock, event("d", Some("Root=1-ddd"))).await,
         "Root=1-ddd"
     );
-    rt.abort();
-    let _ = rt.await;
+    stop(rt).await;
     std::env::remove_var(VAR);
 
     // run_concurrent with one worker: set too.
@@ -59,8 +58,7 @@ async fn the_trace_id_variable_is_set_and_cleared_only_with_one_invocation_at_a_
         seen(&mock, event("e", Some("Root=1-eee"))).await,
         "Root=1-eee"
     );
-    rt.abort();
-    let _ = rt.await;
+    stop(rt).await;
     std::env::remove_var(VAR);
 
     // More than one worker: never.
@@ -70,14 +68,18 @@ async fn the_trace_id_variable_is_set_and_cleared_only_with_one_invocation_at_a_
     let rt = tokio::spawn(Runtime::new(config).run_concurrent(service_fn(env_echo)));
     assert_eq!(seen(&mock, event("f", Some("Root=1-fff"))).await, "<unset>");
     assert_eq!(seen(&mock, event("g", Some("Root=1-ggg"))).await, "<unset>");
-    rt.abort();
-    let _ = rt.await;
+    stop(rt).await;
 
     // The opt-out.
     let mock = MockRuntimeApi::start().await;
     let runtime = Runtime::new(mock.config()).trace_id_env(false);
     let rt = tokio::spawn(runtime.run(service_fn(env_echo)));
     assert_eq!(seen(&mock, event("h", Some("Root=1-hhh"))).await, "<unset>");
+    stop(rt).await;
+}
+
+/// Stops a runtime and waits until it is gone, so that the next one alone sets the variable.
+async fn stop(rt: tokio::task::JoinHandle<Result<(), lambda_stream::Error>>) {
     rt.abort();
     let _ = rt.await;
 }
