@@ -75,10 +75,13 @@ pub struct Config {
 /// Application Load Balancer events are always answered buffered: an ALB invokes the function
 /// synchronously and reads the whole payload as its response object, so it cannot stream.
 ///
-/// In buffered mode a body goes in the JSON as text when its content type is textual
-/// (`text/*`, JSON, XML, JavaScript, form data), it has no `content-encoding` and it is UTF-8;
-/// otherwise base64-encoded with `isBase64Encoded: true`. API Gateway REST APIs decode such a
-/// body only for the binary media types configured on the API.
+/// In buffered mode a body goes in the JSON as text, as `lambda_http` decides, when it is
+/// UTF-8, has no `content-encoding`, and its content type is `text/*`, `application/json`,
+/// `application/javascript`, `application/xml`, `application/yaml`, any `+json`, `+xml` or
+/// `+yaml`, or absent (a body without a content type is sent without one); the response header
+/// `x-lambda-http-content-encoding: text` forces text. Otherwise it is base64-encoded with
+/// `isBase64Encoded: true`, which API Gateway REST APIs decode only for the binary media types
+/// configured on the API.
 ///
 /// ```
 /// use lambda_stream::ResponseMode;
