@@ -21,6 +21,12 @@ use crate::{Body, BoxError, Config, Error, ResponseMode};
 
 /// The runtime, configured: [`run`](crate::run) with a chosen [`Config`].
 ///
+/// While one invocation runs at a time ([`run`](Runtime::run),
+/// [`run_with_init`](Runtime::run_with_init), or [`run_concurrent`](Runtime::run_concurrent)
+/// with one worker), the runtime sets the process-wide `_X_AMZN_TRACE_ID` variable, which the
+/// AWS SDK reads, to each invocation's X-Ray trace id; never with more workers. See
+/// [`trace_id_env`](Runtime::trace_id_env).
+///
 /// ```no_run
 /// use lambda_stream::{Config, Runtime};
 /// # async fn doc(service: tower::util::ServiceFn<fn(http::Request<lambda_stream::Body>) -> std::future::Ready<Result<http::Response<String>, std::convert::Infallible>>>) -> Result<(), lambda_stream::Error> {
