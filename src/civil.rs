@@ -1,5 +1,5 @@
-//! Calendar dates from Unix time, for the timestamps the local server and the JSON logs write
-//! (no date crate for two format strings).
+//! Calendar dates from Unix time, for the timestamps the local server writes (no date crate
+//! for one format string).
 
 /// The proleptic Gregorian date `(year, month 1-12, day 1-31)` of a day count since
 /// 1970-01-01, computed in eras of 400 years (Howard Hinnant's `civil_from_days`).

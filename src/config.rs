@@ -46,8 +46,8 @@ pub struct Config {
     /// the environment, a larger value is capped there with a warning, and a value that is
     /// `0`, negative or not a number is logged and left out (one worker).
     pub max_concurrency: Option<NonZeroUsize>,
-    /// `LAMBDA_STREAM_RESPONSE_MODE` (ours, not Lambda's): `streamed` (the default) or
-    /// `buffered`; see [`ResponseMode`].
+    /// `LAMBDA_STREAM_RESPONSE_MODE` (ours, not Lambda's): `auto` (the default), `streamed`
+    /// or `buffered`; see [`ResponseMode`].
     pub response_mode: ResponseMode,
     /// `LAMBDA_STREAM_STRIP_STAGE_PREFIX` (ours): `true` to take a named stage out of the
     /// path of API Gateway HTTP API (payload 2.0) requests.
@@ -64,8 +64,8 @@ pub struct Config {
 /// How responses are sent to Lambda: streamed as they are produced, or buffered whole.
 ///
 /// Set it with [`Runtime::response_mode`](crate::Runtime::response_mode) or the
-/// `LAMBDA_STREAM_RESPONSE_MODE` environment variable (`streamed` or `buffered`). The same
-/// handler serves in both modes.
+/// `LAMBDA_STREAM_RESPONSE_MODE` environment variable (`streamed`, `buffered` or `auto`, the
+/// default: see [`Auto`](ResponseMode::Auto)). The same handler serves in every mode.
 ///
 /// - [`Streamed`](ResponseMode::Streamed): function URLs in `RESPONSE_STREAM` invoke mode, API
 ///   Gateway REST integrations with `responseTransferMode: STREAM`, and
@@ -79,21 +79,31 @@ pub struct Config {
 /// Application Load Balancer events are always answered buffered: an ALB invokes the function
 /// synchronously and reads the whole payload as its response object, so it cannot stream.
 ///
-/// In buffered mode a body goes in the JSON as text when its content type is textual
-/// (`text/*`, JSON, XML, JavaScript, form data), it has no `content-encoding` and it is UTF-8;
-/// otherwise base64-encoded with `isBase64Encoded: true`. API Gateway REST APIs decode such a
-/// body only for the binary media types configured on the API.
+/// In buffered mode a body goes in the JSON as text, as `lambda_http` decides, when it is
+/// UTF-8, has no `content-encoding`, and its content type is `text/*`, `application/json`,
+/// `application/javascript`, `application/xml`, `application/yaml`, any `+json`, `+xml` or
+/// `+yaml`, or absent (a body without a content type is sent without one); the response header
+/// `x-lambda-http-content-encoding: text` forces text. Otherwise it is base64-encoded with
+/// `isBase64Encoded: true`, which API Gateway REST APIs decode only for the binary media types
+/// configured on the API.
 ///
 /// ```
 /// use lambda_stream::ResponseMode;
 /// assert_eq!("buffered".parse::<ResponseMode>(), Ok(ResponseMode::Buffered));
-/// assert_eq!(ResponseMode::default(), ResponseMode::Streamed);
+/// assert_eq!(ResponseMode::default(), ResponseMode::Auto);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ResponseMode {
-    /// Each chunk goes to Lambda as the body produces it.
+    /// The default: streamed, except where the caller cannot take a stream. ALB events, and
+    /// payload 2.0 events that did not come through a function URL (their
+    /// `requestContext.domainName` is not `<id>.lambda-url.<region>.on.aws`: API Gateway HTTP
+    /// APIs, which cannot stream), are answered buffered, with a log line the first time.
+    /// A payload 2.0 event without a `domainName` is streamed.
     #[default]
+    Auto,
+    /// Each chunk goes to Lambda as the body produces it, for every event that can be
+    /// streamed (all but ALB ones).
     Streamed,
     /// The whole body is read, then sent as one JSON response (or as is, for raw invocations).
     Buffered,
@@ -106,6 +116,7 @@ impl std::str::FromStr for ResponseMode {
         match s.trim().to_ascii_lowercase().as_str() {
             "streamed" | "streaming" | "stream" | "response_stream" => Ok(ResponseMode::Streamed),
             "buffered" | "buffer" => Ok(ResponseMode::Buffered),
+            "auto" => Ok(ResponseMode::Auto),
             _ => Err(UnknownResponseMode(())),
         }
     }
@@ -117,7 +128,7 @@ pub struct UnknownResponseMode(());
 
 impl fmt::Display for UnknownResponseMode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("unknown response mode: expected streamed or buffered")
+        f.write_str("unknown response mode: expected streamed, buffered or auto")
     }
 }
 

@@ -37,9 +37,16 @@ pub struct Context {
     pub invoked_function_arn: Option<String>,
     /// `Lambda-Runtime-Trace-Id`: the AWS X-Ray trace header of this invocation.
     ///
-    /// The runtime does not copy it into the process-wide `_X_AMZN_TRACE_ID` variable, which
-    /// would be wrong as soon as invocations run concurrently: read it from here.
+    /// Also in the request's `x-amzn-trace-id` header. While one invocation runs at a time,
+    /// the runtime also sets the process-wide `_X_AMZN_TRACE_ID` variable from it (see
+    /// [`Runtime::trace_id_env`](crate::Runtime::trace_id_env)); with concurrent workers it
+    /// does not, and this field (or the header) is the way to read it.
     pub xray_trace_id: Option<String>,
+    /// `Lambda-Runtime-Invocation-Id`: the id Lambda gives this one attempt of the
+    /// invocation, when it sends one. The runtime echoes it on the invocation's response and
+    /// error report, so that a late answer to a timed-out invocation cannot be taken for the
+    /// answer to a new one with the same request id.
+    pub invocation_id: Option<String>,
     /// `Lambda-Runtime-Client-Context`: what a mobile SDK caller sent.
     pub client_context: Option<ClientContext>,
     /// `Lambda-Runtime-Cognito-Identity`: the caller's Amazon Cognito identity.
@@ -113,6 +120,7 @@ impl Context {
             deadline,
             invoked_function_arn: text("lambda-runtime-invoked-function-arn"),
             xray_trace_id: text("lambda-runtime-trace-id"),
+            invocation_id: text("lambda-runtime-invocation-id"),
             client_context: text("lambda-runtime-client-context")
                 .and_then(|v| json("lambda-runtime-client-context", v)),
             identity: text("lambda-runtime-cognito-identity")
@@ -124,15 +132,18 @@ impl Context {
 }
 
 /// The client context a mobile SDK caller sent (`Lambda-Runtime-Client-Context`).
+///
+/// The keys are those the AWS SDKs send (`client.installation_id`, `client.app_title`, ...,
+/// `custom`, `env`); the camelCase spellings are accepted too.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[non_exhaustive]
 pub struct ClientContext {
     /// The calling application.
     #[serde(default)]
     pub client: ClientApplication,
-    /// Custom values the caller set.
+    /// Custom values the caller set: any JSON, not only strings.
     #[serde(default)]
-    pub custom: HashMap<String, String>,
+    pub custom: HashMap<String, serde_json::Value>,
     /// Environment values the SDK set.
     #[serde(default, rename = "env")]
     pub environment: HashMap<String, String>,
@@ -140,23 +151,22 @@ pub struct ClientContext {
 
 /// The application of a [`ClientContext`].
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct ClientApplication {
-    /// The installation id.
-    #[serde(default)]
+    /// `installation_id`.
+    #[serde(default, alias = "installationId")]
     pub installation_id: Option<String>,
-    /// The application's title.
-    #[serde(default)]
+    /// `app_title`: the application's title.
+    #[serde(default, alias = "appTitle")]
     pub app_title: Option<String>,
-    /// The application's version name.
-    #[serde(default)]
+    /// `app_version_name`: the application's version name.
+    #[serde(default, alias = "appVersionName")]
     pub app_version_name: Option<String>,
-    /// The application's version code.
-    #[serde(default)]
+    /// `app_version_code`: the application's version code.
+    #[serde(default, alias = "appVersionCode")]
     pub app_version_code: Option<String>,
-    /// The application's package name.
-    #[serde(default)]
+    /// `app_package_name`: the application's package name.
+    #[serde(default, alias = "appPackageName")]
     pub app_package_name: Option<String>,
 }
 
@@ -192,7 +202,8 @@ mod tests {
             ("lambda-runtime-deadline-ms", b"1542409706888"),
             ("lambda-runtime-invoked-function-arn", b"arn:aws:lambda:us-east-2:123456789012:function:custom-runtime"),
             ("lambda-runtime-trace-id", b"Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1"),
-            ("lambda-runtime-client-context", br#"{"client":{"installationId":"i-1","appTitle":"demo"},"custom":{"k":"v"},"env":{"platform":"ios"}}"#),
+            ("lambda-runtime-client-context", br#"{"client":{"installation_id":"i-1","app_title":"demo","app_version_name":"1.0","app_version_code":"7","app_package_name":"com.example"},"custom":{"k":"v","n":3,"deep":{"a":[true]}},"env":{"platform":"ios"}}"#),
+            ("lambda-runtime-invocation-id", b"inv-1"),
             ("lambda-runtime-cognito-identity", br#"{"cognitoIdentityId":"id-1","cognitoIdentityPoolId":"pool-1"}"#),
             ("lambda-runtime-aws-tenant-id", b"tenant-7"),
         ]);
@@ -210,11 +221,36 @@ mod tests {
         assert!(ctx.xray_trace_id.unwrap().starts_with("Root=1-5bef4de7"));
         let cc = ctx.client_context.unwrap();
         assert_eq!(cc.client.installation_id.as_deref(), Some("i-1"));
+        assert_eq!(cc.client.app_title.as_deref(), Some("demo"));
+        assert_eq!(cc.client.app_version_name.as_deref(), Some("1.0"));
+        assert_eq!(cc.client.app_version_code.as_deref(), Some("7"));
+        assert_eq!(cc.client.app_package_name.as_deref(), Some("com.example"));
         assert_eq!(cc.custom["k"], "v");
+        assert_eq!(cc.custom["n"], 3);
+        assert_eq!(cc.custom["deep"]["a"][0], true);
+        assert_eq!(ctx.invocation_id.as_deref(), Some("inv-1"));
         assert_eq!(cc.environment["platform"], "ios");
         let id = ctx.identity.unwrap();
         assert_eq!(id.identity_pool_id.as_deref(), Some("pool-1"));
         assert_eq!(ctx.tenant_id.as_deref(), Some("tenant-7"));
+    }
+
+    #[test]
+    fn camel_case_client_context_keys_are_accepted_too() {
+        let h = headers(&[
+            ("lambda-runtime-aws-request-id", b"abc"),
+            (
+                "lambda-runtime-client-context",
+                br#"{"client":{"installationId":"i-2","appTitle":"t"}}"#,
+            ),
+        ]);
+        let cc = Context::from_headers(&h, Arc::default())
+            .unwrap()
+            .client_context
+            .unwrap();
+        assert_eq!(cc.client.installation_id.as_deref(), Some("i-2"));
+        assert_eq!(cc.client.app_title.as_deref(), Some("t"));
+        assert!(cc.custom.is_empty());
     }
 
     #[test]

@@ -71,12 +71,14 @@
 //!   the figures).
 //! - `testing`: `testing::TestClient`, to invoke a service through the real wire path in
 //!   your own tests.
+//! - `graceful-shutdown`: `shutdown::spawn_graceful_shutdown_handler`, which runs a future
+//!   (flush telemetry) when Lambda sends `SIGTERM`.
 #![warn(unreachable_pub)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod body;
 mod catch_unwind;
-#[cfg(any(feature = "local", feature = "logging"))]
+#[cfg(feature = "local")]
 mod civil;
 mod client;
 mod config;
@@ -91,8 +93,11 @@ pub mod local;
 pub mod logging;
 mod runtime;
 mod service;
+#[cfg(feature = "graceful-shutdown")]
+pub mod shutdown;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod trace_env;
 mod wire;
 pub mod writer;
 
@@ -114,7 +119,7 @@ pub use body::Body;
 pub use config::{Config, ResponseMode, UnknownResponseMode};
 pub use context::{ClientApplication, ClientContext, CognitoIdentity, Context};
 pub use error::{BoxError, Diagnostic, Error};
-pub use event::{RequestContext, RequestExt};
+pub use event::{PayloadError, RequestContext, RequestExt, RequestPayloadExt};
 pub use runtime::Runtime;
 pub use service::LambdaService;
 pub use writer::{stream_fn, ResponseWriter};

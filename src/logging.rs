@@ -5,17 +5,19 @@
 //!
 //! - `AWS_LAMBDA_LOG_FORMAT=JSON`: one JSON object a line, with `timestamp` (RFC 3339, UTC),
 //!   `level`, `message`, `requestId` (of the invocation the line belongs to, also under
-//!   concurrency: it comes from the runtime's `invocation` span), `target`, and the event's
-//!   own fields. Always JSON on Lambda Managed Instances
+//!   concurrency: it comes from the runtime's `invocation` span), `tenantId` (for
+//!   tenant-isolated functions), `target`, and the event's own fields. Always JSON on Lambda Managed Instances
 //!   (`AWS_LAMBDA_INITIALIZATION_TYPE=lambda-managed-instances`), which require it.
 //! - otherwise (`Text`, or unset): tracing's plain text lines, without colours and without a
 //!   time (CloudWatch stamps each line), with the span context, which names the request id.
 //! - `AWS_LAMBDA_LOG_LEVEL` (`TRACE`, `DEBUG`, `INFO`, `WARN`, `ERROR`, `FATAL`): the least
-//!   severe level written; `INFO` when unset.
+//!   severe level written. When it is unset, `RUST_LOG` is honoured in its
+//!   `target=level,...` form (`info`, `my_crate=debug,hyper=warn`; no span or field filters);
+//!   `INFO` when neither is set.
 //!
 //! Lean on purpose: `tracing-subscriber` with its `fmt` feature only (no `env-filter`, `json`,
 //! `ansi` or `chrono`); the JSON lines are written here with `serde_json`, which the runtime
-//! already uses.
+//! already uses, and stamped with `tracing-subscriber`'s own RFC 3339 time.
 //!
 //! # Example
 //!
@@ -26,16 +28,15 @@
 //! # Ok(()) }
 //! ```
 
-use crate::civil::civil_from_days;
-use std::fmt::{self, Write as _};
+use std::fmt;
 use std::io;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id};
 use tracing::{Event, Metadata, Subscriber};
-use tracing_subscriber::filter::{FilterFn, LevelFilter};
+use tracing_subscriber::filter::{FilterFn, LevelFilter, Targets};
 use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
 use tracing_subscriber::layer::{Context as LayerContext, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
@@ -44,8 +45,8 @@ use tracing_subscriber::Layer;
 use crate::Config;
 
 /// Installs the default subscriber, configured from `AWS_LAMBDA_LOG_FORMAT` and
-/// `AWS_LAMBDA_LOG_LEVEL`; see the module docs. Does nothing if a global subscriber is already
-/// set.
+/// `AWS_LAMBDA_LOG_LEVEL` (or `RUST_LOG`); see the module docs. Does nothing if a global
+/// subscriber is already set.
 pub fn init_default_subscriber() {
     let config = Config::from_env();
     // Managed Instances require JSON logs: the default there, whatever the variable says.
@@ -54,32 +55,74 @@ pub fn init_default_subscriber() {
     } else {
         config.log_format.as_deref()
     };
-    let subscriber = subscriber(format, config.log_level.as_deref(), io::stdout);
+    let rust_log = std::env::var("RUST_LOG").ok();
+    let level = Level::new(config.log_level.as_deref(), rust_log.as_deref());
+    let subscriber = subscriber(format, level, io::stdout);
     // Already set (by the user, or a second call): theirs stays.
     let _ = tracing::subscriber::set_global_default(subscriber);
 }
 
+/// What is written: a level from `AWS_LAMBDA_LOG_LEVEL`, or `RUST_LOG`'s targets.
+enum Level {
+    Max(LevelFilter),
+    Targets(Targets),
+}
+
+impl Level {
+    /// `AWS_LAMBDA_LOG_LEVEL` when set, else `RUST_LOG` when it parses, else `INFO`.
+    fn new(lambda_level: Option<&str>, rust_log: Option<&str>) -> Self {
+        if let Some(level) = lambda_level {
+            return Level::Max(parse_level(Some(level)));
+        }
+        match rust_log.map(str::trim).filter(|s| !s.is_empty()) {
+            None => Level::Max(LevelFilter::INFO),
+            Some(spec) => match spec.parse::<Targets>() {
+                Ok(targets) => Level::Targets(targets),
+                Err(e) => {
+                    eprintln!("ignoring RUST_LOG={spec:?}: {e}");
+                    Level::Max(LevelFilter::INFO)
+                }
+            },
+        }
+    }
+
+    fn enables(&self, meta: &Metadata<'_>) -> bool {
+        match self {
+            Level::Max(level) => *level >= *meta.level(),
+            Level::Targets(targets) => targets.would_enable(meta.target(), meta.level()),
+        }
+    }
+
+    fn max(&self) -> LevelFilter {
+        match self {
+            Level::Max(level) => *level,
+            Level::Targets(targets) => targets
+                .iter()
+                .map(|(_, level)| level)
+                .chain(targets.default_level())
+                .max()
+                .unwrap_or(LevelFilter::OFF),
+        }
+    }
+}
+
 /// The subscriber for a log format and level, writing to `writer`.
-fn subscriber<W>(
-    format: Option<&str>,
-    level: Option<&str>,
-    writer: W,
-) -> Box<dyn Subscriber + Send + Sync>
+fn subscriber<W>(format: Option<&str>, level: Level, writer: W) -> Box<dyn Subscriber + Send + Sync>
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    let level = parse_level(level);
+    let hint = level.max().max(LevelFilter::INFO);
     // Events below the level are dropped; the runtime's own spans are always kept, so that a
     // WARN line still knows its invocation.
     let filter = FilterFn::new(move |meta: &Metadata<'_>| {
-        level >= *meta.level() || (meta.is_span() && meta.target().starts_with("lambda_stream"))
+        level.enables(meta) || (meta.is_span() && meta.target().starts_with("lambda_stream"))
     })
-    .with_max_level_hint(level.max(LevelFilter::INFO));
+    .with_max_level_hint(hint);
     let json = format.is_some_and(|f| f.trim().eq_ignore_ascii_case("json"));
     let registry = tracing_subscriber::registry().with(filter);
     if json {
         Box::new(
-            registry.with(RequestIdLayer).with(
+            registry.with(InvocationLayer).with(
                 tracing_subscriber::fmt::layer()
                     .event_format(JsonLines)
                     .with_writer(writer),
@@ -107,13 +150,32 @@ fn parse_level(level: Option<&str>) -> LevelFilter {
     }
 }
 
-/// The request id of an `invocation` span, kept in its extensions.
-struct RequestId(String);
+/// The request id and tenant id of an `invocation` span, kept in its extensions.
+#[derive(Default)]
+struct Invocation {
+    request_id: Option<String>,
+    tenant_id: Option<String>,
+}
 
-/// Records the `request_id` field of the runtime's `invocation` spans.
-struct RequestIdLayer;
+impl Visit for Invocation {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        match field.name() {
+            "request_id" => self.request_id = Some(value.to_owned()),
+            "tenant_id" => self.tenant_id = Some(value.to_owned()),
+            _ => {}
+        }
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if matches!(field.name(), "request_id" | "tenant_id") {
+            self.record_str(field, &format!("{value:?}"));
+        }
+    }
+}
 
-impl<S> Layer<S> for RequestIdLayer
+/// Records the `request_id` and `tenant_id` fields of the runtime's `invocation` spans.
+struct InvocationLayer;
+
+impl<S> Layer<S> for InvocationLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
@@ -121,23 +183,10 @@ where
         if attrs.metadata().name() != "invocation" {
             return;
         }
-        struct Find(Option<String>);
-        impl Visit for Find {
-            fn record_str(&mut self, field: &Field, value: &str) {
-                if field.name() == "request_id" {
-                    self.0 = Some(value.to_owned());
-                }
-            }
-            fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-                if field.name() == "request_id" {
-                    self.0 = Some(format!("{value:?}"));
-                }
-            }
-        }
-        let mut find = Find(None);
-        attrs.record(&mut find);
-        if let (Some(request_id), Some(span)) = (find.0, ctx.span(id)) {
-            span.extensions_mut().insert(RequestId(request_id));
+        let mut found = Invocation::default();
+        attrs.record(&mut found);
+        if let (Some(_), Some(span)) = (&found.request_id, ctx.span(id)) {
+            span.extensions_mut().insert(found);
         }
     }
 }
@@ -158,22 +207,29 @@ where
     ) -> fmt::Result {
         let mut fields = JsonFields::default();
         event.record(&mut fields);
-        let request_id = ctx.event_scope().and_then(|scope| {
+        let scope = ctx.event_scope();
+        let span = scope.and_then(|scope| {
             scope
                 .into_iter()
-                .find_map(|span| span.extensions().get::<RequestId>().map(|r| r.0.clone()))
+                .find(|span| span.extensions().get::<Invocation>().is_some())
         });
+        let extensions = span.as_ref().map(|span| span.extensions());
+        let invocation = extensions.as_ref().and_then(|e| e.get::<Invocation>());
 
         let mut line = String::with_capacity(160);
         line.push_str("{\"timestamp\":\"");
-        rfc3339(&mut line, SystemTime::now());
+        SystemTime.format_time(&mut Writer::new(&mut line))?;
         line.push_str("\",\"level\":\"");
         line.push_str(event.metadata().level().as_str());
         line.push_str("\",\"message\":");
         json_string(&mut line, fields.message.as_deref().unwrap_or(""));
-        if let Some(id) = request_id {
+        if let Some(id) = invocation.and_then(|i| i.request_id.as_deref()) {
             line.push_str(",\"requestId\":");
-            json_string(&mut line, &id);
+            json_string(&mut line, id);
+        }
+        if let Some(id) = invocation.and_then(|i| i.tenant_id.as_deref()) {
+            line.push_str(",\"tenantId\":");
+            json_string(&mut line, id);
         }
         line.push_str(",\"target\":");
         json_string(&mut line, event.metadata().target());
@@ -198,7 +254,7 @@ struct JsonFields {
 impl JsonFields {
     fn push(&mut self, field: &Field, json: String) {
         let name = match field.name() {
-            "timestamp" | "level" | "requestId" | "target" => "field.reserved",
+            "timestamp" | "level" | "requestId" | "tenantId" | "target" => "field.reserved",
             name => name,
         };
         self.rest.push((name, json));
@@ -242,27 +298,10 @@ fn json_string(out: &mut String, s: &str) {
     out.push_str(&serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned()));
 }
 
-/// `2026-11-27T01:02:03.456Z`.
-fn rfc3339(out: &mut String, time: SystemTime) {
-    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs();
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (year, month, day) = civil_from_days(days as i64);
-    let _ = write!(
-        out,
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60,
-        since.subsec_millis()
-    );
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::{Arc, Mutex};
-    use std::time::Duration;
 
     #[derive(Clone, Default)]
     struct Buffer(Arc<Mutex<Vec<u8>>>);
@@ -286,7 +325,7 @@ mod tests {
 
     fn capture(format: Option<&str>, level: Option<&str>, log: impl FnOnce()) -> String {
         let buffer = Buffer::default();
-        let subscriber = subscriber(format, level, buffer.clone());
+        let subscriber = subscriber(format, Level::new(level, None), buffer.clone());
         tracing::subscriber::with_default(subscriber, log);
         let out = buffer.0.lock().unwrap().clone();
         String::from_utf8(out).unwrap()
@@ -295,7 +334,7 @@ mod tests {
     /// Logs as the runtime and a handler do: inside the runtime's invocation span.
     fn invocation(request_id: &str, log: impl FnOnce()) {
         // The span's target must be the runtime's, as in src/runtime.rs.
-        let span = tracing::info_span!(target: "lambda_stream::runtime", "invocation", request_id = %request_id, xray_trace_id = "Root=1");
+        let span = tracing::info_span!(target: "lambda_stream::runtime", "invocation", request_id = %request_id, xray_trace_id = "Root=1", tenant_id = None::<&str>);
         span.in_scope(log);
     }
 
@@ -321,9 +360,15 @@ mod tests {
         assert_eq!(lines[1]["requestId"], "req-1");
         assert_eq!(lines[1]["attempt"], 2);
         assert_eq!(lines[1]["error"], "db \"slow\"");
+        assert!(lines[1].get("tenantId").is_none());
         let ts = lines[1]["timestamp"].as_str().unwrap();
-        assert_eq!(ts.len(), "2026-11-27T01:02:03.456Z".len(), "{ts}");
-        assert!(ts.ends_with('Z'));
+        assert_eq!(ts.len(), "2026-11-27T01:02:03.456789Z".len(), "{ts}");
+        let b = ts.as_bytes();
+        assert!(
+            ts.ends_with('Z') && b[4] == b'-' && b[10] == b'T' && b[19] == b'.',
+            "{ts}"
+        );
+        assert!(ts.starts_with("20"), "{ts}");
     }
 
     #[test]
@@ -357,19 +402,53 @@ mod tests {
     }
 
     #[test]
-    fn timestamps() {
-        let mut s = String::new();
-        rfc3339(&mut s, UNIX_EPOCH);
-        assert_eq!(s, "1970-01-01T00:00:00.000Z");
-        s.clear();
-        // 2024-02-29T12:34:56.789Z: a leap day.
-        rfc3339(
-            &mut s,
-            UNIX_EPOCH + Duration::from_millis(1_709_210_096_789),
+    fn json_lines_carry_the_tenant_id_of_tenant_isolated_functions() {
+        let out = capture(Some("JSON"), None, || {
+            let span = tracing::info_span!(target: "lambda_stream::runtime", "invocation", request_id = "req-t", xray_trace_id = "", tenant_id = Some("tenant-7"));
+            span.in_scope(|| tracing::info!("for a tenant"));
+        });
+        let line: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        assert_eq!(line["requestId"], "req-t");
+        assert_eq!(line["tenantId"], "tenant-7");
+    }
+
+    fn capture_with(level: Level, log: impl FnOnce()) -> String {
+        let buffer = Buffer::default();
+        let subscriber = subscriber(Some("JSON"), level, buffer.clone());
+        tracing::subscriber::with_default(subscriber, log);
+        let out = buffer.0.lock().unwrap().clone();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn rust_log_is_honoured_when_the_lambda_level_is_unset() {
+        let log = || {
+            tracing::debug!(target: "my_app::db", "db debug");
+            tracing::debug!(target: "hyper", "hyper debug");
+            tracing::info!(target: "hyper", "hyper info");
+            tracing::warn!(target: "other", "other warn");
+            tracing::info!(target: "other", "other info");
+        };
+        let out = capture_with(Level::new(None, Some("warn,my_app=debug")), log);
+        assert!(out.contains("db debug"), "{out}");
+        assert!(out.contains("other warn"), "{out}");
+        assert!(!out.contains("hyper"), "{out}");
+        assert!(!out.contains("other info"), "{out}");
+
+        // AWS_LAMBDA_LOG_LEVEL wins over RUST_LOG.
+        let out = capture_with(Level::new(Some("ERROR"), Some("trace")), log);
+        assert!(out.is_empty(), "{out}");
+        // Unparsable RUST_LOG: INFO.
+        let out = capture_with(Level::new(None, Some("my_app=loud")), log);
+        assert!(
+            out.contains("hyper info") && !out.contains("debug"),
+            "{out}"
         );
-        assert_eq!(s, "2024-02-29T12:34:56.789Z");
-        s.clear();
-        rfc3339(&mut s, UNIX_EPOCH + Duration::from_secs(951_782_400));
-        assert_eq!(s, "2000-02-29T00:00:00.000Z");
+        // Neither: INFO.
+        let out = capture_with(Level::new(None, None), log);
+        assert!(
+            out.contains("other info") && !out.contains("debug"),
+            "{out}"
+        );
     }
 }

@@ -129,10 +129,11 @@ const CORPUS: &[(&str, Expect)] = &[
         "v1-bad-base64.json",
         Invalid("flagged isBase64Encoded but is not valid base64"),
     ),
-    // A single value where a list is due is read as a one-value list.
+    // A single value where a list is due is read as a one-value list (the second header is
+    // the x-amzn-trace-id every HTTP event's request gets from the invocation).
     (
         "v1-multi-value-headers-wrong-shape.json",
-        Served("GET / 1 headers"),
+        Served("GET / 2 headers"),
     ),
     (
         "v1-header-value-newline.json",

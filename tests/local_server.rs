@@ -674,7 +674,7 @@ async fn invoke_passes_the_client_context_and_the_function_arn() {
         let ctx = req.lambda_context();
         let custom = ctx
             .client_context
-            .map(|cc| cc.custom.get("tenant").cloned().unwrap_or_default())
+            .and_then(|cc| cc.custom.get("tenant")?.as_str().map(str::to_owned))
             .unwrap_or_default();
         let body = format!("{custom} {}", ctx.invoked_function_arn.unwrap_or_default());
         Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(body))))

@@ -6,6 +6,14 @@
 //! between tasks (or threads) per call (BENCHMARKS.md has what that saves). `/next` long-polls with no client timeout (the
 //! environment is frozen between invocations). Every POST's reply is read and classified:
 //! `2xx` accepted, `4xx` rejected (logged; the loop goes on), `5xx` fatal (the runtime exits).
+//! A `410 Gone` says the invocation already timed out.
+//!
+//! Every request names the runtime in `User-Agent: lambda-stream/<version>`. When `/next`
+//! carries `Lambda-Runtime-Invocation-Id` (cross-wiring protection), it is echoed on that
+//! invocation's `/response` and `/error`, so that Lambda can refuse the late answer of a
+//! timed-out invocation whose request id was reused. The request id goes in the paths
+//! percent-encoded. `/error` carries `Lambda-Runtime-Function-XRay-Error-Cause`, the error
+//! as X-Ray shows it, its message cut to fit 8 KiB (see `wire::limits`).
 //!
 //! API reference: <https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html>
 
@@ -20,12 +28,13 @@ use std::sync::Arc;
 use std::task::Poll;
 
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, HOST, TRAILER, TRANSFER_ENCODING};
-use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http::header::{CONTENT_TYPE, HOST, TRAILER, TRANSFER_ENCODING, USER_AGENT};
+use http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use tokio::net::TcpStream;
 
 use crate::wire::{self, Head, ResponseStream};
@@ -34,6 +43,21 @@ use crate::{BoxError, Config, Context, Diagnostic};
 const PREFIX: &str = "/2018-06-01/runtime";
 /// How much of a reply's body is kept for the logs.
 const REPLY_LIMIT: usize = 64 * 1024;
+/// `User-Agent` of every Runtime API request.
+const USER_AGENT_VALUE: HeaderValue =
+    HeaderValue::from_static(concat!("lambda-stream/", env!("CARGO_PKG_VERSION")));
+/// `Lambda-Runtime-Invocation-Id`: sent on `/next`, echoed on `/response` and `/error`.
+pub(crate) const INVOCATION_ID: HeaderName =
+    HeaderName::from_static("lambda-runtime-invocation-id");
+/// `Lambda-Runtime-Function-XRay-Error-Cause`, on `/error`.
+const XRAY_ERROR_CAUSE: HeaderName =
+    HeaderName::from_static("lambda-runtime-function-xray-error-cause");
+/// What a request id cannot carry as it is in a path segment: all but `A-Z a-z 0-9 - . _ ~`.
+const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// One event from `/next`.
 #[derive(Debug)]
@@ -47,7 +71,8 @@ pub(crate) struct Invocation {
 pub(crate) enum ApiError {
     /// The connection failed (refused, reset, garbled reply). The next call reconnects.
     Transport(BoxError),
-    /// A `4xx`: this call was refused, the environment is fine.
+    /// A `4xx`: this call was refused, the environment is fine. (`410 Gone`: the invocation
+    /// had already timed out.)
     Rejected { status: StatusCode, body: String },
     /// A `5xx`: the environment is broken; the runtime must exit.
     Fatal { status: StatusCode, body: String },
@@ -69,6 +94,10 @@ impl fmt::Display for ApiError {
                 f,
                 "runtime api connection failed: {}",
                 crate::error::error_chain(&**e)
+            ),
+            ApiError::Rejected { status, body } if *status == StatusCode::GONE => write!(
+                f,
+                "runtime api answered {status}: the invocation already timed out: {body}"
             ),
             ApiError::Rejected { status, body } => {
                 write!(f, "runtime api refused the call with {status}: {body}")
@@ -99,6 +128,9 @@ pub(crate) struct Client<B> {
     conn: Option<SendRequest<Outgoing<B>>>,
     /// Polled by [`drive`] whenever the worker awaits a call; `None` once it has ended.
     driver: Option<Driver>,
+    /// The request id and `Lambda-Runtime-Invocation-Id` of the last event from `/next`: a
+    /// worker serves one invocation at a time, so posts for that request id echo it.
+    invocation_id: Option<(String, HeaderValue)>,
 }
 
 impl<B> fmt::Debug for Client<B> {
@@ -130,6 +162,7 @@ where
             config,
             conn: None,
             driver: None,
+            invocation_id: None,
         })
     }
 
@@ -154,7 +187,9 @@ where
         &mut self,
         mut req: Request<Outgoing<B>>,
     ) -> Result<Response<Incoming>, ApiError> {
-        req.headers_mut().insert(HOST, self.host.clone());
+        let h = req.headers_mut();
+        h.insert(HOST, self.host.clone());
+        h.insert(USER_AGENT, USER_AGENT_VALUE);
         let reusable = match self.conn.take() {
             Some(mut c) => drive(&mut self.driver, c.ready())
                 .await
@@ -193,7 +228,26 @@ where
         }
         let context = Context::from_headers(&parts.headers, self.config.clone())
             .map_err(ApiError::BadEvent)?;
+        self.invocation_id = parts
+            .headers
+            .get(INVOCATION_ID)
+            .map(|id| (context.request_id.clone(), id.clone()));
         Ok(Invocation { context, payload })
+    }
+
+    /// `{base}/invocation/{request id, percent-encoded}/{what}`.
+    fn invocation_path(&self, request_id: &str, what: &str) -> String {
+        let id = utf8_percent_encode(request_id, PATH_SEGMENT);
+        format!("{}/invocation/{id}/{what}", self.base)
+    }
+
+    /// Adds the invocation id `/next` sent with `request_id`, if it sent one.
+    fn echo_invocation_id(&self, request_id: &str, req: &mut Request<Outgoing<B>>) {
+        if let Some((id, value)) = &self.invocation_id {
+            if id == request_id {
+                req.headers_mut().insert(INVOCATION_ID, value.clone());
+            }
+        }
     }
 
     /// `POST /runtime/invocation/{id}/response`, streamed.
@@ -207,9 +261,10 @@ where
         let stream = ResponseStream::new(head.prelude, body, span);
         let mut req = request(
             Method::POST,
-            format!("{}/invocation/{request_id}/response", self.base),
+            self.invocation_path(request_id, "response"),
             Outgoing::stream(stream),
         )?;
+        self.echo_invocation_id(request_id, &mut req);
         let h = req.headers_mut();
         h.insert(wire::RESPONSE_MODE, HeaderValue::from_static("streaming"));
         h.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
@@ -226,9 +281,10 @@ where
     ) -> Result<(), ApiError> {
         let mut req = request(
             Method::POST,
-            format!("{}/invocation/{request_id}/response", self.base),
+            self.invocation_path(request_id, "response"),
             Outgoing::full(buffered.payload),
         )?;
+        self.echo_invocation_id(request_id, &mut req);
         req.headers_mut()
             .insert(CONTENT_TYPE, buffered.content_type);
         self.post(req).await
@@ -240,10 +296,8 @@ where
         request_id: &str,
         diagnostic: &Diagnostic,
     ) -> Result<(), ApiError> {
-        let req = error_request(
-            format!("{}/invocation/{request_id}/error", self.base),
-            diagnostic,
-        )?;
+        let mut req = error_request(self.invocation_path(request_id, "error"), diagnostic)?;
+        self.echo_invocation_id(request_id, &mut req);
         self.post(req).await
     }
 
@@ -329,7 +383,51 @@ fn error_request<B>(
     let h = req.headers_mut();
     h.insert(CONTENT_TYPE, wire::ERROR_CONTENT_TYPE);
     h.insert(wire::ERROR_TYPE, wire::error_type_header(diagnostic));
+    if let Some(cause) = xray_error_cause(diagnostic) {
+        h.insert(XRAY_ERROR_CAUSE, cause);
+    }
     Ok(req)
+}
+
+/// The X-Ray error cause of `diagnostic`, as the official runtime clients send it:
+/// `{"working_directory":..,"exceptions":[{"type":..,"message":..,"stack":[]}],"paths":[]}`,
+/// its message cut to fit [`wire::limits::MAX_XRAY_ERROR_CAUSE`].
+fn xray_error_cause(diagnostic: &Diagnostic) -> Option<HeaderValue> {
+    #[derive(serde::Serialize)]
+    struct Cause<'a> {
+        working_directory: &'a str,
+        exceptions: [Exception<'a>; 1],
+        paths: [&'a str; 0],
+    }
+    #[derive(serde::Serialize)]
+    struct Exception<'a> {
+        #[serde(rename = "type")]
+        kind: &'a str,
+        message: &'a str,
+        stack: [&'a str; 0],
+    }
+    let working_directory = std::env::current_dir()
+        .map(|d| d.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let kind = wire::limits::error_type(diagnostic);
+    let json = wire::limits::render_capped(
+        diagnostic.error_message(),
+        wire::limits::MAX_XRAY_ERROR_CAUSE,
+        |message| {
+            serde_json::to_vec(&Cause {
+                working_directory: &working_directory,
+                exceptions: [Exception {
+                    kind,
+                    message,
+                    stack: [],
+                }],
+                paths: [],
+            })
+            .unwrap_or_default()
+        },
+    );
+    // serde_json escapes control characters; other bytes are valid in a header value.
+    HeaderValue::from_bytes(&json).ok().filter(|_| !json.is_empty())
 }
 
 /// Splits `AWS_LAMBDA_RUNTIME_API` into the `host:port` to connect to and a path prefix

@@ -13,8 +13,14 @@
 //! never has it.
 //!
 //! Responses take the form the event's integration expects: see
-//! [`ResponseMode`](crate::ResponseMode). ALB events are always answered buffered, with
-//! `multiValueHeaders` when the event came with them.
+//! [`ResponseMode`]. ALB events are always answered buffered, with
+//! `multiValueHeaders` when the event came with them. By default, so are payload 2.0 events
+//! that did not come through a function URL: API Gateway HTTP APIs send the same shape
+//! (`requestContext.http`) but cannot take a stream, and are told apart by
+//! `requestContext.domainName` (a function URL's is `<id>.lambda-url.<region>.on.aws`).
+//!
+//! The `x-amzn-trace-id` header of a request from an HTTP event is the invocation's X-Ray
+//! trace id when Lambda sent one.
 //!
 //! Bodies flagged `isBase64Encoded` are decoded. The scheme and host come from
 //! `x-forwarded-proto` and `host` (or the request context's `domainName`). The Lambda
@@ -28,10 +34,57 @@
 mod ext;
 mod request;
 
-pub use ext::{RequestContext, RequestExt};
+pub use ext::{PayloadError, RequestContext, RequestExt, RequestPayloadExt};
 pub(crate) use request::decode;
 
 use std::fmt;
+use std::sync::Once;
+
+use http::Request;
+
+use crate::{Body, ResponseMode};
+
+/// Whether the response to `request`, decoded as `format`, is streamed under `mode`: the
+/// rule [`ResponseMode`] documents.
+pub(crate) fn streams(mode: ResponseMode, format: ResponseFormat, request: &Request<Body>) -> bool {
+    if !format.can_stream() {
+        return false;
+    }
+    match mode {
+        ResponseMode::Buffered => false,
+        ResponseMode::Streamed => true,
+        _ if format != ResponseFormat::PayloadV2 => true,
+        _ => {
+            let domain = match request.request_context_ref() {
+                Some(RequestContext::ApiGatewayV2(c)) => c.domain_name.as_deref(),
+                _ => None,
+            };
+            let Some(domain) = domain else { return true };
+            if is_function_url_domain(domain) {
+                return true;
+            }
+            static LOGGED: Once = Once::new();
+            LOGGED.call_once(|| {
+                tracing::info!(
+                    domain,
+                    "answering payload 2.0 events that did not come through a function url \
+                     (an api gateway http api, which cannot stream) buffered; set a response \
+                     mode to choose"
+                )
+            });
+            false
+        }
+    }
+}
+
+/// `<url-id>.lambda-url.<region>.on.aws` (and the like in other partitions).
+fn is_function_url_domain(domain: &str) -> bool {
+    let mut labels = domain.split('.');
+    labels.next().is_some_and(|id| !id.is_empty())
+        && labels
+            .next()
+            .is_some_and(|l| l.eq_ignore_ascii_case("lambda-url"))
+}
 
 /// How the response head is encoded: chosen by the kind of event that was decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,3 +137,53 @@ impl fmt::Display for EventError {
 }
 
 impl std::error::Error for EventError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn v2(domain: Option<&str>) -> Request<Body> {
+        let mut event = serde_json::json!({
+            "version": "2.0",
+            "rawPath": "/",
+            "requestContext": {"http": {"method": "GET"}}
+        });
+        if let Some(d) = domain {
+            event["requestContext"]["domainName"] = d.into();
+        }
+        let payload = Bytes::from(serde_json::to_vec(&event).unwrap());
+        let (req, format) = decode(payload, crate::Context::default()).unwrap();
+        assert_eq!(format, ResponseFormat::PayloadV2);
+        req
+    }
+
+    #[test]
+    fn http_api_events_are_buffered_unless_a_mode_is_set() {
+        let url = v2(Some("abcdefg.lambda-url.us-east-1.on.aws"));
+        let api = v2(Some("r2d2.execute-api.us-east-1.amazonaws.com"));
+        let custom = v2(Some("api.example.com"));
+        let none = v2(None);
+        let v2 = ResponseFormat::PayloadV2;
+        assert!(streams(ResponseMode::Auto, v2, &url));
+        assert!(!streams(ResponseMode::Auto, v2, &api));
+        assert!(!streams(ResponseMode::Auto, v2, &custom));
+        assert!(streams(ResponseMode::Auto, v2, &none));
+        assert!(streams(ResponseMode::Streamed, v2, &api));
+        assert!(!streams(ResponseMode::Buffered, v2, &url));
+
+        let empty = Request::new(Body::empty());
+        assert!(streams(
+            ResponseMode::Auto,
+            ResponseFormat::PayloadV1,
+            &empty
+        ));
+        assert!(streams(ResponseMode::Auto, ResponseFormat::Raw, &empty));
+        let alb = ResponseFormat::Alb {
+            multi_value_headers: false,
+        };
+        assert!(!streams(ResponseMode::Streamed, alb, &empty));
+        assert!(!is_function_url_domain("lambda-url.us-east-1.on.aws.evil"));
+        assert!(is_function_url_domain("x.LAMBDA-URL.eu-west-1.on.aws"));
+    }
+}

@@ -42,6 +42,32 @@ pub(crate) fn decode(
     payload: Bytes,
     context: Context,
 ) -> Result<(Request<Body>, ResponseFormat), EventError> {
+    let (mut req, format) = decode_event(payload, context)?;
+    if format != ResponseFormat::Raw {
+        set_trace_header(&mut req);
+    }
+    Ok((req, format))
+}
+
+/// The request header `x-amzn-trace-id` of an HTTP event's request from the invocation's
+/// X-Ray trace id (as `lambda_http` sets it), replacing what the event carried.
+fn set_trace_header(req: &mut Request<Body>) {
+    let trace = req
+        .extensions()
+        .get::<Context>()
+        .and_then(|c| c.xray_trace_id.as_deref())
+        .and_then(|t| HeaderValue::from_str(t).ok());
+    if let Some(trace) = trace {
+        req.headers_mut().insert(TRACE_HEADER, trace);
+    }
+}
+
+const TRACE_HEADER: http::HeaderName = http::HeaderName::from_static("x-amzn-trace-id");
+
+fn decode_event(
+    payload: Bytes,
+    context: Context,
+) -> Result<(Request<Body>, ResponseFormat), EventError> {
     let first = payload.iter().find(|b| !b.is_ascii_whitespace()).copied();
     if first != Some(b'{') {
         // A JSON string, number, array...: a raw invocation. It must still be JSON.
@@ -164,12 +190,14 @@ fn from_alb(event: AlbTargetGroupRequest, context: Context) -> Result<Request<Bo
         event.query_string_parameters,
     );
     let headers = pick_headers(event.multi_value_headers, event.headers);
-    // ALB passes query values as they were sent (still percent-encoded): keep them so.
+    // ALB passes query keys and values as they were sent (still percent-encoded): the URI
+    // keeps them so, the parameters are decoded (`+` as a space), as for other events.
     let query_string = query
         .iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join("&");
+    let query: QueryMap = query_string.parse().unwrap_or_default();
     let uri = uri(&headers, None, &path, &query_string).map_err(|e| EventError::new(WHAT, e))?;
     let body = body(event.body, event.is_base64_encoded).map_err(|e| EventError::new(WHAT, e))?;
 

@@ -20,6 +20,12 @@ use crate::{BoxError, Config, Error, LambdaService, ResponseMode};
 
 /// The runtime, configured: [`run`](crate::run) with a chosen [`Config`].
 ///
+/// While one invocation runs at a time ([`run`](Runtime::run),
+/// [`run_with_init`](Runtime::run_with_init), or [`run_concurrent`](Runtime::run_concurrent)
+/// with one worker), the runtime sets the process-wide `_X_AMZN_TRACE_ID` variable, which the
+/// AWS SDK reads, to each invocation's X-Ray trace id; never with more workers. See
+/// [`trace_id_env`](Runtime::trace_id_env).
+///
 /// ```no_run
 /// use lambda_stream::{Config, Runtime};
 /// # async fn doc(service: tower::util::ServiceFn<fn(http::Request<lambda_stream::Body>) -> std::future::Ready<Result<http::Response<String>, std::convert::Infallible>>>) -> Result<(), lambda_stream::Error> {
@@ -36,6 +42,8 @@ pub struct Runtime {
     /// `None`: read from the environment when the local server starts.
     #[cfg(feature = "local")]
     local_options: Option<local::Options>,
+    /// Set `_X_AMZN_TRACE_ID` while one invocation runs at a time.
+    trace_env: bool,
 }
 
 impl Runtime {
@@ -47,6 +55,32 @@ impl Runtime {
             local: local::Mode::default(),
             #[cfg(feature = "local")]
             local_options: None,
+            trace_env: true,
+        }
+    }
+
+    /// Whether the runtime sets the process-wide `_X_AMZN_TRACE_ID` variable from each
+    /// invocation's X-Ray trace id (on by default).
+    ///
+    /// The AWS SDK for Rust copies that variable into the `X-Amzn-Trace-Id` header of every
+    /// AWS call, which X-Ray and Lambda's recursive-loop detection depend on. The runtime sets
+    /// it before calling the service, and removes it when an event carries no trace id, only
+    /// while one invocation runs at a time: with [`run`](Runtime::run),
+    /// [`run_with_init`](Runtime::run_with_init), or
+    /// [`run_concurrent`](Runtime::run_concurrent) with one worker. With more workers one
+    /// variable cannot hold the trace ids of concurrent invocations, and it is never set:
+    /// read the trace id from [`Context::xray_trace_id`](crate::Context::xray_trace_id) or
+    /// the request's `x-amzn-trace-id` header, and hand it to the SDK yourself.
+    pub fn trace_id_env(mut self, set: bool) -> Self {
+        self.trace_env = set;
+        self
+    }
+
+    /// How a worker serves when `workers` of them run.
+    fn settings(&self, workers: usize) -> worker::Settings {
+        worker::Settings {
+            mode: self.config.response_mode,
+            trace_env: self.trace_env && workers == 1,
         }
     }
 
@@ -83,7 +117,8 @@ impl Runtime {
         }
     }
 
-    /// Sends responses streamed (the default) or buffered, instead of what
+    /// Sends responses streamed, buffered, or by the default rule ([`ResponseMode::Auto`]:
+    /// streamed where the caller can take a stream), instead of what
     /// `LAMBDA_STREAM_RESPONSE_MODE` says; see [`ResponseMode`].
     ///
     /// The [local server](crate::local) always streams.
@@ -125,7 +160,7 @@ impl Runtime {
         let (runtime, _local) = self.connect().await?;
         runtime.warn_if_concurrency_is_ignored();
         let mut client = runtime.client()?;
-        worker::run(service, &mut client, runtime.config.response_mode).await
+        worker::run(service, &mut client, runtime.settings(1)).await
     }
 
     /// Serves invocations with as many workers as `AWS_LAMBDA_MAX_CONCURRENCY` asks for (one
@@ -235,7 +270,7 @@ impl Runtime {
         let (runtime, _local) = self.connect().await?;
         runtime.warn_if_concurrency_is_ignored();
         let mut client = runtime.client()?;
-        worker::init_then_run(init, &mut client, runtime.config.response_mode).await
+        worker::init_then_run(init, &mut client, runtime.settings(1)).await
     }
 
     /// The one "Lambda or local?" dispatch. On Lambda (or with [`local::Mode::Never`]): this

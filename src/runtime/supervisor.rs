@@ -6,12 +6,12 @@ use std::collections::HashMap;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
-use super::worker::{lock, serve, settle, Current};
+use super::worker::{lock, serve, settle, Current, Settings};
 use super::Runtime;
 use crate::catch_unwind::Guarded;
 use crate::client::Client;
 use crate::error::types;
-use crate::{Diagnostic, Error, LambdaService, ResponseMode};
+use crate::{Diagnostic, Error, LambdaService};
 
 /// Runs the workers, replaces any that dies, and returns the first fatal error.
 pub(super) async fn supervise<S>(
@@ -24,9 +24,13 @@ where
     S::Future: Send,
 {
     let workers = runtime.workers();
-    let mode = runtime.config.response_mode;
+    let mode = runtime.settings(workers);
     if workers > 1 {
-        tracing::info!(workers, "serving invocations concurrently");
+        tracing::info!(
+            workers,
+            "serving invocations concurrently; _X_AMZN_TRACE_ID is not set (read the trace id \
+             from the Context or the x-amzn-trace-id header)"
+        );
     }
     let mut set = JoinSet::new();
     let mut ids = HashMap::with_capacity(workers);
@@ -92,7 +96,7 @@ fn spawn_worker<S>(
     n: usize,
     service: S,
     mut client: Client<S::ResBody>,
-    mode: ResponseMode,
+    mode: Settings,
 ) where
     S: LambdaService + Send + 'static,
     S::Future: Send,

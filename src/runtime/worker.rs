@@ -13,13 +13,33 @@ use tracing::Instrument;
 use crate::catch_unwind::{drop_caught, CatchUnwind, Guarded};
 use crate::client::{ApiError, Client, Invocation};
 use crate::error::types;
-use crate::{event, wire, Body, BoxError, Diagnostic, Error, LambdaService, ResponseMode};
+use crate::{
+    event, trace_env, wire, Body, BoxError, Diagnostic, Error, LambdaService, ResponseMode,
+};
 
 /// How many `/next` failures in a row the runtime retries before it gives up.
 const NEXT_ATTEMPTS: u32 = 6;
 /// The first retry's delay; each next one doubles, up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(10);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
+/// How a worker serves: the response mode, and whether it sets `_X_AMZN_TRACE_ID` (only
+/// when it is the only worker).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Settings {
+    pub(crate) mode: ResponseMode,
+    pub(crate) trace_env: bool,
+}
+
+/// A mode alone: no `_X_AMZN_TRACE_ID` (the test kit serves beside other tests).
+impl From<ResponseMode> for Settings {
+    fn from(mode: ResponseMode) -> Self {
+        Settings {
+            mode,
+            trace_env: false,
+        }
+    }
+}
 
 /// The request id of the invocation a worker is serving, for its supervisor.
 pub(super) type Current = Arc<std::sync::Mutex<Option<String>>>;
@@ -35,7 +55,7 @@ pub(super) fn lock(current: &Current) -> std::sync::MutexGuard<'_, Option<String
 pub(crate) async fn init_then_run<F, E, S>(
     init: F,
     client: &mut Client<S::ResBody>,
-    mode: ResponseMode,
+    settings: Settings,
 ) -> Result<(), Error>
 where
     F: Future<Output = Result<S, E>>,
@@ -43,7 +63,7 @@ where
     S: LambdaService,
 {
     let service = init_service(init, client).await?;
-    run(service, client, mode).await
+    run(service, client, settings).await
 }
 
 /// Runs `init`; reports its failure to `/init/error`.
@@ -74,19 +94,19 @@ where
 pub(crate) async fn run<S>(
     service: S,
     client: &mut Client<S::ResBody>,
-    mode: ResponseMode,
+    settings: impl Into<Settings>,
 ) -> Result<(), Error>
 where
     S: LambdaService,
 {
-    serve(service, client, mode, &Current::default()).await
+    serve(service, client, settings.into(), &Current::default()).await
 }
 
 /// The worker's loop; `current` holds the request id of the invocation in progress.
 pub(super) async fn serve<S>(
     service: S,
     client: &mut Client<S::ResBody>,
-    mode: ResponseMode,
+    settings: Settings,
     current: &Current,
 ) -> Result<(), Error>
 where
@@ -102,8 +122,12 @@ where
             "invocation",
             request_id = %invocation.context.request_id,
             xray_trace_id = invocation.context.xray_trace_id.as_deref().unwrap_or(""),
+            tenant_id = invocation.context.tenant_id.as_deref(),
         );
-        invoke(&mut *service, client, invocation, mode)
+        if settings.trace_env {
+            trace_env::propagate(invocation.context.xray_trace_id.as_deref());
+        }
+        invoke(&mut *service, client, invocation, settings.mode)
             .instrument(span)
             .await?;
         *lock(current) = None;
@@ -168,13 +192,14 @@ where
         }
     };
 
+    let streamed = event::streams(mode, format, &request);
     let response = match call(service, request).await {
         Ok(response) => response,
         Err(diagnostic) => return fail(client, &request_id, diagnostic).await,
     };
 
     let (parts, body) = response.into_parts();
-    if mode == ResponseMode::Streamed && format.can_stream() {
+    if streamed {
         let head = wire::encode_head(format, &parts);
         // Its extensions are the handler's values: dropped inside the panic boundary.
         drop_caught(parts, "the response head");

@@ -10,9 +10,13 @@
 //!                               (multiValueHeaders instead of headers when the event had them)
 //! ```
 //!
-//! A raw invocation's payload is the body bytes as they are. The body is text (`body` as is)
-//! when its content type is textual, it has no `content-encoding` and it is valid UTF-8;
-//! anything else is sent base64-encoded with `isBase64Encoded: true`.
+//! A raw invocation's payload is the body bytes as they are. In a response object the body is
+//! text (`body` as is), as `lambda_http` encodes it, when it is valid UTF-8, has no
+//! `content-encoding`, and its content type is textual (`text/*`, `application/json`,
+//! `application/javascript`, `application/xml`, `application/yaml`, any `+json`, `+xml` or
+//! `+yaml`) or absent; the `x-lambda-http-content-encoding: text` header forces text.
+//! Anything else is sent base64-encoded with `isBase64Encoded: true`. A response without a
+//! content type is sent without one.
 //!
 //! Lambda refuses a buffered payload over 6 MB with a `413` the caller sees as a bare error:
 //! the body is read up to one byte past the limit and the invocation reported to `/error` as
@@ -30,9 +34,7 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::response::Parts;
 use http_body::Body;
 
-use super::prelude::{
-    comma, escape_str, escaped, is_dropped, string, write_head_fields, DEFAULT_CONTENT_TYPE,
-};
+use super::prelude::{escape_str, write_head_fields, DEFAULT_CONTENT_TYPE};
 use super::MAX_PAYLOAD;
 use crate::catch_unwind::Caught;
 use crate::error::types;
@@ -122,30 +124,22 @@ where
 
 /// Encodes a read body for `format`.
 pub(crate) fn encode(format: ResponseFormat, parts: &Parts, body: Bytes) -> Buffered {
-    let multi_value_alb = match format {
-        ResponseFormat::Raw => {
-            return Buffered {
-                content_type: parts
-                    .headers
-                    .get(header::CONTENT_TYPE)
-                    .cloned()
-                    .unwrap_or(DEFAULT_CONTENT_TYPE),
-                payload: body,
-            }
-        }
-        ResponseFormat::Alb {
-            multi_value_headers,
-        } => Some(multi_value_headers),
-        ResponseFormat::PayloadV1 | ResponseFormat::PayloadV2 => None,
-    };
+    if format == ResponseFormat::Raw {
+        return Buffered {
+            content_type: parts
+                .headers
+                .get(header::CONTENT_TYPE)
+                .cloned()
+                .unwrap_or(DEFAULT_CONTENT_TYPE),
+            payload: body,
+        };
+    }
     let text = is_text(&parts.headers).then(|| std::str::from_utf8(&body).ok());
     let text = text.flatten();
     let mut out = Vec::with_capacity(128 + parts.headers.len() * 48 + body.len() * 4 / 3);
     out.push(b'{');
-    match multi_value_alb {
-        Some(multi) => write_alb_head(&mut out, parts.status, &parts.headers, multi),
-        None => write_head_fields(&mut out, format, parts.status, &parts.headers),
-    }
+    // An untyped body stays untyped: the integration decides what it is.
+    write_head_fields(&mut out, format, parts.status, &parts.headers, false);
     out.extend_from_slice(b",\"body\":\"");
     match text {
         Some(text) => escape_str(&mut out, text),
@@ -165,97 +159,29 @@ pub(crate) fn encode(format: ResponseFormat, parts: &Parts, body: Bytes) -> Buff
     }
 }
 
-/// `"statusCode":S,"statusDescription":"S Reason","headers":{..}` or `"multiValueHeaders":{..}`.
-///
-/// Without multi-value headers, a repeated header is joined with `, ` as HTTP allows, except
-/// `set-cookie`, which cannot be joined: only its last value is kept (with a warning).
-fn write_alb_head(
-    out: &mut Vec<u8>,
-    status: http::StatusCode,
-    headers: &HeaderMap,
-    multi_value: bool,
-) {
-    out.extend_from_slice(b"\"statusCode\":");
-    out.extend_from_slice(status.as_str().as_bytes());
-    out.extend_from_slice(b",\"statusDescription\":\"");
-    out.extend_from_slice(status.as_str().as_bytes());
-    if let Some(reason) = status.canonical_reason() {
-        out.push(b' ');
-        escape_str(out, reason);
-    }
-    out.push(b'"');
-    out.extend_from_slice(if multi_value {
-        b",\"multiValueHeaders\":{"
-    } else {
-        b",\"headers\":{"
-    });
-    let mut first = true;
-    for name in headers.keys() {
-        if is_dropped(name.as_str()) {
-            continue;
-        }
-        comma(out, &mut first);
-        string(out, name.as_str().as_bytes());
-        out.push(b':');
-        let values = headers.get_all(name);
-        if multi_value {
-            out.push(b'[');
-            let mut first_value = true;
-            for v in values {
-                comma(out, &mut first_value);
-                string(out, v.as_bytes());
-            }
-            out.push(b']');
-        } else if name == header::SET_COOKIE {
-            if values.iter().nth(1).is_some() {
-                tracing::warn!(
-                    "an alb target group without multi-value headers takes one set-cookie: \
-                     sending the last one only"
-                );
-            }
-            let last = values.iter().next_back().map_or(&b""[..], |v| v.as_bytes());
-            string(out, last);
-        } else {
-            out.push(b'"');
-            let mut sep = false;
-            for v in values {
-                if sep {
-                    out.extend_from_slice(b", ");
-                }
-                sep = true;
-                escaped(out, v.as_bytes());
-            }
-            out.push(b'"');
-        }
-    }
-    if !headers.contains_key(header::CONTENT_TYPE) {
-        comma(out, &mut first);
-        string(out, b"content-type");
-        out.push(b':');
-        if multi_value {
-            out.push(b'[');
-        }
-        string(out, DEFAULT_CONTENT_TYPE.as_bytes());
-        if multi_value {
-            out.push(b']');
-        }
-    }
-    out.push(b'}');
-}
+/// `x-lambda-http-content-encoding`: `text` makes a body go in the JSON as text, whatever its
+/// content type (the `lambda_http` override).
+const CONTENT_ENCODING_OVERRIDE: &str = "x-lambda-http-content-encoding";
 
-/// Whether a body with these headers goes in the JSON as text: a textual content type and no
-/// content coding. (Its bytes must also be UTF-8; the caller checks.)
+/// Whether a body with these headers goes in the JSON as text, by `lambda_http`'s rule: no
+/// content type at all, or a textual one (`text/*`, `application/json`, `/javascript`,
+/// `/xml`, `/yaml`, any `+json`, `+xml` or `+yaml`), and no `content-encoding`; or the
+/// `x-lambda-http-content-encoding: text` override. (Its bytes must also be UTF-8; the caller
+/// checks.)
 fn is_text(headers: &HeaderMap) -> bool {
-    let encoded = headers
-        .get(header::CONTENT_ENCODING)
-        .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"));
-    if encoded {
+    let forced = headers
+        .get(CONTENT_ENCODING_OVERRIDE)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"text"));
+    if forced {
+        return true;
+    }
+    if headers.contains_key(header::CONTENT_ENCODING) {
         return false;
     }
-    let Some(ct) = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-    else {
+    let Some(ct) = headers.get(header::CONTENT_TYPE) else {
+        return true;
+    };
+    let Ok(ct) = ct.to_str() else {
         return false;
     };
     let essence = ct.split(';').next().unwrap_or("").trim();
@@ -264,20 +190,10 @@ fn is_text(headers: &HeaderMap) -> bool {
         return false;
     };
     kind == "text"
-        || (kind == "application"
-            && matches!(
-                sub,
-                "json"
-                    | "xml"
-                    | "javascript"
-                    | "ecmascript"
-                    | "x-www-form-urlencoded"
-                    | "graphql"
-                    | "x-ndjson"
-                    | "yaml"
-            ))
+        || (kind == "application" && matches!(sub, "json" | "javascript" | "xml" | "yaml"))
         || sub.ends_with("+json")
         || sub.ends_with("+xml")
+        || sub.ends_with("+yaml")
 }
 
 #[cfg(test)]
@@ -327,7 +243,7 @@ mod tests {
     }
 
     #[test]
-    fn binary_compressed_or_untyped_bodies_are_base64() {
+    fn binary_or_compressed_bodies_are_base64() {
         let body = Bytes::from_static(b"\x89PNG\0\x01");
         let p = parts(|r| {
             r.headers_mut()
@@ -346,15 +262,6 @@ mod tests {
         assert_eq!(v["isBase64Encoded"], true);
         assert_eq!(v["body"], "e30=");
 
-        // No content type: the default application/octet-stream, so base64.
-        let v = json_of(&encode(
-            ResponseFormat::PayloadV2,
-            &parts(|_| {}),
-            Bytes::from("x"),
-        ));
-        assert_eq!(v["isBase64Encoded"], true);
-        assert_eq!(v["headers"]["content-type"], "application/octet-stream");
-
         // Text type but not UTF-8: base64.
         let p = parts(|r| {
             r.headers_mut()
@@ -366,6 +273,97 @@ mod tests {
             Bytes::from_static(b"\xff"),
         ));
         assert_eq!(v["isBase64Encoded"], true);
+    }
+
+    fn with(pairs: &[(&'static str, &'static str)]) -> Parts {
+        parts(|r| {
+            for (k, v) in pairs {
+                r.headers_mut().append(*k, HeaderValue::from_static(v));
+            }
+        })
+    }
+
+    #[test]
+    fn text_or_base64_as_lambda_http_decides() {
+        let text = [
+            "text/plain",
+            "text/html; charset=utf-8",
+            "application/json",
+            "Application/JSON; charset=utf-8",
+            "application/javascript",
+            "application/xml",
+            "application/yaml",
+            "application/problem+json",
+            "image/svg+xml",
+            "application/vnd.k8s+yaml",
+        ];
+        for ct in text {
+            let v = json_of(&encode(
+                ResponseFormat::PayloadV2,
+                &with(&[("content-type", ct)]),
+                Bytes::from("hi"),
+            ));
+            assert_eq!(v["isBase64Encoded"], false, "{ct}");
+            assert_eq!(v["body"], "hi", "{ct}");
+        }
+        let binary = [
+            "application/octet-stream",
+            "image/png",
+            "application/x-www-form-urlencoded",
+            "application/pdf",
+            "application/jsonx",
+        ];
+        for ct in binary {
+            let v = json_of(&encode(
+                ResponseFormat::PayloadV1,
+                &with(&[("content-type", ct)]),
+                Bytes::from("hi"),
+            ));
+            assert_eq!(v["isBase64Encoded"], true, "{ct}");
+            assert_eq!(v["body"], "aGk=", "{ct}");
+        }
+        // Any content-encoding makes it binary, even a textual type.
+        let v = json_of(&encode(
+            ResponseFormat::PayloadV2,
+            &with(&[("content-type", "text/plain"), ("content-encoding", "br")]),
+            Bytes::from("hi"),
+        ));
+        assert_eq!(v["isBase64Encoded"], true);
+        // The override makes it text, even a binary type.
+        let v = json_of(&encode(
+            ResponseFormat::PayloadV2,
+            &with(&[
+                ("content-type", "application/octet-stream"),
+                ("x-lambda-http-content-encoding", "text"),
+            ]),
+            Bytes::from("hi"),
+        ));
+        assert_eq!(v["isBase64Encoded"], false);
+        assert_eq!(v["body"], "hi");
+    }
+
+    #[test]
+    fn an_untyped_body_is_text_and_gains_no_content_type() {
+        for format in [
+            ResponseFormat::PayloadV2,
+            ResponseFormat::PayloadV1,
+            ResponseFormat::Alb {
+                multi_value_headers: false,
+            },
+            ResponseFormat::Alb {
+                multi_value_headers: true,
+            },
+        ] {
+            let v = json_of(&encode(format, &parts(|_| {}), Bytes::from("plain words")));
+            assert_eq!(v["isBase64Encoded"], false, "{format:?}");
+            assert_eq!(v["body"], "plain words", "{format:?}");
+            let headers = v.get("headers").or(v.get("multiValueHeaders")).unwrap();
+            assert_eq!(headers, &json!({}), "{format:?}");
+        }
+        // A 204 too.
+        let p = parts(|r| *r.status_mut() = StatusCode::NO_CONTENT);
+        let v = json_of(&encode(ResponseFormat::PayloadV2, &p, Bytes::new()));
+        assert_eq!(v["headers"], json!({}));
     }
 
     #[test]

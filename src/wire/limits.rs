@@ -30,7 +30,6 @@ pub(crate) const MAX_ERROR_REPORT: usize = 256 * 1024;
 /// A request header: it shares the request head with the others, and the smallest head
 /// limits in common servers are 16 KiB (Node) and 8 KiB per line (nginx). The client's
 /// `/error` request renders the cause JSON with [`render_capped`] to this size.
-#[allow(dead_code)]
 pub(crate) const MAX_XRAY_ERROR_CAUSE: usize = 8 * 1024;
 
 /// The error type to send for `diagnostic`: its own, or `Function.Unknown` when it is

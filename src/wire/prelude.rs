@@ -1,7 +1,7 @@
 //! The prelude: the JSON status/headers/cookies object that opens a streamed HTTP response.
 
 use bytes::Bytes;
-use http::header::{self, HeaderMap, HeaderValue};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::response::Parts;
 
 use super::HTTP_INTEGRATION_CONTENT_TYPE;
@@ -62,26 +62,54 @@ pub(crate) fn is_dropped(name: &str) -> bool {
 fn encode_prelude(format: ResponseFormat, status: http::StatusCode, headers: &HeaderMap) -> Bytes {
     let mut out = Vec::with_capacity(64 + headers.len() * 48);
     out.push(b'{');
-    write_head_fields(&mut out, format, status, headers);
+    // A response that has no body by definition gets no default content type.
+    let default_content_type = !matches!(status.as_u16(), 204 | 304);
+    write_head_fields(&mut out, format, status, headers, default_content_type);
     out.push(b'}');
     Bytes::from(out)
 }
 
-/// The members of the prelude, without its braces: a buffered response object has the same
-/// ones, plus `body` and `isBase64Encoded`. An ALB head is written as a payload 1.0 one.
+/// The members of a response head, without its braces, for every format: the prelude has
+/// these; a buffered response object has them plus `body` and `isBase64Encoded`.
+///
+/// - payload 2.0: `"statusCode"`, `"headers"` (repeated ones joined with `, `), `"cookies"`;
+/// - payload 1.0: `"statusCode"`, `"headers"` (single ones) and `"multiValueHeaders"`
+///   (repeated ones);
+/// - ALB: `"statusCode"`, `"statusDescription"`, then `"multiValueHeaders"` when the event had
+///   them, else `"headers"`, joined, where a repeated `set-cookie` keeps its last value only
+///   (it cannot be joined), with a warning.
+///
+/// With `default_content_type`, a response without a content type gets
+/// `application/octet-stream`.
 pub(super) fn write_head_fields(
     out: &mut Vec<u8>,
     format: ResponseFormat,
     status: http::StatusCode,
     headers: &HeaderMap,
+    default_content_type: bool,
 ) {
-    let format = match format {
-        ResponseFormat::Alb { .. } => ResponseFormat::PayloadV1,
-        other => other,
-    };
     out.extend_from_slice(b"\"statusCode\":");
     out.extend_from_slice(status.as_str().as_bytes());
-    out.extend_from_slice(b",\"headers\":{");
+    let multi_value = match format {
+        ResponseFormat::Alb {
+            multi_value_headers,
+        } => {
+            out.extend_from_slice(b",\"statusDescription\":\"");
+            out.extend_from_slice(status.as_str().as_bytes());
+            if let Some(reason) = status.canonical_reason() {
+                out.push(b' ');
+                escape_str(out, reason);
+            }
+            out.push(b'"');
+            multi_value_headers
+        }
+        _ => false,
+    };
+    out.extend_from_slice(if multi_value {
+        b",\"multiValueHeaders\":{"
+    } else {
+        b",\"headers\":{"
+    });
 
     let mut first = true;
     let mut repeated = false;
@@ -102,8 +130,20 @@ pub(super) fn write_head_fields(
         comma(out, &mut first);
         string(out, name.as_str().as_bytes());
         out.push(b':');
-        if more {
-            // Function URLs take one value per name: join them as HTTP does.
+        if multi_value {
+            write_array(out, headers, name);
+        } else if !more {
+            string(out, value.as_bytes());
+        } else if name == header::SET_COOKIE {
+            // Only an ALB without multi-value headers gets here.
+            tracing::warn!(
+                "an alb target group without multi-value headers takes one set-cookie: \
+                 sending the last one only"
+            );
+            let last = headers.get_all(name).iter().next_back().unwrap_or(value);
+            string(out, last.as_bytes());
+        } else {
+            // One value per name: join them as HTTP does.
             out.push(b'"');
             let mut sep = false;
             for v in headers.get_all(name) {
@@ -114,15 +154,19 @@ pub(super) fn write_head_fields(
                 escaped(out, v.as_bytes());
             }
             out.push(b'"');
-        } else {
-            string(out, value.as_bytes());
         }
     }
-    if !headers.contains_key(header::CONTENT_TYPE) {
+    if default_content_type && !headers.contains_key(header::CONTENT_TYPE) {
         comma(out, &mut first);
         string(out, b"content-type");
         out.push(b':');
+        if multi_value {
+            out.push(b'[');
+        }
         string(out, DEFAULT_CONTENT_TYPE.as_bytes());
+        if multi_value {
+            out.push(b']');
+        }
     }
     out.push(b'}');
 
@@ -145,18 +189,24 @@ pub(super) fn write_head_fields(
                 }
                 comma(out, &mut first);
                 string(out, name.as_str().as_bytes());
-                out.extend_from_slice(b":[");
-                let mut first_value = true;
-                for v in headers.get_all(name) {
-                    comma(out, &mut first_value);
-                    string(out, v.as_bytes());
-                }
-                out.push(b']');
+                out.push(b':');
+                write_array(out, headers, name);
             }
             out.push(b'}');
         }
         _ => {}
     }
+}
+
+/// `["v1","v2",..]`: every value of `name`.
+fn write_array(out: &mut Vec<u8>, headers: &HeaderMap, name: &HeaderName) {
+    out.push(b'[');
+    let mut first = true;
+    for v in headers.get_all(name) {
+        comma(out, &mut first);
+        string(out, v.as_bytes());
+    }
+    out.push(b']');
 }
 
 pub(super) fn comma(out: &mut Vec<u8>, first: &mut bool) {
@@ -289,6 +339,15 @@ mod tests {
                 "multiValueHeaders": {"set-cookie": ["a=1", "b=2"]},
             })
         );
+    }
+
+    #[test]
+    fn no_content_responses_get_no_default_content_type() {
+        for status in [StatusCode::NO_CONTENT, StatusCode::NOT_MODIFIED] {
+            let h = head(ResponseFormat::PayloadV2, |r| *r.status_mut() = status);
+            let v = prelude_json(&h);
+            assert_eq!(v["headers"], json!({}), "{status}");
+        }
     }
 
     #[test]
