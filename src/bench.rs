@@ -9,7 +9,8 @@ use http::response::Parts;
 use http::Request;
 use http_body::Frame;
 
-use crate::wire::{ResponseFormat, ResponseStream};
+use crate::event::ResponseFormat;
+use crate::wire::ResponseStream;
 use crate::{Body, BoxError, Context};
 
 /// Decodes a `/next` payload as the runtime does, with an empty [`Context`].

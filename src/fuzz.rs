@@ -11,8 +11,10 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri};
 use percent_encoding::percent_decode_str;
 
-use crate::wire::{self, ResponseFormat};
-use crate::{event, local, Context, Diagnostic};
+use crate::emulator;
+use crate::event::{self, ResponseFormat};
+use crate::wire;
+use crate::{Context, Diagnostic};
 
 /// Decodes `payload` as an event from `/next`. Must never panic.
 pub fn decode_event(payload: &[u8]) {
@@ -66,21 +68,11 @@ pub fn encode_response_head(status: u16, headers: &[(&[u8], &[u8])], format: u8)
         .unwrap_or_else(|e| panic!("the prelude is not json ({e}): {prelude:?}"));
     assert_eq!(json["statusCode"], status.as_u16(), "{prelude:?}");
 
-    let (read_status, read) = local::fuzz::parse_prelude(&prelude)
+    let (read_status, read) = emulator::prelude::parse(&prelude)
         .unwrap_or_else(|e| panic!("the local server rejects our prelude ({e}): {prelude:?}"));
     assert_eq!(read_status, status);
     for name in map.keys() {
-        let dropped = matches!(
-            name.as_str(),
-            "content-length"
-                | "connection"
-                | "keep-alive"
-                | "proxy-connection"
-                | "transfer-encoding"
-                | "te"
-                | "trailer"
-                | "upgrade"
-        );
+        let dropped = wire::is_dropped(name.as_str());
         // Only values that are text survive unchanged (obs-text bytes become U+FFFD).
         if dropped || map.get_all(name).iter().any(|v| v.to_str().is_err()) {
             continue;
@@ -98,7 +90,7 @@ pub fn encode_response_head(status: u16, headers: &[(&[u8], &[u8])], format: u8)
 
 /// Parses `json` as the local server parses a streamed response's prelude. Must never panic.
 pub fn parse_local_prelude(json: &[u8]) {
-    let _ = local::fuzz::parse_prelude(json);
+    let _ = emulator::prelude::parse(json);
 }
 
 /// Builds the function URL event the local server makes of a request, then decodes it as the
@@ -118,7 +110,7 @@ pub fn local_event_round_trip(method: &[u8], uri: &[u8], headers: &[(&[u8], &[u8
     let (parts, ()) = req.into_parts();
     let peer = SocketAddr::from(([127, 0, 0, 1], 50_000));
     let now = UNIX_EPOCH + Duration::from_secs(1_752_575_812);
-    let event = local::fuzz::function_url_event(&parts, body, peer, now);
+    let event = emulator::event::function_url(&parts, body, peer, "fuzz-request", now);
     let (decoded, format) = event::decode(event.clone(), Context::default()).unwrap_or_else(|e| {
         panic!(
             "the runtime cannot decode the local server's event ({e}): {}",

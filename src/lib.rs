@@ -85,6 +85,8 @@ mod civil;
 mod client;
 mod config;
 mod context;
+#[cfg(feature = "local")]
+mod emulator;
 mod error;
 pub mod event;
 #[cfg(feature = "local")]

@@ -33,6 +33,34 @@ pub(crate) use request::decode;
 
 use std::fmt;
 
+/// How the response head is encoded: chosen by the kind of event that was decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ResponseFormat {
+    /// Function URL and API Gateway HTTP API (payload 2.0): single-valued `headers` plus
+    /// `cookies`.
+    PayloadV2,
+    /// API Gateway REST (payload 1.0): `headers` plus `multiValueHeaders` for repeated ones.
+    PayloadV1,
+    /// Application Load Balancer: always buffered (an ALB cannot stream), with `headers` or
+    /// `multiValueHeaders` as the event had them.
+    Alb {
+        /// The target group has multi-value headers on: the event came with
+        /// `multiValueHeaders`, and the response must use them too.
+        multi_value_headers: bool,
+    },
+    /// Not an HTTP event: no prelude; the handler's content type goes to the caller.
+    Raw,
+}
+
+impl ResponseFormat {
+    /// Whether a response in this format can be streamed at all. An ALB invokes the function
+    /// synchronously and parses the whole payload as its response object: a prelude and
+    /// 8 NULs would be a malformed response (a 502 for the caller).
+    pub(crate) fn can_stream(self) -> bool {
+        !matches!(self, ResponseFormat::Alb { .. })
+    }
+}
+
 /// Why an event could not become a request.
 #[derive(Debug)]
 pub(crate) struct EventError {

@@ -17,7 +17,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::Failure;
+use crate::Diagnostic;
 
 /// The content type of an event stream.
 pub(crate) const CONTENT_TYPE: &str = "application/vnd.amazon.eventstream";
@@ -64,12 +64,12 @@ pub(crate) fn payload_chunk(chunk: &[u8]) -> Bytes {
 }
 
 /// The final `InvokeComplete` event, with the error if the invocation failed.
-pub(crate) fn invoke_complete(failure: Option<&Failure>) -> Bytes {
+pub(crate) fn invoke_complete(failure: Option<&Diagnostic>) -> Bytes {
     let payload = match failure {
         None => serde_json::json!({}),
         Some(f) => serde_json::json!({
-            "ErrorCode": f.error_type,
-            "ErrorDetails": f.error_message,
+            "ErrorCode": f.error_type(),
+            "ErrorDetails": f.error_message(),
         }),
     };
     message(
@@ -124,7 +124,7 @@ mod tests {
     #[test]
     fn chunk_and_complete_round_trip() {
         let mut stream = payload_chunk(b"Number: 1\n").to_vec();
-        stream.extend_from_slice(&invoke_complete(Some(&Failure::new(
+        stream.extend_from_slice(&invoke_complete(Some(&Diagnostic::new(
             "Function.StreamError",
             "db gone",
         ))));

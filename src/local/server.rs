@@ -17,9 +17,10 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
-use super::{event, eventstream, job, prelude, Failure, Job, Options, Replies, Reply, MAX_PAYLOAD};
-use crate::wire::{self, ERROR_BODY, ERROR_TYPE};
-use crate::BoxError;
+use super::{eventstream, Options};
+use crate::emulator::{self, event, job, prelude, Job, Replies, Reply};
+use crate::wire::{self, MAX_PAYLOAD};
+use crate::{BoxError, Diagnostic};
 
 type Body = BoxBody<Bytes, BoxError>;
 
@@ -31,11 +32,11 @@ const DRAIN_LIMIT: u64 = 64 * 1024 * 1024;
 /// What the front doors share: the queue to the runtime and the options.
 pub(crate) struct Doors {
     queue: mpsc::UnboundedSender<Job>,
-    options: Arc<Options>,
+    options: Options,
 }
 
 impl Doors {
-    pub(crate) fn new(queue: mpsc::UnboundedSender<Job>, options: Arc<Options>) -> Arc<Self> {
+    pub(crate) fn new(queue: mpsc::UnboundedSender<Job>, options: Options) -> Arc<Self> {
         Arc::new(Doors { queue, options })
     }
 
@@ -46,7 +47,8 @@ impl Doors {
         payload: Bytes,
         client_context: Option<String>,
     ) -> Result<Replies, Refused> {
-        let (job, replies) = job(id.to_owned(), payload, client_context, &self.options);
+        let timeout = self.options.function_timeout;
+        let (job, replies) = job(id.to_owned(), payload, client_context, timeout);
         match self.queue.send(job) {
             Ok(()) => Ok(replies),
             Err(_) => Err(Refused::Stopped),
@@ -121,7 +123,7 @@ async fn function_url(
     let trailers = accepts_trailers(req.headers());
     let (parts, body) = req.into_parts();
     let body = read_payload(&parts.headers, body).await?;
-    let id = super::request_id();
+    let id = emulator::request_id();
     let event = event::function_url(&parts, &body, peer, &id, SystemTime::now());
     if event.len() > MAX_PAYLOAD {
         return Err(Refused::TooLarge);
@@ -149,7 +151,7 @@ async fn invoke_raw(doors: &Doors, req: Request<Incoming>) -> Result<Response<Bo
     let trailers = accepts_trailers(req.headers());
     let (parts, body) = req.into_parts();
     let payload = read_payload(&parts.headers, body).await?;
-    let id = super::request_id();
+    let id = emulator::request_id();
     let replies = doors.submit(&id, payload, None)?;
     tracing::info!(request_id = %id, "raw invocation");
     Ok(stream_back(replies, &id, trailers, |failure| {
@@ -158,7 +160,7 @@ async fn invoke_raw(doors: &Doors, req: Request<Incoming>) -> Result<Response<Bo
             failure,
             "the invocation failed before its response started; answering 502",
         );
-        let mut res = json(StatusCode::BAD_GATEWAY, failure.to_json());
+        let mut res = json(StatusCode::BAD_GATEWAY, failure.to_json().into());
         res.headers_mut().insert(
             "x-amz-function-error",
             HeaderValue::from_static("Unhandled"),
@@ -173,11 +175,11 @@ async fn stream_back(
     mut replies: Replies,
     id: &str,
     trailers: bool,
-    failed: impl FnOnce(&Failure) -> Response<Body>,
+    failed: impl FnOnce(&Diagnostic) -> Response<Body>,
 ) -> Response<Body> {
     let opened = match prelude::open(&mut replies).await {
         Ok(opened) => opened,
-        Err(failure) => return failed(&failure),
+        Err(unopened) => return failed(&unopened.failure),
     };
     // One frame in flight: the runtime's stream waits for the caller, nothing piles up here.
     let (tx, body) = Channel::<Bytes, BoxError>::new(1);
@@ -223,7 +225,7 @@ async fn pump(
                         &failure,
                         "the response failed midway; ending it with error trailers",
                     );
-                    let _ = tx.send_trailers(error_trailers(&failure)).await;
+                    let _ = tx.send_trailers(wire::error_trailers(&failure)).await;
                 } else {
                     log_failure(
                         &id,
@@ -240,22 +242,13 @@ async fn pump(
     }
 }
 
-fn log_failure(id: &str, failure: &Failure, what: &str) {
+fn log_failure(id: &str, failure: &Diagnostic, what: &str) {
     tracing::error!(
         request_id = id,
-        error_type = failure.error_type,
-        error = failure.error_message,
+        error_type = failure.error_type(),
+        error = failure.error_message(),
         "{what}"
     );
-}
-
-/// `Lambda-Runtime-Function-Error-Type` and `-Body` (base64 JSON), as the runtime sent them.
-fn error_trailers(failure: &Failure) -> HeaderMap {
-    let mut t = HeaderMap::new();
-    t.insert(ERROR_TYPE, header_value(&failure.error_type));
-    let body = base64::engine::general_purpose::STANDARD.encode(failure.to_json());
-    t.insert(ERROR_BODY, header_value(&body));
-    t
 }
 
 /// `InvokeWithResponseStream`: an event stream of `PayloadChunk`s, then `InvokeComplete`.
@@ -265,7 +258,7 @@ async fn invoke_with_response_stream(
 ) -> Result<Response<Body>, Refused> {
     let (parts, body) = req.into_parts();
     let payload = read_payload(&parts.headers, body).await?;
-    let id = super::request_id();
+    let id = emulator::request_id();
     let mut replies = doors.submit(&id, payload, client_context(&parts.headers))?;
     tracing::info!(request_id = %id, "invoke with response stream");
     let (mut tx, body) = Channel::<Bytes, BoxError>::new(1);
@@ -327,7 +320,7 @@ async fn invoke(doors: &Doors, req: Request<Incoming>) -> Result<Response<Body>,
     if invocation_type == "DryRun" {
         return Ok(empty(StatusCode::NO_CONTENT));
     }
-    let id = super::request_id();
+    let id = emulator::request_id();
     let mut replies = doors.submit(&id, payload, client_context(&parts.headers))?;
     tracing::info!(request_id = %id, invocation_type, "invoke");
     if invocation_type == "Event" {
@@ -347,7 +340,7 @@ async fn invoke(doors: &Doors, req: Request<Incoming>) -> Result<Response<Body>,
             Reply::Data(data) => {
                 payload.extend_from_slice(&data);
                 if payload.len() > MAX_PAYLOAD {
-                    break Some(Failure::new(
+                    break Some(Diagnostic::new(
                         "Function.ResponseSizeTooLarge",
                         format!(
                             "response payload size exceeded maximum allowed payload size \
@@ -370,7 +363,7 @@ async fn invoke(doors: &Doors, req: Request<Incoming>) -> Result<Response<Body>,
         }
         Some(f) => {
             log_failure(&id, f, "the invocation failed");
-            let mut res = json(StatusCode::OK, f.to_json());
+            let mut res = json(StatusCode::OK, f.to_json().into());
             res.headers_mut().insert(
                 "x-amz-function-error",
                 HeaderValue::from_static("Unhandled"),

@@ -6,23 +6,21 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use bytes::{Bytes, BytesMut};
-use http::header::{HeaderValue, CONTENT_TYPE, HOST};
+use http::header::{HeaderValue, HOST};
 use http::{HeaderMap, Request, Response, StatusCode};
 use serde::Serialize;
-use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tower_service::Service;
 
 use super::{Chunk, Error, FunctionError, TestResponse};
 use crate::client::Client;
-use crate::local::{self, event, prelude, runtime_api, Failure, Job, Replies, Reply};
-use crate::wire::{DELIMITER, HTTP_INTEGRATION_CONTENT_TYPE};
-use crate::{Body, BoxError, Config};
+use crate::emulator::prelude::Next as _;
+use crate::emulator::{self, event, prelude, Job, Replies, Reply, DEFAULT_TIMEOUT};
+use crate::wire::MAX_PAYLOAD;
+use crate::{Body, BoxError, Config, Diagnostic};
 
-/// The function timeout a [`TestClient`] gives each invocation unless told otherwise.
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(900);
 /// The caller's address in the function URL events of [`Invocation::request`].
 const DEFAULT_PEER: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)), 49_152);
@@ -45,7 +43,8 @@ pub struct TestClient {
 
 struct Inner {
     config: Config,
-    options: local::Options,
+    /// The function timeout.
+    timeout: Duration,
     state: Mutex<State>,
 }
 
@@ -59,21 +58,11 @@ struct Running {
     queue: mpsc::UnboundedSender<Job>,
     /// `Some` (the worker's error) once the worker stopped; closed if its task ended.
     stopped: Stopped,
-    _tasks: Tasks,
+    /// The Runtime API's and the worker's tasks: aborted when the client goes.
+    _tasks: JoinSet<()>,
 }
 
 type Stopped = watch::Receiver<Option<Arc<crate::Error>>>;
-
-/// The runtime's tasks; aborted when the client goes.
-struct Tasks(Vec<JoinHandle<()>>);
-
-impl Drop for Tasks {
-    fn drop(&mut self) {
-        for task in &self.0 {
-            task.abort();
-        }
-    }
-}
 
 impl TestClient {
     /// A client of `service`, with the [`Builder`]'s defaults.
@@ -160,14 +149,12 @@ impl TestClient {
 
     /// Starts the Runtime API and the worker; `state` is `Idle` and stays so on failure.
     fn start(&self, state: &mut State) -> Result<Running, Error> {
-        let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .and_then(|l| l.set_nonblocking(true).map(|()| l))
-            .and_then(TcpListener::from_std)
-            .map_err(Error::start)?;
-        let addr = listener.local_addr().map_err(Error::start)?.to_string();
-
-        let mut config = self.inner.config.clone();
-        config.runtime_api = Some(addr.clone());
+        let emulator::Emulator {
+            config,
+            queue,
+            mut tasks,
+            api,
+        } = emulator::start(&self.inner.config, self.inner.timeout).map_err(Error::start)?;
         let starter = match std::mem::replace(state, State::Idle(Box::new(not_startable))) {
             State::Idle(starter) => starter,
             running => {
@@ -175,20 +162,17 @@ impl TestClient {
                 return Err(Error::start("the test runtime is already running"));
             }
         };
-        let worker = starter(&addr, config.clone()).map_err(Error::start)?;
+        let addr = config.runtime_api.clone().unwrap_or_default();
+        let worker = starter(&addr, config).map_err(Error::start)?;
 
-        let (queue, jobs) = mpsc::unbounded_channel();
-        let api = runtime_api::RuntimeApi::new(jobs, Arc::new(self.inner.options.clone()), &config);
-        let api_task = tokio::spawn(runtime_api::serve(listener, api));
-        let api_abort = api_task.abort_handle();
         let (stop, stopped) = watch::channel(None);
-        let worker_task = tokio::spawn(async move {
+        tasks.spawn(async move {
             let cause = worker.await.err().map(|e| {
                 tracing::error!(error = %e, "the test runtime stopped");
                 Arc::new(e)
             });
             // Invocations waiting for it fail rather than wait forever.
-            api_abort.abort();
+            api.abort();
             let _ =
                 stop.send(Some(cause.unwrap_or_else(|| {
                     Arc::new(crate::Error::local("the worker returned"))
@@ -197,7 +181,7 @@ impl TestClient {
         Ok(Running {
             queue,
             stopped,
-            _tasks: Tasks(vec![api_task, worker_task]),
+            _tasks: tasks,
         })
     }
 }
@@ -217,7 +201,7 @@ impl fmt::Debug for TestClient {
         let started = matches!(*self.state(), State::Running(_));
         f.debug_struct("TestClient")
             .field("function_name", &self.inner.config.function_name)
-            .field("timeout", &self.inner.options.function_timeout)
+            .field("timeout", &self.inner.timeout)
             .field("started", &started)
             .finish()
     }
@@ -297,17 +281,14 @@ impl Builder {
         let starter: Starter = Box::new(move |addr, config| {
             let mut client = Client::<B>::new(addr, Arc::new(config))?;
             Ok(Box::pin(async move {
-                crate::runtime::worker(service, &mut client, crate::ResponseMode::Streamed).await
+                crate::runtime::worker::run(service, &mut client, crate::ResponseMode::Streamed)
+                    .await
             }) as Worker)
         });
-        let options = local::Options {
-            function_timeout: self.timeout,
-            ..local::Options::default()
-        };
         TestClient {
             inner: Arc::new(Inner {
                 config: self.config,
-                options,
+                timeout: self.timeout,
                 state: Mutex::new(State::Idle(starter)),
             }),
         }
@@ -374,7 +355,7 @@ impl Invocation {
     /// path, query, headers (repeated ones comma-joined), cookies and body (base64 unless
     /// text), as AWS builds it. The `Host` header defaults to the URI's authority.
     pub async fn request<B: Into<Body>>(self, request: Request<B>) -> Result<TestResponse, Error> {
-        let request_id = self.request_id.clone().unwrap_or_else(local::request_id);
+        let request_id = self.request_id.clone().unwrap_or_else(emulator::request_id);
         let (mut parts, body) = request.into_parts();
         let body: Body = body.into();
         if !parts.headers.contains_key(HOST) {
@@ -392,7 +373,7 @@ impl Invocation {
 
     /// Invokes with `payload` as the event, as is.
     pub async fn event(self, payload: impl AsRef<[u8]>) -> Result<TestResponse, Error> {
-        let request_id = self.request_id.clone().unwrap_or_else(local::request_id);
+        let request_id = self.request_id.clone().unwrap_or_else(emulator::request_id);
         let payload = Bytes::copy_from_slice(payload.as_ref());
         self.send(request_id, payload).await
     }
@@ -404,14 +385,14 @@ impl Invocation {
     }
 
     async fn send(self, request_id: String, payload: Bytes) -> Result<TestResponse, Error> {
-        if payload.len() > local::MAX_PAYLOAD {
+        if payload.len() > MAX_PAYLOAD {
             return Err(Error::too_large(payload.len()));
         }
-        let (job, replies) = local::job(
+        let (job, replies) = emulator::job(
             request_id.clone(),
             payload,
             self.client_context,
-            &self.client.inner.options,
+            self.client.inner.timeout,
         );
         let sent_at = Instant::now();
         let stopped = self.client.submit(job)?;
@@ -429,19 +410,21 @@ struct Watched {
     stopped: Stopped,
 }
 
-impl Watched {
+impl prelude::Next for Watched {
     async fn next(&mut self) -> Reply {
         tokio::select! {
             biased;
             reply = self.replies.next() => reply,
             // `Err`: the worker's task ended without a word (it panicked).
-            _ = self.stopped.wait_for(Option::is_some) => Reply::Failed(Failure::new(
+            _ = self.stopped.wait_for(Option::is_some) => Reply::Failed(Diagnostic::new(
                 "Runtime.ExitError",
                 "the runtime stopped during the invocation",
             )),
         }
     }
+}
 
+impl Watched {
     fn is_started(&self) -> bool {
         self.replies.is_started()
     }
@@ -466,65 +449,25 @@ async fn record(
         head_at: None,
         ended_at: sent_at,
     };
-    let content_type = loop {
-        match replies.next().await {
-            Reply::Head { content_type } => break content_type,
-            Reply::Error(f) => return Some(res.failed(f, false)),
-            Reply::Failed(f) if replies.is_started() => return Some(res.failed(f, false)),
-            Reply::Failed(_) => return None,
-            Reply::End => {
-                let f = invalid("the response ended before it started");
-                return Some(res.failed(f, false));
-            }
-            Reply::Started { .. } | Reply::Data(_) => continue,
+    let opened = match prelude::open(&mut replies).await {
+        Ok(opened) => opened,
+        // Never taken: the runtime stopped first.
+        Err(u) if !u.head && !u.reported && !replies.is_started() => return None,
+        Err(u) => {
+            res.prelude = u.prelude;
+            return Some(res.failed(u.failure, u.head));
         }
     };
-
-    if content_type.as_ref() == Some(&HTTP_INTEGRATION_CONTENT_TYPE) {
-        let mut buf = BytesMut::new();
-        let at = loop {
-            if let Some(at) = buf.windows(DELIMITER.len()).position(|w| w == DELIMITER) {
-                break at;
-            }
-            match replies.next().await {
-                Reply::Data(data) => buf.extend_from_slice(&data),
-                Reply::Failed(f) | Reply::Error(f) => return Some(res.failed(f, true)),
-                Reply::End => {
-                    let f = invalid("the response ended before the prelude's delimiter");
-                    return Some(res.failed(f, true));
-                }
-                Reply::Started { .. } | Reply::Head { .. } => continue,
-            }
-        };
-        let now = Instant::now();
-        let mut buf = buf.freeze();
-        let first = buf.split_off(at + DELIMITER.len());
-        let json = buf.slice(..at);
-        match prelude::parse(&json) {
-            Ok((status, headers)) => {
-                res.status = status;
-                res.headers = headers;
-            }
-            Err(f) => {
-                res.prelude = Some(json);
-                return Some(res.failed(f, true));
-            }
-        }
-        res.prelude = Some(json);
-        res.head_at = Some(now);
-        if !first.is_empty() {
-            res.chunks.push(Chunk {
-                bytes: first,
-                arrived_at: now,
-            });
-        }
-    } else {
-        // No prelude: the function's own content type, as for a direct invocation.
-        res.status = StatusCode::OK;
-        let content_type =
-            content_type.unwrap_or_else(|| HeaderValue::from_static("application/json"));
-        res.headers.insert(CONTENT_TYPE, content_type);
-        res.head_at = Some(Instant::now());
+    let now = Instant::now();
+    res.status = opened.status;
+    res.headers = opened.headers;
+    res.prelude = opened.prelude;
+    res.head_at = Some(now);
+    if !opened.first.is_empty() {
+        res.chunks.push(Chunk {
+            bytes: opened.first,
+            arrived_at: now,
+        });
     }
 
     loop {
@@ -548,13 +491,12 @@ async fn record(
 
 impl TestResponse {
     /// Ends the response as failed; `started`: its head had been sent.
-    fn failed(mut self, failure: Failure, started: bool) -> Self {
+    fn failed(mut self, failure: Diagnostic, started: bool) -> Self {
         if started {
             self.head_at.get_or_insert_with(Instant::now);
         }
         self.error = Some(FunctionError {
-            error_type: failure.error_type,
-            error_message: failure.error_message,
+            diagnostic: failure,
             mid_stream: started,
         });
         self.ended_at = Instant::now();
@@ -562,16 +504,11 @@ impl TestResponse {
     }
 }
 
-fn mid_stream(f: Failure) -> FunctionError {
+fn mid_stream(f: Diagnostic) -> FunctionError {
     FunctionError {
-        error_type: f.error_type,
-        error_message: f.error_message,
+        diagnostic: f,
         mid_stream: true,
     }
-}
-
-fn invalid(why: &str) -> Failure {
-    Failure::new("Runtime.InvalidResponse", why)
 }
 
 fn join(chunks: &[Chunk]) -> Bytes {
@@ -591,11 +528,11 @@ fn join(chunks: &[Chunk]) -> Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::HTTP_INTEGRATION_CONTENT_TYPE;
 
     /// What `record` makes of these replies, sent as the Runtime API would send them.
     async fn recorded(replies: Vec<Reply>, stop: Option<crate::Error>) -> Option<TestResponse> {
-        let options = local::Options::default();
-        let (job, replies_rx) = local::job("r-1".into(), Bytes::new(), None, &options);
+        let (job, replies_rx) = emulator::job("r-1".into(), Bytes::new(), None, DEFAULT_TIMEOUT);
         let (stop_tx, stopped) = watch::channel(None);
         let tx = job.replies;
         tokio::spawn(async move {

@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
 use super::Error;
+use crate::Diagnostic;
 
 /// One invocation's response, recorded as the caller received it; see the module docs.
 ///
@@ -180,20 +181,19 @@ impl fmt::Debug for Chunk {
 /// or ran past the function timeout (`Sandbox.Timeout`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FunctionError {
-    pub(super) error_type: String,
-    pub(super) error_message: String,
+    pub(super) diagnostic: Diagnostic,
     pub(super) mid_stream: bool,
 }
 
 impl FunctionError {
     /// The error type, e.g. `Function.StreamError` or `Runtime.InvalidEvent`.
     pub fn error_type(&self) -> &str {
-        &self.error_type
+        self.diagnostic.error_type()
     }
 
     /// The error message.
     pub fn error_message(&self) -> &str {
-        &self.error_message
+        self.diagnostic.error_message()
     }
 
     /// Whether the response had started (its head was sent) when it failed: the failure
@@ -205,7 +205,7 @@ impl FunctionError {
 
 impl fmt::Display for FunctionError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.error_type, self.error_message)
+        fmt::Display::fmt(&self.diagnostic, f)
     }
 }
 

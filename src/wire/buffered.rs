@@ -33,12 +33,10 @@ use http_body::Body;
 use super::prelude::{
     comma, escape_str, escaped, is_dropped, string, write_head_fields, DEFAULT_CONTENT_TYPE,
 };
-use super::ResponseFormat;
+use super::MAX_PAYLOAD;
 use crate::error::types;
+use crate::event::ResponseFormat;
 use crate::{BoxError, Diagnostic};
-
-/// The largest payload a buffered response may have: 6 MiB.
-pub(crate) const MAX_BUFFERED_PAYLOAD: usize = 6 * 1024 * 1024;
 
 /// The error type of a response over the limit, as Lambda names it.
 const TOO_LARGE: &str = "Function.ResponseSizeTooLarge";
@@ -50,7 +48,7 @@ pub(crate) struct Buffered {
     pub(crate) payload: Bytes,
 }
 
-/// Reads `body` (at most [`MAX_BUFFERED_PAYLOAD`] + 1 bytes) and encodes the payload.
+/// Reads `body` (at most [`MAX_PAYLOAD`] + 1 bytes) and encodes the payload.
 ///
 /// Fails, with the diagnostic to report to `/error`, when the body fails or panics, or when
 /// the body or the encoded payload is over the limit.
@@ -63,9 +61,9 @@ where
     B: Body,
     B::Error: Into<BoxError>,
 {
-    let body = collect(body, MAX_BUFFERED_PAYLOAD).await?;
+    let body = collect(body, MAX_PAYLOAD).await?;
     let buffered = encode(format, parts, body);
-    if buffered.payload.len() > MAX_BUFFERED_PAYLOAD {
+    if buffered.payload.len() > MAX_PAYLOAD {
         return Err(too_large("the encoded response object"));
     }
     Ok(buffered)
@@ -75,7 +73,7 @@ fn too_large(what: &str) -> Diagnostic {
     Diagnostic::new(
         TOO_LARGE,
         format!(
-            "{what} is larger than the {MAX_BUFFERED_PAYLOAD} bytes a buffered response may \
+            "{what} is larger than the {MAX_PAYLOAD} bytes a buffered response may \
              carry; make it smaller or stream it (response mode streamed)"
         ),
     )
@@ -189,7 +187,7 @@ fn write_alb_head(
     });
     let mut first = true;
     for name in headers.keys() {
-        if is_dropped(name) {
+        if is_dropped(name.as_str()) {
             continue;
         }
         comma(out, &mut first);
@@ -454,14 +452,14 @@ mod tests {
         assert!(err.error_message().contains("6291456 bytes"));
 
         // Exactly at the limit passes, as raw bytes.
-        let full = Full::new(Bytes::from(vec![b'x'; MAX_BUFFERED_PAYLOAD]));
+        let full = Full::new(Bytes::from(vec![b'x'; MAX_PAYLOAD]));
         let ok = buffer(ResponseFormat::Raw, &parts(|_| {}), full)
             .await
             .unwrap();
-        assert_eq!(ok.payload.len(), MAX_BUFFERED_PAYLOAD);
+        assert_eq!(ok.payload.len(), MAX_PAYLOAD);
 
         // Under the limit, but over it once base64-encoded.
-        let full = Full::new(Bytes::from(vec![0u8; MAX_BUFFERED_PAYLOAD - 10]));
+        let full = Full::new(Bytes::from(vec![0u8; MAX_PAYLOAD - 10]));
         let err = buffer(ResponseFormat::PayloadV2, &parts(|_| {}), full)
             .await
             .unwrap_err();

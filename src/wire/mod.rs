@@ -26,40 +26,12 @@ mod prelude;
 
 pub(crate) use body::ResponseStream;
 pub(crate) use buffered::{buffer, Buffered};
-pub(crate) use prelude::{encode_head, Head};
+pub(crate) use prelude::{encode_head, is_dropped, Head};
 
 use base64::Engine as _;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::Diagnostic;
-
-/// How the response head is encoded: chosen by the kind of event that was decoded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum ResponseFormat {
-    /// Function URL and API Gateway HTTP API (payload 2.0): single-valued `headers` plus
-    /// `cookies`.
-    PayloadV2,
-    /// API Gateway REST (payload 1.0): `headers` plus `multiValueHeaders` for repeated ones.
-    PayloadV1,
-    /// Application Load Balancer: always buffered (an ALB cannot stream), with `headers` or
-    /// `multiValueHeaders` as the event had them.
-    Alb {
-        /// The target group has multi-value headers on: the event came with
-        /// `multiValueHeaders`, and the response must use them too.
-        multi_value_headers: bool,
-    },
-    /// Not an HTTP event: no prelude; the handler's content type goes to the caller.
-    Raw,
-}
-
-impl ResponseFormat {
-    /// Whether a response in this format can be streamed at all. An ALB invokes the function
-    /// synchronously and parses the whole payload as its response object: a prelude and
-    /// 8 NULs would be a malformed response (a 502 for the caller).
-    pub(crate) fn can_stream(self) -> bool {
-        !matches!(self, ResponseFormat::Alb { .. })
-    }
-}
 
 /// `Lambda-Runtime-Function-Response-Mode`.
 pub(crate) const RESPONSE_MODE: HeaderName =
@@ -80,6 +52,9 @@ pub(crate) const HTTP_INTEGRATION_CONTENT_TYPE: HeaderValue =
 /// The content type of an `/error` or `/init/error` report.
 pub(crate) const ERROR_CONTENT_TYPE: HeaderValue =
     HeaderValue::from_static("application/vnd.aws.lambda.error+json");
+/// Lambda's limit on a synchronous invocation's payload, the request's and a buffered
+/// response's alike: 6 MiB.
+pub(crate) const MAX_PAYLOAD: usize = 6 * 1024 * 1024;
 /// What separates the prelude from the body.
 pub(crate) const DELIMITER: [u8; 8] = [0; 8];
 
@@ -100,6 +75,29 @@ pub(crate) fn error_trailers(diagnostic: &Diagnostic) -> HeaderMap {
         trailers.insert(ERROR_BODY, value);
     }
     trailers
+}
+
+/// What the error trailers of a failed response say, if they are there: the reverse of
+/// [`error_trailers`], for the local Runtime API.
+#[cfg(feature = "local")]
+pub(crate) fn read_error_trailers(trailers: &HeaderMap) -> Option<Diagnostic> {
+    let error_type = trailers.get(ERROR_TYPE)?;
+    let error_type = String::from_utf8_lossy(error_type.as_bytes()).into_owned();
+    let message = trailers
+        .get(ERROR_BODY)
+        .and_then(|b| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b.as_bytes())
+                .ok()
+        })
+        .and_then(|json| serde_json::from_slice::<serde_json::Value>(&json).ok())
+        .and_then(|v| {
+            v.get("errorMessage")
+                .and_then(|m| m.as_str())
+                .map(str::to_owned)
+        })
+        .unwrap_or_default();
+    Some(Diagnostic::new(error_type, message))
 }
 
 /// The body of an `/error` or `/init/error` report.
@@ -135,6 +133,18 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&raw).unwrap();
         assert_eq!(v["errorType"], "Function.StreamError");
         assert_eq!(v["errorMessage"], "upstream closed");
+    }
+
+    #[cfg(feature = "local")]
+    #[test]
+    fn trailers_read_back() {
+        let d = Diagnostic::new("Function.StreamError", "upstream closed");
+        assert_eq!(read_error_trailers(&error_trailers(&d)), Some(d));
+        assert_eq!(read_error_trailers(&HeaderMap::new()), None);
+        let mut only_type = HeaderMap::new();
+        only_type.insert(ERROR_TYPE, HeaderValue::from_static("Function.X"));
+        let d = read_error_trailers(&only_type).unwrap();
+        assert_eq!((d.error_type(), d.error_message()), ("Function.X", ""));
     }
 
     #[test]

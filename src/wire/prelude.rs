@@ -1,10 +1,11 @@
 //! The prelude: the JSON status/headers/cookies object that opens a streamed HTTP response.
 
 use bytes::Bytes;
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, HeaderMap, HeaderValue};
 use http::response::Parts;
 
-use super::{ResponseFormat, HTTP_INTEGRATION_CONTENT_TYPE};
+use super::HTTP_INTEGRATION_CONTENT_TYPE;
+use crate::event::ResponseFormat;
 
 /// The content type used when a handler sets none.
 pub(crate) const DEFAULT_CONTENT_TYPE: HeaderValue =
@@ -42,9 +43,9 @@ pub(crate) fn encode_head(format: ResponseFormat, parts: &Parts) -> Head {
 /// Headers that describe the connection to the Runtime API rather than the response, or that
 /// the service recomputes: never forwarded. `content-length` in particular is remapped by the
 /// service to `x-amzn-remapped-content-length`, and would be wrong for a stream anyway.
-pub(super) fn is_dropped(name: &HeaderName) -> bool {
+pub(crate) fn is_dropped(name: &str) -> bool {
     matches!(
-        name.as_str(),
+        name,
         "content-length"
             | "connection"
             | "keep-alive"
@@ -85,7 +86,9 @@ pub(super) fn write_head_fields(
     let mut first = true;
     let mut repeated = false;
     for name in headers.keys() {
-        if is_dropped(name) || (format == ResponseFormat::PayloadV2 && name == header::SET_COOKIE) {
+        if is_dropped(name.as_str())
+            || (format == ResponseFormat::PayloadV2 && name == header::SET_COOKIE)
+        {
             continue;
         }
         let mut values = headers.get_all(name).iter();
@@ -137,7 +140,7 @@ pub(super) fn write_head_fields(
             out.extend_from_slice(b",\"multiValueHeaders\":{");
             let mut first = true;
             for name in headers.keys() {
-                if is_dropped(name) || headers.get_all(name).iter().nth(1).is_none() {
+                if is_dropped(name.as_str()) || headers.get_all(name).iter().nth(1).is_none() {
                     continue;
                 }
                 comma(out, &mut first);

@@ -8,20 +8,19 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use base64::Engine as _;
 use bytes::Bytes;
 use http::header::CONTENT_TYPE;
-use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, Mutex as AsyncMutex};
 
-use super::{Failure, Job, Options, Reply};
-use crate::wire::{ERROR_BODY, ERROR_TYPE, RESPONSE_MODE};
+use super::{Diagnostic, Job, Reply};
+use crate::wire::{self, ERROR_TYPE, RESPONSE_MODE};
 use crate::Config;
 
 const PREFIX: &str = "/2018-06-01/runtime/";
@@ -32,14 +31,14 @@ const ERROR_LIMIT: usize = 1024 * 1024;
 pub(crate) struct RuntimeApi {
     queue: AsyncMutex<mpsc::UnboundedReceiver<Job>>,
     in_flight: Mutex<HashMap<String, mpsc::Sender<Reply>>>,
-    options: Arc<Options>,
+    function_timeout: Duration,
     function_arn: String,
 }
 
 impl RuntimeApi {
     pub(crate) fn new(
         queue: mpsc::UnboundedReceiver<Job>,
-        options: Arc<Options>,
+        function_timeout: Duration,
         config: &Config,
     ) -> Arc<Self> {
         let region = if config.region.is_empty() {
@@ -50,7 +49,7 @@ impl RuntimeApi {
         Arc::new(RuntimeApi {
             queue: AsyncMutex::new(queue),
             in_flight: Mutex::new(HashMap::new()),
-            options,
+            function_timeout,
             function_arn: format!(
                 "arn:aws:lambda:{region}:000000000000:function:{}",
                 config.function_name
@@ -140,7 +139,7 @@ async fn next(api: &RuntimeApi) -> Response<Full<Bytes>> {
             }
         }
     };
-    let timeout = api.options.function_timeout;
+    let timeout = api.function_timeout;
     let deadline_ms = (SystemTime::now() + timeout)
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis())
@@ -183,7 +182,7 @@ async fn response(api: &RuntimeApi, id: &str, req: Request<Incoming>) -> Respons
         if mode != "streaming" {
             let why = "lambda-runtime-function-response-mode must be streaming";
             let _ = tx
-                .send(Reply::Error(Failure::new(
+                .send(Reply::Error(Diagnostic::new(
                     "Runtime.InvalidFunctionResponseMode",
                     why,
                 )))
@@ -206,13 +205,13 @@ async fn response(api: &RuntimeApi, id: &str, req: Request<Incoming>) -> Respons
                 }
                 Err(frame) => {
                     if let Ok(trailers) = frame.into_trailers() {
-                        failure = from_trailers(&trailers);
+                        failure = wire::read_error_trailers(&trailers);
                     }
                 }
             },
             Some(Err(e)) => {
                 tracing::warn!(request_id = id, error = %e, "the runtime's response broke off");
-                forward(&mut caller, Reply::Failed(Failure::truncated()), id).await;
+                forward(&mut caller, Reply::Failed(super::truncated()), id).await;
                 return reply(
                     StatusCode::BAD_REQUEST,
                     "TruncatedHTTPRequest",
@@ -243,27 +242,6 @@ async fn forward(caller: &mut Option<mpsc::Sender<Reply>>, reply: Reply, id: &st
     }
 }
 
-/// The failure the error trailers report, if they do.
-fn from_trailers(trailers: &HeaderMap) -> Option<Failure> {
-    let error_type = trailers.get(ERROR_TYPE)?;
-    let error_type = String::from_utf8_lossy(error_type.as_bytes()).into_owned();
-    let message = trailers
-        .get(ERROR_BODY)
-        .and_then(|b| {
-            base64::engine::general_purpose::STANDARD
-                .decode(b.as_bytes())
-                .ok()
-        })
-        .and_then(|json| serde_json::from_slice::<serde_json::Value>(&json).ok())
-        .and_then(|v| {
-            v.get("errorMessage")
-                .and_then(|m| m.as_str())
-                .map(str::to_owned)
-        })
-        .unwrap_or_default();
-    Some(Failure::new(error_type, message))
-}
-
 /// `POST /runtime/invocation/{id}/error`.
 async fn error(api: &RuntimeApi, id: &str, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let Some(tx) = api.in_flight().remove(id) else {
@@ -282,8 +260,8 @@ async fn error(api: &RuntimeApi, id: &str, req: Request<Incoming>) -> Response<F
 async fn init_error(req: Request<Incoming>) -> Response<Full<Bytes>> {
     let failure = read_failure(req).await;
     tracing::error!(
-        error_type = failure.error_type,
-        error = failure.error_message,
+        error_type = failure.error_type(),
+        error = failure.error_message(),
         "the function's initialisation failed"
     );
     accepted()
@@ -291,7 +269,7 @@ async fn init_error(req: Request<Incoming>) -> Response<Full<Bytes>> {
 
 /// An error report: `{"errorType","errorMessage"}`, or the `Lambda-Runtime-Function-Error-Type`
 /// header when the body does not say.
-async fn read_failure(req: Request<Incoming>) -> Failure {
+async fn read_failure(req: Request<Incoming>) -> Diagnostic {
     let (parts, body) = req.into_parts();
     let body = match Limited::new(body, ERROR_LIMIT).collect().await {
         Ok(b) => b.to_bytes(),
@@ -309,7 +287,7 @@ async fn read_failure(req: Request<Incoming>) -> Failure {
         .unwrap_or_else(|| "Function.Unknown".to_owned());
     let message =
         text("errorMessage").unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
-    Failure::new(error_type, message)
+    Diagnostic::new(error_type, message)
 }
 
 /// An X-Ray trace header derived from the request id.

@@ -1,0 +1,321 @@
+//! The runtime: its builder, the `run*` entry points, and the one place that decides whether
+//! the workers talk to Lambda's Runtime API or to the local server's.
+//!
+//! - [`worker`]: one worker's loop, `/next` → decode → call → respond → settle.
+//! - [`supervisor`]: N workers on Lambda Managed Instances.
+
+mod supervisor;
+pub(crate) mod worker;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use http::{Request, Response};
+use tokio::task::JoinSet;
+use tower_service::Service;
+
+use crate::client::Client;
+#[cfg(feature = "local")]
+use crate::local;
+use crate::{Body, BoxError, Config, Error, ResponseMode};
+
+/// The runtime, configured: [`run`](crate::run) with a chosen [`Config`].
+///
+/// ```no_run
+/// use lambda_stream::{Config, Runtime};
+/// # async fn doc(service: tower::util::ServiceFn<fn(http::Request<lambda_stream::Body>) -> std::future::Ready<Result<http::Response<String>, std::convert::Infallible>>>) -> Result<(), lambda_stream::Error> {
+/// let mut config = Config::from_env();
+/// config.runtime_api = Some("127.0.0.1:9001".into());
+/// Runtime::new(config).run(service).await
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    config: Config,
+    #[cfg(feature = "local")]
+    local: local::Mode,
+    /// `None`: read from the environment when the local server starts.
+    #[cfg(feature = "local")]
+    local_options: Option<local::Options>,
+}
+
+impl Runtime {
+    /// A runtime with this configuration.
+    pub fn new(config: Config) -> Self {
+        Runtime {
+            config,
+            #[cfg(feature = "local")]
+            local: local::Mode::default(),
+            #[cfg(feature = "local")]
+            local_options: None,
+        }
+    }
+
+    #[cfg(feature = "local")]
+    /// When to start the [local server](crate::local) instead of connecting to Lambda's
+    /// Runtime API: by default ([`local::Mode::Auto`]) when `AWS_LAMBDA_RUNTIME_API` is unset.
+    pub fn local(mut self, mode: local::Mode) -> Self {
+        self.local = mode;
+        self
+    }
+
+    #[cfg(feature = "local")]
+    /// The [local server](crate::local)'s address and function timeout, instead of
+    /// [`local::Options::from_env`].
+    pub fn local_options(mut self, options: local::Options) -> Self {
+        self.local_options = Some(options);
+        self
+    }
+
+    #[cfg(feature = "local")]
+    /// Binds the [local server](crate::local)'s front doors, whatever the [`local::Mode`];
+    /// run it with [`local::Server::run`].
+    pub async fn bind_local(self) -> Result<local::Server, Error> {
+        let options = self.local_options.unwrap_or_else(local::Options::from_env);
+        local::Server::bind(self.config, options).await
+    }
+
+    #[cfg(feature = "local")]
+    fn is_local(&self) -> bool {
+        match self.local {
+            local::Mode::Always => true,
+            local::Mode::Never => false,
+            local::Mode::Auto => self.config.runtime_api.is_none(),
+        }
+    }
+
+    /// Sends responses streamed (the default) or buffered, instead of what
+    /// `LAMBDA_STREAM_RESPONSE_MODE` says; see [`ResponseMode`].
+    ///
+    /// The [local server](crate::local) always streams.
+    pub fn response_mode(mut self, mode: ResponseMode) -> Self {
+        self.config.response_mode = mode;
+        self
+    }
+
+    /// Takes a named stage out of the path of API Gateway HTTP API requests, instead of what
+    /// `LAMBDA_STREAM_STRIP_STAGE_PREFIX` says; see [`Config::strip_stage_prefix`].
+    pub fn strip_stage_prefix(mut self, strip: bool) -> Self {
+        self.config.strip_stage_prefix = strip;
+        self
+    }
+
+    /// A runtime configured from the environment ([`Config::from_env`]).
+    pub fn from_env() -> Self {
+        Runtime::new(Config::from_env())
+    }
+
+    /// The runtime's configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Serves invocations with `service` until the Runtime API says to stop.
+    ///
+    /// Returns only on a fatal error: the Runtime API cannot be reached or answered `500`.
+    /// Every other failure is reported for its invocation and the loop goes on. Outside
+    /// Lambda, it serves the [local server](crate::local) instead (see [`Runtime::local`]).
+    ///
+    /// One invocation at a time, whatever `AWS_LAMBDA_MAX_CONCURRENCY` says (a warning is
+    /// logged when it asks for more): on Lambda Managed Instances, use
+    /// [`run_concurrent`](Runtime::run_concurrent) with a `Clone` service.
+    pub async fn run<S, B>(self, service: S) -> Result<(), Error>
+    where
+        S: Service<Request<Body>, Response = Response<B>>,
+        S::Error: Into<BoxError>,
+        B: http_body::Body + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let (runtime, _local) = self.connect().await?;
+        runtime.warn_if_concurrency_is_ignored();
+        let mut client = runtime.client()?;
+        worker::run(service, &mut client, runtime.config.response_mode).await
+    }
+
+    /// Serves invocations with as many workers as `AWS_LAMBDA_MAX_CONCURRENCY` asks for (one
+    /// without it): the way to run on Lambda Managed Instances.
+    ///
+    /// Each worker is a task with its own clone of `service` and its own connection to the
+    /// Runtime API, looping `/next` → `poll_ready` → `call` → response on its own, so a slow
+    /// or stuck invocation holds up only its worker. Clones share what the service shares:
+    /// state behind an `Arc`, or a `tower::limit::ConcurrencyLimit`'s permits. Logs of
+    /// concurrent invocations are told apart by the `invocation` span's `request_id` (and the
+    /// `worker` span's `id`); tasks the handler spawns join them with
+    /// [`Instrument::in_current_span`](tracing::Instrument::in_current_span).
+    ///
+    /// - A fatal error (the Runtime API answered `500` or stayed unreachable) stops every
+    ///   worker and is returned: Lambda says the environment is broken, so the process exits.
+    /// - A worker that dies unexpectedly (a panic outside the handler, which the runtime
+    ///   catches, e.g. in a `Drop`) is logged and replaced by a new worker with a fresh clone;
+    ///   the others go on. The invocation it held is reported to `/error` as
+    ///   `Function.Panic` (unless its response had started: then Lambda keeps what it got).
+    ///
+    /// Outside Lambda, the [local server](crate::local) serves with one worker.
+    ///
+    /// ```no_run
+    /// use lambda_stream::{Body, Runtime};
+    /// use std::convert::Infallible;
+    /// use http::{Request, Response};
+    ///
+    /// #[tokio::main]
+    /// async fn main() -> Result<(), lambda_stream::Error> {
+    ///     // service_fn of a Clone closure is Clone; so are axum Routers.
+    ///     let service = tower::service_fn(|_req: Request<Body>| async {
+    ///         Ok::<_, Infallible>(Response::new(String::from("hello")))
+    ///     });
+    ///     Runtime::from_env().run_concurrent(service).await
+    /// }
+    /// ```
+    pub async fn run_concurrent<S, B>(self, service: S) -> Result<(), Error>
+    where
+        S: Service<Request<Body>, Response = Response<B>> + Clone + Send + 'static,
+        S::Future: Send,
+        S::Error: Into<BoxError>,
+        B: http_body::Body + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let (runtime, _local) = self.connect().await?;
+        let client = runtime.client()?;
+        supervisor::supervise(&runtime, service, client).await
+    }
+
+    /// Runs `init`, then serves with the service it returns as
+    /// [`run_concurrent`](Runtime::run_concurrent) does; init failures are reported as
+    /// [`run_with_init`](Runtime::run_with_init) does.
+    pub async fn run_concurrent_with_init<F, E, S, B>(self, init: F) -> Result<(), Error>
+    where
+        F: Future<Output = Result<S, E>>,
+        E: Into<BoxError>,
+        S: Service<Request<Body>, Response = Response<B>> + Clone + Send + 'static,
+        S::Future: Send,
+        S::Error: Into<BoxError>,
+        B: http_body::Body + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let (runtime, _local) = self.connect().await?;
+        let mut client = runtime.client()?;
+        let service = worker::init_service(init, &mut client).await?;
+        supervisor::supervise(&runtime, service, client).await
+    }
+
+    fn workers(&self) -> usize {
+        self.config.max_concurrency.map_or(1, |n| n.get())
+    }
+
+    fn warn_if_concurrency_is_ignored(&self) {
+        if self.workers() > 1 {
+            tracing::warn!(
+                max_concurrency = self.workers(),
+                "AWS_LAMBDA_MAX_CONCURRENCY is set but run() serves one invocation at a time: \
+                 use run_concurrent() with a Clone service"
+            );
+        }
+    }
+
+    /// Runs `init`, then serves with the service it returns.
+    ///
+    /// When `init` fails, the error is reported to `/runtime/init/error` (type
+    /// `Function.InitError`, or a [`Diagnostic`]'s own) and returned: return it from `main`
+    /// so the process exits non-zero, as Lambda expects.
+    ///
+    /// ```no_run
+    /// # use std::convert::Infallible;
+    /// # use http::{Request, Response};
+    /// use lambda_stream::Body;
+    /// # async fn load_model() -> Result<String, std::io::Error> { Ok(String::new()) }
+    /// #[tokio::main]
+    /// async fn main() -> Result<(), lambda_stream::Error> {
+    ///     lambda_stream::Runtime::from_env()
+    ///         .run_with_init(async {
+    ///             let model = load_model().await?;
+    ///             Ok::<_, std::io::Error>(tower::service_fn(move |_req: Request<Body>| {
+    ///                 let reply = model.clone();
+    ///                 async move { Ok::<_, Infallible>(Response::new(reply)) }
+    ///             }))
+    ///         })
+    ///         .await
+    /// }
+    /// ```
+    pub async fn run_with_init<F, E, S, B>(self, init: F) -> Result<(), Error>
+    where
+        F: Future<Output = Result<S, E>>,
+        E: Into<BoxError>,
+        S: Service<Request<Body>, Response = Response<B>>,
+        S::Error: Into<BoxError>,
+        B: http_body::Body + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let (runtime, _local) = self.connect().await?;
+        runtime.warn_if_concurrency_is_ignored();
+        let mut client = runtime.client()?;
+        worker::init_then_run(init, &mut client, runtime.config.response_mode).await
+    }
+
+    /// The one "Lambda or local?" dispatch. On Lambda (or with [`local::Mode::Never`]): this
+    /// runtime, as configured. Outside Lambda: the local server, started, and a runtime
+    /// pointed at its Runtime API. The server's tasks stop when the returned set is dropped.
+    async fn connect(self) -> Result<(Self, LocalTasks), Error> {
+        #[cfg(feature = "local")]
+        if self.is_local() {
+            return Runtime::on_local(self.bind_local().await?);
+        }
+        Ok((self, None))
+    }
+
+    /// Starts `server`; the runtime serves its Runtime API, streamed and with one worker.
+    #[cfg(feature = "local")]
+    fn on_local(server: local::Server) -> Result<(Self, LocalTasks), Error> {
+        let (mut config, tasks) = server.start()?;
+        // The local Runtime API takes streamed responses only; one worker serves them.
+        config.response_mode = ResponseMode::Streamed;
+        config.max_concurrency = None;
+        let runtime = Runtime::new(config).local(local::Mode::Never);
+        Ok((runtime, Some(tasks)))
+    }
+
+    fn client<B>(&self) -> Result<Client<B>, Error>
+    where
+        B: http_body::Body + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let Some(address) = self.config.runtime_api.as_deref() else {
+            return Err(Error::config(
+                "AWS_LAMBDA_RUNTIME_API is not set and the local server is disabled \
+                 (local::Mode::Never, or the `local` feature is off)",
+            ));
+        };
+        Client::new(address, Arc::new(self.config.clone())).map_err(Error::config)
+    }
+}
+
+/// The local server's tasks, while it serves.
+type LocalTasks = Option<JoinSet<()>>;
+
+#[cfg(feature = "local")]
+impl local::Server {
+    /// Serves requests with `service` until the process ends; see [`Runtime::run`].
+    pub async fn run<S, B>(self, service: S) -> Result<(), Error>
+    where
+        S: Service<Request<Body>, Response = Response<B>>,
+        S::Error: Into<BoxError>,
+        B: http_body::Body + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let (runtime, _local) = Runtime::on_local(self)?;
+        runtime.run(service).await
+    }
+
+    /// Runs `init`, then serves with the service it returns; see [`Runtime::run_with_init`].
+    pub async fn run_with_init<F, E, S, B>(self, init: F) -> Result<(), Error>
+    where
+        F: Future<Output = Result<S, E>>,
+        E: Into<BoxError>,
+        S: Service<Request<Body>, Response = Response<B>>,
+        S::Error: Into<BoxError>,
+        B: http_body::Body + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let (runtime, _local) = Runtime::on_local(self)?;
+        runtime.run_with_init(init).await
+    }
+}

@@ -1,0 +1,261 @@
+//! One worker: `/next` → decode → call the service → respond (streamed or buffered) →
+//! settle the Runtime API's reply, on the worker's own connection, until the Runtime API says
+//! to stop.
+
+use std::future::{poll_fn, Future};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Request, Response};
+use tower_service::Service;
+use tracing::Instrument;
+
+use crate::catch_unwind::CatchUnwind;
+use crate::client::{ApiError, Client, Invocation};
+use crate::error::types;
+use crate::{event, wire, Body, BoxError, Diagnostic, Error, ResponseMode};
+
+/// How many `/next` failures in a row the runtime retries before it gives up.
+const NEXT_ATTEMPTS: u32 = 6;
+/// The first retry's delay; each next one doubles, up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(10);
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
+/// The request id of the invocation a worker is serving, for its supervisor.
+pub(super) type Current = Arc<std::sync::Mutex<Option<String>>>;
+
+pub(super) fn lock(current: &Current) -> std::sync::MutexGuard<'_, Option<String>> {
+    // A panic while holding it cannot leave a half-written `Option`.
+    current
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Runs `init`, then the worker with the service it returns; reports an init failure.
+pub(crate) async fn init_then_run<F, E, S, B>(
+    init: F,
+    client: &mut Client<B>,
+    mode: ResponseMode,
+) -> Result<(), Error>
+where
+    F: Future<Output = Result<S, E>>,
+    E: Into<BoxError>,
+    S: Service<Request<Body>, Response = Response<B>>,
+    S::Error: Into<BoxError>,
+    B: http_body::Body + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let service = init_service(init, client).await?;
+    run(service, client, mode).await
+}
+
+/// Runs `init`; reports its failure to `/init/error`.
+pub(super) async fn init_service<F, E, S, B>(init: F, client: &mut Client<B>) -> Result<S, Error>
+where
+    F: Future<Output = Result<S, E>>,
+    E: Into<BoxError>,
+    B: http_body::Body + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let err = match CatchUnwind::new(init).await {
+        Ok(Ok(service)) => return Ok(service),
+        Ok(Err(e)) => Diagnostic::from_error(e.into(), types::INIT),
+        Err(panic) => Diagnostic::from_panic(&*panic),
+    };
+    tracing::error!(
+        error_type = err.error_type(),
+        error = err.error_message(),
+        "initialisation failed"
+    );
+    if let Err(report) = client.report_init_error(&err).await {
+        tracing::error!(error = %report, "cannot report the initialisation error");
+    }
+    Err(Error::init(err))
+}
+
+/// One worker: loops over invocations on its own connection.
+pub(crate) async fn run<S, B>(
+    service: S,
+    client: &mut Client<B>,
+    mode: ResponseMode,
+) -> Result<(), Error>
+where
+    S: Service<Request<Body>, Response = Response<B>>,
+    S::Error: Into<BoxError>,
+    B: http_body::Body + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    serve(service, client, mode, &Current::default()).await
+}
+
+/// The worker's loop; `current` holds the request id of the invocation in progress.
+pub(super) async fn serve<S, B>(
+    mut service: S,
+    client: &mut Client<B>,
+    mode: ResponseMode,
+    current: &Current,
+) -> Result<(), Error>
+where
+    S: Service<Request<Body>, Response = Response<B>>,
+    S::Error: Into<BoxError>,
+    B: http_body::Body + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    loop {
+        let invocation = next(client).await?;
+        *lock(current) = Some(invocation.context.request_id.clone());
+        let span = tracing::info_span!(
+            "invocation",
+            request_id = %invocation.context.request_id,
+            xray_trace_id = invocation.context.xray_trace_id.as_deref().unwrap_or(""),
+        );
+        invoke(&mut service, client, invocation, mode)
+            .instrument(span)
+            .await?;
+        *lock(current) = None;
+    }
+}
+
+/// `/next`, retried with capped exponential backoff; fatal on a `5xx` or too many failures.
+async fn next<B>(client: &mut Client<B>) -> Result<Invocation, Error>
+where
+    B: http_body::Body + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let mut backoff = FIRST_BACKOFF;
+    let mut attempt = 1;
+    loop {
+        let err = match client.next().await {
+            Ok(invocation) => return Ok(invocation),
+            Err(err) if err.is_fatal() => {
+                tracing::error!(error = %err, "the runtime api reported a fatal error; exiting");
+                return Err(Error::runtime_api(err));
+            }
+            // An event nobody can be told about: skip it, the environment is fine.
+            Err(ApiError::BadEvent(why)) => {
+                tracing::error!(error = why, "skipping an event without a usable request id");
+                attempt = 1;
+                continue;
+            }
+            Err(err) => err,
+        };
+        if attempt >= NEXT_ATTEMPTS {
+            tracing::error!(error = %err, attempts = attempt, "cannot get the next event; exiting");
+            return Err(match err {
+                ApiError::Transport(e) => Error::connect(e),
+                other => Error::runtime_api(other),
+            });
+        }
+        tracing::warn!(error = %err, attempt, "cannot get the next event; retrying");
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+        attempt += 1;
+    }
+}
+
+/// One invocation, from its event to the Runtime API's reply to the response.
+///
+/// Returns `Err` only when the runtime must exit.
+async fn invoke<S, B>(
+    service: &mut S,
+    client: &mut Client<B>,
+    invocation: Invocation,
+    mode: ResponseMode,
+) -> Result<(), Error>
+where
+    S: Service<Request<Body>, Response = Response<B>>,
+    S::Error: Into<BoxError>,
+    B: http_body::Body + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let request_id = invocation.context.request_id.clone();
+    let (request, format) = match event::decode(invocation.payload, invocation.context) {
+        Ok(decoded) => decoded,
+        Err(e) => {
+            let d = Diagnostic::new(types::INVALID_EVENT, e.to_string());
+            return fail(client, &request_id, d).await;
+        }
+    };
+
+    let response = match call(service, request).await {
+        Ok(response) => response,
+        Err(diagnostic) => return fail(client, &request_id, diagnostic).await,
+    };
+
+    let (parts, body) = response.into_parts();
+    if mode == ResponseMode::Streamed && format.can_stream() {
+        let head = wire::encode_head(format, &parts);
+        let reply = client
+            .respond(&request_id, head, body, tracing::Span::current())
+            .await;
+        return settle(reply, "response");
+    }
+    // Nothing is sent before the whole body is read: its failure still goes to `/error`.
+    match wire::buffer(format, &parts, body).await {
+        Ok(buffered) => {
+            let reply = client.respond_buffered(&request_id, buffered).await;
+            settle(reply, "response")
+        }
+        Err(diagnostic) => fail(client, &request_id, diagnostic).await,
+    }
+}
+
+/// Drives the service to a response: `poll_ready`, `call`, the future, any of which may fail
+/// or panic. Errors become diagnostics here, so that no handler error is held across an
+/// await (and the runtime's future is `Send` without asking it of the error type).
+async fn call<S, B>(service: &mut S, request: Request<Body>) -> Result<Response<B>, Diagnostic>
+where
+    S: Service<Request<Body>, Response = Response<B>>,
+    S::Error: Into<BoxError>,
+{
+    match CatchUnwind::new(poll_fn(|cx| service.poll_ready(cx))).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(Diagnostic::from_error(e.into(), types::NOT_READY)),
+        Err(panic) => return Err(Diagnostic::from_panic(&*panic)),
+    }
+    let future = match catch_unwind(AssertUnwindSafe(|| service.call(request))) {
+        Ok(future) => future,
+        Err(panic) => return Err(Diagnostic::from_panic(&*panic)),
+    };
+    match CatchUnwind::new(future).await {
+        Ok(Ok(response)) => Ok(response),
+        Ok(Err(e)) => Err(Diagnostic::from_error(e.into(), types::HANDLER)),
+        Err(panic) => Err(Diagnostic::from_panic(&*panic)),
+    }
+}
+
+/// Reports a failure before the response started, to `/error`.
+async fn fail<B>(
+    client: &mut Client<B>,
+    request_id: &str,
+    diagnostic: Diagnostic,
+) -> Result<(), Error>
+where
+    B: http_body::Body + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    tracing::error!(
+        error_type = diagnostic.error_type(),
+        error = diagnostic.error_message(),
+        "invocation failed before its response started; reporting it"
+    );
+    let reply = client.report_error(request_id, &diagnostic).await;
+    settle(reply, "error report")
+}
+
+/// Acts on the Runtime API's reply to a POST: a `5xx` ends the runtime, anything else is
+/// logged and the loop goes on.
+pub(super) fn settle(reply: Result<(), ApiError>, what: &'static str) -> Result<(), Error> {
+    match reply {
+        Ok(()) => Ok(()),
+        Err(err) if err.is_fatal() => {
+            tracing::error!(error = %err, what, "the runtime api reported a fatal error; exiting");
+            Err(Error::runtime_api(err))
+        }
+        Err(err) => {
+            tracing::error!(error = %err, what, "the runtime api did not accept the call");
+            Ok(())
+        }
+    }
+}
