@@ -28,6 +28,9 @@ use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
+use tokio::runtime::RuntimeFlavor;
+use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use crate::wire::{self, Head, ResponseStream};
 use crate::{BoxError, Config, Context, Diagnostic};
@@ -216,7 +219,44 @@ where
         h.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
         h.insert(TRAILER, wire::TRAILER_DECLARATION);
         h.insert(CONTENT_TYPE, head.content_type);
+        if off_the_workers() {
+            return self.post_from_a_task(req).await;
+        }
         self.post(req).await
+    }
+
+    /// [`post`](Client::post) from a task of the runtime, which this client's connection is
+    /// handed to for the call and taken back from.
+    ///
+    /// For a streamed response on the thread of a multi-thread runtime's `block_on` (a plain
+    /// `#[tokio::main]` with [`run`](crate::run)): the handler's body is usually fed by tasks
+    /// on the runtime's worker threads, and driving the connection here would wake this thread
+    /// from theirs for every chunk they make ready. From a task, the connection runs beside
+    /// them on the workers.
+    async fn post_from_a_task(&mut self, req: Request<Outgoing<B>>) -> Result<(), ApiError> {
+        let mut detached = Client {
+            address: self.address.clone(),
+            host: self.host.clone(),
+            base: String::new(),
+            config: self.config.clone(),
+            conn: self.conn.take(),
+            driver: self.driver.take(),
+        };
+        let call = async move {
+            let reply = detached.post(req).await;
+            (detached.conn, detached.driver, reply)
+        };
+        let mut task = AbortOnDrop(tokio::spawn(call.in_current_span()));
+        match (&mut task.0).await {
+            Ok((conn, driver, reply)) => {
+                self.conn = conn;
+                self.driver = driver;
+                reply
+            }
+            // The same panic as if the call had been made here.
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => Err(ApiError::Transport(Box::new(e))),
+        }
     }
 
     /// `POST /runtime/invocation/{id}/response`, buffered: one payload with a length.
@@ -278,6 +318,23 @@ where
         } else {
             Err(classify(status, &body))
         }
+    }
+}
+
+/// Whether this code runs outside the worker threads of a multi-thread runtime: on its
+/// `block_on` thread, outside any task.
+fn off_the_workers() -> bool {
+    tokio::task::try_id().is_none()
+        && tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread)
+}
+
+/// A spawned call, aborted if its caller goes away first: a call never outlives its worker.
+struct AbortOnDrop<T>(JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
