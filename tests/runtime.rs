@@ -649,7 +649,8 @@ fn produced(lines: usize) -> impl http_body::Body<Data = Bytes, Error = BoxError
         }
     });
     StreamBody::new(stream::poll_fn(move |cx| {
-        rx.poll_recv(cx).map(|c| c.map(|c| Ok::<_, BoxError>(Frame::data(c))))
+        rx.poll_recv(cx)
+            .map(|c| c.map(|c| Ok::<_, BoxError>(Frame::data(c))))
     }))
 }
 

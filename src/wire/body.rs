@@ -287,7 +287,9 @@ mod tests {
             .collect();
         let expected: Vec<u8> = chunks.iter().flat_map(|c| c.to_vec()).collect();
         let body = http_body_util::StreamBody::new(futures_util::stream::iter(
-            chunks.into_iter().map(|c| Ok::<_, BoxError>(Frame::data(c))),
+            chunks
+                .into_iter()
+                .map(|c| Ok::<_, BoxError>(Frame::data(c))),
         ));
         let mut stream = std::pin::pin!(ResponseStream::new(None, body, tracing::Span::none()));
         let mut got = Vec::new();
@@ -307,11 +309,7 @@ mod tests {
     async fn a_large_chunk_is_passed_on_as_it_is() {
         let big = Bytes::from(vec![b'x'; COALESCE_LIMIT]);
         let at = big.as_ptr();
-        let b = ResponseStream::new(
-            None,
-            http_body_util::Full::new(big),
-            tracing::Span::none(),
-        );
+        let b = ResponseStream::new(None, http_body_util::Full::new(big), tracing::Span::none());
         let mut b = std::pin::pin!(b);
         let data = b.frame().await.unwrap().unwrap().into_data().unwrap();
         assert_eq!(data.as_ptr(), at, "copied");
@@ -322,13 +320,20 @@ mod tests {
     async fn data_ready_before_an_error_leaves_before_the_trailers() {
         let b = ResponseStream::new(
             None,
-            Script(vec![Step::Data("a"), Step::Data("b"), Step::Fail("db gone")]),
+            Script(vec![
+                Step::Data("a"),
+                Step::Data("b"),
+                Step::Fail("db gone"),
+            ]),
             tracing::Span::none(),
         );
         let f = frames(b).await;
         assert_eq!(f.len(), 2);
         assert_eq!(f[0].data_ref().unwrap(), "ab");
-        assert_eq!(f[1].trailers_ref().unwrap()[ERROR_TYPE], "Function.StreamError");
+        assert_eq!(
+            f[1].trailers_ref().unwrap()[ERROR_TYPE],
+            "Function.StreamError"
+        );
     }
 
     #[tokio::test]

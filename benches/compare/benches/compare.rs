@@ -349,7 +349,10 @@ const VARIANTS: [Variant; 8] = [
     Variant {
         name: "lambda-stream: stream_fn (writer), current_thread",
         function: 0,
-        env: &[("BENCH_ENTRY", "writer"), ("BENCH_FLAVOR", "current_thread")],
+        env: &[
+            ("BENCH_ENTRY", "writer"),
+            ("BENCH_FLAVOR", "current_thread"),
+        ],
     },
     Variant {
         name: "lambda_http: run_with_streaming_response, same body",
@@ -400,7 +403,11 @@ async fn token_table(mock: &mut Mock, rounds: usize, chosen: &[usize]) -> Result
             runs[i].push(r);
         }
     }
-    let anchors: Vec<usize> = ANCHORS.iter().copied().filter(|a| chosen.contains(a)).collect();
+    let anchors: Vec<usize> = ANCHORS
+        .iter()
+        .copied()
+        .filter(|a| chosen.contains(a))
+        .collect();
     println!(
         "| 10 MB in 100-byte chunks from a producer task ({rounds} rounds) | wall, median (ms) | CPU, median (ms) |{}",
         anchors
@@ -415,8 +422,16 @@ async fn token_table(mock: &mut Mock, rounds: usize, chosen: &[usize]) -> Result
         let mut cells = String::new();
         for &a in &anchors {
             // Ratios of the same round, then their median.
-            let mut w: Vec<f64> = runs[i].iter().zip(&runs[a]).map(|(x, y)| x.0 / y.0).collect();
-            let mut c: Vec<f64> = runs[i].iter().zip(&runs[a]).map(|(x, y)| x.1 / y.1).collect();
+            let mut w: Vec<f64> = runs[i]
+                .iter()
+                .zip(&runs[a])
+                .map(|(x, y)| x.0 / y.0)
+                .collect();
+            let mut c: Vec<f64> = runs[i]
+                .iter()
+                .zip(&runs[a])
+                .map(|(x, y)| x.1 / y.1)
+                .collect();
             cells += &format!(" {:.2}x / {:.2}x |", median(&mut w), median(&mut c));
         }
         println!(
@@ -591,7 +606,9 @@ async fn main() -> Result<()> {
         }
     }
     if runs("tokens") {
-        eprintln!("tokens: {token_rounds} rounds of 10 MB in 100-byte chunks, order reversed each round");
+        eprintln!(
+            "tokens: {token_rounds} rounds of 10 MB in 100-byte chunks, order reversed each round"
+        );
         token_table(&mut mock, token_rounds, &chosen).await?;
     }
     eprintln!("loopback baselines");

@@ -40,7 +40,13 @@ pub static TOKEN: [u8; TOKEN_CHUNK] = [b't'; TOKEN_CHUNK];
 /// The chunks of the token stream, in order: what a producer sends, whatever the channel.
 pub fn tokens() -> impl Iterator<Item = Bytes> {
     let alloc = std::env::var("BENCH_TOKEN_ALLOC").is_ok();
-    (0..TOKEN_BYTES / TOKEN_CHUNK as u64).map(move |_| if alloc { Bytes::from(TOKEN.to_vec()) } else { Bytes::from_static(&TOKEN) })
+    (0..TOKEN_BYTES / TOKEN_CHUNK as u64).map(move |_| {
+        if alloc {
+            Bytes::from(TOKEN.to_vec())
+        } else {
+            Bytes::from_static(&TOKEN)
+        }
+    })
 }
 
 /// The response body of every scenario.
@@ -71,7 +77,10 @@ impl Chunks {
                 pause: None,
             },
             "/tokens" => {
-                let cap = std::env::var("BENCH_TOKEN_CHANNEL").ok().and_then(|c| c.parse().ok()).unwrap_or(TOKEN_CHANNEL);
+                let cap = std::env::var("BENCH_TOKEN_CHANNEL")
+                    .ok()
+                    .and_then(|c| c.parse().ok())
+                    .unwrap_or(TOKEN_CHANNEL);
                 let (tx, rx) = tokio::sync::mpsc::channel(cap);
                 tokio::spawn(async move {
                     for chunk in tokens() {

@@ -34,7 +34,11 @@ async fn serve() -> Result<(), lambda_stream::Error> {
         Ok::<_, Infallible>(bench_fn::response(req.uri().path()))
     });
     match bench_fn::entry().as_str() {
-        "concurrent" => lambda_stream::Runtime::from_env().run_concurrent(service).await,
+        "concurrent" => {
+            lambda_stream::Runtime::from_env()
+                .run_concurrent(service)
+                .await
+        }
         "writer" => lambda_stream::run(writer::stream_fn(write)).await,
         _ => lambda_stream::run(service).await,
     }
