@@ -4,7 +4,9 @@
 //! back waiting for the previous one's ACK. The connection is driven inside the worker's own
 //! task, while the worker awaits a call, rather than by a task of its own: nothing is handed
 //! between tasks (or threads) per call, which cuts the CPU time of a small invocation by a
-//! quarter to a half (see BENCHMARKS.md). `/next` long-polls with no client timeout (the
+//! quarter to a half (see BENCHMARKS.md). The one exception is a streamed response on the
+//! `block_on` thread of a multi-thread runtime, which is posted from a task of its own (see
+//! `Client::post_from_a_task`). `/next` long-polls with no client timeout (the
 //! environment is frozen between invocations). Every POST's reply is read and classified:
 //! `2xx` accepted, `4xx` rejected (logged; the loop goes on), `5xx` fatal (the runtime exits).
 //!
@@ -234,6 +236,7 @@ where
     /// from theirs for every chunk they make ready. From a task, the connection runs beside
     /// them on the workers.
     async fn post_from_a_task(&mut self, req: Request<Outgoing<B>>) -> Result<(), ApiError> {
+        // `post` needs the address and host (to reconnect), not the paths.
         let mut detached = Client {
             address: self.address.clone(),
             host: self.host.clone(),
