@@ -162,6 +162,12 @@ fn spawn_with(f: &Function, mock: &mut Mock, env: &[(&str, &str)]) -> Result<Pro
         .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/bench")
         .env("AWS_REGION", "us-east-1")
         .envs(env.iter().copied())
+        // The token stream's knobs (see BENCHMARKS.md), passed on when set.
+        .envs(
+            ["BENCH_TOKEN_CHANNEL", "BENCH_TOKEN_ALLOC"]
+                .into_iter()
+                .filter_map(|k| std::env::var(k).ok().map(|v| (k, v))),
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
