@@ -33,7 +33,6 @@ use raw::RawApi;
 use support::{MockEvent, MockRuntimeApi};
 use tower::service_fn;
 
-
 fn ok_service() -> impl tower::Service<
     Request<Body>,
     Response = Response<Full<Bytes>>,

@@ -85,12 +85,11 @@ fn is_streamed(res: &StreamedResponse) -> bool {
 async fn the_invocation_id_is_echoed_on_response_and_error_only_when_sent() {
     let mock = MockRuntimeApi::start().await;
     let _rt = mock.serve(service_fn(|req: Request<Body>| async move {
-            if req.uri().path() == "/fail" {
-                return Err(Diagnostic::new("Function.Nope", "asked to fail"));
-            }
-            Ok(echo(req).await.unwrap())
-        }),
-    );
+        if req.uri().path() == "/fail" {
+            return Err(Diagnostic::new("Function.Nope", "asked to fail"));
+        }
+        Ok(echo(req).await.unwrap())
+    }));
     let url = support::fixture("function-url-get.json");
     mock.push_event(
         MockEvent::new("with-id", url.clone())
@@ -175,13 +174,12 @@ async fn the_request_carries_the_invocations_trace_header() {
 async fn error_reports_carry_the_xray_error_cause_capped() {
     let mock = MockRuntimeApi::start().await;
     let _rt = mock.serve(service_fn(|req: Request<Body>| async move {
-            let size: usize = req.uri().path()[1..].parse().unwrap();
-            Err::<Response<String>, _>(Diagnostic::new(
-                "Function.TooBad",
-                format!("went \"wrong\" {}", "x".repeat(size)),
-            ))
-        }),
-    );
+        let size: usize = req.uri().path()[1..].parse().unwrap();
+        Err::<Response<String>, _>(Diagnostic::new(
+            "Function.TooBad",
+            format!("went \"wrong\" {}", "x".repeat(size)),
+        ))
+    }));
     let event = |size: usize| {
         Bytes::from(format!(
             r#"{{"version":"2.0","rawPath":"/{size}","requestContext":{{"http":{{"method":"GET"}}}}}}"#
@@ -541,9 +539,8 @@ async fn error_types_are_sent_as_the_readme_says() {
     // or Runtime.Unknown.
     let mock = MockRuntimeApi::start().await;
     let _rt = mock.serve(service_fn(|_req: Request<Body>| async {
-            Err::<Response<String>, _>(Diagnostic::new("my_error", "custom"))
-        }),
-    );
+        Err::<Response<String>, _>(Diagnostic::new("my_error", "custom"))
+    }));
     mock.push_event(MockEvent::fixture("odd", "function-url-get.json"));
     let err = mock.error().await;
     assert_eq!(

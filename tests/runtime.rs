@@ -586,3 +586,52 @@ async fn one_connection_serves_many_invocations() {
         "keep-alive: one connection for all calls"
     );
 }
+
+/// A body fed by a producer task through a channel, the way most streaming handlers are.
+fn produced(lines: usize) -> impl http_body::Body<Data = Bytes, Error = BoxError> + Send {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(4);
+    tokio::spawn(async move {
+        for i in 0..lines {
+            if tx.send(Bytes::from(format!("line {i}\n"))).await.is_err() {
+                return;
+            }
+        }
+    });
+    StreamBody::new(stream::poll_fn(move |cx| {
+        rx.poll_recv(cx)
+            .map(|c| c.map(|c| Ok::<_, BoxError>(Frame::data(c))))
+    }))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_on_a_multi_thread_block_on_streams_everything_and_keeps_its_connection() {
+    // `run` awaited right here, on the block_on thread, as from a plain `#[tokio::main]`;
+    // the service is not `Send` (it holds an `Rc`), which `run` allows.
+    let mock = MockRuntimeApi::start().await;
+    mock.push_event(MockEvent::fixture("req-1", URL_EVENT));
+    mock.push_event(MockEvent::fixture("req-2", URL_EVENT));
+    let calls = std::rc::Rc::new(std::cell::Cell::new(0));
+    let service = service_fn(move |_req: Request<Body>| {
+        calls.set(calls.get() + 1);
+        let lines = if calls.get() == 1 { 20_000 } else { 3 };
+        async move { Ok::<_, Infallible>(Response::new(produced(lines))) }
+    });
+    let runtime = lambda_stream::Runtime::new(mock.config());
+    let check = async {
+        for (id, lines) in [("req-1", 20_000), ("req-2", 3)] {
+            let res = mock.response().await;
+            assert_eq!(res.request_id, id);
+            assert!(res.complete, "{id} incomplete");
+            assert!(res.trailers.is_none());
+            let (_, body) = res.split();
+            let expected: String = (0..lines).map(|i| format!("line {i}\n")).collect();
+            assert_eq!(String::from_utf8(body).unwrap(), expected);
+        }
+        // The connection came back from the task that streamed the first response.
+        assert_eq!(mock.connections(), 1);
+    };
+    tokio::select! {
+        end = runtime.run(service) => panic!("the runtime stopped: {end:?}"),
+        () = check => {}
+    }
+}

@@ -3,7 +3,10 @@
 //! One keep-alive connection per worker, with `TCP_NODELAY` so that a small chunk is not held
 //! back waiting for the previous one's ACK. The connection is driven inside the worker's own
 //! task, while the worker awaits a call, rather than by a task of its own: nothing is handed
-//! between tasks (or threads) per call (BENCHMARKS.md has what that saves). `/next` long-polls with no client timeout (the
+//! between tasks (or threads) per call (BENCHMARKS.md has what that saves). The one exception
+//! is a streamed response on the `block_on` thread of a multi-thread runtime, which is posted
+//! from a task of its own (see `Client::post_from_a_task`). `/next` long-polls with no client
+//! timeout (the
 //! environment is frozen between invocations). Every POST's reply is read and classified:
 //! `2xx` accepted, `4xx` rejected (logged; the loop goes on), `5xx` fatal (the runtime exits).
 //! A `410 Gone` says the invocation already timed out.
@@ -36,6 +39,9 @@ use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use tokio::net::TcpStream;
+use tokio::runtime::RuntimeFlavor;
+use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use crate::wire::{self, Head, ResponseStream};
 use crate::{BoxError, Config, Context, Diagnostic};
@@ -270,7 +276,47 @@ where
         h.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
         h.insert(TRAILER, wire::TRAILER_DECLARATION);
         h.insert(CONTENT_TYPE, head.content_type);
+        if off_the_workers() {
+            return self.post_from_a_task(req).await;
+        }
         self.post(req).await
+    }
+
+    /// [`post`](Client::post) from a task of the runtime, which this client's connection is
+    /// handed to for the call and taken back from.
+    ///
+    /// For a streamed response on the thread of a multi-thread runtime's `block_on` (a plain
+    /// `#[tokio::main]` with [`run`](crate::run)): the handler's body is usually fed by tasks
+    /// on the runtime's worker threads, and driving the connection here would wake this thread
+    /// from theirs for every chunk they make ready. From a task, the connection runs beside
+    /// them on the workers.
+    async fn post_from_a_task(&mut self, req: Request<Outgoing<B>>) -> Result<(), ApiError> {
+        // `post` needs the address and host (to reconnect), not the paths.
+        let mut detached = Client {
+            address: self.address.clone(),
+            host: self.host.clone(),
+            base: String::new(),
+            config: self.config.clone(),
+            conn: self.conn.take(),
+            driver: self.driver.take(),
+            // Already echoed on `req`.
+            invocation_id: None,
+        };
+        let call = async move {
+            let reply = detached.post(req).await;
+            (detached.conn, detached.driver, reply)
+        };
+        let mut task = AbortOnDrop(tokio::spawn(call.in_current_span()));
+        match (&mut task.0).await {
+            Ok((conn, driver, reply)) => {
+                self.conn = conn;
+                self.driver = driver;
+                reply
+            }
+            // The same panic as if the call had been made here.
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => Err(ApiError::Transport(Box::new(e))),
+        }
     }
 
     /// `POST /runtime/invocation/{id}/response`, buffered: one payload with a length.
@@ -331,6 +377,23 @@ where
         } else {
             Err(classify(status, &body))
         }
+    }
+}
+
+/// Whether this code runs outside the worker threads of a multi-thread runtime: on its
+/// `block_on` thread, outside any task.
+fn off_the_workers() -> bool {
+    tokio::task::try_id().is_none()
+        && tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread)
+}
+
+/// A spawned call, aborted if its caller goes away first: a call never outlives its worker.
+struct AbortOnDrop<T>(JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -427,7 +490,9 @@ fn xray_error_cause(diagnostic: &Diagnostic) -> Option<HeaderValue> {
         },
     );
     // serde_json escapes control characters; other bytes are valid in a header value.
-    HeaderValue::from_bytes(&json).ok().filter(|_| !json.is_empty())
+    HeaderValue::from_bytes(&json)
+        .ok()
+        .filter(|_| !json.is_empty())
 }
 
 /// Splits `AWS_LAMBDA_RUNTIME_API` into the `host:port` to connect to and a path prefix

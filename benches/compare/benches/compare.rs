@@ -55,6 +55,22 @@ struct Process {
 
 impl Drop for Process {
     fn drop(&mut self) {
+        if std::env::var_os("COMPARE_WRAP").is_some() {
+            // A tracer writes its summary once its tracee ends: stop the traced function.
+            let pid = self.child.id();
+            let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+                .unwrap_or_default();
+            for child in children.split_whitespace() {
+                let _ = Command::new("kill").args(["-TERM", child]).status();
+            }
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -117,6 +133,11 @@ fn threads_cpu_ns(pid: &str) -> Result<u64> {
 }
 
 fn spawn(f: &Function, mock: &mut Mock) -> Result<Process> {
+    spawn_with(f, mock, &[])
+}
+
+/// Starts `f` with `env` added to the function's environment.
+fn spawn_with(f: &Function, mock: &mut Mock, env: &[(&str, &str)]) -> Result<Process> {
     mock.new_generation();
     // COMPARE_WRAP="strace -f -c -o /tmp/x": run the functions under a profiler (the CPU and
     // RSS figures are then the wrapper's).
@@ -140,6 +161,13 @@ fn spawn(f: &Function, mock: &mut Mock) -> Result<Process> {
         .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
         .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/bench")
         .env("AWS_REGION", "us-east-1")
+        .envs(env.iter().copied())
+        // The token stream's knobs (see BENCHMARKS.md), passed on when set.
+        .envs(
+            ["BENCH_TOKEN_CHANNEL", "BENCH_TOKEN_ALLOC"]
+                .into_iter()
+                .filter_map(|k| std::env::var(k).ok().map(|v| (k, v))),
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -287,6 +315,142 @@ async fn paced(f: &Function, mock: &mut Mock, fig: &mut Figures) -> Result<()> {
     Ok(())
 }
 
+/// One way of serving the token stream: a function binary and what its environment picks.
+struct Variant {
+    name: &'static str,
+    function: usize,
+    env: &'static [(&'static str, &'static str)],
+}
+
+/// The token stream's variants. Ratios are taken against the lambda_http ones (`anchor`).
+const VARIANTS: [Variant; 8] = [
+    Variant {
+        name: "lambda-stream: run",
+        function: 0,
+        env: &[],
+    },
+    Variant {
+        name: "lambda-stream: run_concurrent",
+        function: 0,
+        env: &[("BENCH_ENTRY", "concurrent")],
+    },
+    Variant {
+        name: "lambda-stream: stream_fn (writer), run",
+        function: 0,
+        env: &[("BENCH_ENTRY", "writer")],
+    },
+    Variant {
+        name: "lambda-stream: run, current_thread",
+        function: 0,
+        env: &[("BENCH_FLAVOR", "current_thread")],
+    },
+    Variant {
+        name: "lambda-stream: run_concurrent, current_thread",
+        function: 0,
+        env: &[
+            ("BENCH_ENTRY", "concurrent"),
+            ("BENCH_FLAVOR", "current_thread"),
+        ],
+    },
+    Variant {
+        name: "lambda-stream: stream_fn (writer), current_thread",
+        function: 0,
+        env: &[
+            ("BENCH_ENTRY", "writer"),
+            ("BENCH_FLAVOR", "current_thread"),
+        ],
+    },
+    Variant {
+        name: "lambda_http: run_with_streaming_response, same body",
+        function: 1,
+        env: &[],
+    },
+    Variant {
+        name: "lambda_http: run_with_streaming_response, streaming::channel",
+        function: 1,
+        env: &[("BENCH_ENTRY", "channel")],
+    },
+];
+
+/// The variants ratios are taken against.
+const ANCHORS: [usize; 2] = [6, 7];
+
+/// One round of the token stream: wall time (event handed out → end of the body) and the
+/// function's CPU time (schedstat), both in ms.
+async fn tokens(v: &Variant, mock: &mut Mock) -> Result<(f64, f64)> {
+    let f = &FUNCTIONS[v.function];
+    let payload = event("/tokens")?;
+    let process = spawn_with(f, mock, v.env)?;
+    mock.next_arrival(WAIT)
+        .await
+        .ok_or_else(|| format!("{}: no GET /next within {WAIT:?}", v.name))?;
+    let ns = process.cpu_ns()?;
+    let done = invocations(mock, f, "tokens", 1, &payload).await?;
+    let cpu = (process.cpu_ns()? - ns) as f64 / 1e6;
+    let d = &done[0];
+    if d.body_bytes != bench_fn::TOKEN_BYTES {
+        return Err(format!("{}: token body of {} bytes", v.name, d.body_bytes).into());
+    }
+    Ok((ms(d.end.saturating_duration_since(d.handed_out)), cpu))
+}
+
+/// Runs `rounds` rounds of the chosen variants (each round in the reverse order of the last,
+/// so that load elsewhere hits all alike) and prints the token stream's table.
+async fn token_table(mock: &mut Mock, rounds: usize, chosen: &[usize]) -> Result<()> {
+    // Per variant, per round: (wall ms, cpu ms).
+    let mut runs: Vec<Vec<(f64, f64)>> = vec![Vec::new(); VARIANTS.len()];
+    for round in 0..rounds {
+        let mut order = chosen.to_vec();
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        for i in order {
+            let r = tokens(&VARIANTS[i], mock).await?;
+            runs[i].push(r);
+        }
+    }
+    let anchors: Vec<usize> = ANCHORS
+        .iter()
+        .copied()
+        .filter(|a| chosen.contains(a))
+        .collect();
+    println!(
+        "| 10 MB in 100-byte chunks from a producer task ({rounds} rounds) | wall, median (ms) | CPU, median (ms) |{}",
+        anchors
+            .iter()
+            .map(|&a| format!(" wall / CPU vs {} (per-round median) |", VARIANTS[a].name))
+            .collect::<String>()
+    );
+    println!("|---|---:|---:|{}", "---:|".repeat(anchors.len()));
+    for &i in chosen {
+        let mut wall: Vec<f64> = runs[i].iter().map(|r| r.0).collect();
+        let mut cpu: Vec<f64> = runs[i].iter().map(|r| r.1).collect();
+        let mut cells = String::new();
+        for &a in &anchors {
+            // Ratios of the same round, then their median.
+            let mut w: Vec<f64> = runs[i]
+                .iter()
+                .zip(&runs[a])
+                .map(|(x, y)| x.0 / y.0)
+                .collect();
+            let mut c: Vec<f64> = runs[i]
+                .iter()
+                .zip(&runs[a])
+                .map(|(x, y)| x.1 / y.1)
+                .collect();
+            cells += &format!(" {:.2}x / {:.2}x |", median(&mut w), median(&mut c));
+        }
+        println!(
+            "| {} | {:.0} | {:.0} |{cells}",
+            VARIANTS[i].name,
+            median(&mut wall),
+            median(&mut cpu)
+        );
+    }
+    println!();
+    Ok(())
+}
+
 /// What loopback itself carries: 256 MiB in 64 KiB writes, one thread each side.
 fn loopback_throughput() -> Result<f64> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
@@ -381,6 +545,26 @@ async fn main() -> Result<()> {
         .and_then(|i| args.get(i + 1))
         .cloned();
     let runs = |s: &str| only.as_deref().is_none_or(|o| o.split(',').any(|x| x == s));
+    let arg = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    // `--variants 0,6`: only these token stream variants (indices into VARIANTS).
+    let chosen: Vec<usize> = match arg("--variants") {
+        Some(list) => list
+            .split(',')
+            .map(|x| x.parse::<usize>())
+            .collect::<Result<_, _>>()?,
+        None => (0..VARIANTS.len()).collect(),
+    };
+    // `--token-rounds N`: rounds of the token stream.
+    let token_rounds: usize = match arg("--token-rounds") {
+        Some(n) => n.parse()?,
+        None if quick => 1,
+        None => 5,
+    };
     let rounds = 2;
     // Small invocations per function per round (2,000 per function in all).
     let per_round = if quick { 100 } else { 1000 };
@@ -426,6 +610,12 @@ async fn main() -> Result<()> {
         for (f, fig) in FUNCTIONS.iter().zip(figs.iter_mut()) {
             paced(f, &mut mock, fig).await?;
         }
+    }
+    if runs("tokens") {
+        eprintln!(
+            "tokens: {token_rounds} rounds of 10 MB in 100-byte chunks, order reversed each round"
+        );
+        token_table(&mut mock, token_rounds, &chosen).await?;
     }
     eprintln!("loopback baselines");
     let loop_mbps = loopback_throughput()?;

@@ -4,7 +4,10 @@
 //! - `/small`: one 16-byte chunk;
 //! - `/large`: 256 MiB in 64 KiB chunks (one shared buffer, no copy per chunk);
 //! - `/paced`: 3 chunks 1 s apart, each carrying the Unix time in nanoseconds at which it
-//!   was produced, so the receiver can tell each chunk's delay from write to arrival.
+//!   was produced, so the receiver can tell each chunk's delay from write to arrival;
+//! - `/tokens`: 10 MB in 100-byte chunks, the way an LLM-style answer is written: a spawned
+//!   producer task sends each chunk through a `tokio::sync::mpsc` channel of
+//!   [`TOKEN_CHANNEL`] slots, and the body is the channel's receiver.
 #![forbid(unsafe_code)]
 
 use std::convert::Infallible;
@@ -25,6 +28,27 @@ pub const PACED_CHUNKS: u32 = 3;
 /// The pause between two chunks of the paced response.
 pub const PACED_GAP: Duration = Duration::from_secs(1);
 
+/// The size of the token stream.
+pub const TOKEN_BYTES: u64 = 10_000_000;
+/// The chunk size of the token stream.
+pub const TOKEN_CHUNK: usize = 100;
+/// The capacity of the token stream's channel.
+pub const TOKEN_CHANNEL: usize = 32;
+/// One chunk of the token stream.
+pub static TOKEN: [u8; TOKEN_CHUNK] = [b't'; TOKEN_CHUNK];
+
+/// The chunks of the token stream, in order: what a producer sends, whatever the channel.
+pub fn tokens() -> impl Iterator<Item = Bytes> {
+    let alloc = std::env::var("BENCH_TOKEN_ALLOC").is_ok();
+    (0..TOKEN_BYTES / TOKEN_CHUNK as u64).map(move |_| {
+        if alloc {
+            Bytes::from(TOKEN.to_vec())
+        } else {
+            Bytes::from_static(&TOKEN)
+        }
+    })
+}
+
 /// The response body of every scenario.
 pub enum Chunks {
     /// Still to send: the one small chunk.
@@ -36,6 +60,8 @@ pub enum Chunks {
         sent: u32,
         pause: Option<Pin<Box<tokio::time::Sleep>>>,
     },
+    /// The receiving end of the token stream's producer task.
+    Tokens(tokio::sync::mpsc::Receiver<Bytes>),
 }
 
 impl Chunks {
@@ -50,6 +76,21 @@ impl Chunks {
                 sent: 0,
                 pause: None,
             },
+            "/tokens" => {
+                let cap = std::env::var("BENCH_TOKEN_CHANNEL")
+                    .ok()
+                    .and_then(|c| c.parse().ok())
+                    .unwrap_or(TOKEN_CHANNEL);
+                let (tx, rx) = tokio::sync::mpsc::channel(cap);
+                tokio::spawn(async move {
+                    for chunk in tokens() {
+                        if tx.send(chunk).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+                Chunks::Tokens(rx)
+            }
             _ => Chunks::Small(Some(Bytes::from_static(b"0123456789abcdef"))),
         }
     }
@@ -95,6 +136,7 @@ impl http_body::Body for Chunks {
                 *pause = Some(Box::pin(tokio::time::sleep(PACED_GAP)));
                 Poll::Ready(Some(Ok(Frame::data(stamp()))))
             }
+            Chunks::Tokens(rx) => rx.poll_recv(cx).map(|c| c.map(|c| Ok(Frame::data(c)))),
         }
     }
 }
@@ -107,4 +149,30 @@ pub fn response(path: &str) -> http::Response<Chunks> {
         http::HeaderValue::from_static("text/plain"),
     );
     res
+}
+
+/// The next chunk of `body`, for the handler styles that write chunks rather than return a
+/// body.
+pub async fn next_chunk(body: &mut Chunks) -> Option<Bytes> {
+    use http_body::Body as _;
+    loop {
+        let frame = std::future::poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx)).await?;
+        match frame {
+            Ok(frame) => {
+                if let Ok(data) = frame.into_data() {
+                    return Some(data);
+                }
+            }
+            Err(never) => match never {},
+        }
+    }
+}
+
+/// What the function binaries read from the environment to pick how they serve.
+///
+/// `BENCH_ENTRY`: `run` (the default), `concurrent` (`run_concurrent` /
+/// `run_with_streaming_response_concurrent`), `writer` (lambda-stream's `stream_fn`) or
+/// `channel` (lambda_http with `lambda_runtime::streaming::channel`).
+pub fn entry() -> String {
+    std::env::var("BENCH_ENTRY").unwrap_or_else(|_| "run".into())
 }

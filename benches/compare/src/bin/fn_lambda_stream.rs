@@ -1,12 +1,54 @@
 //! The benchmark function on lambda-stream.
+//!
+//! `BENCH_ENTRY` picks the entry point (see `bench_fn::entry`); `BENCH_FLAVOR=current_thread`
+//! builds the runtime that `#[tokio::main(flavor = "current_thread")]` builds instead of the
+//! multi-thread one of a plain `#[tokio::main]`.
 use std::convert::Infallible;
 
-#[tokio::main]
-async fn main() -> Result<(), lambda_stream::Error> {
-    lambda_stream::run(tower::service_fn(
-        |req: http::Request<lambda_stream::Body>| async move {
-            Ok::<_, Infallible>(bench_fn::response(req.uri().path()))
-        },
-    ))
-    .await
+use lambda_stream::writer::{self, ResponseWriter};
+use lambda_stream::Body;
+
+/// The writer style: the same chunks, written by the handler itself.
+async fn write(req: http::Request<Body>, mut out: ResponseWriter) -> Result<(), writer::Error> {
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain"),
+    );
+    out.write_status_and_headers(http::StatusCode::OK, headers)?;
+    if req.uri().path() == "/tokens" {
+        for chunk in bench_fn::tokens() {
+            out.write(chunk).await?;
+        }
+    } else {
+        let mut body = bench_fn::Chunks::for_path(req.uri().path());
+        while let Some(chunk) = bench_fn::next_chunk(&mut body).await {
+            out.write(chunk).await?;
+        }
+    }
+    out.finish().await
+}
+
+async fn serve() -> Result<(), lambda_stream::Error> {
+    let service = tower::service_fn(|req: http::Request<Body>| async move {
+        Ok::<_, Infallible>(bench_fn::response(req.uri().path()))
+    });
+    match bench_fn::entry().as_str() {
+        "concurrent" => {
+            lambda_stream::Runtime::from_env()
+                .run_concurrent(service)
+                .await
+        }
+        "writer" => lambda_stream::run(writer::stream_fn(write)).await,
+        _ => lambda_stream::run(service).await,
+    }
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut builder = match std::env::var("BENCH_FLAVOR").as_deref() {
+        Ok("current_thread") => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    builder.enable_all().build()?.block_on(serve())?;
+    Ok(())
 }
