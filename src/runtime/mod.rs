@@ -87,7 +87,8 @@ impl Runtime {
     /// Sends responses streamed (the default) or buffered, instead of what
     /// `LAMBDA_STREAM_RESPONSE_MODE` says; see [`ResponseMode`].
     ///
-    /// The [local server](crate::local) always streams.
+    /// The [local server](crate::local)'s function URL door answers a buffered function as a
+    /// `BUFFERED` function URL does.
     pub fn response_mode(mut self, mode: ResponseMode) -> Self {
         self.config.response_mode = mode;
         self
@@ -126,10 +127,28 @@ impl Runtime {
         B: http_body::Body + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        let (runtime, _local) = self.connect().await?;
+        let (runtime, local) = self.connect().await?;
+        #[cfg(feature = "local")]
+        if local.is_some() {
+            return runtime.serve_local(service).await;
+        }
+        drop(local);
         runtime.warn_if_concurrency_is_ignored();
         let mut client = runtime.client()?;
         worker::run(service, &mut client, runtime.config.response_mode).await
+    }
+
+    /// The local server's callers, served at once (up to its concurrency) by one service.
+    #[cfg(feature = "local")]
+    async fn serve_local<S, B>(&self, service: S) -> Result<(), Error>
+    where
+        S: Service<Request<Body>, Response = Response<B>>,
+        S::Error: Into<BoxError>,
+        B: http_body::Body + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let mode = self.config.response_mode;
+        worker::serve_many(service, || self.client(), self.workers(), mode).await
     }
 
     /// Serves invocations with as many workers as `AWS_LAMBDA_MAX_CONCURRENCY` asks for (one
@@ -150,7 +169,8 @@ impl Runtime {
     ///   the others go on. The invocation it held is reported to `/error` as
     ///   `Function.Panic` (unless its response had started: then Lambda keeps what it got).
     ///
-    /// Outside Lambda, the [local server](crate::local) serves with one worker.
+    /// Outside Lambda, the [local server](crate::local) serves with one worker per allowed
+    /// concurrent invocation (`LOCAL_LAMBDA_CONCURRENCY`).
     ///
     /// ```no_run
     /// use lambda_stream::{Body, Runtime};
@@ -245,7 +265,14 @@ impl Runtime {
         B: http_body::Body + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        let (runtime, _local) = self.connect().await?;
+        let (runtime, local) = self.connect().await?;
+        #[cfg(feature = "local")]
+        if local.is_some() {
+            let mut client: Client<B> = runtime.client()?;
+            let service = worker::init_service(init, &mut client).await?;
+            return runtime.serve_local(service).await;
+        }
+        drop(local);
         runtime.warn_if_concurrency_is_ignored();
         let mut client = runtime.client()?;
         worker::init_then_run(init, &mut client, runtime.config.response_mode).await
@@ -262,13 +289,11 @@ impl Runtime {
         Ok((self, None))
     }
 
-    /// Starts `server`; the runtime serves its Runtime API, streamed and with one worker.
+    /// Starts `server`; the runtime serves its Runtime API with as many invocations at once
+    /// as its concurrency allows (set by `start` as `max_concurrency`).
     #[cfg(feature = "local")]
     fn on_local(server: local::Server) -> Result<(Self, LocalTasks), Error> {
-        let (mut config, tasks) = server.start()?;
-        // The local Runtime API takes streamed responses only; one worker serves them.
-        config.response_mode = ResponseMode::Streamed;
-        config.max_concurrency = None;
+        let (config, tasks) = server.start()?;
         let runtime = Runtime::new(config).local(local::Mode::Never);
         Ok((runtime, Some(tasks)))
     }
