@@ -327,7 +327,7 @@ impl local::Server {
         B::Error: Into<BoxError>,
     {
         let (runtime, _local) = Runtime::on_local(self)?;
-        runtime.run(service).await
+        runtime.serve_local(service).await
     }
 
     /// Runs `init`, then serves with the service it returns; see [`Runtime::run_with_init`].
@@ -341,6 +341,8 @@ impl local::Server {
         B::Error: Into<BoxError>,
     {
         let (runtime, _local) = Runtime::on_local(self)?;
-        runtime.run_with_init(init).await
+        let mut client: Client<B> = runtime.client()?;
+        let service = worker::init_service(init, &mut client).await?;
+        runtime.serve_local(service).await
     }
 }
