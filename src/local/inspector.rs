@@ -93,6 +93,13 @@ impl Inspector {
         lock(&self.ring).iter().cloned().collect()
     }
 
+    /// The page, with the invocations kept so far in it.
+    pub(crate) fn page(&self) -> String {
+        // `<` escaped, so no record can end the page's script.
+        let kept = format!("[{}]", self.snapshot().join(",")).replace('<', "\\u003c");
+        PAGE.replacen("/*INITIAL*/[]", &kept, 1)
+    }
+
     /// Updates as they are published.
     pub(crate) fn subscribe(&self) -> broadcast::Receiver<Arc<str>> {
         self.feed.subscribe()

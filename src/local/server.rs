@@ -465,7 +465,7 @@ fn buffered_response(payload: &[u8]) -> Response<Body> {
 fn inspect(doors: &Doors, path: &str) -> Response<Body> {
     match path.strip_prefix(INSPECTOR).unwrap_or("") {
         "" => {
-            let mut res = Response::new(full(Bytes::from_static(inspector::PAGE.as_bytes())));
+            let mut res = Response::new(full(Bytes::from(doors.inspector.page())));
             res.headers_mut().insert(
                 CONTENT_TYPE,
                 HeaderValue::from_static("text/html; charset=utf-8"),
