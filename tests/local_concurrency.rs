@@ -365,3 +365,30 @@ async fn the_inspector_feed_lists_invocations_with_their_details() {
     assert_eq!(failed["error_message"], "it broke");
     assert_eq!(failed["bytes"], 7);
 }
+
+#[tokio::test]
+async fn the_test_kit_drives_concurrent_invocations() {
+    let service = service_fn(|req: Request<Body>| async move {
+        let id = lambda_stream::RequestExt::lambda_context(&req)
+            .request_id
+            .clone();
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        Ok::<_, Infallible>(Response::new(id))
+    });
+    let client = lambda_stream::testing::TestClient::builder()
+        .concurrency(3)
+        .build(service);
+    let started = Instant::now();
+    let get = |i: usize| {
+        client
+            .invocation()
+            .request_id(format!("req-{i}"))
+            .request(Request::get("/").body("").unwrap())
+    };
+    let (a, b, c) = tokio::join!(get(1), get(2), get(3));
+    let took = started.elapsed();
+    let texts: Vec<_> = [a, b, c].into_iter().map(|r| r.unwrap().text().to_string()).collect();
+    assert_eq!(texts, ["req-1", "req-2", "req-3"]);
+    // One after the other: 1.8 s.
+    assert!(took < Duration::from_millis(1200), "took {took:?}");
+}

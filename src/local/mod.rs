@@ -23,16 +23,56 @@
 //! otherwise the connection is aborted, so the response is visibly incomplete. A failure
 //! before the response started is a `502`. Both are logged.
 //!
-//! Invocations are queued and run one at a time, as in one Lambda execution environment;
-//! callers wait their turn, and one that leaves while queued is skipped. A caller that
-//! disconnects mid-stream does not stop its invocation (as on Lambda): the rest of its
-//! stream is read and dropped, and the next invocation is served.
+//! # Concurrency
 //!
-//! Limits, as on Lambda: a request payload over 6 MB is refused with `413`, and each
-//! invocation gets a deadline (`Lambda-Runtime-Deadline-Ms`) from the function timeout
-//! ([`Options::function_timeout`], `LOCAL_LAMBDA_TIMEOUT` in seconds, default 900 s, Lambda's
-//! maximum). When the deadline passes, the caller's response is ended as failed
-//! (`Sandbox.Timeout`); the handler itself is not stopped (Lambda would stop it).
+//! Callers in flight at once are served at once, as a function URL gives each concurrent
+//! request its own execution environment: each invocation has its own request id and
+//! deadline. With [`Runtime::run`] one service serves them all (it is asked for readiness and
+//! called once per invocation, and the calls' futures and bodies are driven side by side; it
+//! need not be `Clone`); with [`run_concurrent`](crate::Runtime::run_concurrent), each
+//! invocation slot has a clone. At most [`Options::concurrency`] invocations run at once
+//! (`LOCAL_LAMBDA_CONCURRENCY`, default 64); beyond it a caller gets what Lambda answers a
+//! throttled invocation: `429` with `X-Amzn-ErrorType: TooManyRequestsException` and
+//! `{"Reason":"ReservedFunctionConcurrentInvocationLimitExceeded","Type":"User","message":"Rate Exceeded."}`.
+//! A caller that disconnects mid-stream does not stop its invocation (as on Lambda): the rest
+//! of its stream is read and dropped, and its slot is free once it ends.
+//!
+//! # Response modes
+//!
+//! With `LAMBDA_STREAM_RESPONSE_MODE=buffered` (or [`Runtime::response_mode`]) the function
+//! answers buffered and the function URL door behaves as a `BUFFERED` function URL: the whole
+//! response at once with its `content-length`, made from the response object (`statusCode`,
+//! `headers`, `cookies`, `body`, base64-decoded when `isBase64Encoded`); a response over 6 MB
+//! is a `502`. `Invoke` returns the JSON payload in either mode.
+//!
+//! # Limits
+//!
+//! As on Lambda:
+//!
+//! - a request payload over 6 MB is refused with `413`;
+//! - each invocation gets a deadline (`Lambda-Runtime-Deadline-Ms`) from the function timeout
+//!   ([`Options::function_timeout`], `LOCAL_LAMBDA_TIMEOUT` in seconds, default 900 s,
+//!   Lambda's maximum). When it passes, the response is ended as failed (`Sandbox.Timeout`:
+//!   error trailers, or the connection cut, as a function URL cuts a timed-out stream); the
+//!   handler itself is not stopped (Lambda would stop it);
+//! - a streamed response is cut after 200 MB, Lambda's maximum streamed response size, and
+//!   ended as failed (`Function.ResponseSizeTooLarge`);
+//! - with `LOCAL_LAMBDA_BANDWIDTH=lambda` ([`Bandwidth::Lambda`]), the function URL and
+//!   `/invoke` doors send the first 6 MB of a response at full speed and the rest at 2 MB/s,
+//!   the rate Lambda streams at after its uncapped first 6 MB, so that long downloads feel
+//!   as they will on AWS.
+//!
+//! # Inspector
+//!
+//! `http://127.0.0.1:7000/_lambda/` lists the recent invocations (the last 64) live, through
+//! server-sent events from `/_lambda/events` (`/_lambda/invocations` is the same list as
+//! JSON): door, method and path, status, the headers and cookies of the prelude, time to
+//! first byte, duration, bytes, chunk count, and the error type and message from the error
+//! trailers or `/error`. Selecting one draws its chunk timeline (time against bytes sent):
+//! a staircase is a streamed response, a single step a buffered one. Only a 512-byte preview
+//! of each body is kept. Paths under `/_lambda/` are the inspector's, never the function's.
+//!
+//! [`Runtime::response_mode`]: crate::Runtime::response_mode
 //!
 //! # Example
 //!
@@ -71,7 +111,7 @@ const DEFAULT_PORT: u16 = 7000;
 /// How long a caller may take to send its request head.
 const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// How many invocations run at once by default.
-const DEFAULT_CONCURRENCY: usize = 10;
+const DEFAULT_CONCURRENCY: usize = 64;
 
 /// How fast the function URL and `/invoke` doors send a response; see [`Options::bandwidth`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -124,7 +164,7 @@ pub struct Options {
     /// How long a caller may take to send its request head before the connection is closed
     /// (default 30 s), so that slow or stalled clients cannot hold connections forever.
     pub header_read_timeout: Duration,
-    /// How many invocations run at once: `LOCAL_LAMBDA_CONCURRENCY` (default 10). Each has its
+    /// How many invocations run at once: `LOCAL_LAMBDA_CONCURRENCY` (default 64). Each has its
     /// own request id and deadline, as each concurrent request to a function URL gets its own
     /// execution environment; beyond it, callers are throttled with Lambda's `429`.
     pub concurrency: NonZeroUsize,
