@@ -110,8 +110,8 @@ async fn page() -> axum::response::Response {
 }
 
 async fn start() -> SocketAddr {
-    let app = axum_router::app(axum_router::AppState::new("hello from axum"))
-        .route("/page", get(page));
+    let app =
+        axum_router::app(axum_router::AppState::new("hello from axum")).route("/page", get(page));
     let mut options = lambda_stream::local::Options::default();
     options.addr = "127.0.0.1:0".parse().unwrap();
     let server = lambda_stream::Runtime::new(lambda_stream::Config::default())

@@ -179,11 +179,17 @@ async fn beyond_the_concurrency_cap_callers_are_throttled_as_lambda_does() {
     let mut o = options();
     o.concurrency = NonZeroUsize::new(2).unwrap();
     let addr = start(service, o, ResponseMode::Streamed).await;
-    let open = [tokio::spawn(get(addr, "/", false)), tokio::spawn(get(addr, "/", false))];
+    let open = [
+        tokio::spawn(get(addr, "/", false)),
+        tokio::spawn(get(addr, "/", false)),
+    ];
     tokio::time::sleep(Duration::from_millis(300)).await;
     let third = get(addr, "/", false).await;
     assert_eq!(third.status, StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(third.headers["x-amzn-errortype"], "TooManyRequestsException");
+    assert_eq!(
+        third.headers["x-amzn-errortype"],
+        "TooManyRequestsException"
+    );
     let body: serde_json::Value = serde_json::from_slice(&third.body).unwrap();
     assert_eq!(
         body["Reason"],
@@ -228,7 +234,11 @@ async fn the_buffered_door_answers_at_once_with_a_content_length() {
 
     let binary = get(addr, "/binary", false).await;
     assert_eq!(binary.status, StatusCode::CREATED);
-    assert_eq!(binary.body, (0..=255u8).collect::<Vec<_>>(), "base64 decoded");
+    assert_eq!(
+        binary.body,
+        (0..=255u8).collect::<Vec<_>>(),
+        "base64 decoded"
+    );
     assert_eq!(binary.headers["content-length"], "256");
     assert_eq!(binary.headers["content-type"], "application/octet-stream");
     let cookies: Vec<_> = binary.headers.get_all("set-cookie").iter().collect();
@@ -280,8 +290,7 @@ async fn the_inspector_feed_lists_invocations_with_their_details() {
             let body = stream::iter([
                 Ok(Frame::data(Bytes::from_static(b"partial"))),
                 Err(BoxError::from(lambda_stream::Diagnostic::new(
-                    "Boom",
-                    "it broke",
+                    "Boom", "it broke",
                 ))),
             ]);
             return Ok::<_, Infallible>(Response::new(StreamBody::new(body).boxed()));
@@ -297,10 +306,16 @@ async fn the_inspector_feed_lists_invocations_with_their_details() {
 
     let page = get(addr, "/_lambda/", false).await;
     assert_eq!(page.status, StatusCode::OK);
-    assert!(page.headers["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(page.headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
     let html = String::from_utf8(page.body).unwrap();
     assert!(html.contains("EventSource(\"/_lambda/events\")"));
-    assert!(!html.contains("http://") && !html.contains("https://"), "no external assets");
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "no external assets"
+    );
 
     // Open the feed first: it reports invocations as they happen.
     let stream = TcpStream::connect(addr).await.unwrap();
@@ -387,7 +402,10 @@ async fn the_test_kit_drives_concurrent_invocations() {
     };
     let (a, b, c) = tokio::join!(get(1), get(2), get(3));
     let took = started.elapsed();
-    let texts: Vec<_> = [a, b, c].into_iter().map(|r| r.unwrap().text().to_string()).collect();
+    let texts: Vec<_> = [a, b, c]
+        .into_iter()
+        .map(|r| r.unwrap().text().to_string())
+        .collect();
     assert_eq!(texts, ["req-1", "req-2", "req-3"]);
     // One after the other: 1.8 s.
     assert!(took < Duration::from_millis(1200), "took {took:?}");

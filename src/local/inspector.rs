@@ -289,14 +289,19 @@ mod tests {
         assert_eq!(v["preview"].as_str().unwrap().len(), PREVIEW);
         assert_eq!(v["error_type"], "Sandbox.Timeout");
         assert_eq!(v["done"], true);
-        assert_eq!(v["points"].as_array().unwrap().last().unwrap()[1], 1_000_000);
+        assert_eq!(
+            v["points"].as_array().unwrap().last().unwrap()[1],
+            1_000_000
+        );
     }
 
     #[test]
     fn the_ring_keeps_the_latest() {
         let inspector = Inspector::new();
         for n in 0..(KEEP + 5) {
-            inspector.record("invoke", "POST", "/", &n.to_string()).finish();
+            inspector
+                .record("invoke", "POST", "/", &n.to_string())
+                .finish();
         }
         let kept = inspector.snapshot();
         assert_eq!(kept.len(), KEEP);

@@ -254,7 +254,9 @@ impl Flow {
             data.truncate(room as usize);
         }
         if self.pace && self.sent + data.len() as u64 > BURST {
-            let from = *self.paced_from.get_or_insert_with(tokio::time::Instant::now);
+            let from = *self
+                .paced_from
+                .get_or_insert_with(tokio::time::Instant::now);
             let beyond = (self.sent + data.len() as u64).saturating_sub(BURST);
             let due = std::time::Duration::from_secs_f64(beyond as f64 / PACED_BYTES_PER_SEC);
             tokio::time::sleep_until(from + due).await;
@@ -285,7 +287,14 @@ async fn stream_back(
     flow.rec.head(opened.status, &opened.headers);
     // One frame in flight: the runtime's stream waits for the caller, nothing piles up here.
     let (tx, body) = Channel::<Bytes, BoxError>::new(1);
-    tokio::spawn(pump(opened.first, replies, tx, id.to_owned(), trailers, flow));
+    tokio::spawn(pump(
+        opened.first,
+        replies,
+        tx,
+        id.to_owned(),
+        trailers,
+        flow,
+    ));
     let mut res = Response::new(body.boxed());
     *res.status_mut() = opened.status;
     *res.headers_mut() = opened.headers;
@@ -373,7 +382,11 @@ async fn drain(replies: &mut Replies) {
 
 /// A function URL of a function that answers buffered: the whole response at once, with its
 /// `content-length`, decoded from the response object as a `BUFFERED` function URL does.
-async fn buffered_function_url(mut replies: Replies, id: &str, mut rec: Recording) -> Response<Body> {
+async fn buffered_function_url(
+    mut replies: Replies,
+    id: &str,
+    mut rec: Recording,
+) -> Response<Body> {
     let mut payload = BytesMut::new();
     let failure = loop {
         match replies.next().await {
@@ -406,7 +419,8 @@ async fn buffered_function_url(mut replies: Replies, id: &str, mut rec: Recordin
     };
     rec.head(res.status(), res.headers());
     rec.finish();
-    res.headers_mut().insert("x-amzn-requestid", header_value(id));
+    res.headers_mut()
+        .insert("x-amzn-requestid", header_value(id));
     res
 }
 
@@ -535,12 +549,9 @@ async fn invoke_with_response_stream(
     let payload = read_payload(&parts.headers, body).await?;
     let id = emulator::request_id();
     let permit = doors.permit()?;
-    let mut rec = doors.inspector.record(
-        "InvokeWithResponseStream",
-        "POST",
-        parts.uri.path(),
-        &id,
-    );
+    let mut rec = doors
+        .inspector
+        .record("InvokeWithResponseStream", "POST", parts.uri.path(), &id);
     let mut replies = doors.submit(&id, payload, client_context(&parts.headers))?;
     tracing::info!(request_id = %id, "invoke with response stream");
     let (mut tx, body) = Channel::<Bytes, BoxError>::new(1);
