@@ -242,13 +242,7 @@ impl Flow {
     async fn admit(&mut self, mut data: Bytes) -> Result<Bytes, Failure> {
         let room = MAX_STREAMED - self.sent;
         if room == 0 {
-            return Err(Failure::new(
-                "Function.ResponseSizeTooLarge",
-                format!(
-                    "response payload size exceeded maximum allowed payload size \
-                     ({MAX_STREAMED} bytes)"
-                ),
-            ));
+            return Err(too_large_response(MAX_STREAMED));
         }
         if data.len() as u64 > room {
             data.truncate(room as usize);
@@ -375,6 +369,41 @@ async fn pump(
     }
 }
 
+/// A whole response, up to Lambda's 6 MB for a buffered one, and how it failed, if it did;
+/// its content type goes to `content_type`.
+async fn collect(
+    replies: &mut Replies,
+    rec: &mut Recording,
+    content_type: &mut Option<HeaderValue>,
+) -> (BytesMut, Option<Failure>) {
+    let mut payload = BytesMut::new();
+    let failure = loop {
+        match replies.next().await {
+            Reply::Head { content_type: ct } => *content_type = ct,
+            Reply::Data(data) => {
+                rec.chunk(&data);
+                payload.extend_from_slice(&data);
+                if payload.len() > MAX_PAYLOAD {
+                    drain(replies).await;
+                    break Some(too_large_response(MAX_PAYLOAD as u64));
+                }
+            }
+            Reply::End => break None,
+            Reply::Failed(f) | Reply::Error(f) => break Some(f),
+            Reply::Started { .. } => {}
+        }
+    };
+    (payload, failure)
+}
+
+/// Lambda's error for a response over `limit` bytes.
+fn too_large_response(limit: u64) -> Failure {
+    Failure::new(
+        "Function.ResponseSizeTooLarge",
+        format!("response payload size exceeded maximum allowed payload size ({limit} bytes)"),
+    )
+}
+
 /// Reads the rest of an invocation's replies, to its end.
 async fn drain(replies: &mut Replies) {
     while let Reply::Started { .. } | Reply::Head { .. } | Reply::Data(_) = replies.next().await {}
@@ -387,28 +416,7 @@ async fn buffered_function_url(
     id: &str,
     mut rec: Recording,
 ) -> Response<Body> {
-    let mut payload = BytesMut::new();
-    let failure = loop {
-        match replies.next().await {
-            Reply::Data(data) => {
-                rec.chunk(&data);
-                payload.extend_from_slice(&data);
-                if payload.len() > MAX_PAYLOAD {
-                    drain(&mut replies).await;
-                    break Some(Failure::new(
-                        "Function.ResponseSizeTooLarge",
-                        format!(
-                            "response payload size exceeded maximum allowed payload size \
-                             ({MAX_PAYLOAD} bytes)"
-                        ),
-                    ));
-                }
-            }
-            Reply::End => break None,
-            Reply::Failed(f) | Reply::Error(f) => break Some(f),
-            Reply::Started { .. } | Reply::Head { .. } => {}
-        }
-    };
+    let (payload, failure) = collect(&mut replies, &mut rec, &mut None).await;
     let mut res = match failure {
         None => buffered_response(&payload),
         Some(f) => {
@@ -636,29 +644,7 @@ async fn invoke(doors: &Doors, req: Request<Incoming>) -> Result<Response<Body>,
         return Ok(empty(StatusCode::ACCEPTED));
     }
     let mut content_type = None;
-    let mut payload = BytesMut::new();
-    let failure = loop {
-        match replies.next().await {
-            Reply::Head { content_type: ct } => content_type = ct,
-            Reply::Data(data) => {
-                rec.chunk(&data);
-                payload.extend_from_slice(&data);
-                if payload.len() > MAX_PAYLOAD {
-                    drain(&mut replies).await;
-                    break Some(Failure::new(
-                        "Function.ResponseSizeTooLarge",
-                        format!(
-                            "response payload size exceeded maximum allowed payload size \
-                             ({MAX_PAYLOAD} bytes)"
-                        ),
-                    ));
-                }
-            }
-            Reply::End => break None,
-            Reply::Failed(f) | Reply::Error(f) => break Some(f),
-            Reply::Started { .. } => {}
-        }
-    };
+    let (payload, failure) = collect(&mut replies, &mut rec, &mut content_type).await;
     let mut res = match &failure {
         None => {
             let mut res = Response::new(full(payload.freeze()));
