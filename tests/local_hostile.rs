@@ -27,6 +27,8 @@ async fn start() -> (Killed, SocketAddr) {
     let child = Command::new(example_binary("stream_bytes"))
         .env_remove("AWS_LAMBDA_RUNTIME_API")
         .env("LOCAL_LAMBDA_PORT", port.to_string())
+        // The 200 concurrent clients below are all served, none throttled.
+        .env("LOCAL_LAMBDA_CONCURRENCY", "256")
         .env("STREAM_BYTES", RESPONSE_BYTES.to_string())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

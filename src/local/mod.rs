@@ -23,16 +23,56 @@
 //! otherwise the connection is aborted, so the response is visibly incomplete. A failure
 //! before the response started is a `502`. Both are logged.
 //!
-//! Invocations are queued and run one at a time, as in one Lambda execution environment;
-//! callers wait their turn, and one that leaves while queued is skipped. A caller that
-//! disconnects mid-stream does not stop its invocation (as on Lambda): the rest of its
-//! stream is read and dropped, and the next invocation is served.
+//! # Concurrency
 //!
-//! Limits, as on Lambda: a request payload over 6 MB is refused with `413`, and each
-//! invocation gets a deadline (`Lambda-Runtime-Deadline-Ms`) from the function timeout
-//! ([`Options::function_timeout`], `LOCAL_LAMBDA_TIMEOUT` in seconds, default 900 s, Lambda's
-//! maximum). When the deadline passes, the caller's response is ended as failed
-//! (`Sandbox.Timeout`); the handler itself is not stopped (Lambda would stop it).
+//! Callers in flight at once are served at once, as a function URL gives each concurrent
+//! request its own execution environment: each invocation has its own request id and
+//! deadline. With [`Runtime::run`] one service serves them all (it is asked for readiness and
+//! called once per invocation, and the calls' futures and bodies are driven side by side; it
+//! need not be `Clone`); with [`run_concurrent`](crate::Runtime::run_concurrent), each
+//! invocation slot has a clone. At most [`Options::concurrency`] invocations run at once
+//! (`LOCAL_LAMBDA_CONCURRENCY`, default 64); beyond it a caller gets what Lambda answers a
+//! throttled invocation: `429` with `X-Amzn-ErrorType: TooManyRequestsException` and
+//! `{"Reason":"ReservedFunctionConcurrentInvocationLimitExceeded","Type":"User","message":"Rate Exceeded."}`.
+//! A caller that disconnects mid-stream does not stop its invocation (as on Lambda): the rest
+//! of its stream is read and dropped, and its slot is free once it ends.
+//!
+//! # Response modes
+//!
+//! With `LAMBDA_STREAM_RESPONSE_MODE=buffered` (or [`Runtime::response_mode`]) the function
+//! answers buffered and the function URL door behaves as a `BUFFERED` function URL: the whole
+//! response at once with its `content-length`, made from the response object (`statusCode`,
+//! `headers`, `cookies`, `body`, base64-decoded when `isBase64Encoded`); a response over 6 MB
+//! is a `502`. `Invoke` returns the JSON payload in either mode.
+//!
+//! # Limits
+//!
+//! As on Lambda:
+//!
+//! - a request payload over 6 MB is refused with `413`;
+//! - each invocation gets a deadline (`Lambda-Runtime-Deadline-Ms`) from the function timeout
+//!   ([`Options::function_timeout`], `LOCAL_LAMBDA_TIMEOUT` in seconds, default 900 s,
+//!   Lambda's maximum). When it passes, the response is ended as failed (`Sandbox.Timeout`:
+//!   error trailers, or the connection cut, as a function URL cuts a timed-out stream); the
+//!   handler itself is not stopped (Lambda would stop it);
+//! - a streamed response is cut after 200 MB, Lambda's maximum streamed response size, and
+//!   ended as failed (`Function.ResponseSizeTooLarge`);
+//! - with `LOCAL_LAMBDA_BANDWIDTH=lambda` ([`Bandwidth::Lambda`]), the function URL and
+//!   `/invoke` doors send the first 6 MB of a response at full speed and the rest at 2 MB/s,
+//!   the rate Lambda streams at after its uncapped first 6 MB, so that long downloads feel
+//!   as they will on AWS.
+//!
+//! # Inspector
+//!
+//! `http://127.0.0.1:7000/_lambda/` lists the recent invocations (the last 64) live, through
+//! server-sent events from `/_lambda/events` (`/_lambda/invocations` is the same list as
+//! JSON): door, method and path, status, the headers and cookies of the prelude, time to
+//! first byte, duration, bytes, chunk count, and the error type and message from the error
+//! trailers or `/error`. Selecting one draws its chunk timeline (time against bytes sent):
+//! a staircase is a streamed response, a single step a buffered one. Only a 512-byte preview
+//! of each body is kept. Paths under `/_lambda/` are the inspector's, never the function's.
+//!
+//! [`Runtime::response_mode`]: crate::Runtime::response_mode
 //!
 //! # Example
 //!
@@ -53,10 +93,12 @@
 //! [`Runtime::run`]: crate::Runtime::run
 
 mod eventstream;
+mod inspector;
 mod server;
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -68,6 +110,20 @@ use crate::{Config, Error};
 const DEFAULT_PORT: u16 = 7000;
 /// How long a caller may take to send its request head.
 const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How many invocations run at once by default.
+const DEFAULT_CONCURRENCY: usize = 64;
+
+/// How fast the function URL and `/invoke` doors send a response; see [`Options::bandwidth`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Bandwidth {
+    /// As fast as the caller reads. The default.
+    #[default]
+    Unlimited,
+    /// As Lambda streams: the first 6 MB at full speed, then at most 2 MB/s
+    /// (`LOCAL_LAMBDA_BANDWIDTH=lambda`).
+    Lambda,
+}
 
 /// When [`Runtime::run`](crate::Runtime::run) starts the local server; set with
 /// [`Runtime::local`](crate::Runtime::local).
@@ -108,6 +164,12 @@ pub struct Options {
     /// How long a caller may take to send its request head before the connection is closed
     /// (default 30 s), so that slow or stalled clients cannot hold connections forever.
     pub header_read_timeout: Duration,
+    /// How many invocations run at once: `LOCAL_LAMBDA_CONCURRENCY` (default 64). Each has its
+    /// own request id and deadline, as each concurrent request to a function URL gets its own
+    /// execution environment; beyond it, callers are throttled with Lambda's `429`.
+    pub concurrency: NonZeroUsize,
+    /// How fast responses are sent: `LOCAL_LAMBDA_BANDWIDTH` (`lambda` or `unlimited`).
+    pub bandwidth: Bandwidth,
 }
 
 impl Default for Options {
@@ -116,13 +178,15 @@ impl Default for Options {
             addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), DEFAULT_PORT),
             function_timeout: DEFAULT_TIMEOUT,
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            concurrency: NonZeroUsize::new(DEFAULT_CONCURRENCY).unwrap_or(NonZeroUsize::MIN),
+            bandwidth: Bandwidth::Unlimited,
         }
     }
 }
 
 impl Options {
-    /// Reads the options from `LOCAL_LAMBDA_HOST`, `LOCAL_LAMBDA_PORT` and
-    /// `LOCAL_LAMBDA_TIMEOUT`; a missing or unparsable variable keeps its default (with a
+    /// Reads the options from `LOCAL_LAMBDA_HOST`, `LOCAL_LAMBDA_PORT`, `LOCAL_LAMBDA_TIMEOUT`,
+    /// `LOCAL_LAMBDA_CONCURRENCY` and `LOCAL_LAMBDA_BANDWIDTH`; a missing or unparsable variable keeps its default (with a
     /// warning when unparsable).
     pub fn from_env() -> Self {
         Self::from_lookup(|name| std::env::var(name).ok())
@@ -153,6 +217,25 @@ impl Options {
                 _ => tracing::warn!(
                     value = %secs,
                     "ignoring LOCAL_LAMBDA_TIMEOUT: not a positive number of seconds"
+                ),
+            }
+        }
+        if let Some(n) = var("LOCAL_LAMBDA_CONCURRENCY") {
+            match n.trim().parse::<NonZeroUsize>() {
+                Ok(n) => options.concurrency = n,
+                Err(_) => tracing::warn!(
+                    value = %n,
+                    "ignoring LOCAL_LAMBDA_CONCURRENCY: not a positive number"
+                ),
+            }
+        }
+        if let Some(b) = var("LOCAL_LAMBDA_BANDWIDTH") {
+            match b.trim().to_ascii_lowercase().as_str() {
+                "lambda" => options.bandwidth = Bandwidth::Lambda,
+                "unlimited" => options.bandwidth = Bandwidth::Unlimited,
+                _ => tracing::warn!(
+                    value = %b,
+                    "ignoring LOCAL_LAMBDA_BANDWIDTH: not `lambda` or `unlimited`"
                 ),
             }
         }
@@ -230,18 +313,20 @@ impl Server {
             config.function_name = "local".to_owned();
         }
         let emulator::Emulator {
-            config,
+            mut config,
             queue,
             mut tasks,
             ..
         } = emulator::start(&config, self.options.function_timeout)
             .map_err(|e| Error::local(format!("cannot listen for the runtime api: {e}")))?;
-        let doors = server::Doors::new(queue, self.options);
+        // One worker per invocation allowed at once, so no caller waits for another.
+        config.max_concurrency = Some(self.options.concurrency);
+        let doors = server::Doors::new(queue, self.options, config.response_mode);
         tasks.spawn(server::serve(self.listener, doors));
         tracing::info!(
             "local lambda server on http://{addr}: try `curl -N http://{addr}/` \
              (function url), `curl -N -d '{{}}' http://{addr}/invoke` (raw event), or an aws sdk \
-             with endpoint_url http://{addr}",
+             with endpoint_url http://{addr}; inspector on http://{addr}/_lambda/",
             addr = self.addr,
         );
         Ok((config, tasks))
@@ -259,11 +344,15 @@ mod tests {
             ("LOCAL_LAMBDA_HOST", "0.0.0.0"),
             ("LOCAL_LAMBDA_PORT", "9000"),
             ("LOCAL_LAMBDA_TIMEOUT", "30"),
+            ("LOCAL_LAMBDA_CONCURRENCY", "3"),
+            ("LOCAL_LAMBDA_BANDWIDTH", "Lambda"),
         ]
         .into();
         let o = Options::from_lookup(|n| vars.get(n).map(|v| v.to_string()));
         assert_eq!(o.addr, "0.0.0.0:9000".parse().unwrap());
         assert_eq!(o.function_timeout, Duration::from_secs(30));
+        assert_eq!(o.concurrency.get(), 3);
+        assert_eq!(o.bandwidth, Bandwidth::Lambda);
 
         let o = Options::from_lookup(|n| (n != "LOCAL_LAMBDA_HOST").then(|| "bad".to_owned()));
         assert_eq!(o, Options::default());

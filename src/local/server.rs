@@ -12,28 +12,59 @@ use http_body_util::channel::{Channel, Sender};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
-use super::{eventstream, Options};
+use super::inspector::{self, Inspector, Recording};
+use super::{eventstream, Bandwidth, Options};
 use crate::emulator::http1::{self, Body};
 use crate::emulator::{self, event, job, prelude, Job, Replies, Reply};
 use crate::wire::{self, MAX_PAYLOAD};
-use crate::{BoxError, Diagnostic};
+use crate::{BoxError, Diagnostic, ResponseMode};
 
 const STREAMING_INVOKE: &str = "/response-streaming-invocations";
 const INVOKE: &str = "/invocations";
 /// How much of a body over the payload limit is read and dropped before answering `413`.
 const DRAIN_LIMIT: u64 = 64 * 1024 * 1024;
+/// Where the inspector lives: a path no function URL route is expected to use.
+pub(crate) const INSPECTOR: &str = "/_lambda/";
+/// The largest streamed response Lambda sends: 200 MB.
+const MAX_STREAMED: u64 = 200 * 1024 * 1024;
+/// How much of a streamed response Lambda sends at full speed before pacing it.
+const BURST: u64 = 6 * 1024 * 1024;
+/// The rate Lambda streams at after the burst: 2 MB/s.
+const PACED_BYTES_PER_SEC: f64 = 2.0 * 1024.0 * 1024.0;
 
-/// What the front doors share: the queue to the runtime and the options.
+/// What the front doors share: the queue to the runtime, the options, the concurrency
+/// permits and the inspector.
 pub(crate) struct Doors {
     queue: mpsc::UnboundedSender<Job>,
     options: Options,
+    permits: Arc<Semaphore>,
+    inspector: Arc<Inspector>,
+    buffered: bool,
 }
 
 impl Doors {
-    pub(crate) fn new(queue: mpsc::UnboundedSender<Job>, options: Options) -> Arc<Self> {
-        Arc::new(Doors { queue, options })
+    pub(crate) fn new(
+        queue: mpsc::UnboundedSender<Job>,
+        options: Options,
+        mode: ResponseMode,
+    ) -> Arc<Self> {
+        Arc::new(Doors {
+            queue,
+            permits: Arc::new(Semaphore::new(options.concurrency.get())),
+            options,
+            inspector: Inspector::new(),
+            buffered: mode == ResponseMode::Buffered,
+        })
+    }
+
+    /// A slot for one more invocation, or `429` when all are taken.
+    fn permit(&self) -> Result<OwnedSemaphorePermit, Refused> {
+        self.permits
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| Refused::Throttled)
     }
 
     /// Queues the invocation `id` of `payload`; its replies come back on the returned end.
@@ -64,6 +95,9 @@ pub(crate) async fn serve(listener: TcpListener, doors: Arc<Doors>) {
 async fn route(doors: Arc<Doors>, peer: SocketAddr, req: Request<Incoming>) -> Response<Body> {
     let path = req.uri().path();
     let is_post = req.method() == Method::POST;
+    if path.starts_with(INSPECTOR) || path == INSPECTOR.trim_end_matches('/') {
+        return inspect(&doors, path);
+    }
     let res = if is_post && path == "/invoke" {
         invoke_raw(&doors, req).await
     } else if is_post && is_function_path(path, "/2021-11-15/functions/", STREAMING_INVOKE) {
@@ -98,6 +132,10 @@ async fn function_url(
     if event.len() > MAX_PAYLOAD {
         return Err(Refused::TooLarge);
     }
+    let permit = doors.permit()?;
+    let rec = doors
+        .inspector
+        .record("function url", parts.method.as_str(), parts.uri.path(), &id);
     let replies = doors.submit(&id, event, None)?;
     tracing::info!(
         request_id = %id,
@@ -105,7 +143,11 @@ async fn function_url(
         uri = %parts.uri,
         "function url invocation"
     );
-    Ok(stream_back(replies, &id, trailers, |failure| {
+    if doors.buffered {
+        return Ok(buffered_function_url(replies, &id, rec).await);
+    }
+    let flow = Flow::new(doors, permit, rec);
+    Ok(stream_back(replies, &id, trailers, flow, |failure| {
         log_failure(
             &id,
             failure,
@@ -122,9 +164,12 @@ async fn invoke_raw(doors: &Doors, req: Request<Incoming>) -> Result<Response<Bo
     let (parts, body) = req.into_parts();
     let payload = read_payload(&parts.headers, body).await?;
     let id = emulator::request_id();
+    let permit = doors.permit()?;
+    let rec = doors.inspector.record("invoke", "POST", "/invoke", &id);
     let replies = doors.submit(&id, payload, None)?;
     tracing::info!(request_id = %id, "raw invocation");
-    Ok(stream_back(replies, &id, trailers, |failure| {
+    let flow = Flow::new(doors, permit, rec);
+    Ok(stream_back(replies, &id, trailers, flow, |failure| {
         log_failure(
             &id,
             failure,
@@ -140,20 +185,81 @@ async fn invoke_raw(doors: &Doors, req: Request<Incoming>) -> Result<Response<Bo
     .await)
 }
 
+/// What goes with a streamed response to its end: its concurrency slot, its recording, and
+/// Lambda's limits on its size and pace.
+struct Flow {
+    _permit: OwnedSemaphorePermit,
+    rec: Recording,
+    pace: bool,
+    sent: u64,
+    /// When the response passed the burst, with pacing on.
+    paced_from: Option<tokio::time::Instant>,
+}
+
+impl Flow {
+    fn new(doors: &Doors, permit: OwnedSemaphorePermit, rec: Recording) -> Self {
+        Flow {
+            _permit: permit,
+            rec,
+            pace: doors.options.bandwidth == Bandwidth::Lambda,
+            sent: 0,
+            paced_from: None,
+        }
+    }
+
+    /// `data`, trimmed to what fits in Lambda's 200 MB; waits first when paced. `Err` once
+    /// the response is over the limit (after the part that fits is returned once).
+    async fn admit(&mut self, mut data: Bytes) -> Result<Bytes, Diagnostic> {
+        let room = MAX_STREAMED - self.sent;
+        if room == 0 {
+            return Err(too_large_response(MAX_STREAMED));
+        }
+        if data.len() as u64 > room {
+            data.truncate(room as usize);
+        }
+        if self.pace && self.sent + data.len() as u64 > BURST {
+            let from = *self
+                .paced_from
+                .get_or_insert_with(tokio::time::Instant::now);
+            let beyond = (self.sent + data.len() as u64).saturating_sub(BURST);
+            let due = std::time::Duration::from_secs_f64(beyond as f64 / PACED_BYTES_PER_SEC);
+            tokio::time::sleep_until(from + due).await;
+        }
+        self.sent += data.len() as u64;
+        self.rec.chunk(&data);
+        Ok(data)
+    }
+}
+
 /// Waits for the response to start, then streams it to the caller as it arrives.
 async fn stream_back(
     mut replies: Replies,
     id: &str,
     trailers: bool,
+    mut flow: Flow,
     failed: impl FnOnce(&Diagnostic) -> Response<Body>,
 ) -> Response<Body> {
     let opened = match prelude::open(&mut replies).await {
         Ok(opened) => opened,
-        Err(unopened) => return failed(&unopened.failure),
+        Err(unopened) => {
+            let failure = unopened.failure;
+            flow.rec.failed(&failure);
+            let res = failed(&failure);
+            flow.rec.answered(res.status());
+            return res;
+        }
     };
+    flow.rec.head(opened.status, &opened.headers);
     // One frame in flight: the runtime's stream waits for the caller, nothing piles up here.
     let (tx, body) = Channel::<Bytes, BoxError>::new(1);
-    tokio::spawn(pump(opened.first, replies, tx, id.to_owned(), trailers));
+    tokio::spawn(pump(
+        opened.first,
+        replies,
+        tx,
+        id.to_owned(),
+        trailers,
+        flow,
+    ));
     let mut res = Response::new(body.boxed());
     *res.status_mut() = opened.status;
     *res.headers_mut() = opened.headers;
@@ -174,21 +280,42 @@ async fn pump(
     mut tx: Sender<Bytes, BoxError>,
     id: String,
     trailers: bool,
+    mut flow: Flow,
 ) {
-    if !first.is_empty() && tx.send_data(first).await.is_err() {
-        tracing::info!(request_id = %id, "the caller disconnected mid-stream");
-        return;
-    }
+    let mut next = if first.is_empty() {
+        None
+    } else {
+        Some(Reply::Data(first))
+    };
     loop {
-        match replies.next().await {
+        let reply = match next.take() {
+            Some(reply) => reply,
+            None => replies.next().await,
+        };
+        let reply = match reply {
+            Reply::Data(data) => match flow.admit(data).await {
+                Ok(data) => Reply::Data(data),
+                Err(failure) => Reply::Failed(failure),
+            },
+            other => other,
+        };
+        match reply {
             Reply::Data(data) => {
                 if tx.send_data(data).await.is_err() {
                     tracing::info!(request_id = %id, "the caller disconnected mid-stream");
+                    // The invocation goes on (as on Lambda) and keeps its slot until it ends.
+                    drain(&mut replies).await;
+                    flow.rec.finish();
                     return;
                 }
             }
-            Reply::End => return,
+            Reply::End => {
+                flow.rec.finish();
+                return;
+            }
             Reply::Failed(failure) | Reply::Error(failure) => {
+                flow.rec.failed(&failure);
+                flow.rec.finish();
                 if trailers {
                     log_failure(
                         &id,
@@ -205,10 +332,172 @@ async fn pump(
                     );
                     tx.abort(Box::new(failure));
                 }
+                drain(&mut replies).await;
                 return;
             }
             Reply::Started { .. } | Reply::Head { .. } => continue,
         }
+    }
+}
+
+/// A whole response, up to Lambda's 6 MB for a buffered one, and how it failed, if it did;
+/// its content type goes to `content_type`.
+async fn collect(
+    replies: &mut Replies,
+    rec: &mut Recording,
+    content_type: &mut Option<HeaderValue>,
+) -> (BytesMut, Option<Diagnostic>) {
+    let mut payload = BytesMut::new();
+    let failure = loop {
+        match replies.next().await {
+            Reply::Head { content_type: ct } => *content_type = ct,
+            Reply::Data(data) => {
+                rec.chunk(&data);
+                payload.extend_from_slice(&data);
+                if payload.len() > MAX_PAYLOAD {
+                    drain(replies).await;
+                    break Some(too_large_response(MAX_PAYLOAD as u64));
+                }
+            }
+            Reply::End => break None,
+            Reply::Failed(f) | Reply::Error(f) => break Some(f),
+            Reply::Started { .. } => {}
+        }
+    };
+    (payload, failure)
+}
+
+/// Lambda's error for a response over `limit` bytes.
+fn too_large_response(limit: u64) -> Diagnostic {
+    Diagnostic::new(
+        "Function.ResponseSizeTooLarge",
+        format!("response payload size exceeded maximum allowed payload size ({limit} bytes)"),
+    )
+}
+
+/// Reads the rest of an invocation's replies, to its end.
+async fn drain(replies: &mut Replies) {
+    while let Reply::Started { .. } | Reply::Head { .. } | Reply::Data(_) = replies.next().await {}
+}
+
+/// A function URL of a function that answers buffered: the whole response at once, with its
+/// `content-length`, decoded from the response object as a `BUFFERED` function URL does.
+async fn buffered_function_url(
+    mut replies: Replies,
+    id: &str,
+    mut rec: Recording,
+) -> Response<Body> {
+    let (payload, failure) = collect(&mut replies, &mut rec, &mut None).await;
+    let mut res = match failure {
+        None => buffered_response(&payload),
+        Some(f) => {
+            log_failure(id, &f, "the invocation failed; answering 502");
+            rec.failed(&f);
+            text(StatusCode::BAD_GATEWAY, "Internal Server Error")
+        }
+    };
+    rec.head(res.status(), res.headers());
+    rec.finish();
+    res.headers_mut()
+        .insert("x-amzn-requestid", header_value(id));
+    res
+}
+
+/// The response a function URL makes of a buffered response object: `statusCode`, `headers`,
+/// `cookies` and `body` (base64-decoded when `isBase64Encoded`), or, when the payload is not
+/// such an object, the payload itself as a `200` JSON body.
+fn buffered_response(payload: &[u8]) -> Response<Body> {
+    let object = serde_json::from_slice::<serde_json::Value>(payload)
+        .ok()
+        .filter(|v| v.get("statusCode").is_some());
+    let Some(object) = object else {
+        let mut res = json(StatusCode::OK, Bytes::copy_from_slice(payload));
+        res.headers_mut()
+            .insert(CONTENT_LENGTH, HeaderValue::from(payload.len()));
+        return res;
+    };
+    let status = object["statusCode"]
+        .as_u64()
+        .and_then(|s| u16::try_from(s).ok())
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .unwrap_or(StatusCode::OK);
+    let text_body = object["body"].as_str().unwrap_or("");
+    let body = if object["isBase64Encoded"].as_bool() == Some(true) {
+        base64::engine::general_purpose::STANDARD
+            .decode(text_body)
+            .unwrap_or_default()
+            .into()
+    } else {
+        Bytes::copy_from_slice(text_body.as_bytes())
+    };
+    let mut headers = HeaderMap::new();
+    if let Some(map) = object["headers"].as_object() {
+        for (name, value) in map {
+            let (Ok(name), Some(value)) = (
+                http::HeaderName::from_bytes(name.as_bytes()),
+                value.as_str().and_then(|v| HeaderValue::from_str(v).ok()),
+            ) else {
+                continue;
+            };
+            headers.insert(name, value);
+        }
+    }
+    for cookie in object["cookies"].as_array().into_iter().flatten() {
+        if let Some(v) = cookie.as_str().and_then(|v| HeaderValue::from_str(v).ok()) {
+            headers.append(http::header::SET_COOKIE, v);
+        }
+    }
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
+    let mut res = Response::new(full(body));
+    *res.status_mut() = status;
+    *res.headers_mut() = headers;
+    res
+}
+
+/// The inspector's routes: the page, its live feed, and the invocations as JSON.
+fn inspect(doors: &Doors, path: &str) -> Response<Body> {
+    match path.strip_prefix(INSPECTOR).unwrap_or("") {
+        "" => {
+            let mut res = Response::new(full(Bytes::from(doors.inspector.page())));
+            res.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+            res
+        }
+        "invocations" => {
+            let all = doors.inspector.snapshot();
+            let list = format!("[{}]", all.join(","));
+            json(StatusCode::OK, Bytes::from(list))
+        }
+        "events" => {
+            let (mut tx, body) = Channel::<Bytes, BoxError>::new(16);
+            let mut feed = doors.inspector.subscribe();
+            let kept = doors.inspector.snapshot();
+            tokio::spawn(async move {
+                for json in kept {
+                    if tx.send_data(inspector::event(&json)).await.is_err() {
+                        return;
+                    }
+                }
+                loop {
+                    let json = match feed.recv().await {
+                        Ok(json) => json,
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                    };
+                    if tx.send_data(inspector::event(&json)).await.is_err() {
+                        return;
+                    }
+                }
+            });
+            let mut res = Response::new(body.boxed());
+            let h = res.headers_mut();
+            h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+            h.insert("cache-control", HeaderValue::from_static("no-cache"));
+            res
+        }
+        _ => text(StatusCode::NOT_FOUND, "no such inspector page\n"),
     }
 }
 
@@ -229,26 +518,35 @@ async fn invoke_with_response_stream(
     let (parts, body) = req.into_parts();
     let payload = read_payload(&parts.headers, body).await?;
     let id = emulator::request_id();
+    let permit = doors.permit()?;
+    let mut rec = doors
+        .inspector
+        .record("InvokeWithResponseStream", "POST", parts.uri.path(), &id);
     let mut replies = doors.submit(&id, payload, client_context(&parts.headers))?;
     tracing::info!(request_id = %id, "invoke with response stream");
     let (mut tx, body) = Channel::<Bytes, BoxError>::new(1);
     let task_id = id.clone();
+    rec.head(StatusCode::OK, &HeaderMap::new());
     tokio::spawn(async move {
+        let _permit = permit;
         let id = task_id;
         let failure = loop {
             match replies.next().await {
                 Reply::Data(data) => {
+                    rec.chunk(&data);
                     if tx
                         .send_data(eventstream::payload_chunk(&data))
                         .await
                         .is_err()
                     {
                         tracing::info!(request_id = %id, "the caller disconnected mid-stream");
+                        drain(&mut replies).await;
                         return;
                     }
                 }
                 Reply::End => break None,
                 Reply::Failed(f) | Reply::Error(f) => {
+                    rec.failed(&f);
                     log_failure(
                         &id,
                         &f,
@@ -291,39 +589,24 @@ async fn invoke(doors: &Doors, req: Request<Incoming>) -> Result<Response<Body>,
         return Ok(empty(StatusCode::NO_CONTENT));
     }
     let id = emulator::request_id();
+    let permit = doors.permit()?;
+    let mut rec = doors
+        .inspector
+        .record("Invoke", "POST", parts.uri.path(), &id);
     let mut replies = doors.submit(&id, payload, client_context(&parts.headers))?;
     tracing::info!(request_id = %id, invocation_type, "invoke");
     if invocation_type == "Event" {
+        rec.answered(StatusCode::ACCEPTED);
         // Nobody waits for the result: read it to its end in the background.
         tokio::spawn(async move {
-            while let Reply::Started { .. } | Reply::Head { .. } | Reply::Data(_) =
-                replies.next().await
-            {}
+            let _permit = permit;
+            drain(&mut replies).await;
+            rec.finish();
         });
         return Ok(empty(StatusCode::ACCEPTED));
     }
     let mut content_type = None;
-    let mut payload = BytesMut::new();
-    let failure = loop {
-        match replies.next().await {
-            Reply::Head { content_type: ct } => content_type = ct,
-            Reply::Data(data) => {
-                payload.extend_from_slice(&data);
-                if payload.len() > MAX_PAYLOAD {
-                    break Some(Diagnostic::new(
-                        "Function.ResponseSizeTooLarge",
-                        format!(
-                            "response payload size exceeded maximum allowed payload size \
-                             ({MAX_PAYLOAD} bytes)"
-                        ),
-                    ));
-                }
-            }
-            Reply::End => break None,
-            Reply::Failed(f) | Reply::Error(f) => break Some(f),
-            Reply::Started { .. } => {}
-        }
-    };
+    let (payload, failure) = collect(&mut replies, &mut rec, &mut content_type).await;
     let mut res = match &failure {
         None => {
             let mut res = Response::new(full(payload.freeze()));
@@ -332,6 +615,7 @@ async fn invoke(doors: &Doors, req: Request<Incoming>) -> Result<Response<Body>,
             res
         }
         Some(f) => {
+            rec.failed(f);
             log_failure(&id, f, "the invocation failed");
             let mut res = json(StatusCode::OK, f.to_json().into());
             res.headers_mut().insert(
@@ -341,6 +625,9 @@ async fn invoke(doors: &Doors, req: Request<Incoming>) -> Result<Response<Body>,
             res
         }
     };
+    rec.head(res.status(), res.headers());
+    rec.finish();
+    drop(permit);
     let h = res.headers_mut();
     h.insert("x-amzn-requestid", header_value(&id));
     h.insert(
@@ -403,6 +690,8 @@ enum Refused {
     Unreadable,
     /// The runtime is gone: `503`.
     Stopped,
+    /// Every concurrency slot is taken: `429`, as Lambda throttles.
+    Throttled,
 }
 
 impl Refused {
@@ -411,6 +700,7 @@ impl Refused {
             Refused::TooLarge => too_large(),
             Refused::Unreadable => text(StatusCode::BAD_REQUEST, "cannot read the request body\n"),
             Refused::Stopped => text(StatusCode::SERVICE_UNAVAILABLE, "the runtime has stopped\n"),
+            Refused::Throttled => throttled(),
         }
     }
 }
@@ -426,6 +716,22 @@ fn too_large() -> Response<Body> {
     res.headers_mut().insert(
         "x-amzn-errortype",
         HeaderValue::from_static("RequestTooLargeException"),
+    );
+    res
+}
+
+/// What Lambda answers when a function is at its concurrency limit: `TooManyRequestsException`.
+fn throttled() -> Response<Body> {
+    let mut res = json(
+        StatusCode::TOO_MANY_REQUESTS,
+        Bytes::from_static(
+            b"{\"Reason\":\"ReservedFunctionConcurrentInvocationLimitExceeded\",\"Type\":\"User\",\
+              \"message\":\"Rate Exceeded.\"}",
+        ),
+    );
+    res.headers_mut().insert(
+        "x-amzn-errortype",
+        HeaderValue::from_static("TooManyRequestsException"),
     );
     res
 }

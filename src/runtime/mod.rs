@@ -121,7 +121,8 @@ impl Runtime {
     /// streamed where the caller can take a stream), instead of what
     /// `LAMBDA_STREAM_RESPONSE_MODE` says; see [`ResponseMode`].
     ///
-    /// The [local server](crate::local) always streams.
+    /// The [local server](crate::local)'s function URL door answers a buffered function as a
+    /// `BUFFERED` function URL does.
     pub fn response_mode(mut self, mode: ResponseMode) -> Self {
         self.config.response_mode = mode;
         self
@@ -157,10 +158,25 @@ impl Runtime {
     where
         S: LambdaService,
     {
-        let (runtime, _local) = self.connect().await?;
+        let (runtime, local) = self.connect().await?;
+        #[cfg(feature = "local")]
+        if local.is_some() {
+            return runtime.serve_local(service).await;
+        }
+        drop(local);
         runtime.warn_if_concurrency_is_ignored();
         let mut client = runtime.client()?;
         worker::run(service, &mut client, runtime.settings(1)).await
+    }
+
+    /// The local server's callers, served at once (up to its concurrency) by one service.
+    #[cfg(feature = "local")]
+    async fn serve_local<S>(&self, service: S) -> Result<(), Error>
+    where
+        S: LambdaService,
+    {
+        let mode = self.config.response_mode;
+        worker::serve_many(service, || self.client(), self.workers(), mode).await
     }
 
     /// Serves invocations with as many workers as `AWS_LAMBDA_MAX_CONCURRENCY` asks for (one
@@ -181,7 +197,8 @@ impl Runtime {
     ///   the others go on. The invocation it held is reported to `/error` as
     ///   `Function.Panic` (unless its response had started: then Lambda keeps what it got).
     ///
-    /// Outside Lambda, the [local server](crate::local) serves with one worker.
+    /// Outside Lambda, the [local server](crate::local) serves with one worker per allowed
+    /// concurrent invocation (`LOCAL_LAMBDA_CONCURRENCY`).
     ///
     /// ```no_run
     /// use lambda_stream::{Body, Runtime};
@@ -267,7 +284,14 @@ impl Runtime {
         E: Into<BoxError>,
         S: LambdaService,
     {
-        let (runtime, _local) = self.connect().await?;
+        let (runtime, local) = self.connect().await?;
+        #[cfg(feature = "local")]
+        if local.is_some() {
+            let mut client: Client<S::ResBody> = runtime.client()?;
+            let service = worker::init_service(init, &mut client).await?;
+            return runtime.serve_local(service).await;
+        }
+        drop(local);
         runtime.warn_if_concurrency_is_ignored();
         let mut client = runtime.client()?;
         worker::init_then_run(init, &mut client, runtime.settings(1)).await
@@ -289,13 +313,11 @@ impl Runtime {
         })
     }
 
-    /// Starts `server`; the runtime serves its Runtime API, streamed and with one worker.
+    /// Starts `server`; the runtime serves its Runtime API with as many invocations at once
+    /// as its concurrency allows (set by `start` as `max_concurrency`).
     #[cfg(feature = "local")]
     fn on_local(server: local::Server) -> Result<(Self, LocalTasks), Error> {
-        let (mut config, tasks) = server.start()?;
-        // The local Runtime API takes streamed responses only; one worker serves them.
-        config.response_mode = ResponseMode::Streamed;
-        config.max_concurrency = None;
+        let (config, tasks) = server.start()?;
         let runtime = Runtime::new(config).local(local::Mode::Never);
         Ok((runtime, Some(tasks)))
     }
@@ -329,7 +351,7 @@ impl local::Server {
         S: LambdaService,
     {
         let (runtime, _local) = Runtime::on_local(self)?;
-        runtime.run(service).await
+        runtime.serve_local(service).await
     }
 
     /// Runs `init`, then serves with the service it returns; see [`Runtime::run_with_init`].
@@ -340,6 +362,8 @@ impl local::Server {
         S: LambdaService,
     {
         let (runtime, _local) = Runtime::on_local(self)?;
-        runtime.run_with_init(init).await
+        let mut client: Client<S::ResBody> = runtime.client()?;
+        let service = worker::init_service(init, &mut client).await?;
+        runtime.serve_local(service).await
     }
 }

@@ -13,6 +13,7 @@ use tracing::Instrument;
 use crate::catch_unwind::{drop_caught, CatchUnwind, Guarded};
 use crate::client::{ApiError, Client, Invocation};
 use crate::error::types;
+use crate::event::ResponseFormat;
 use crate::{
     event, trace_env, wire, Body, BoxError, Diagnostic, Error, LambdaService, ResponseMode,
 };
@@ -184,27 +185,50 @@ where
     S: LambdaService,
 {
     let request_id = invocation.context.request_id.clone();
-    let (request, format) = match event::decode(invocation.payload, invocation.context) {
+    let (request, format) = match decode(invocation) {
         Ok(decoded) => decoded,
-        Err(e) => {
-            let d = Diagnostic::new(types::INVALID_EVENT, e.to_string());
-            return fail(client, &request_id, d).await;
-        }
+        Err(d) => return fail(client, &request_id, d).await,
     };
-
     let streamed = event::streams(mode, format, &request);
-    let response = match call(service, request).await {
-        Ok(response) => response,
-        Err(diagnostic) => return fail(client, &request_id, diagnostic).await,
+    let response = match ready(service).await {
+        Ok(()) => match begin(service, request) {
+            Ok(future) => finish(future).await,
+            Err(d) => Err(d),
+        },
+        Err(d) => Err(d),
     };
+    respond(client, &request_id, format, response, streamed).await
+}
 
+/// The invocation's event as a request, and the response format its source expects.
+fn decode(invocation: Invocation) -> Result<(Request<Body>, ResponseFormat), Diagnostic> {
+    event::decode(invocation.payload, invocation.context)
+        .map_err(|e| Diagnostic::new(types::INVALID_EVENT, e.to_string()))
+}
+
+/// Sends `response` (or reports its failure) and settles the Runtime API's reply.
+async fn respond<B>(
+    client: &mut Client<B>,
+    request_id: &str,
+    format: ResponseFormat,
+    response: Result<Response<B>, Diagnostic>,
+    streamed: bool,
+) -> Result<(), Error>
+where
+    B: http_body::Body + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let response = match response {
+        Ok(response) => response,
+        Err(diagnostic) => return fail(client, request_id, diagnostic).await,
+    };
     let (parts, body) = response.into_parts();
     if streamed {
         let head = wire::encode_head(format, &parts);
         // Its extensions are the handler's values: dropped inside the panic boundary.
         drop_caught(parts, "the response head");
         let reply = client
-            .respond(&request_id, head, body, tracing::Span::current())
+            .respond(request_id, head, body, tracing::Span::current())
             .await;
         return settle(reply, "response");
     }
@@ -213,37 +237,177 @@ where
     drop_caught(parts, "the response head");
     match buffered {
         Ok(buffered) => {
-            let reply = client.respond_buffered(&request_id, buffered).await;
+            let reply = client.respond_buffered(request_id, buffered).await;
             settle(reply, "response")
         }
-        Err(diagnostic) => fail(client, &request_id, diagnostic).await,
+        Err(diagnostic) => fail(client, request_id, diagnostic).await,
     }
 }
 
-/// Drives the service to a response: `poll_ready`, `call`, the future, any of which may fail
-/// or panic. Errors become diagnostics here, so that no handler error is held across an
-/// await (and the runtime's future is `Send` without asking it of the error type).
-async fn call<S>(
-    service: &mut S,
-    request: Request<Body>,
-) -> Result<Response<S::ResBody>, Diagnostic>
+/// Waits for the service to be ready (`poll_ready`), which may fail or panic. Errors become
+/// diagnostics here, so that no handler error is held across an await (and the runtime's
+/// future is `Send` without asking it of the error type).
+async fn ready<S>(service: &mut S) -> Result<(), Diagnostic>
 where
     S: LambdaService,
 {
     match CatchUnwind::new(poll_fn(|cx| service.poll_ready(cx))).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => return Err(Diagnostic::from_error(e, types::NOT_READY)),
-        Err(panic) => return Err(Diagnostic::from_panic(&*panic)),
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(Diagnostic::from_error(e, types::NOT_READY)),
+        Err(panic) => Err(Diagnostic::from_panic(&*panic)),
     }
-    let future = match catch_unwind(AssertUnwindSafe(|| service.call(request))) {
-        Ok(future) => future,
-        Err(panic) => return Err(Diagnostic::from_panic(&*panic)),
-    };
+}
+
+/// `call`, on a ready service; a panic in it becomes a diagnostic.
+fn begin<S>(service: &mut S, request: Request<Body>) -> Result<S::Future, Diagnostic>
+where
+    S: LambdaService,
+{
+    catch_unwind(AssertUnwindSafe(|| service.call(request)))
+        .map_err(|panic| Diagnostic::from_panic(&*panic))
+}
+
+/// Drives the call's future to a response; its error or panic becomes a diagnostic.
+async fn finish<F, R, E>(future: F) -> Result<R, Diagnostic>
+where
+    F: Future<Output = Result<R, E>>,
+    E: Into<BoxError>,
+{
     match CatchUnwind::new(future).await {
         Ok(Ok(response)) => Ok(response),
         Ok(Err(e)) => Err(Diagnostic::from_error(e, types::HANDLER)),
         Err(panic) => Err(Diagnostic::from_panic(&*panic)),
     }
+}
+
+/// Serves up to `limit` invocations at once with one service, in this task: the local
+/// server's way to answer concurrent callers with a service that need not be `Clone`.
+///
+/// Each invocation in flight has its own Runtime API connection (from `connect`, reused once
+/// it is free). The service is asked for readiness (`poll_ready`) and called one invocation
+/// at a time; the calls' futures and their response bodies are driven side by side.
+#[cfg(feature = "local")]
+pub(crate) async fn serve_many<S>(
+    service: S,
+    connect: impl Fn() -> Result<Client<S::ResBody>, Error>,
+    limit: usize,
+    mode: ResponseMode,
+) -> Result<(), Error>
+where
+    S: LambdaService,
+{
+    use std::pin::pin;
+    use std::task::Poll;
+
+    // One in-flight invocation: its response sent, it gives its connection back.
+    async fn one<F, B>(
+        mut client: Client<B>,
+        request_id: String,
+        format: ResponseFormat,
+        call: Result<F, Diagnostic>,
+        streamed: bool,
+    ) -> (Client<B>, Result<(), Error>)
+    where
+        F: Future<Output = Result<Response<B>, Diagnostic>>,
+        B: http_body::Body + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let response = match call {
+            Ok(future) => future.await,
+            Err(d) => Err(d),
+        };
+        let done = respond(&mut client, &request_id, format, response, streamed).await;
+        (client, done)
+    }
+
+    // Dropped inside the panic boundary, as every worker's service is.
+    let mut service = Guarded::new(service, "the service");
+    let limit = limit.max(1);
+    let mut idle: Vec<Client<S::ResBody>> = Vec::new();
+    let mut running = Vec::new();
+    loop {
+        if running.len() >= limit {
+            // Full: wait for one to finish.
+            let before = running.len();
+            poll_fn(|cx| match drive_all(&mut running, &mut idle, cx) {
+                Err(e) => Poll::Ready(Err(e)),
+                Ok(()) if running.len() < before => Poll::Ready(Ok(())),
+                Ok(()) => Poll::Pending,
+            })
+            .await?;
+            continue;
+        }
+        let mut client = match idle.pop() {
+            Some(client) => client,
+            None => connect()?,
+        };
+        // The next invocation, while those in flight go on.
+        let invocation = {
+            let mut next = pin!(next(&mut client));
+            poll_fn(|cx| {
+                if let Err(e) = drive_all(&mut running, &mut idle, cx) {
+                    return Poll::Ready(Err(e));
+                }
+                next.as_mut().poll(cx)
+            })
+            .await?
+        };
+        let request_id = invocation.context.request_id.clone();
+        let span = tracing::info_span!(
+            "invocation",
+            request_id = %request_id,
+            xray_trace_id = invocation.context.xray_trace_id.as_deref().unwrap_or(""),
+        );
+        let (request, format) = match decode(invocation) {
+            Ok(decoded) => decoded,
+            Err(d) => {
+                fail(&mut client, &request_id, d).instrument(span).await?;
+                idle.push(client);
+                continue;
+            }
+        };
+        let is_ready = {
+            let mut ready = pin!(ready(&mut *service).instrument(span.clone()));
+            poll_fn(|cx| {
+                if let Err(e) = drive_all(&mut running, &mut idle, cx) {
+                    return Poll::Ready(Err(e));
+                }
+                ready.as_mut().poll(cx).map(Ok)
+            })
+            .await?
+        };
+        let streamed = event::streams(mode, format, &request);
+        let call = is_ready
+            .and_then(|()| span.in_scope(|| begin(&mut *service, request)))
+            .map(finish);
+        running.push(Box::pin(
+            one(client, request_id, format, call, streamed).instrument(span),
+        ));
+    }
+}
+
+/// Polls the invocations in flight, taking back the connections of those done; `Err` when
+/// one of them says the runtime must exit.
+#[cfg(feature = "local")]
+fn drive_all<F, B>(
+    running: &mut Vec<std::pin::Pin<Box<F>>>,
+    idle: &mut Vec<Client<B>>,
+    cx: &mut std::task::Context<'_>,
+) -> Result<(), Error>
+where
+    F: Future<Output = (Client<B>, Result<(), Error>)>,
+{
+    let mut i = 0;
+    while i < running.len() {
+        if let std::task::Poll::Ready((client, done)) = running[i].as_mut().poll(cx) {
+            drop(running.swap_remove(i));
+            done?;
+            idle.push(client);
+        } else {
+            i += 1;
+        }
+    }
+    Ok(())
 }
 
 /// Reports a failure before the response started, to `/error`.

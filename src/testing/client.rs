@@ -223,6 +223,7 @@ impl fmt::Debug for TestClient {
 pub struct Builder {
     config: Config,
     timeout: Duration,
+    concurrency: usize,
 }
 
 impl Default for Builder {
@@ -238,6 +239,7 @@ impl Default for Builder {
         Builder {
             config,
             timeout: DEFAULT_TIMEOUT,
+            concurrency: 1,
         }
     }
 }
@@ -265,17 +267,33 @@ impl Builder {
         self
     }
 
+    /// How many invocations the service serves at once (default 1, as one Lambda execution
+    /// environment does): with more, invocations made at once (e.g. spawned, or joined) run
+    /// side by side through the one service, each with its own request id and deadline, as
+    /// the local server runs concurrent callers.
+    pub fn concurrency(mut self, invocations: usize) -> Self {
+        self.concurrency = invocations.max(1);
+        self
+    }
+
     /// The client of `service`.
     pub fn build<S>(self, service: S) -> TestClient
     where
         S: LambdaService + Send + 'static,
         S::Future: Send,
     {
+        let concurrency = self.concurrency;
         let starter: Starter = Box::new(move |addr, config| {
-            let mut client = Client::<S::ResBody>::new(addr, Arc::new(config))?;
+            let config = Arc::new(config);
+            let mut client = Client::<S::ResBody>::new(addr, config.clone())?;
+            let addr = addr.to_owned();
             Ok(Box::pin(async move {
-                crate::runtime::worker::run(service, &mut client, crate::ResponseMode::Streamed)
-                    .await
+                let mode = crate::ResponseMode::Streamed;
+                if concurrency == 1 {
+                    return crate::runtime::worker::run(service, &mut client, mode).await;
+                }
+                let connect = || Client::new(&addr, config.clone()).map_err(crate::Error::config);
+                crate::runtime::worker::serve_many(service, connect, concurrency, mode).await
             }) as Worker)
         });
         TestClient {
