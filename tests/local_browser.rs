@@ -140,7 +140,7 @@ async fn a_browser_gets_sse_events_one_by_one_and_the_inspector_lists_them() {
         .split("<pre id=\"out\">")
         .nth(1)
         .and_then(|rest| rest.split("</pre>").next())
-        .expect("the page's output")
+        .unwrap_or_else(|| panic!("the page's output: {dom}"))
         .replace("&quot;", "\"");
     let seen: serde_json::Value =
         serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"));

@@ -19,6 +19,20 @@ use http::{HeaderMap, Version};
 use percent_encoding::percent_decode_str;
 use serde_json::{json, Map, Value};
 
+/// The function URL domain of the event: the caller's `host` when it is one, else
+/// `local.lambda-url.<AWS_REGION, or us-east-1>.on.aws`. A function URL's events always carry
+/// such a domain, and the runtime tells them from API Gateway HTTP API events by it.
+fn domain_name(host: &str) -> String {
+    if crate::event::is_function_url_domain(host) {
+        return host.to_owned();
+    }
+    let region = std::env::var("AWS_REGION")
+        .ok()
+        .filter(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        .unwrap_or_else(|| "us-east-1".to_owned());
+    format!("local.lambda-url.{region}.on.aws")
+}
+
 /// The event for the request `parts` with `body`, from `peer`, received `now`.
 pub(crate) fn function_url(
     parts: &Parts,
@@ -33,8 +47,8 @@ pub(crate) fn function_url(
         .get(HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("localhost");
-    let domain_name = strip_port(host);
-    let domain_prefix = domain_name.split('.').next().unwrap_or(domain_name);
+    let domain_name = domain_name(strip_port(host));
+    let domain_prefix = domain_name.split('.').next().unwrap_or("local").to_owned();
     let user_agent = parts
         .headers
         .get(USER_AGENT)
@@ -265,7 +279,16 @@ mod tests {
         assert_eq!(rc["http"]["sourceIp"], "10.0.0.7");
         assert_eq!(rc["http"]["userAgent"], "curl/8.7.1");
         assert_eq!(rc["requestId"], "rid-1");
-        assert_eq!(rc["domainName"], "127.0.0.1");
+        // Not the caller's host: a function URL's domain, which tells the runtime the event
+        // came through a function URL (and can be streamed).
+        assert!(
+            rc["domainName"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("local.lambda-url.") && d.ends_with(".on.aws")),
+            "{}",
+            rc["domainName"]
+        );
+        assert_eq!(rc["domainPrefix"], "local");
         assert_eq!(rc["time"], "15/Jul/2025:10:36:52 +0000");
         assert_eq!(rc["timeEpoch"], 1_752_575_812_081u64);
     }

@@ -78,7 +78,7 @@ pub(crate) fn streams(mode: ResponseMode, format: ResponseFormat, request: &Requ
 }
 
 /// `<url-id>.lambda-url.<region>.on.aws` (and the like in other partitions).
-fn is_function_url_domain(domain: &str) -> bool {
+pub(crate) fn is_function_url_domain(domain: &str) -> bool {
     let mut labels = domain.split('.');
     labels.next().is_some_and(|id| !id.is_empty())
         && labels
