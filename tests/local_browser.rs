@@ -13,6 +13,8 @@ use axum::routing::get;
 #[path = "../examples/axum_router.rs"]
 #[allow(dead_code)]
 mod axum_router;
+#[path = "support/local.rs"]
+mod local;
 
 const BROWSER: &str = "chromium";
 
@@ -112,16 +114,12 @@ async fn page() -> axum::response::Response {
 async fn start() -> SocketAddr {
     let app =
         axum_router::app(axum_router::AppState::new("hello from axum")).route("/page", get(page));
-    let mut options = lambda_stream::local::Options::default();
-    options.addr = "127.0.0.1:0".parse().unwrap();
-    let server = lambda_stream::Runtime::new(lambda_stream::Config::default())
-        .local_options(options)
-        .bind_local()
-        .await
-        .unwrap();
-    let addr = server.local_addr();
-    tokio::spawn(server.run(app));
-    addr
+    local::serve(
+        lambda_stream::Runtime::new(lambda_stream::Config::default()),
+        local::options(),
+        app,
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,40 +14,26 @@ use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Empty, StreamBody};
 use hyper_util::rt::TokioIo;
 use lambda_stream::local::{Bandwidth, Options};
-use lambda_stream::{Body, BoxError, ResponseMode, Runtime};
+use lambda_stream::{Body, BoxError, LambdaService, ResponseMode, Runtime};
 use tokio::net::TcpStream;
 use tower::service_fn;
 
 #[path = "../examples/axum_router.rs"]
 #[allow(dead_code)]
 mod axum_router;
+#[path = "support/local.rs"]
+mod local;
 
 type TestBody = BoxBody<Bytes, BoxError>;
 
-fn options() -> Options {
-    let mut options = Options::default();
-    options.addr = "127.0.0.1:0".parse().unwrap();
-    options
-}
-
 /// Starts a local server for `service` (not `Clone`: served through `run`); stops with the test.
-async fn start<S, B>(service: S, options: Options, mode: ResponseMode) -> SocketAddr
+async fn start<S>(service: S, options: Options, mode: ResponseMode) -> SocketAddr
 where
-    S: tower::Service<Request<Body>, Response = Response<B>> + Send + 'static,
+    S: LambdaService + Send + 'static,
     S::Future: Send,
-    S::Error: Into<BoxError>,
-    B: http_body::Body + Send + 'static,
-    B::Error: Into<BoxError>,
 {
-    let server = Runtime::new(lambda_stream::Config::default())
-        .response_mode(mode)
-        .local_options(options)
-        .bind_local()
-        .await
-        .unwrap();
-    let addr = server.local_addr();
-    tokio::spawn(server.run(service));
-    addr
+    let runtime = Runtime::new(lambda_stream::Config::default()).response_mode(mode);
+    local::serve(runtime, options, service).await
 }
 
 /// `n` chunks of `size` bytes, `gap` apart.
@@ -132,7 +118,7 @@ async fn three_three_second_streams_are_served_at_once() {
             }
         })
     };
-    let addr = start(service, options(), ResponseMode::Streamed).await;
+    let addr = start(service, local::options(), ResponseMode::Streamed).await;
     let started = Instant::now();
     let seen = futures_util::future::join_all((0..3).map(|_| get(addr, "/", false))).await;
     let total = started.elapsed();
@@ -157,7 +143,7 @@ async fn three_three_second_streams_are_served_at_once() {
 #[tokio::test]
 async fn an_sse_stream_stays_open_while_other_routes_answer() {
     let app = axum_router::app(axum_router::AppState::new("hi"));
-    let addr = start(app, options(), ResponseMode::Streamed).await;
+    let addr = start(app, local::options(), ResponseMode::Streamed).await;
     let sse = tokio::spawn(get(addr, "/sse", false));
     tokio::time::sleep(Duration::from_millis(150)).await;
     let json = get(addr, "/json", false).await;
@@ -176,7 +162,7 @@ async fn beyond_the_concurrency_cap_callers_are_throttled_as_lambda_does() {
     let service = service_fn(|_req: Request<Body>| async {
         Ok::<_, Infallible>(Response::new(chunks(2, 5, Duration::from_millis(800))))
     });
-    let mut o = options();
+    let mut o = local::options();
     o.concurrency = NonZeroUsize::new(2).unwrap();
     let addr = start(service, o, ResponseMode::Streamed).await;
     let open = [
@@ -224,7 +210,7 @@ async fn the_buffered_door_answers_at_once_with_a_content_length() {
         };
         Ok::<_, Infallible>(res)
     });
-    let addr = start(service, options(), ResponseMode::Buffered).await;
+    let addr = start(service, local::options(), ResponseMode::Buffered).await;
 
     let text = get(addr, "/", false).await;
     assert_eq!(text.status, StatusCode::OK);
@@ -254,7 +240,7 @@ async fn a_stream_past_200_mb_is_cut_with_an_error() {
     let service = service_fn(|_req: Request<Body>| async {
         Ok::<_, Infallible>(Response::new(chunks(201, 1024 * 1024, Duration::ZERO)))
     });
-    let addr = start(service, options(), ResponseMode::Streamed).await;
+    let addr = start(service, local::options(), ResponseMode::Streamed).await;
     let seen = get(addr, "/", true).await;
     assert_eq!(seen.status, StatusCode::OK);
     assert_eq!(seen.body.len(), 200 * 1024 * 1024);
@@ -270,7 +256,7 @@ async fn lambda_bandwidth_paces_after_the_first_6_mb() {
     let service = service_fn(|_req: Request<Body>| async {
         Ok::<_, Infallible>(Response::new(chunks(32, 256 * 1024, Duration::ZERO)))
     });
-    let mut o = options();
+    let mut o = local::options();
     o.bandwidth = Bandwidth::Lambda;
     let addr = start(service, o, ResponseMode::Streamed).await;
     let started = Instant::now();
@@ -302,7 +288,7 @@ async fn the_inspector_feed_lists_invocations_with_their_details() {
             .insert("x-kind", "numbers".parse().unwrap());
         Ok(res)
     });
-    let addr = start(service, options(), ResponseMode::Streamed).await;
+    let addr = start(service, local::options(), ResponseMode::Streamed).await;
 
     let page = get(addr, "/_lambda/", false).await;
     assert_eq!(page.status, StatusCode::OK);

@@ -9,6 +9,8 @@
 //! other end is another process (the example binary, curl, boto3) read the real clock, with
 //! a bound that a loaded machine cannot fail (`assert_each_before_the_next`).
 
+#[path = "support/local.rs"]
+mod local;
 #[path = "support/process.rs"]
 mod process;
 use lambda_stream::Body;
@@ -25,7 +27,7 @@ use http_body::Frame;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper_util::rt::TokioIo;
-use lambda_stream::{BoxError, Diagnostic, RequestContext, RequestExt};
+use lambda_stream::{BoxError, Diagnostic, RequestContext, RequestExt, Runtime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -67,17 +69,14 @@ where
     B: http_body::Body + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    let mut options = lambda_stream::local::Options::default();
-    options.addr = "127.0.0.1:0".parse().unwrap();
+    let mut options = local::options();
     options.function_timeout = function_timeout;
-    let server = lambda_stream::Runtime::new(lambda_stream::Config::default())
-        .local_options(options)
-        .bind_local()
-        .await
-        .unwrap();
-    let addr = server.local_addr();
-    tokio::spawn(server.run(service));
-    addr
+    local::serve(
+        Runtime::new(lambda_stream::Config::default()),
+        options,
+        service,
+    )
+    .await
 }
 
 /// A body of `parts`, `gap` apart, then `fail` as an error if given.
@@ -858,18 +857,17 @@ async fn boto3_invoke_with_response_stream() {
 /// Paused time: the connection is cut off exactly when its head is overdue.
 #[tokio::test(start_paused = true)]
 async fn a_caller_that_never_finishes_its_head_is_cut_off() {
-    let mut options = lambda_stream::local::Options::default();
-    options.addr = "127.0.0.1:0".parse().unwrap();
+    let mut options = local::options();
     options.header_read_timeout = Duration::from_millis(300);
-    let server = lambda_stream::Runtime::new(lambda_stream::Config::default())
-        .local_options(options)
-        .bind_local()
-        .await
-        .unwrap();
-    let addr = server.local_addr();
-    tokio::spawn(server.run(service_fn(|_req: Request<Body>| async {
+    let service = service_fn(|_req: Request<Body>| async {
         Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
-    })));
+    });
+    let addr = local::serve(
+        Runtime::new(lambda_stream::Config::default()),
+        options,
+        service,
+    )
+    .await;
 
     let mut slow = TcpStream::connect(addr).await.unwrap();
     slow.write_all(b"GET / HTTP/1.1\r\nhost: localhost\r\nx-slow: ")

@@ -2,6 +2,8 @@
 //! in order, through the Runtime API path (against the mock) and through the local server
 //! (as a function URL caller sees it).
 
+#[path = "support/local.rs"]
+mod local;
 mod support;
 
 use lambda_stream::Body;
@@ -120,16 +122,8 @@ fn local_harness() -> &'static LocalHarness {
     H.get_or_init(|| {
         let rt = tokio::runtime::Runtime::new().unwrap();
         let addr = rt.block_on(async {
-            let mut options = lambda_stream::local::Options::default();
-            options.addr = "127.0.0.1:0".parse().unwrap();
-            let server = lambda_stream::Runtime::new(lambda_stream::Config::default())
-                .local_options(options)
-                .bind_local()
-                .await
-                .unwrap();
-            let addr = server.local_addr();
-            tokio::spawn(server.run(sizes_service()));
-            addr
+            let runtime = lambda_stream::Runtime::new(lambda_stream::Config::default());
+            local::serve(runtime, local::options(), sizes_service()).await
         });
         LocalHarness { rt, addr }
     })
