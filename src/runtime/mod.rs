@@ -159,7 +159,7 @@ impl Runtime {
         S: LambdaService,
     {
         let (runtime, local) = self.connect().await?;
-        #[cfg(feature = "local")]
+        #[cfg(all(feature = "local", any(debug_assertions, feature = "local-release")))]
         if local.is_some() {
             return runtime.serve_local(service).await;
         }
@@ -285,7 +285,7 @@ impl Runtime {
         S: LambdaService,
     {
         let (runtime, local) = self.connect().await?;
-        #[cfg(feature = "local")]
+        #[cfg(all(feature = "local", any(debug_assertions, feature = "local-release")))]
         if local.is_some() {
             let mut client: Client<S::ResBody> = runtime.client()?;
             let service = worker::init_service(init, &mut client).await?;
@@ -303,11 +303,22 @@ impl Runtime {
     ///
     /// Boxed: the local server's startup is then compiled once, not into the future of every
     /// `run*` of every service (it runs once per process).
+    ///
+    /// In a release build without the `local-release` feature, the local server is not
+    /// started here (nor compiled in): outside Lambda, this is a configuration error that
+    /// says how to get the server.
     fn connect(self) -> Connecting {
         Box::pin(async move {
-            #[cfg(feature = "local")]
+            #[cfg(all(feature = "local", any(debug_assertions, feature = "local-release")))]
             if self.is_local() {
                 return Runtime::on_local(self.bind_local().await?);
+            }
+            #[cfg(all(
+                feature = "local",
+                not(any(debug_assertions, feature = "local-release"))
+            ))]
+            if self.is_local() {
+                return Err(Error::config(NOT_IN_RELEASE_BUILDS));
             }
             Ok((self, None))
         })
@@ -336,6 +347,15 @@ impl Runtime {
         Client::new(address, Arc::new(self.config.clone())).map_err(Error::config)
     }
 }
+
+/// Why `run*` did not start the local server: a release build without `local-release`.
+#[cfg(all(
+    feature = "local",
+    not(any(debug_assertions, feature = "local-release"))
+))]
+const NOT_IN_RELEASE_BUILDS: &str = "AWS_LAMBDA_RUNTIME_API is not set, and release builds do \
+    not start the local server: run a debug build (`cargo run`), or enable lambda-stream's \
+    `local-release` feature";
 
 /// The local server's tasks, while it serves.
 type LocalTasks = Option<JoinSet<()>>;
