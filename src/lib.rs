@@ -53,8 +53,9 @@
 //! - The runtime exits (returns [`Error`]) only when Lambda's Runtime API is unreachable or
 //!   says the environment is broken.
 //! - Outside Lambda (`AWS_LAMBDA_RUNTIME_API` unset), [`run`] serves the [`local`]
-//!   development server on `127.0.0.1:7000`: `curl -N http://127.0.0.1:7000/` calls the
-//!   function as its function URL would, through the same runtime loop.
+//!   development server on `127.0.0.1:7000` in a debug build: `curl -N
+//!   http://127.0.0.1:7000/` calls the function as its function URL would, through the same
+//!   runtime loop.
 //! - Handler styles: any tower service (an axum `Router` as it is), or the [`writer`] style
 //!   (`async fn(Request<Body>, ResponseWriter)`, adapted by [`stream_fn`]).
 //!   [`LambdaService`] names, in one bound, what the runtime asks of a service.
@@ -66,9 +67,12 @@
 //!
 //! - `logging`: `logging::init_default_subscriber()`, a tracing subscriber that honours
 //!   `AWS_LAMBDA_LOG_FORMAT` (JSON lines with the `requestId`) and `AWS_LAMBDA_LOG_LEVEL`.
-//! - `local` (on by default): the [`local`] development server. Without it, `run` outside
-//!   Lambda fails with a configuration error, and the binary is smaller (BENCHMARKS.md has
-//!   the figures).
+//! - `local` (on by default): the [`local`] development server, which `run` starts outside
+//!   Lambda in debug builds. Release builds do not link it (`run` outside Lambda fails there
+//!   with a configuration error), unless `local-release` is on or the server is started
+//!   explicitly ([`Runtime::bind_local`]). Without `local`, its code is not compiled at all.
+//! - `local-release`: `run` starts the local server in release builds too
+//!   (`cargo run --release`).
 //! - `testing`: `testing::TestClient`, to invoke a service through the real wire path in
 //!   your own tests.
 //! - `graceful-shutdown`: `shutdown::spawn_graceful_shutdown_handler`, which runs a future

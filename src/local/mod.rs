@@ -1,7 +1,11 @@
 //! The local development server: run the function on your machine and call it as AWS would.
 //!
 //! When `AWS_LAMBDA_RUNTIME_API` is not set (or with [`Mode::Always`]), [`Runtime::run`]
-//! starts two listeners instead of failing:
+//! starts two listeners instead of failing, in a debug build. A release build does not
+//! start them on its own, so that a deployed binary does not carry the server's code (about
+//! 0.7 MB): it fails with a configuration error instead, unless lambda-stream's
+//! `local-release` feature is on. [`Runtime::bind_local`](crate::Runtime::bind_local) and [`Server::run`] start the
+//! server in any build. The listeners:
 //!
 //! - an internal one, on an ephemeral loopback port, that serves the **Lambda Runtime API**
 //!   (`/2018-06-01/runtime/...`). The runtime's usual worker and Runtime API client run
@@ -141,6 +145,10 @@ pub enum Bandwidth {
 pub enum Mode {
     /// When `AWS_LAMBDA_RUNTIME_API` is not set ([`Config::runtime_api`] is `None`): outside
     /// Lambda. The default.
+    ///
+    /// `Auto` and `Always` start the server in debug builds, and in release builds with the
+    /// `local-release` feature; a release build without it fails with a configuration
+    /// error instead (see the [module docs](self)).
     ///
     /// [`Config::runtime_api`]: crate::Config::runtime_api
     #[default]
