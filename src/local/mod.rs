@@ -57,8 +57,10 @@
 //! - each invocation gets a deadline (`Lambda-Runtime-Deadline-Ms`) from the function timeout
 //!   ([`Options::function_timeout`], `LOCAL_LAMBDA_TIMEOUT` in seconds, default 900 s,
 //!   Lambda's maximum). When it passes, the response is ended as failed (`Sandbox.Timeout`:
-//!   error trailers, or the connection cut, as a function URL cuts a timed-out stream); the
-//!   handler itself is not stopped (Lambda would stop it);
+//!   error trailers, or the connection cut, as a function URL cuts a timed-out stream), and
+//!   100 ms later the invocation is stopped as Lambda stops a timed-out function: the
+//!   handler's future or response body is dropped and its slot is free. (Lambda would also
+//!   start the next invocation in a fresh environment; here the service goes on serving.);
 //! - a streamed response is cut after 200 MB, Lambda's maximum streamed response size, and
 //!   ended as failed (`Function.ResponseSizeTooLarge`);
 //! - with `LOCAL_LAMBDA_BANDWIDTH=lambda` ([`Bandwidth::Lambda`]), the function URL and

@@ -119,12 +119,7 @@ where
     loop {
         let invocation = next(client).await?;
         *lock(current) = Some(invocation.context.request_id.clone());
-        let span = tracing::info_span!(
-            "invocation",
-            request_id = %invocation.context.request_id,
-            xray_trace_id = invocation.context.xray_trace_id.as_deref().unwrap_or(""),
-            tenant_id = invocation.context.tenant_id.as_deref(),
-        );
+        let span = invocation_span(&invocation.context);
         if settings.trace_env {
             trace_env::propagate(invocation.context.xray_trace_id.as_deref());
         }
@@ -134,6 +129,21 @@ where
         *lock(current) = None;
     }
 }
+
+/// The span of one invocation's work: its ids, in every log line of it.
+fn invocation_span(context: &crate::Context) -> tracing::Span {
+    tracing::info_span!(
+        "invocation",
+        request_id = %context.request_id,
+        xray_trace_id = context.xray_trace_id.as_deref().unwrap_or(""),
+        tenant_id = context.tenant_id.as_deref(),
+    )
+}
+
+/// How long after its deadline an invocation of the local server or the test kit is stopped:
+/// long enough for the emulator to end the caller's response with `Sandbox.Timeout` first.
+#[cfg(feature = "local")]
+const STOP_AFTER_DEADLINE: Duration = Duration::from_millis(100);
 
 /// `/next`, retried with capped exponential backoff; fatal on a `5xx` or too many failures.
 async fn next<B>(client: &mut Client<B>) -> Result<Invocation, Error>
@@ -289,7 +299,7 @@ where
 #[cfg(feature = "local")]
 pub(crate) async fn serve_many<S>(
     service: S,
-    connect: impl Fn() -> Result<Client<S::ResBody>, Error>,
+    mut connect: impl FnMut() -> Result<Client<S::ResBody>, Error>,
     limit: usize,
     mode: ResponseMode,
 ) -> Result<(), Error>
@@ -299,25 +309,54 @@ where
     use std::pin::pin;
     use std::task::Poll;
 
-    // One in-flight invocation: its response sent, it gives its connection back.
+    // One in-flight invocation: its response sent, it gives its connection back. Stopped
+    // (dropped, with its connection) at `stop_at`, as Lambda stops a timed-out function.
     async fn one<F, B>(
         mut client: Client<B>,
         request_id: String,
         format: ResponseFormat,
         call: Result<F, Diagnostic>,
         streamed: bool,
-    ) -> (Client<B>, Result<(), Error>)
+        stop_at: Option<tokio::time::Instant>,
+    ) -> (Option<Client<B>>, Result<(), Error>)
     where
         F: Future<Output = Result<Response<B>, Diagnostic>>,
         B: http_body::Body + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        let response = match call {
-            Ok(future) => future.await,
-            Err(d) => Err(d),
+        let mut work = Box::pin(async {
+            let response = match call {
+                Ok(future) => future.await,
+                Err(d) => Err(d),
+            };
+            respond(&mut client, &request_id, format, response, streamed).await
+        });
+        let Some(stop_at) = stop_at else {
+            let done = work.await;
+            return (Some(client), done);
         };
-        let done = respond(&mut client, &request_id, format, response, streamed).await;
-        (client, done)
+        let mut stop = pin!(tokio::time::sleep_until(stop_at));
+        let done = poll_fn(|cx| match work.as_mut().poll(cx) {
+            Poll::Ready(done) => Poll::Ready(Some(done)),
+            Poll::Pending => stop.as_mut().poll(cx).map(|()| None),
+        })
+        .await;
+        match done {
+            Some(done) => {
+                drop(work);
+                (Some(client), done)
+            }
+            None => {
+                tracing::warn!(
+                    "the invocation ran past its deadline; stopping it, as Lambda stops a \
+                     timed-out function"
+                );
+                // The handler's future or body: dropped inside the panic boundary. The
+                // connection is mid-request: it goes too.
+                drop_caught(work, "the timed-out invocation");
+                (None, Ok(()))
+            }
+        }
     }
 
     // Dropped inside the panic boundary, as every worker's service is.
@@ -353,11 +392,11 @@ where
             .await?
         };
         let request_id = invocation.context.request_id.clone();
-        let span = tracing::info_span!(
-            "invocation",
-            request_id = %request_id,
-            xray_trace_id = invocation.context.xray_trace_id.as_deref().unwrap_or(""),
-        );
+        let stop_at = invocation
+            .context
+            .deadline_instant()
+            .map(|deadline| deadline + STOP_AFTER_DEADLINE);
+        let span = invocation_span(&invocation.context);
         let (request, format) = match decode(invocation) {
             Ok(decoded) => decoded,
             Err(d) => {
@@ -381,7 +420,7 @@ where
             .and_then(|()| span.in_scope(|| begin(&mut *service, request)))
             .map(finish);
         running.push(Box::pin(
-            one(client, request_id, format, call, streamed).instrument(span),
+            one(client, request_id, format, call, streamed, stop_at).instrument(span),
         ));
     }
 }
@@ -395,14 +434,14 @@ fn drive_all<F, B>(
     cx: &mut std::task::Context<'_>,
 ) -> Result<(), Error>
 where
-    F: Future<Output = (Client<B>, Result<(), Error>)>,
+    F: Future<Output = (Option<Client<B>>, Result<(), Error>)>,
 {
     let mut i = 0;
     while i < running.len() {
         if let std::task::Poll::Ready((client, done)) = running[i].as_mut().poll(cx) {
             drop(running.swap_remove(i));
             done?;
-            idle.push(client);
+            idle.extend(client);
         } else {
             i += 1;
         }

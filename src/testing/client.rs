@@ -261,7 +261,9 @@ impl Builder {
 
     /// The function timeout (default 900 s, Lambda's maximum): each invocation's deadline
     /// (`Lambda-Runtime-Deadline-Ms`) is this far from when the runtime takes it, and a
-    /// response still streaming then ends with a `Sandbox.Timeout` error.
+    /// response still streaming then ends with a `Sandbox.Timeout` error. 100 ms later the
+    /// invocation is stopped, as Lambda stops a timed-out function: the handler's future or
+    /// response body is dropped.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -285,14 +287,17 @@ impl Builder {
         let concurrency = self.concurrency;
         let starter: Starter = Box::new(move |addr, config| {
             let config = Arc::new(config);
-            let mut client = Client::<S::ResBody>::new(addr, config.clone())?;
+            // Checked here, so that a bad address fails the start, not the first invocation.
+            let first = Client::<S::ResBody>::new(addr, config.clone())?;
+            let mut first = Some(first);
             let addr = addr.to_owned();
             Ok(Box::pin(async move {
                 let mode = crate::ResponseMode::Streamed;
-                if concurrency == 1 {
-                    return crate::runtime::worker::run(service, &mut client, mode).await;
-                }
-                let connect = || Client::new(&addr, config.clone()).map_err(crate::Error::config);
+                // The local server's loop, whatever the concurrency: the same deadlines.
+                let connect = || match first.take() {
+                    Some(client) => Ok(client),
+                    None => Client::new(&addr, config.clone()).map_err(crate::Error::config),
+                };
                 crate::runtime::worker::serve_many(service, connect, concurrency, mode).await
             }) as Worker)
         });

@@ -256,13 +256,86 @@ async fn a_response_past_the_function_timeout_ends_with_sandbox_timeout() {
     assert_eq!(res.text(), "01");
     assert_eq!(res.ended_at() - res.sent_at(), Duration::from_millis(2500));
 
-    // The next invocation waits for the slow one to end, then is served.
+    // The next invocation waits for the slow one to be stopped, then is served.
     let res = client
         .request(Request::get("/fast").body(Body::empty()).unwrap())
         .await
         .unwrap();
     assert!(res.is_complete(), "{res:?}");
     assert_eq!(res.text(), "0123");
+}
+
+/// Records when it is dropped, on tokio's clock.
+struct DropClock(std::sync::Arc<std::sync::Mutex<Option<tokio::time::Instant>>>);
+
+impl Drop for DropClock {
+    fn drop(&mut self) {
+        *self.0.lock().unwrap() = Some(tokio::time::Instant::now());
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_timed_out_invocation_is_stopped_and_the_next_one_is_served() {
+    let dropped = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let slot = dropped.clone();
+    let client = TestClient::builder()
+        .timeout(Duration::from_secs(2))
+        .build(tower::service_fn(move |req: Request<Body>| {
+            let clock = DropClock(slot.clone());
+            async move {
+                let ticks = match req.uri().path() {
+                    // A handler that never answers.
+                    "/hang" => {
+                        let _clock = clock;
+                        std::future::pending::<()>().await;
+                        unreachable!("pending never resolves")
+                    }
+                    // A body that never ends, a chunk every 100 ms.
+                    "/forever" => stream::repeat(()).then(move |()| {
+                        let _clock = &clock;
+                        async {
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            Ok::<_, Infallible>(Frame::data(Bytes::from_static(b".")))
+                        }
+                    }),
+                    _ => {
+                        return Ok::<_, Infallible>(Response::new(StreamBody::new(
+                            stream::iter([Ok(Frame::data(Bytes::from_static(b"fine")))]).boxed(),
+                        )))
+                    }
+                };
+                Ok(Response::new(StreamBody::new(ticks.boxed())))
+            }
+        }));
+    // However long a test could wait: a stuck invocation fails it instead of hanging it.
+    let within = |f| tokio::time::timeout(Duration::from_secs(3600), f);
+
+    for (path, mid_stream) in [("/hang", false), ("/forever", true)] {
+        *dropped.lock().unwrap() = None;
+        let req = Request::get(path).body(Body::empty()).unwrap();
+        let res = within(client.request(req)).await.unwrap().unwrap();
+        let err = res.error().unwrap();
+        assert_eq!(err.error_type(), "Sandbox.Timeout", "{path}");
+        assert_eq!(err.is_mid_stream(), mid_stream, "{path}");
+        assert_eq!(res.ended_at() - res.sent_at(), Duration::from_secs(2));
+
+        // With one invocation at a time, the next one is served only once this one stopped.
+        let req = Request::get("/").body(Body::empty()).unwrap();
+        let next = within(client.request(req)).await.unwrap().unwrap();
+        assert_eq!(next.text(), "fine", "after {path}");
+        // Stopped after the deadline, 100 ms after it at the latest. (The runtime reads the
+        // deadline off the wall clock, which goes on while tokio's is paused: the stop comes
+        // a few real milliseconds earlier on the paused clock.)
+        let at = dropped
+            .lock()
+            .unwrap()
+            .expect("the invocation was never dropped");
+        let after = at - res.sent_at();
+        assert!(
+            after > Duration::from_secs(2) && after <= Duration::from_millis(2100),
+            "{path}: dropped {after:?} after the request"
+        );
+    }
 }
 
 #[tokio::test]
