@@ -143,6 +143,14 @@ impl<T> Drop for Guarded<T> {
     }
 }
 
+/// Clones `value` inside the panic boundary: a panic in its `Clone` is `Err(payload)`.
+///
+/// `value` is only read. Should its `Clone` leave state it shares behind half-updated (a
+/// poisoned lock, say), the next clone may panic too: that one is caught the same way.
+pub(crate) fn clone_caught<T: Clone>(value: &T) -> Result<T, Box<dyn Any + Send>> {
+    catch_unwind(AssertUnwindSafe(|| value.clone()))
+}
+
 /// Drops `value` inside the panic boundary; a panic in its `Drop` is logged.
 pub(crate) fn drop_caught<T>(value: T, what: &'static str) {
     if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(value))) {
@@ -190,6 +198,24 @@ mod tests {
 
         drop(Guarded::new(Bomb(drops.clone()), "a bomb"));
         assert_eq!(drops.load(Ordering::SeqCst), 4);
+    }
+
+    #[test]
+    fn a_panicking_clone_is_caught() {
+        struct Brittle(bool);
+        impl Clone for Brittle {
+            fn clone(&self) -> Self {
+                if self.0 {
+                    panic!("boom in clone");
+                }
+                Brittle(false)
+            }
+        }
+        assert!(clone_caught(&Brittle(false)).is_ok());
+        let payload = clone_caught(&Brittle(true))
+            .err()
+            .map(|p| panic_message(&*p).to_owned());
+        assert_eq!(payload.as_deref(), Some("boom in clone"));
     }
 
     #[tokio::test]

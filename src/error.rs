@@ -15,8 +15,9 @@ pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 /// Errors of single invocations never stop the runtime: they are reported to Lambda and the loop
 /// goes on. This error is returned by [`run`](crate::run) only when going on is impossible or
 /// unsafe: the Runtime API cannot be reached, it answered that the environment is broken
-/// (a `500`), or the function's initialisation failed. Returning it from `main` exits the
-/// process with a non-zero status, which is what Lambda expects.
+/// (a `500`), the function's initialisation failed, or
+/// [`run_concurrent`](crate::Runtime::run_concurrent) has no worker left. Returning it from
+/// `main` exits the process with a non-zero status, which is what Lambda expects.
 pub struct Error {
     kind: Kind,
     source: Option<BoxError>,
@@ -29,6 +30,7 @@ pub(crate) enum Kind {
     RuntimeApi,
     Init,
     Local,
+    NoWorkerLeft,
 }
 
 impl Error {
@@ -55,6 +57,10 @@ impl Error {
         Self::new(Kind::Init, source)
     }
 
+    pub(crate) fn no_worker_left(source: impl Into<BoxError>) -> Self {
+        Self::new(Kind::NoWorkerLeft, source)
+    }
+
     #[cfg_attr(not(feature = "local"), allow(dead_code))]
     pub(crate) fn local(source: impl Into<BoxError>) -> Self {
         Self::new(Kind::Local, source)
@@ -76,9 +82,20 @@ impl Error {
         self.kind == Kind::RuntimeApi
     }
 
-    /// The function's initialisation returned an error; it was reported to `/init/error`.
+    /// The function's initialisation failed; it was reported to `/init/error`.
+    ///
+    /// Its `init` returned an error or panicked, or (under
+    /// [`run_concurrent`](crate::Runtime::run_concurrent)) the service's `Clone` panicked for
+    /// every worker.
     pub fn is_init(&self) -> bool {
         self.kind == Kind::Init
+    }
+
+    /// [`run_concurrent`](crate::Runtime::run_concurrent) has no worker left: the last one
+    /// died, and the service's `Clone` panicked when its replacement was made (the source
+    /// says with what).
+    pub fn is_no_worker_left(&self) -> bool {
+        self.kind == Kind::NoWorkerLeft
     }
 
     /// The local development server failed.
@@ -95,6 +112,7 @@ impl fmt::Display for Error {
             Kind::RuntimeApi => "the lambda runtime api reported a fatal error",
             Kind::Init => "function initialisation failed",
             Kind::Local => "local server failed",
+            Kind::NoWorkerLeft => "no worker is left to serve invocations",
         })
     }
 }

@@ -72,6 +72,15 @@ pub(crate) struct Invocation {
     pub(crate) payload: Bytes,
 }
 
+/// How `/next` named an invocation: its request id, and the `Lambda-Runtime-Invocation-Id`
+/// it sent with it, if any. What a post for that invocation from another client (a dead
+/// worker's, reported by its supervisor) needs to echo.
+#[derive(Clone, Debug)]
+pub(crate) struct InvocationIds {
+    pub(crate) request_id: String,
+    pub(crate) invocation_id: Option<HeaderValue>,
+}
+
 /// What went wrong talking to the Runtime API.
 #[derive(Debug)]
 pub(crate) enum ApiError {
@@ -247,12 +256,26 @@ where
         format!("{}/invocation/{id}/{what}", self.base)
     }
 
+    /// The invocation id `/next` sent with `request_id`, if it sent one.
+    fn invocation_id_of(&self, request_id: &str) -> Option<&HeaderValue> {
+        match &self.invocation_id {
+            Some((id, value)) if id == request_id => Some(value),
+            _ => None,
+        }
+    }
+
+    /// The ids of `request_id`, as this client's last `/next` gave them.
+    pub(crate) fn ids(&self, request_id: &str) -> InvocationIds {
+        InvocationIds {
+            request_id: request_id.to_owned(),
+            invocation_id: self.invocation_id_of(request_id).cloned(),
+        }
+    }
+
     /// Adds the invocation id `/next` sent with `request_id`, if it sent one.
     fn echo_invocation_id(&self, request_id: &str, req: &mut Request<Outgoing<B>>) {
-        if let Some((id, value)) = &self.invocation_id {
-            if id == request_id {
-                req.headers_mut().insert(INVOCATION_ID, value.clone());
-            }
+        if let Some(value) = self.invocation_id_of(request_id) {
+            req.headers_mut().insert(INVOCATION_ID, value.clone());
         }
     }
 
@@ -342,8 +365,22 @@ where
         request_id: &str,
         diagnostic: &Diagnostic,
     ) -> Result<(), ApiError> {
-        let mut req = error_request(self.invocation_path(request_id, "error"), diagnostic)?;
-        self.echo_invocation_id(request_id, &mut req);
+        let ids = self.ids(request_id);
+        self.report_error_of(&ids, diagnostic).await
+    }
+
+    /// `POST /runtime/invocation/{id}/error`, echoing what `ids` holds: also for an
+    /// invocation another client got from `/next` (a dead worker's, which its supervisor
+    /// reports).
+    pub(crate) async fn report_error_of(
+        &mut self,
+        ids: &InvocationIds,
+        diagnostic: &Diagnostic,
+    ) -> Result<(), ApiError> {
+        let mut req = error_request(self.invocation_path(&ids.request_id, "error"), diagnostic)?;
+        if let Some(value) = &ids.invocation_id {
+            req.headers_mut().insert(INVOCATION_ID, value.clone());
+        }
         self.post(req).await
     }
 

@@ -196,7 +196,14 @@ impl Runtime {
     /// - A worker that dies unexpectedly (a panic the handler's own boundary did not catch)
     ///   is logged and replaced by a new worker with a fresh clone;
     ///   the others go on. The invocation it held is reported to `/error` as
-    ///   `Function.Panic` (unless its response had started: then Lambda keeps what it got).
+    ///   `Function.Panic`, echoing the `Lambda-Runtime-Invocation-Id` its `/next` carried
+    ///   (unless its response had started: then Lambda keeps what it got).
+    /// - A panic in the service's `Clone` is caught and logged, and that worker is left out:
+    ///   the others serve, and it is not retried (a `Clone` that panics is a bug that trying
+    ///   again does not fix). When no worker can be made at startup, the panic is reported to
+    ///   `/runtime/init/error` and returned ([`Error::is_init`]); when the last worker dies
+    ///   and cannot be replaced, the runtime stops ([`Error::is_no_worker_left`]), so that
+    ///   Lambda replaces the process.
     ///
     /// Outside Lambda, the [local server](crate::local) serves with one worker per allowed
     /// concurrent invocation (`LOCAL_LAMBDA_CONCURRENCY`).

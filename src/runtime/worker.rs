@@ -11,7 +11,7 @@ use http::{Request, Response};
 use tracing::Instrument;
 
 use crate::catch_unwind::{drop_caught, CatchUnwind, Guarded};
-use crate::client::{ApiError, Client, Invocation};
+use crate::client::{ApiError, Client, Invocation, InvocationIds};
 use crate::error::types;
 use crate::event::ResponseFormat;
 use crate::{
@@ -42,10 +42,12 @@ impl From<ResponseMode> for Settings {
     }
 }
 
-/// The request id of the invocation a worker is serving, for its supervisor.
-pub(super) type Current = Arc<std::sync::Mutex<Option<String>>>;
+/// The invocation a worker is serving (its request id and `Lambda-Runtime-Invocation-Id`),
+/// for its supervisor: should the worker die, the supervisor reports it on another
+/// connection, with the same ids.
+pub(super) type Current = Arc<std::sync::Mutex<Option<InvocationIds>>>;
 
-pub(super) fn lock(current: &Current) -> std::sync::MutexGuard<'_, Option<String>> {
+pub(super) fn lock(current: &Current) -> std::sync::MutexGuard<'_, Option<InvocationIds>> {
     // A panic while holding it cannot leave a half-written `Option`.
     current
         .lock()
@@ -80,6 +82,16 @@ where
         Ok(Err(e)) => Diagnostic::from_error(e, types::INIT),
         Err(panic) => Diagnostic::from_panic(&*panic),
     };
+    Err(init_failed(client, err).await)
+}
+
+/// Logs an initialisation failure, reports it to `/init/error` (valid only before the first
+/// `/next`), and returns the error the runtime stops with.
+pub(super) async fn init_failed<B>(client: &mut Client<B>, err: Diagnostic) -> Error
+where
+    B: http_body::Body + Send + 'static,
+    B::Error: Into<BoxError>,
+{
     tracing::error!(
         error_type = err.error_type(),
         error = err.error_message(),
@@ -88,7 +100,7 @@ where
     if let Err(report) = client.report_init_error(&err).await {
         tracing::error!(error = %report, "cannot report the initialisation error");
     }
-    Err(Error::init(err))
+    Error::init(err)
 }
 
 /// One worker: loops over invocations on its own connection.
@@ -103,7 +115,7 @@ where
     serve(service, client, settings.into(), &Current::default()).await
 }
 
-/// The worker's loop; `current` holds the request id of the invocation in progress.
+/// The worker's loop; `current` holds the ids of the invocation in progress.
 pub(super) async fn serve<S>(
     service: S,
     client: &mut Client<S::ResBody>,
@@ -118,7 +130,7 @@ where
     let mut service = Guarded::new(service, "the service");
     loop {
         let invocation = next(client).await?;
-        *lock(current) = Some(invocation.context.request_id.clone());
+        *lock(current) = Some(client.ids(&invocation.context.request_id));
         let span = invocation_span(&invocation.context);
         if settings.trace_env {
             trace_env::propagate(invocation.context.xray_trace_id.as_deref());
