@@ -5,7 +5,7 @@
 //! stream, because the socket's backpressure paces the handler.
 //!
 //! ```text
-//! STREAM_BYTES=104857600 cargo run --release --example stream_bytes
+//! STREAM_BYTES=104857600 cargo run --release --features local-release --example stream_bytes
 //! ```
 
 use lambda_stream::Body;
