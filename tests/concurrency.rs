@@ -1,11 +1,14 @@
 //! `Runtime::run_concurrent` against the Runtime API mock, which hands out its queued events
 //! to concurrent `/next` calls: N workers overlap, a stuck or dying one holds up nobody.
 
+#[path = "support/logs.rs"]
+mod logs;
 mod support;
+use logs::Logs;
 
 use std::convert::Infallible;
 use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -144,39 +147,10 @@ async fn the_trace_id_travels_with_each_request() {
     }
 }
 
-/// A log writer that panics on a line with `kill the worker`: code of the function's that
-/// runs in the worker outside the handler (the runtime logs the handler's error there), so
-/// its panic kills the worker. A panic in the handler, or in dropping its values, does not.
-/// It trips once: the formatter keeps the line it could not write, and writes it again with
-/// the next one.
-#[derive(Clone)]
-struct TripwireLog(Arc<AtomicBool>);
-
-impl std::io::Write for TripwireLog {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if String::from_utf8_lossy(buf).contains("kill the worker")
-            && !self.0.swap(true, Ordering::SeqCst)
-        {
-            panic!("the log writer exploded");
-        }
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 // Current-thread: the subscriber set here is the one every worker task logs to.
 #[tokio::test]
 async fn a_worker_that_dies_is_replaced_and_the_others_go_on() {
-    let subscriber = tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_writer({
-            let tripped = Arc::new(AtomicBool::new(false));
-            move || TripwireLog(tripped.clone())
-        })
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (_logs, _guard) = Logs::tripwire();
     let mock = MockRuntimeApi::start().await;
     let service = service_fn(|req: Request<Body>| async move {
         let id = request_id(&req);

@@ -18,7 +18,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use process::Killed;
-use support::{MockEvent, MockRuntimeApi};
+use support::{contains, MockEvent, MockRuntimeApi};
 
 /// The first line of what the local server logs when it listens: in the binary only when
 /// the server's code is.
@@ -66,10 +66,6 @@ fn build(variant: &str, features: &[&str]) -> PathBuf {
     let copy = tmp.join(format!("release-probe-{variant}"));
     std::fs::copy(&built, &copy).unwrap();
     copy
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// A port nothing listens on: bound, then released.

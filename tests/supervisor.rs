@@ -8,14 +8,16 @@
 //! Every test here is on a current-thread runtime, so that the subscriber set here is the one
 //! every worker task logs to.
 
+#[path = "support/logs.rs"]
+mod logs;
 mod support;
+use logs::Logs;
 
-use std::collections::HashSet;
 use std::future::Future;
 use std::num::NonZeroUsize;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::{Request, Response};
@@ -88,58 +90,6 @@ impl tower::Service<Request<Body>> for Brittle {
     }
 }
 
-/// A log writer that keeps what is logged, and panics (once for each) on a line that says
-/// `kill the worker <id>`: the worker that logs it dies. Once per id, because the formatter
-/// keeps the line it could not write and writes it again with the next one.
-#[derive(Clone, Default)]
-struct Tripwire {
-    tripped: Arc<Mutex<HashSet<String>>>,
-    text: Arc<Mutex<String>>,
-}
-
-impl std::io::Write for Tripwire {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let line = String::from_utf8_lossy(buf).into_owned();
-        if let Some(at) = line.find("kill the worker ") {
-            let id: String = line[at + "kill the worker ".len()..]
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
-                .collect();
-            if self.tripped.lock().unwrap().insert(id) {
-                panic!("the log writer exploded");
-            }
-        }
-        self.text.lock().unwrap().push_str(&line);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Tripwire {
-    /// Installs it as this thread's subscriber, until the guard is dropped.
-    fn install() -> (Tripwire, tracing::subscriber::DefaultGuard) {
-        let wire = Tripwire::default();
-        let writer = wire.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .finish();
-        (wire, tracing::subscriber::set_default(subscriber))
-    }
-
-    /// Log lines that contain every one of `needles`.
-    fn count(&self, needles: &[&str]) -> usize {
-        self.text
-            .lock()
-            .unwrap()
-            .lines()
-            .filter(|l| needles.iter().all(|n| l.contains(n)))
-            .count()
-    }
-}
-
 fn spawn_concurrent(mock: &MockRuntimeApi, workers: usize, service: Brittle) -> support::Serving {
     let mut config = mock.config();
     config.max_concurrency = NonZeroUsize::new(workers);
@@ -179,7 +129,7 @@ async fn assert_serves(mock: &MockRuntimeApi, rt: &support::Serving, ids: std::o
 
 #[tokio::test]
 async fn a_service_that_cannot_be_cloned_for_any_worker_is_an_init_error() {
-    let (logs, _guard) = Tripwire::install();
+    let (logs, _guard) = Logs::tripwire();
     let mock = MockRuntimeApi::start().await;
     let mut rt = spawn_concurrent(&mock, 2, Brittle::new(&[1, 2]));
     // Reported as an initialisation failure: no worker ever asked for an event, so Lambda
@@ -218,7 +168,7 @@ async fn a_service_that_cannot_be_cloned_for_any_worker_is_an_init_error() {
 
 #[tokio::test]
 async fn a_worker_that_cannot_be_cloned_at_startup_is_left_out_and_the_others_serve() {
-    let (logs, _guard) = Tripwire::install();
+    let (logs, _guard) = Logs::tripwire();
     let mock = MockRuntimeApi::start().await;
     let mut service = Brittle::new(&[2]);
     // Two invocations meet at the barrier: both workers that could be made serve at once.
@@ -243,7 +193,7 @@ async fn a_worker_that_cannot_be_cloned_at_startup_is_left_out_and_the_others_se
 
 #[tokio::test]
 async fn a_dead_worker_whose_clone_panics_is_not_replaced_and_the_others_go_on() {
-    let (logs, _guard) = Tripwire::install();
+    let (logs, _guard) = Logs::tripwire();
     let mock = MockRuntimeApi::start().await;
     // Clones 1 and 2 are the workers; 3 would replace the one that dies.
     let rt = spawn_concurrent(&mock, 2, Brittle::new(&[3]));
@@ -262,7 +212,7 @@ async fn a_dead_worker_whose_clone_panics_is_not_replaced_and_the_others_go_on()
 
 #[tokio::test]
 async fn the_last_worker_lost_for_good_stops_the_runtime() {
-    let (_logs, _guard) = Tripwire::install();
+    let (_logs, _guard) = Logs::tripwire();
     let mock = MockRuntimeApi::start().await;
     let mut rt = spawn_concurrent(&mock, 1, Brittle::new(&[2]));
     mock.push_event(MockEvent::url("boom-1"));
@@ -283,7 +233,7 @@ async fn the_last_worker_lost_for_good_stops_the_runtime() {
 
 #[tokio::test]
 async fn a_dead_workers_report_echoes_its_invocation_id() {
-    let (_logs, _guard) = Tripwire::install();
+    let (_logs, _guard) = Logs::tripwire();
     let mock = MockRuntimeApi::start().await;
     let rt = spawn_concurrent(&mock, 2, Brittle::new(&[]));
     mock.push_event(
@@ -317,7 +267,7 @@ async fn a_dead_workers_report_echoes_its_invocation_id() {
 
 #[tokio::test]
 async fn a_dead_workers_report_echoes_only_the_id_its_own_invocation_was_sent() {
-    let (_logs, _guard) = Tripwire::install();
+    let (_logs, _guard) = Logs::tripwire();
     let mock = MockRuntimeApi::start().await;
     // One worker, so that every event goes to the same one (and then to its replacement).
     let rt = spawn_concurrent(&mock, 1, Brittle::new(&[]));
