@@ -21,43 +21,32 @@
 //! API reference: <https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html>
 
 mod body;
+mod connection;
+mod error;
+mod report;
 
 pub(crate) use body::Outgoing;
+pub(crate) use error::ApiError;
 
 use std::fmt;
-use std::future::{poll_fn, Future};
-use std::pin::{pin, Pin};
 use std::sync::Arc;
-use std::task::Poll;
 
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, HOST, TRAILER, TRANSFER_ENCODING, USER_AGENT};
-use http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper_util::rt::TokioIo;
+use http::header::{CONTENT_TYPE, TRAILER, TRANSFER_ENCODING};
+use http::{HeaderName, HeaderValue, Method, Request};
+use http_body_util::BodyExt;
+use hyper::client::conn::http1::SendRequest;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-use tokio::net::TcpStream;
-use tokio::runtime::RuntimeFlavor;
-use tokio::task::JoinHandle;
-use tracing::Instrument;
 
+use self::connection::{drive, off_the_workers, Driver};
+use self::error::classify;
 use crate::wire::{self, Head, ResponseStream};
-use crate::{BoxError, Config, Context, Diagnostic};
+use crate::{BoxError, Config, Context};
 
 const PREFIX: &str = "/2018-06-01/runtime";
-/// How much of a reply's body is kept for the logs.
-const REPLY_LIMIT: usize = 64 * 1024;
-/// `User-Agent` of every Runtime API request.
-const USER_AGENT_VALUE: HeaderValue =
-    HeaderValue::from_static(concat!("lambda-stream/", env!("CARGO_PKG_VERSION")));
 /// `Lambda-Runtime-Invocation-Id`: sent on `/next`, echoed on `/response` and `/error`.
 pub(crate) const INVOCATION_ID: HeaderName =
     HeaderName::from_static("lambda-runtime-invocation-id");
-/// `Lambda-Runtime-Function-XRay-Error-Cause`, on `/error`.
-const XRAY_ERROR_CAUSE: HeaderName =
-    HeaderName::from_static("lambda-runtime-function-xray-error-cause");
 /// What a request id cannot carry as it is in a path segment: all but `A-Z a-z 0-9 - . _ ~`.
 const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
@@ -80,58 +69,6 @@ pub(crate) struct InvocationIds {
     pub(crate) request_id: String,
     pub(crate) invocation_id: Option<HeaderValue>,
 }
-
-/// What went wrong talking to the Runtime API.
-#[derive(Debug)]
-pub(crate) enum ApiError {
-    /// The connection failed (refused, reset, garbled reply). The next call reconnects.
-    Transport(BoxError),
-    /// A `4xx`: this call was refused, the environment is fine. (`410 Gone`: the invocation
-    /// had already timed out.)
-    Rejected { status: StatusCode, body: String },
-    /// A `5xx`: the environment is broken; the runtime must exit.
-    Fatal { status: StatusCode, body: String },
-    /// `/next` sent an event the runtime cannot attribute (no request id).
-    BadEvent(&'static str),
-}
-
-impl ApiError {
-    pub(crate) fn is_fatal(&self) -> bool {
-        matches!(self, ApiError::Fatal { .. })
-    }
-}
-
-impl fmt::Display for ApiError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            // The whole chain: hyper's own message ("connection error") names no cause.
-            ApiError::Transport(e) => write!(
-                f,
-                "runtime api connection failed: {}",
-                crate::error::error_chain(&**e)
-            ),
-            ApiError::Rejected { status, body } if *status == StatusCode::GONE => write!(
-                f,
-                "runtime api answered {status}: the invocation already timed out: {body}"
-            ),
-            ApiError::Rejected { status, body } => {
-                write!(f, "runtime api refused the call with {status}: {body}")
-            }
-            ApiError::Fatal { status, body } => {
-                write!(f, "runtime api answered {status} (non-recoverable): {body}")
-            }
-            ApiError::BadEvent(why) => f.write_str(why),
-        }
-    }
-}
-
-/// The message already holds the causes (see `Display`), so there is no `source()`: a
-/// chain printed from here would say them twice.
-impl std::error::Error for ApiError {}
-
-/// hyper's half of a connection: the future that does its reads and writes. Boxed once per
-/// connection, so that [`Client`] needs no bounds on `B` where it is named.
-type Driver = Pin<Box<dyn Future<Output = hyper::Result<()>> + Send>>;
 
 /// A Runtime API client for one worker; `B` is the handler's response body.
 pub(crate) struct Client<B> {
@@ -181,49 +118,6 @@ where
         })
     }
 
-    async fn connect(&mut self) -> Result<SendRequest<Outgoing<B>>, ApiError> {
-        let stream = TcpStream::connect(self.address.as_str())
-            .await
-            .map_err(|e| ApiError::Transport(Box::new(e)))?;
-        // Small chunks must leave at once, not wait for the ACK of the previous segment.
-        stream
-            .set_nodelay(true)
-            .map_err(|e| ApiError::Transport(Box::new(e)))?;
-        let (send, conn) = http1::Builder::new()
-            .handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| ApiError::Transport(Box::new(e)))?;
-        self.driver = Some(Box::pin(conn));
-        Ok(send)
-    }
-
-    /// Sends one request on the worker's connection, connecting first if needed.
-    async fn send(
-        &mut self,
-        mut req: Request<Outgoing<B>>,
-    ) -> Result<Response<Incoming>, ApiError> {
-        let h = req.headers_mut();
-        h.insert(HOST, self.host.clone());
-        h.insert(USER_AGENT, USER_AGENT_VALUE);
-        let reusable = match self.conn.take() {
-            Some(mut c) => drive(&mut self.driver, c.ready())
-                .await
-                .is_ok()
-                .then_some(c),
-            None => None,
-        };
-        let mut conn = match reusable {
-            Some(c) => c,
-            None => self.connect().await?,
-        };
-        match drive(&mut self.driver, conn.send_request(req)).await {
-            Ok(res) => {
-                self.conn = Some(conn);
-                Ok(res)
-            }
-            Err(e) => Err(ApiError::Transport(Box::new(e))),
-        }
-    }
 
     /// `GET /runtime/invocation/next`: waits for the next event.
     pub(crate) async fn next(&mut self) -> Result<Invocation, ApiError> {
@@ -305,42 +199,6 @@ where
         self.post(req).await
     }
 
-    /// [`post`](Client::post) from a task of the runtime, which this client's connection is
-    /// handed to for the call and taken back from.
-    ///
-    /// For a streamed response on the thread of a multi-thread runtime's `block_on` (a plain
-    /// `#[tokio::main]` with [`run`](crate::run)): the handler's body is usually fed by tasks
-    /// on the runtime's worker threads, and driving the connection here would wake this thread
-    /// from theirs for every chunk they make ready. From a task, the connection runs beside
-    /// them on the workers.
-    async fn post_from_a_task(&mut self, req: Request<Outgoing<B>>) -> Result<(), ApiError> {
-        // `post` needs the address and host (to reconnect), not the paths.
-        let mut detached = Client {
-            address: self.address.clone(),
-            host: self.host.clone(),
-            base: String::new(),
-            config: self.config.clone(),
-            conn: self.conn.take(),
-            driver: self.driver.take(),
-            // Already echoed on `req`.
-            invocation_id: None,
-        };
-        let call = async move {
-            let reply = detached.post(req).await;
-            (detached.conn, detached.driver, reply)
-        };
-        let mut task = AbortOnDrop(tokio::spawn(call.in_current_span()));
-        match (&mut task.0).await {
-            Ok((conn, driver, reply)) => {
-                self.conn = conn;
-                self.driver = driver;
-                reply
-            }
-            // The same panic as if the call had been made here.
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(e) => Err(ApiError::Transport(Box::new(e))),
-        }
-    }
 
     /// `POST /runtime/invocation/{id}/response`, buffered: one payload with a length.
     pub(crate) async fn respond_buffered(
@@ -358,99 +216,6 @@ where
             .insert(CONTENT_TYPE, buffered.content_type);
         self.post(req).await
     }
-
-    /// `POST /runtime/invocation/{id}/error`.
-    pub(crate) async fn report_error(
-        &mut self,
-        request_id: &str,
-        diagnostic: &Diagnostic,
-    ) -> Result<(), ApiError> {
-        let ids = self.ids(request_id);
-        self.report_error_of(&ids, diagnostic).await
-    }
-
-    /// `POST /runtime/invocation/{id}/error`, echoing what `ids` holds: also for an
-    /// invocation another client got from `/next` (a dead worker's, which its supervisor
-    /// reports).
-    pub(crate) async fn report_error_of(
-        &mut self,
-        ids: &InvocationIds,
-        diagnostic: &Diagnostic,
-    ) -> Result<(), ApiError> {
-        let mut req = error_request(self.invocation_path(&ids.request_id, "error"), diagnostic)?;
-        if let Some(value) = &ids.invocation_id {
-            req.headers_mut().insert(INVOCATION_ID, value.clone());
-        }
-        self.post(req).await
-    }
-
-    /// `POST /runtime/init/error`.
-    pub(crate) async fn report_init_error(
-        &mut self,
-        diagnostic: &Diagnostic,
-    ) -> Result<(), ApiError> {
-        let req = error_request(format!("{}/init/error", self.base), diagnostic)?;
-        self.post(req).await
-    }
-
-    async fn post(&mut self, req: Request<Outgoing<B>>) -> Result<(), ApiError> {
-        let res = self.send(req).await?;
-        let status = res.status();
-        // Read the reply to its end, so the connection can carry the next call.
-        let reply = Limited::new(res.into_body(), REPLY_LIMIT).collect();
-        let body = match drive(&mut self.driver, reply).await {
-            Ok(b) => b.to_bytes(),
-            Err(e) => {
-                self.conn = None;
-                return if status.is_success() {
-                    Ok(())
-                } else {
-                    Err(ApiError::Transport(e))
-                };
-            }
-        };
-        if status.is_success() {
-            Ok(())
-        } else {
-            Err(classify(status, &body))
-        }
-    }
-}
-
-/// Whether this code runs outside the worker threads of a multi-thread runtime: on its
-/// `block_on` thread, outside any task.
-fn off_the_workers() -> bool {
-    tokio::task::try_id().is_none()
-        && tokio::runtime::Handle::try_current()
-            .is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread)
-}
-
-/// A spawned call, aborted if its caller goes away first: a call never outlives its worker.
-struct AbortOnDrop<T>(JoinHandle<T>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// Awaits `fut` while polling the connection's `driver`, which does the I/O `fut` waits for.
-/// A driver that ends (the connection closed or failed) is dropped, which fails whatever
-/// `fut` still waited for on it.
-async fn drive<F: Future>(driver: &mut Option<Driver>, fut: F) -> F::Output {
-    let mut fut = pin!(fut);
-    poll_fn(|cx| {
-        if let Some(conn) = driver.as_mut() {
-            if let Poll::Ready(end) = conn.as_mut().poll(cx) {
-                if let Err(e) = end {
-                    tracing::debug!(error = %e, "runtime api connection closed");
-                }
-                *driver = None;
-            }
-        }
-        fut.as_mut().poll(cx)
-    })
-    .await
 }
 
 fn request<B>(
@@ -471,66 +236,6 @@ fn request<B>(
         })
 }
 
-fn error_request<B>(
-    path: String,
-    diagnostic: &Diagnostic,
-) -> Result<Request<Outgoing<B>>, ApiError> {
-    let mut req = request(
-        Method::POST,
-        path,
-        Outgoing::full(wire::error_report_body(diagnostic)),
-    )?;
-    let h = req.headers_mut();
-    h.insert(CONTENT_TYPE, wire::ERROR_CONTENT_TYPE);
-    h.insert(wire::ERROR_TYPE, wire::error_type_header(diagnostic));
-    if let Some(cause) = xray_error_cause(diagnostic) {
-        h.insert(XRAY_ERROR_CAUSE, cause);
-    }
-    Ok(req)
-}
-
-/// The X-Ray error cause of `diagnostic`, as the official runtime clients send it:
-/// `{"working_directory":..,"exceptions":[{"type":..,"message":..,"stack":[]}],"paths":[]}`,
-/// its message cut to fit [`wire::limits::MAX_XRAY_ERROR_CAUSE`].
-fn xray_error_cause(diagnostic: &Diagnostic) -> Option<HeaderValue> {
-    #[derive(serde::Serialize)]
-    struct Cause<'a> {
-        working_directory: &'a str,
-        exceptions: [Exception<'a>; 1],
-        paths: [&'a str; 0],
-    }
-    #[derive(serde::Serialize)]
-    struct Exception<'a> {
-        #[serde(rename = "type")]
-        kind: &'a str,
-        message: &'a str,
-        stack: [&'a str; 0],
-    }
-    let working_directory = std::env::current_dir()
-        .map(|d| d.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let kind = wire::limits::error_type(diagnostic);
-    let json = wire::limits::render_capped(
-        diagnostic.error_message(),
-        wire::limits::MAX_XRAY_ERROR_CAUSE,
-        |message| {
-            serde_json::to_vec(&Cause {
-                working_directory: &working_directory,
-                exceptions: [Exception {
-                    kind,
-                    message,
-                    stack: [],
-                }],
-                paths: [],
-            })
-            .unwrap_or_default()
-        },
-    );
-    // serde_json escapes control characters; other bytes are valid in a header value.
-    HeaderValue::from_bytes(&json)
-        .ok()
-        .filter(|_| !json.is_empty())
-}
 
 /// Splits `AWS_LAMBDA_RUNTIME_API` into the `host:port` to connect to and a path prefix
 /// (empty, or `/something` without a trailing slash).
@@ -555,15 +260,6 @@ fn parse_address(address: &str) -> Result<(&str, &str), String> {
         ));
     }
     Ok((authority, prefix.trim_end_matches('/')))
-}
-
-fn classify(status: StatusCode, body: &[u8]) -> ApiError {
-    let body = String::from_utf8_lossy(body).into_owned();
-    if status.is_server_error() {
-        ApiError::Fatal { status, body }
-    } else {
-        ApiError::Rejected { status, body }
-    }
 }
 
 #[cfg(test)]

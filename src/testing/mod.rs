@@ -147,11 +147,16 @@
 //! - The runtime starts on the first invocation, on the tokio runtime that makes it; use one
 //!   client within one tokio runtime.
 
+mod builder;
 mod client;
 mod error;
+mod invocation;
+mod record;
 mod response;
 
-pub use client::{Builder, Invocation, TestClient};
+pub use builder::Builder;
+pub use client::TestClient;
+pub use invocation::Invocation;
 pub use error::Error;
 pub use response::{Chunk, FunctionError, TestResponse};
 

@@ -1,0 +1,154 @@
+//! The Lambda API's doors: `Invoke` (the whole payload once the invocation is over) and
+//! `InvokeWithResponseStream` (an event stream of the payload's chunks).
+
+use base64::Engine as _;
+use bytes::Bytes;
+use http::header::CONTENT_TYPE;
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
+use http_body_util::channel::Channel;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+
+use super::buffered::collect;
+use super::respond::{drain, empty, full, header_value, json, log_failure, read_payload, Refused};
+use super::Doors;
+use crate::emulator::http1::Body;
+use crate::emulator::{self, Reply};
+use crate::local::eventstream;
+use crate::BoxError;
+
+/// `InvokeWithResponseStream`: an event stream of `PayloadChunk`s, then `InvokeComplete`.
+pub(super) async fn invoke_with_response_stream(
+    doors: &Doors,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Refused> {
+    let (parts, body) = req.into_parts();
+    let payload = read_payload(&parts.headers, body).await?;
+    let id = emulator::request_id();
+    let permit = doors.permit()?;
+    let mut rec = doors
+        .inspector
+        .record("InvokeWithResponseStream", "POST", parts.uri.path(), &id);
+    let mut replies = doors.submit(&id, payload, client_context(&parts.headers))?;
+    tracing::info!(request_id = %id, "invoke with response stream");
+    let (mut tx, body) = Channel::<Bytes, BoxError>::new(1);
+    let task_id = id.clone();
+    rec.head(StatusCode::OK, &HeaderMap::new());
+    tokio::spawn(async move {
+        let _permit = permit;
+        let id = task_id;
+        let failure = loop {
+            match replies.next().await {
+                Reply::Data(data) => {
+                    rec.chunk(&data);
+                    if tx
+                        .send_data(eventstream::payload_chunk(&data))
+                        .await
+                        .is_err()
+                    {
+                        tracing::info!(request_id = %id, "the caller disconnected mid-stream");
+                        drain(&mut replies).await;
+                        return;
+                    }
+                }
+                Reply::End => break None,
+                Reply::Failed(f) | Reply::Error(f) => {
+                    rec.failed(&f);
+                    log_failure(
+                        &id,
+                        &f,
+                        "the invocation failed; reporting it in InvokeComplete",
+                    );
+                    break Some(f);
+                }
+                Reply::Started { .. } | Reply::Head { .. } => continue,
+            }
+        };
+        let _ = tx
+            .send_data(eventstream::invoke_complete(failure.as_ref()))
+            .await;
+    });
+    let mut res = Response::new(body.boxed());
+    let h = res.headers_mut();
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static(eventstream::CONTENT_TYPE),
+    );
+    h.insert("x-amzn-requestid", header_value(&id));
+    h.insert(
+        "x-amz-executed-version",
+        HeaderValue::from_static("$LATEST"),
+    );
+    Ok(res)
+}
+
+/// `Invoke`: the whole payload once the invocation is over.
+pub(super) async fn invoke(doors: &Doors, req: Request<Incoming>) -> Result<Response<Body>, Refused> {
+    let (parts, body) = req.into_parts();
+    let invocation_type = parts
+        .headers
+        .get("x-amz-invocation-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("RequestResponse")
+        .to_owned();
+    let payload = read_payload(&parts.headers, body).await?;
+    if invocation_type == "DryRun" {
+        return Ok(empty(StatusCode::NO_CONTENT));
+    }
+    let id = emulator::request_id();
+    let permit = doors.permit()?;
+    let mut rec = doors
+        .inspector
+        .record("Invoke", "POST", parts.uri.path(), &id);
+    let mut replies = doors.submit(&id, payload, client_context(&parts.headers))?;
+    tracing::info!(request_id = %id, invocation_type, "invoke");
+    if invocation_type == "Event" {
+        rec.answered(StatusCode::ACCEPTED);
+        // Nobody waits for the result: read it to its end in the background.
+        tokio::spawn(async move {
+            let _permit = permit;
+            drain(&mut replies).await;
+            rec.finish();
+        });
+        return Ok(empty(StatusCode::ACCEPTED));
+    }
+    let mut content_type = None;
+    let (payload, failure) = collect(&mut replies, &mut rec, &mut content_type).await;
+    let mut res = match &failure {
+        None => {
+            let mut res = Response::new(full(payload.freeze()));
+            let ct = content_type.unwrap_or(HeaderValue::from_static("application/json"));
+            res.headers_mut().insert(CONTENT_TYPE, ct);
+            res
+        }
+        Some(f) => {
+            rec.failed(f);
+            log_failure(&id, f, "the invocation failed");
+            let mut res = json(StatusCode::OK, f.to_json().into());
+            res.headers_mut().insert(
+                "x-amz-function-error",
+                HeaderValue::from_static("Unhandled"),
+            );
+            res
+        }
+    };
+    rec.head(res.status(), res.headers());
+    rec.finish();
+    drop(permit);
+    let h = res.headers_mut();
+    h.insert("x-amzn-requestid", header_value(&id));
+    h.insert(
+        "x-amz-executed-version",
+        HeaderValue::from_static("$LATEST"),
+    );
+    Ok(res)
+}
+
+/// `X-Amz-Client-Context` (base64 JSON) → the JSON the Runtime API hands on.
+fn client_context(headers: &HeaderMap) -> Option<String> {
+    let raw = headers.get("x-amz-client-context")?;
+    let json = base64::engine::general_purpose::STANDARD
+        .decode(raw.as_bytes())
+        .ok()?;
+    String::from_utf8(json).ok()
+}

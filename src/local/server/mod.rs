@@ -1,0 +1,196 @@
+//! The front doors: the public HTTP/1.1 server callers use; see the module docs.
+//!
+//! - this file: what the doors share ([`Doors`]), the routes, and the inspector's pages;
+//! - `stream`: the streaming doors (the function URL, `POST /invoke`) and Lambda's limits on
+//!   a streamed response;
+//! - `buffered`: a function URL of a function that answers buffered;
+//! - `invoke`: the Lambda API's `Invoke` and `InvokeWithResponseStream`;
+//! - `respond`: reading the request, refusals, and the small responses every door makes.
+
+mod buffered;
+mod invoke;
+mod respond;
+mod stream;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::CONTENT_TYPE;
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::channel::Channel;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+
+use self::respond::{full, json, text, Refused};
+use super::inspector::{self, Inspector};
+use super::Options;
+use crate::emulator::http1::{self, Body};
+use crate::emulator::{job, Job, Replies};
+use crate::{BoxError, ResponseMode};
+
+const STREAMING_INVOKE: &str = "/response-streaming-invocations";
+const INVOKE: &str = "/invocations";
+/// Where the inspector lives: a path no function URL route is expected to use.
+pub(crate) const INSPECTOR: &str = "/_lambda/";
+
+/// What the front doors share: the queue to the runtime, the options, the concurrency
+/// permits and the inspector.
+pub(crate) struct Doors {
+    queue: mpsc::UnboundedSender<Job>,
+    options: Options,
+    permits: Arc<Semaphore>,
+    inspector: Arc<Inspector>,
+    buffered: bool,
+}
+
+impl Doors {
+    pub(crate) fn new(
+        queue: mpsc::UnboundedSender<Job>,
+        options: Options,
+        mode: ResponseMode,
+    ) -> Arc<Self> {
+        Arc::new(Doors {
+            queue,
+            permits: Arc::new(Semaphore::new(options.concurrency.get())),
+            options,
+            inspector: Inspector::new(),
+            buffered: mode == ResponseMode::Buffered,
+        })
+    }
+
+    /// A slot for one more invocation, or `429` when all are taken.
+    fn permit(&self) -> Result<OwnedSemaphorePermit, Refused> {
+        self.permits
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| Refused::Throttled)
+    }
+
+    /// Queues the invocation `id` of `payload`; its replies come back on the returned end.
+    fn submit(
+        &self,
+        id: &str,
+        payload: Bytes,
+        client_context: Option<String>,
+    ) -> Result<Replies, Refused> {
+        let timeout = self.options.function_timeout;
+        let (job, replies) = job(id.to_owned(), payload, client_context, timeout);
+        match self.queue.send(job) {
+            Ok(()) => Ok(replies),
+            Err(_) => Err(Refused::Stopped),
+        }
+    }
+}
+
+/// Accepts callers until the task is aborted; each connection is served on its own task.
+pub(crate) async fn serve(listener: TcpListener, doors: Arc<Doors>) {
+    // A caller that trickles its head (or sends none) is cut off.
+    let header_read_timeout = Some(doors.options.header_read_timeout);
+    let handler: http1::Handler =
+        Arc::new(move |req, peer| Box::pin(route(doors.clone(), peer, req)));
+    http1::serve(listener, "local server", header_read_timeout, handler).await;
+}
+
+async fn route(doors: Arc<Doors>, peer: SocketAddr, req: Request<Incoming>) -> Response<Body> {
+    let path = req.uri().path();
+    let is_post = req.method() == Method::POST;
+    if path.starts_with(INSPECTOR) || path == INSPECTOR.trim_end_matches('/') {
+        return inspect(&doors, path);
+    }
+    let res = if is_post && path == "/invoke" {
+        stream::invoke_raw(&doors, req).await
+    } else if is_post && is_function_path(path, "/2021-11-15/functions/", STREAMING_INVOKE) {
+        invoke::invoke_with_response_stream(&doors, req).await
+    } else if is_post && is_function_path(path, "/2015-03-31/functions/", INVOKE) {
+        invoke::invoke(&doors, req).await
+    } else {
+        stream::function_url(&doors, peer, req).await
+    };
+    res.unwrap_or_else(Refused::into_response)
+}
+
+/// `{prefix}{function name}{suffix}`.
+fn is_function_path(path: &str, prefix: &str, suffix: &str) -> bool {
+    path.strip_prefix(prefix)
+        .and_then(|p| p.strip_suffix(suffix))
+        .is_some_and(|name| !name.is_empty() && !name.contains('/'))
+}
+
+/// The inspector's routes: the page, its live feed, and the invocations as JSON.
+fn inspect(doors: &Doors, path: &str) -> Response<Body> {
+    match path.strip_prefix(INSPECTOR).unwrap_or("") {
+        "" => {
+            let mut res = Response::new(full(Bytes::from(doors.inspector.page())));
+            res.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+            res
+        }
+        "invocations" => {
+            let all = doors.inspector.snapshot();
+            let list = format!("[{}]", all.join(","));
+            json(StatusCode::OK, Bytes::from(list))
+        }
+        "events" => {
+            let (mut tx, body) = Channel::<Bytes, BoxError>::new(16);
+            let mut feed = doors.inspector.subscribe();
+            let kept = doors.inspector.snapshot();
+            tokio::spawn(async move {
+                for json in kept {
+                    if tx.send_data(inspector::event(&json)).await.is_err() {
+                        return;
+                    }
+                }
+                loop {
+                    let json = match feed.recv().await {
+                        Ok(json) => json,
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                    };
+                    if tx.send_data(inspector::event(&json)).await.is_err() {
+                        return;
+                    }
+                }
+            });
+            let mut res = Response::new(body.boxed());
+            let h = res.headers_mut();
+            h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+            h.insert("cache-control", HeaderValue::from_static("no-cache"));
+            res
+        }
+        _ => text(StatusCode::NOT_FOUND, "no such inspector page\n"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        assert!(is_function_path(
+            "/2021-11-15/functions/my-fn/response-streaming-invocations",
+            "/2021-11-15/functions/",
+            STREAMING_INVOKE
+        ));
+        assert!(is_function_path(
+            "/2015-03-31/functions/arn%3Aaws/invocations",
+            "/2015-03-31/functions/",
+            INVOKE
+        ));
+        assert!(!is_function_path(
+            "/2015-03-31/functions//invocations",
+            "/2015-03-31/functions/",
+            INVOKE
+        ));
+        assert!(!is_function_path(
+            "/2015-03-31/functions/a/b/invocations",
+            "/2015-03-31/functions/",
+            INVOKE
+        ));
+    }
+}

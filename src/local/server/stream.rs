@@ -1,0 +1,257 @@
+//! The streaming doors: a function URL and `POST /invoke`, streamed back to the caller as the
+//! runtime sends the response, within Lambda's limits on its size and pace.
+
+use std::net::SocketAddr;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use http::header::TRAILER;
+use http::{HeaderValue, Request, Response, StatusCode};
+use http_body_util::channel::{Channel, Sender};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use tokio::sync::OwnedSemaphorePermit;
+
+use super::buffered::buffered_function_url;
+use super::respond::{
+    accepts_trailers, drain, header_value, json, log_failure, read_payload, text,
+    too_large_response, Refused,
+};
+use super::Doors;
+use crate::emulator::http1::Body;
+use crate::emulator::{self, event, prelude, Replies, Reply};
+use crate::local::inspector::Recording;
+use crate::local::Bandwidth;
+use crate::wire::{self, MAX_PAYLOAD};
+use crate::{BoxError, Diagnostic};
+
+/// The largest streamed response Lambda sends: 200 MB.
+const MAX_STREAMED: u64 = 200 * 1024 * 1024;
+/// How much of a streamed response Lambda sends at full speed before pacing it.
+const BURST: u64 = 6 * 1024 * 1024;
+/// The rate Lambda streams at after the burst: 2 MB/s.
+const PACED_BYTES_PER_SEC: f64 = 2.0 * 1024.0 * 1024.0;
+
+/// A function URL: the request becomes a payload 2.0 event; the response streams back with
+/// the prelude's status, headers and cookies.
+pub(super) async fn function_url(
+    doors: &Doors,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Refused> {
+    let trailers = accepts_trailers(req.headers());
+    let (parts, body) = req.into_parts();
+    let body = read_payload(&parts.headers, body).await?;
+    let id = emulator::request_id();
+    let event = event::function_url(&parts, &body, peer, &id, SystemTime::now());
+    if event.len() > MAX_PAYLOAD {
+        return Err(Refused::TooLarge);
+    }
+    let permit = doors.permit()?;
+    let rec = doors
+        .inspector
+        .record("function url", parts.method.as_str(), parts.uri.path(), &id);
+    let replies = doors.submit(&id, event, None)?;
+    tracing::info!(
+        request_id = %id,
+        method = %parts.method,
+        uri = %parts.uri,
+        "function url invocation"
+    );
+    if doors.buffered {
+        return Ok(buffered_function_url(replies, &id, rec).await);
+    }
+    let flow = Flow::new(doors, permit, rec);
+    Ok(stream_back(replies, &id, trailers, flow, |failure| {
+        log_failure(
+            &id,
+            failure,
+            "the invocation failed before its response started; answering 502",
+        );
+        text(StatusCode::BAD_GATEWAY, "Internal Server Error")
+    })
+    .await)
+}
+
+/// `POST /invoke`: the body is the event, as is.
+pub(super) async fn invoke_raw(doors: &Doors, req: Request<Incoming>) -> Result<Response<Body>, Refused> {
+    let trailers = accepts_trailers(req.headers());
+    let (parts, body) = req.into_parts();
+    let payload = read_payload(&parts.headers, body).await?;
+    let id = emulator::request_id();
+    let permit = doors.permit()?;
+    let rec = doors.inspector.record("invoke", "POST", "/invoke", &id);
+    let replies = doors.submit(&id, payload, None)?;
+    tracing::info!(request_id = %id, "raw invocation");
+    let flow = Flow::new(doors, permit, rec);
+    Ok(stream_back(replies, &id, trailers, flow, |failure| {
+        log_failure(
+            &id,
+            failure,
+            "the invocation failed before its response started; answering 502",
+        );
+        let mut res = json(StatusCode::BAD_GATEWAY, failure.to_json().into());
+        res.headers_mut().insert(
+            "x-amz-function-error",
+            HeaderValue::from_static("Unhandled"),
+        );
+        res
+    })
+    .await)
+}
+
+/// What goes with a streamed response to its end: its concurrency slot, its recording, and
+/// Lambda's limits on its size and pace.
+struct Flow {
+    _permit: OwnedSemaphorePermit,
+    rec: Recording,
+    pace: bool,
+    sent: u64,
+    /// When the response passed the burst, with pacing on.
+    paced_from: Option<tokio::time::Instant>,
+}
+
+impl Flow {
+    fn new(doors: &Doors, permit: OwnedSemaphorePermit, rec: Recording) -> Self {
+        Flow {
+            _permit: permit,
+            rec,
+            pace: doors.options.bandwidth == Bandwidth::Lambda,
+            sent: 0,
+            paced_from: None,
+        }
+    }
+
+    /// `data`, trimmed to what fits in Lambda's 200 MB; waits first when paced. `Err` once
+    /// the response is over the limit (after the part that fits is returned once).
+    async fn admit(&mut self, mut data: Bytes) -> Result<Bytes, Diagnostic> {
+        let room = MAX_STREAMED - self.sent;
+        if room == 0 {
+            return Err(too_large_response(MAX_STREAMED));
+        }
+        if data.len() as u64 > room {
+            data.truncate(room as usize);
+        }
+        if self.pace && self.sent + data.len() as u64 > BURST {
+            let from = *self
+                .paced_from
+                .get_or_insert_with(tokio::time::Instant::now);
+            let beyond = (self.sent + data.len() as u64).saturating_sub(BURST);
+            let due = std::time::Duration::from_secs_f64(beyond as f64 / PACED_BYTES_PER_SEC);
+            tokio::time::sleep_until(from + due).await;
+        }
+        self.sent += data.len() as u64;
+        self.rec.chunk(&data);
+        Ok(data)
+    }
+}
+
+/// Waits for the response to start, then streams it to the caller as it arrives.
+async fn stream_back(
+    mut replies: Replies,
+    id: &str,
+    trailers: bool,
+    mut flow: Flow,
+    failed: impl FnOnce(&Diagnostic) -> Response<Body>,
+) -> Response<Body> {
+    let opened = match prelude::open(&mut replies).await {
+        Ok(opened) => opened,
+        Err(unopened) => {
+            let failure = unopened.failure;
+            flow.rec.failed(&failure);
+            let res = failed(&failure);
+            flow.rec.answered(res.status());
+            return res;
+        }
+    };
+    flow.rec.head(opened.status, &opened.headers);
+    // One frame in flight: the runtime's stream waits for the caller, nothing piles up here.
+    let (tx, body) = Channel::<Bytes, BoxError>::new(1);
+    tokio::spawn(pump(
+        opened.first,
+        replies,
+        tx,
+        id.to_owned(),
+        trailers,
+        flow,
+    ));
+    let mut res = Response::new(body.boxed());
+    *res.status_mut() = opened.status;
+    *res.headers_mut() = opened.headers;
+    res.headers_mut()
+        .insert("x-amzn-requestid", header_value(id));
+    if trailers {
+        // hyper sends only the trailers declared up front.
+        res.headers_mut().insert(TRAILER, wire::TRAILER_DECLARATION);
+    }
+    res
+}
+
+/// Moves the response's chunks to the caller; ends it with error trailers (or an abort) when
+/// it failed, cleanly only when it completed.
+async fn pump(
+    first: Bytes,
+    mut replies: Replies,
+    mut tx: Sender<Bytes, BoxError>,
+    id: String,
+    trailers: bool,
+    mut flow: Flow,
+) {
+    let mut next = if first.is_empty() {
+        None
+    } else {
+        Some(Reply::Data(first))
+    };
+    loop {
+        let reply = match next.take() {
+            Some(reply) => reply,
+            None => replies.next().await,
+        };
+        let reply = match reply {
+            Reply::Data(data) => match flow.admit(data).await {
+                Ok(data) => Reply::Data(data),
+                Err(failure) => Reply::Failed(failure),
+            },
+            other => other,
+        };
+        match reply {
+            Reply::Data(data) => {
+                if tx.send_data(data).await.is_err() {
+                    tracing::info!(request_id = %id, "the caller disconnected mid-stream");
+                    // The invocation goes on (as on Lambda) and keeps its slot until it ends.
+                    drain(&mut replies).await;
+                    flow.rec.finish();
+                    return;
+                }
+            }
+            Reply::End => {
+                flow.rec.finish();
+                return;
+            }
+            Reply::Failed(failure) | Reply::Error(failure) => {
+                flow.rec.failed(&failure);
+                flow.rec.finish();
+                if trailers {
+                    log_failure(
+                        &id,
+                        &failure,
+                        "the response failed midway; ending it with error trailers",
+                    );
+                    let _ = tx.send_trailers(wire::error_trailers(&failure)).await;
+                } else {
+                    log_failure(
+                        &id,
+                        &failure,
+                        "the response failed midway; aborting the connection \
+                         (send `TE: trailers` to get error trailers instead)",
+                    );
+                    tx.abort(Box::new(failure));
+                }
+                drain(&mut replies).await;
+                return;
+            }
+            Reply::Started { .. } | Reply::Head { .. } => continue,
+        }
+    }
+}
+

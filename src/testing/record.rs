@@ -1,0 +1,271 @@
+//! Reading an invocation's replies into the [`TestResponse`] the caller sees.
+
+use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, StatusCode};
+use tokio::time::Instant;
+
+use super::client::Stopped;
+use super::{Chunk, FunctionError, TestResponse};
+use crate::emulator::prelude::Next as _;
+use crate::emulator::{prelude, Replies, Reply};
+use crate::Diagnostic;
+
+/// An invocation's replies, ended by the runtime stopping.
+pub(super) struct Watched {
+    pub(super) replies: Replies,
+    pub(super) stopped: Stopped,
+}
+
+impl prelude::Next for Watched {
+    async fn next(&mut self) -> Reply {
+        tokio::select! {
+            biased;
+            reply = self.replies.next() => reply,
+            // `Err`: the worker's task ended without a word (it panicked).
+            _ = self.stopped.wait_for(Option::is_some) => Reply::Failed(Diagnostic::new(
+                "Runtime.ExitError",
+                "the runtime stopped during the invocation",
+            )),
+        }
+    }
+}
+
+impl Watched {
+    fn is_started(&self) -> bool {
+        self.replies.is_started()
+    }
+}
+
+/// Reads an invocation's replies into the response the caller sees; `None` when the runtime
+/// never took the invocation (it stopped).
+pub(super) async fn record(
+    mut replies: Watched,
+    request_id: String,
+    sent_at: Instant,
+) -> Option<TestResponse> {
+    let mut res = TestResponse {
+        request_id,
+        status: StatusCode::BAD_GATEWAY,
+        headers: HeaderMap::new(),
+        prelude: None,
+        chunks: Vec::new(),
+        body: Bytes::new(),
+        error: None,
+        sent_at,
+        head_at: None,
+        ended_at: sent_at,
+    };
+    let opened = match prelude::open(&mut replies).await {
+        Ok(opened) => opened,
+        // Never taken: the runtime stopped first.
+        Err(u) if !u.head && !u.reported && !replies.is_started() => return None,
+        Err(u) => {
+            res.prelude = u.prelude;
+            return Some(res.failed(u.failure, u.head));
+        }
+    };
+    let now = Instant::now();
+    res.status = opened.status;
+    res.headers = opened.headers;
+    res.prelude = opened.prelude;
+    res.head_at = Some(now);
+    if !opened.first.is_empty() {
+        res.chunks.push(Chunk {
+            bytes: opened.first,
+            arrived_at: now,
+        });
+    }
+
+    loop {
+        match replies.next().await {
+            Reply::Data(bytes) => res.chunks.push(Chunk {
+                bytes,
+                arrived_at: Instant::now(),
+            }),
+            Reply::End => break,
+            Reply::Failed(f) | Reply::Error(f) => {
+                res.error = Some(mid_stream(f));
+                break;
+            }
+            Reply::Started { .. } | Reply::Head { .. } => continue,
+        }
+    }
+    res.ended_at = Instant::now();
+    res.body = join(&res.chunks);
+    Some(res)
+}
+
+impl TestResponse {
+    /// Ends the response as failed; `started`: its head had been sent.
+    fn failed(mut self, failure: Diagnostic, started: bool) -> Self {
+        if started {
+            self.head_at.get_or_insert_with(Instant::now);
+        }
+        self.error = Some(FunctionError {
+            diagnostic: failure,
+            mid_stream: started,
+        });
+        self.ended_at = Instant::now();
+        self
+    }
+}
+
+fn mid_stream(f: Diagnostic) -> FunctionError {
+    FunctionError {
+        diagnostic: f,
+        mid_stream: true,
+    }
+}
+
+fn join(chunks: &[Chunk]) -> Bytes {
+    match chunks {
+        [] => Bytes::new(),
+        [one] => one.bytes.clone(),
+        many => {
+            let mut body = BytesMut::with_capacity(many.iter().map(|c| c.bytes.len()).sum());
+            for chunk in many {
+                body.extend_from_slice(&chunk.bytes);
+            }
+            body.freeze()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use http::HeaderValue;
+    use tokio::sync::watch;
+
+    use super::*;
+    use crate::emulator::{self, DEFAULT_TIMEOUT};
+    use crate::wire::HTTP_INTEGRATION_CONTENT_TYPE;
+
+    /// What `record` makes of these replies, sent as the Runtime API would send them.
+    async fn recorded(replies: Vec<Reply>, stop: Option<crate::Error>) -> Option<TestResponse> {
+        let (job, replies_rx) = emulator::job("r-1".into(), Bytes::new(), None, DEFAULT_TIMEOUT);
+        let (stop_tx, stopped) = watch::channel(None);
+        let tx = job.replies;
+        tokio::spawn(async move {
+            for reply in replies {
+                let _ = tx.send(reply).await;
+            }
+            if let Some(e) = stop {
+                let _ = stop_tx.send(Some(Arc::new(e)));
+            }
+            // Hold the invocation open until the reader is done.
+            tx.closed().await;
+        });
+        let watched = Watched {
+            replies: replies_rx,
+            stopped,
+        };
+        record(watched, "r-1".into(), Instant::now()).await
+    }
+
+    fn started() -> Reply {
+        Reply::Started {
+            deadline: Instant::now() + Duration::from_secs(60),
+        }
+    }
+
+    fn head() -> Reply {
+        Reply::Head {
+            content_type: Some(HTTP_INTEGRATION_CONTENT_TYPE),
+        }
+    }
+
+    fn data(bytes: &'static [u8]) -> Reply {
+        Reply::Data(Bytes::from_static(bytes))
+    }
+
+    #[tokio::test]
+    async fn a_prelude_split_anywhere_and_body_bytes_beside_its_delimiter() {
+        let res = recorded(
+            vec![
+                started(),
+                head(),
+                data(br#"{"statusCode":418,"hea"#),
+                data(b"ders\":{\"x\":\"1\"},\"cookies\":[\"c=1\"]}\0\0\0"),
+                data(b"\0\0\0\0\0body "),
+                data(b"more"),
+                Reply::End,
+            ],
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(res.status(), 418);
+        assert_eq!(res.header("x"), Some("1"));
+        assert_eq!(res.cookies(), ["c=1"]);
+        assert_eq!(
+            res.prelude(),
+            Some(&br#"{"statusCode":418,"headers":{"x":"1"},"cookies":["c=1"]}"#[..])
+        );
+        let chunks: Vec<_> = res.chunks().iter().map(|c| c.bytes().clone()).collect();
+        assert_eq!(chunks, ["body ", "more"]);
+        assert_eq!(res.body(), "body more");
+        assert!(res.is_complete());
+    }
+
+    #[tokio::test]
+    async fn an_unusable_prelude_is_an_invalid_response() {
+        let res = recorded(
+            vec![
+                started(),
+                head(),
+                data(b"nope\0\0\0\0\0\0\0\0x"),
+                Reply::End,
+            ],
+            None,
+        )
+        .await
+        .unwrap();
+        let err = res.error().unwrap();
+        assert_eq!(err.error_type(), "Runtime.InvalidResponse");
+        assert!(err.is_mid_stream());
+        assert_eq!(res.status(), 502);
+        assert_eq!(res.prelude(), Some(&b"nope"[..]));
+
+        let res = recorded(vec![started(), head(), data(b"{}"), Reply::End], None)
+            .await
+            .unwrap();
+        assert_eq!(res.error().unwrap().error_type(), "Runtime.InvalidResponse");
+        assert!(res.prelude().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_stopped_runtime_is_an_error_or_ends_the_response() {
+        // Never taken: no response at all.
+        assert!(recorded(vec![], Some(crate::Error::local("gone")))
+            .await
+            .is_none());
+        // Taken, then the runtime stopped.
+        let res = recorded(
+            vec![started(), head(), data(b"{}\0\0\0\0\0\0\0\0a")],
+            Some(crate::Error::local("gone")),
+        )
+        .await
+        .unwrap();
+        assert_eq!(res.text(), "a");
+        let err = res.error().unwrap();
+        assert_eq!(err.error_type(), "Runtime.ExitError");
+        assert!(err.is_mid_stream());
+    }
+
+    #[tokio::test]
+    async fn without_a_prelude_the_content_type_is_the_runtimes() {
+        let head = Reply::Head {
+            content_type: Some(HeaderValue::from_static("text/csv")),
+        };
+        let res = recorded(vec![started(), head, data(b"a,b\n"), Reply::End], None)
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.header("content-type"), Some("text/csv"));
+        assert_eq!(res.text(), "a,b\n");
+        assert!(res.prelude().is_none());
+    }
+}
