@@ -318,6 +318,29 @@ pub(crate) mod types {
     pub(crate) const INIT: &str = "Function.InitError";
     /// The event could not be decoded into a request.
     pub(crate) const INVALID_EVENT: &str = "Runtime.InvalidEvent";
+    /// What a type that cannot be sent as it is (see `wire::limits`) is sent as.
+    pub(crate) const UNKNOWN: &str = "Function.Unknown";
+
+    // What the emulated environment (the local server and the test kit) reports, as Lambda
+    // does.
+
+    /// The invocation ran past its deadline.
+    #[cfg(feature = "local")]
+    pub(crate) const SANDBOX_TIMEOUT: &str = "Sandbox.Timeout";
+    /// The response was larger than Lambda sends.
+    pub(crate) const RESPONSE_SIZE_TOO_LARGE: &str = "Function.ResponseSizeTooLarge";
+    /// The runtime's process (or, in the test kit, its task) ended during the invocation.
+    #[cfg(feature = "testing")]
+    pub(crate) const EXIT_ERROR: &str = "Runtime.ExitError";
+    /// The runtime's response stream broke off before its end.
+    #[cfg(feature = "local")]
+    pub(crate) const TRUNCATED_RESPONSE: &str = "Runtime.TruncatedResponse";
+    /// The runtime's response could not be read as one (an unusable prelude).
+    #[cfg(feature = "local")]
+    pub(crate) const INVALID_RESPONSE: &str = "Runtime.InvalidResponse";
+    /// The runtime posted its response in a mode other than `streaming`.
+    #[cfg(feature = "local")]
+    pub(crate) const INVALID_RESPONSE_MODE: &str = "Runtime.InvalidFunctionResponseMode";
 }
 
 #[cfg(test)]

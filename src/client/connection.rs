@@ -87,7 +87,10 @@ where
     /// on the runtime's worker threads, and driving the connection here would wake this thread
     /// from theirs for every chunk they make ready. From a task, the connection runs beside
     /// them on the workers.
-    pub(super) async fn post_from_a_task(&mut self, req: Request<Outgoing<B>>) -> Result<(), ApiError> {
+    pub(super) async fn post_from_a_task(
+        &mut self,
+        req: Request<Outgoing<B>>,
+    ) -> Result<(), ApiError> {
         // `post` needs the address and host (to reconnect), not the paths.
         let mut detached = Client {
             address: self.address.clone(),

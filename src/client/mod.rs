@@ -118,7 +118,6 @@ where
         })
     }
 
-
     /// `GET /runtime/invocation/next`: waits for the next event.
     pub(crate) async fn next(&mut self) -> Result<Invocation, ApiError> {
         let req = request(
@@ -199,7 +198,6 @@ where
         self.post(req).await
     }
 
-
     /// `POST /runtime/invocation/{id}/response`, buffered: one payload with a length.
     pub(crate) async fn respond_buffered(
         &mut self,
@@ -235,7 +233,6 @@ fn request<B>(
             })
         })
 }
-
 
 /// Splits `AWS_LAMBDA_RUNTIME_API` into the `host:port` to connect to and a path prefix
 /// (empty, or `/something` without a trailing slash).

@@ -5,13 +5,15 @@
 //!
 //! A caller (a front door of the local server, or a `TestClient`) makes a [`job`] and queues
 //! it; the Runtime API hands it to the worker on `/next` and passes what the worker posts back
-//! as [`Reply`]s, which the caller reads from its [`Replies`].
+//! as [`Reply`]s, which the caller reads from its [`Replies`] (directly, or with
+//! [`Next::chunk`] for the body alone).
 
 pub(crate) mod event;
 pub(crate) mod http1;
 pub(crate) mod prelude;
 mod runtime_api;
 
+use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
 use std::io;
 use std::net::Ipv4Addr;
@@ -25,6 +27,7 @@ use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 use tokio::task::JoinSet;
 
+use crate::error::types;
 use crate::{Config, Diagnostic};
 
 /// The default function timeout: Lambda's maximum.
@@ -72,15 +75,29 @@ pub(crate) struct Job {
     pub(crate) payload: Bytes,
     /// `Lambda-Runtime-Client-Context`: the caller's client context, JSON.
     pub(crate) client_context: Option<String>,
-    pub(crate) replies: mpsc::Sender<Reply>,
+    pub(crate) replies: mpsc::Sender<Signal>,
 }
 
-/// What the Runtime API tells the front door about its invocation, in order:
-/// `Started`, then `Error`, or `Head`, `Data`..., and `End` or `Failed`.
+/// What the Runtime API sends a front door: `Started` once the runtime took the invocation,
+/// then its [`Reply`]s. [`Replies`] keeps the first for itself.
 #[derive(Debug)]
-pub(crate) enum Reply {
+pub(crate) enum Signal {
     /// The runtime took the invocation; it must be done by `deadline`.
     Started { deadline: tokio::time::Instant },
+    /// What the runtime made of it.
+    Reply(Reply),
+}
+
+impl From<Reply> for Signal {
+    fn from(reply: Reply) -> Self {
+        Signal::Reply(reply)
+    }
+}
+
+/// What the runtime made of an invocation, in order: `Error`, or `Head`, `Data`..., and `End`
+/// or `Failed`.
+#[derive(Debug)]
+pub(crate) enum Reply {
     /// The runtime started its response, with this content type.
     Head {
         content_type: Option<http::HeaderValue>,
@@ -98,14 +115,14 @@ pub(crate) enum Reply {
 /// A response stream that broke off before its end.
 pub(crate) fn truncated() -> Diagnostic {
     Diagnostic::new(
-        "Runtime.TruncatedResponse",
+        types::TRUNCATED_RESPONSE,
         "the runtime's response stream broke off before its end",
     )
 }
 
 /// The front door's end of an invocation: its replies, with the deadline enforced.
 pub(crate) struct Replies {
-    rx: mpsc::Receiver<Reply>,
+    rx: mpsc::Receiver<Signal>,
     timeout: Duration,
     deadline: Option<tokio::time::Instant>,
 }
@@ -125,7 +142,7 @@ impl Replies {
                     reply = self.rx.recv() => reply,
                     () = tokio::time::sleep_until(deadline) => {
                         return Reply::Failed(Diagnostic::new(
-                            "Sandbox.Timeout",
+                            types::SANDBOX_TIMEOUT,
                             format!(
                                 "task timed out after {:.2} seconds",
                                 self.timeout.as_secs_f64()
@@ -136,12 +153,46 @@ impl Replies {
                 None => self.rx.recv().await,
             };
             match reply {
-                Some(Reply::Started { deadline }) => self.deadline = Some(deadline),
-                Some(reply) => return reply,
+                Some(Signal::Started { deadline }) => self.deadline = Some(deadline),
+                Some(Signal::Reply(reply)) => return reply,
                 // The runtime api dropped the invocation without an end.
                 None => return Reply::Failed(truncated()),
             }
         }
+    }
+}
+
+/// A reader of an invocation's replies: a front door's [`Replies`], or the test kit's, which
+/// also end when its runtime stops.
+pub(crate) trait Next: Send {
+    /// The next reply. After `End`, `Failed` or `Error`, do not ask again.
+    fn next(&mut self) -> impl Future<Output = Reply> + Send;
+
+    /// The next chunk of the response's body, its head passed over: `Ok(None)` at its end,
+    /// `Err` with the failure once it failed (reported to `/error` or broken off midway, alike
+    /// to a reader of the body). After `Ok(None)` or `Err`, do not ask again.
+    fn chunk(&mut self) -> impl Future<Output = Result<Option<Bytes>, Diagnostic>> + Send {
+        async {
+            loop {
+                match self.next().await {
+                    Reply::Head { .. } => continue,
+                    Reply::Data(data) => return Ok(Some(data)),
+                    Reply::End => return Ok(None),
+                    Reply::Failed(f) | Reply::Error(f) => return Err(f),
+                }
+            }
+        }
+    }
+
+    /// Reads the rest of the replies, to their end.
+    fn drain(&mut self) -> impl Future<Output = ()> + Send {
+        async { while let Ok(Some(_)) = self.chunk().await {} }
+    }
+}
+
+impl Next for Replies {
+    fn next(&mut self) -> impl Future<Output = Reply> + Send {
+        Replies::next(self)
     }
 }
 

@@ -1,32 +1,18 @@
 //! Reading the start of a streamed response: the prelude an HTTP integration's response opens
 //! with (JSON, then 8 NUL bytes), turned into the status and headers a function URL returns.
 
-use std::future::Future;
-
 use bytes::{Bytes, BytesMut};
 use http::header::{HeaderName, HeaderValue, CONTENT_TYPE, SET_COOKIE};
 use http::{HeaderMap, StatusCode};
 use serde_json::Value;
 
-use super::{Replies, Reply};
+use super::{Next, Reply};
+use crate::error::types;
 use crate::wire::{self, DELIMITER, HTTP_INTEGRATION_CONTENT_TYPE};
 use crate::Diagnostic;
 
 /// How much prelude is read before giving up on finding its delimiter.
 const PRELUDE_LIMIT: usize = 1024 * 1024;
-
-/// Where an invocation's replies come from: a front door's [`Replies`], or the test kit's,
-/// which also end when its runtime stops.
-pub(crate) trait Next {
-    /// The next reply. After `End`, `Failed` or `Error`, do not ask again.
-    fn next(&mut self) -> impl Future<Output = Reply> + Send;
-}
-
-impl Next for Replies {
-    fn next(&mut self) -> impl Future<Output = Reply> + Send {
-        Replies::next(self)
-    }
-}
 
 /// The head of a response, and the body bytes that came with the prelude.
 #[derive(Debug)]
@@ -85,7 +71,7 @@ pub(crate) async fn open(replies: &mut impl Next) -> Result<Opened, Unopened> {
                 let f = invalid("the response ended before it started");
                 return Err(Unopened::new(f, false));
             }
-            Reply::Started { .. } | Reply::Data(_) => continue,
+            Reply::Data(_) => continue,
         }
     };
     if content_type.as_ref() != Some(&HTTP_INTEGRATION_CONTENT_TYPE) {
@@ -115,14 +101,13 @@ pub(crate) async fn open(replies: &mut impl Next) -> Result<Opened, Unopened> {
             let f = invalid("no 8-NUL delimiter within the first 1 MiB of the response");
             return Err(Unopened::new(f, true));
         }
-        match replies.next().await {
-            Reply::Data(data) => buf.extend_from_slice(&data),
-            Reply::Failed(f) | Reply::Error(f) => return Err(Unopened::new(f, true)),
-            Reply::End => {
+        match replies.chunk().await {
+            Ok(Some(data)) => buf.extend_from_slice(&data),
+            Err(f) => return Err(Unopened::new(f, true)),
+            Ok(None) => {
                 let f = invalid("the response ended before the prelude's delimiter");
                 return Err(Unopened::new(f, true));
             }
-            Reply::Started { .. } | Reply::Head { .. } => continue,
         }
     };
     let mut json = buf.freeze();
@@ -147,7 +132,7 @@ fn find_delimiter(bytes: &[u8]) -> Option<usize> {
 }
 
 fn invalid(why: &str) -> Diagnostic {
-    Diagnostic::new("Runtime.InvalidResponse", why)
+    Diagnostic::new(types::INVALID_RESPONSE, why)
 }
 
 /// `{"statusCode": 200, "headers": {...}, "cookies": [...]}` (and `multiValueHeaders`, for

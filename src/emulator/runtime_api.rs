@@ -1,6 +1,6 @@
 //! The Lambda Runtime API, served to the runtime's own worker on an internal loopback port.
 //!
-//! Behaves as Lambda's (see `docs/wire-protocol.md`): `/next` long-polls for the next queued
+//! Behaves as Lambda's (see the Runtime API reference in the `client` module): `/next` long-polls for the next queued
 //! invocation and hands it out with the usual headers; `/response` is read as it streams and
 //! passed on chunk by chunk; error trailers, `/error` and `/init/error` are decoded; unknown
 //! request ids get `400 InvalidRequestID`.
@@ -17,7 +17,8 @@ use hyper::body::Incoming;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, Mutex as AsyncMutex};
 
-use super::{http1, Job, Reply};
+use super::{http1, Job, Reply, Signal};
+use crate::error::types;
 use crate::wire::{self, ERROR_TYPE, RESPONSE_MODE};
 use crate::{Config, Diagnostic};
 
@@ -28,7 +29,7 @@ const ERROR_LIMIT: usize = 1024 * 1024;
 /// The Runtime API's state: the queue of invocations and those handed out.
 pub(crate) struct RuntimeApi {
     queue: AsyncMutex<mpsc::UnboundedReceiver<Job>>,
-    in_flight: Mutex<HashMap<String, mpsc::Sender<Reply>>>,
+    in_flight: Mutex<HashMap<String, mpsc::Sender<Signal>>>,
     function_timeout: Duration,
     function_arn: String,
 }
@@ -55,7 +56,7 @@ impl RuntimeApi {
         })
     }
 
-    fn in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::Sender<Reply>>> {
+    fn in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::Sender<Signal>>> {
         // A panic while holding this lock cannot leave the map inconsistent: take it anyway.
         self.in_flight.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -129,7 +130,7 @@ async fn next(api: &RuntimeApi) -> Response<Full<Bytes>> {
         .map(|d| d.as_millis())
         .unwrap_or(0);
     // The channel is new and empty: there is room for this one.
-    let _ = job.replies.try_send(Reply::Started {
+    let _ = job.replies.try_send(Signal::Started {
         deadline: tokio::time::Instant::now() + timeout,
     });
     let mut res = Response::new(Full::new(job.payload));
@@ -166,10 +167,7 @@ async fn response(api: &RuntimeApi, id: &str, req: Request<Incoming>) -> Respons
         if mode != "streaming" {
             let why = "lambda-runtime-function-response-mode must be streaming";
             let _ = tx
-                .send(Reply::Error(Diagnostic::new(
-                    "Runtime.InvalidFunctionResponseMode",
-                    why,
-                )))
+                .send(Reply::Error(Diagnostic::new(types::INVALID_RESPONSE_MODE, why)).into())
                 .await;
             return reply(StatusCode::BAD_REQUEST, "InvalidFunctionResponseMode", why);
         }
@@ -214,9 +212,9 @@ async fn response(api: &RuntimeApi, id: &str, req: Request<Incoming>) -> Respons
 }
 
 /// Sends `reply` to the caller, forgetting the caller once it has gone.
-async fn forward(caller: &mut Option<mpsc::Sender<Reply>>, reply: Reply, id: &str) {
+async fn forward(caller: &mut Option<mpsc::Sender<Signal>>, reply: Reply, id: &str) {
     if let Some(tx) = caller {
-        if tx.send(reply).await.is_err() {
+        if tx.send(reply.into()).await.is_err() {
             tracing::info!(
                 request_id = id,
                 "the caller left; reading the rest of the response and dropping it"
@@ -236,7 +234,7 @@ async fn error(api: &RuntimeApi, id: &str, req: Request<Incoming>) -> Response<F
         );
     };
     let failure = read_failure(req).await;
-    let _ = tx.send(Reply::Error(failure)).await;
+    let _ = tx.send(Reply::Error(failure).into()).await;
     accepted()
 }
 
@@ -268,7 +266,7 @@ async fn read_failure(req: Request<Incoming>) -> Diagnostic {
                 .get(ERROR_TYPE)
                 .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
         })
-        .unwrap_or_else(|| "Function.Unknown".to_owned());
+        .unwrap_or_else(|| types::UNKNOWN.to_owned());
     let message =
         text("errorMessage").unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
     Diagnostic::new(error_type, message)

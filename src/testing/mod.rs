@@ -156,8 +156,8 @@ mod response;
 
 pub use builder::Builder;
 pub use client::TestClient;
-pub use invocation::Invocation;
 pub use error::Error;
+pub use invocation::Invocation;
 pub use response::{Chunk, FunctionError, TestResponse};
 
 #[cfg(test)]

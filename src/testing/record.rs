@@ -6,8 +6,8 @@ use tokio::time::Instant;
 
 use super::client::Stopped;
 use super::{Chunk, FunctionError, TestResponse};
-use crate::emulator::prelude::Next as _;
-use crate::emulator::{prelude, Replies, Reply};
+use crate::emulator::{prelude, Next, Replies, Reply};
+use crate::error::types;
 use crate::Diagnostic;
 
 /// An invocation's replies, ended by the runtime stopping.
@@ -16,14 +16,14 @@ pub(super) struct Watched {
     pub(super) stopped: Stopped,
 }
 
-impl prelude::Next for Watched {
+impl Next for Watched {
     async fn next(&mut self) -> Reply {
         tokio::select! {
             biased;
             reply = self.replies.next() => reply,
             // `Err`: the worker's task ended without a word (it panicked).
             _ = self.stopped.wait_for(Option::is_some) => Reply::Failed(Diagnostic::new(
-                "Runtime.ExitError",
+                types::EXIT_ERROR,
                 "the runtime stopped during the invocation",
             )),
         }
@@ -77,17 +77,16 @@ pub(super) async fn record(
     }
 
     loop {
-        match replies.next().await {
-            Reply::Data(bytes) => res.chunks.push(Chunk {
+        match replies.chunk().await {
+            Ok(Some(bytes)) => res.chunks.push(Chunk {
                 bytes,
                 arrived_at: Instant::now(),
             }),
-            Reply::End => break,
-            Reply::Failed(f) | Reply::Error(f) => {
+            Ok(None) => break,
+            Err(f) => {
                 res.error = Some(mid_stream(f));
                 break;
             }
-            Reply::Started { .. } | Reply::Head { .. } => continue,
         }
     }
     res.ended_at = Instant::now();
@@ -140,11 +139,11 @@ mod tests {
     use tokio::sync::watch;
 
     use super::*;
-    use crate::emulator::{self, DEFAULT_TIMEOUT};
+    use crate::emulator::{self, Signal, DEFAULT_TIMEOUT};
     use crate::wire::HTTP_INTEGRATION_CONTENT_TYPE;
 
     /// What `record` makes of these replies, sent as the Runtime API would send them.
-    async fn recorded(replies: Vec<Reply>, stop: Option<crate::Error>) -> Option<TestResponse> {
+    async fn recorded(replies: Vec<Signal>, stop: Option<crate::Error>) -> Option<TestResponse> {
         let (job, replies_rx) = emulator::job("r-1".into(), Bytes::new(), None, DEFAULT_TIMEOUT);
         let (stop_tx, stopped) = watch::channel(None);
         let tx = job.replies;
@@ -165,20 +164,21 @@ mod tests {
         record(watched, "r-1".into(), Instant::now()).await
     }
 
-    fn started() -> Reply {
-        Reply::Started {
+    fn started() -> Signal {
+        Signal::Started {
             deadline: Instant::now() + Duration::from_secs(60),
         }
     }
 
-    fn head() -> Reply {
+    fn head() -> Signal {
         Reply::Head {
             content_type: Some(HTTP_INTEGRATION_CONTENT_TYPE),
         }
+        .into()
     }
 
-    fn data(bytes: &'static [u8]) -> Reply {
-        Reply::Data(Bytes::from_static(bytes))
+    fn data(bytes: &'static [u8]) -> Signal {
+        Reply::Data(Bytes::from_static(bytes)).into()
     }
 
     #[tokio::test]
@@ -191,7 +191,7 @@ mod tests {
                 data(b"ders\":{\"x\":\"1\"},\"cookies\":[\"c=1\"]}\0\0\0"),
                 data(b"\0\0\0\0\0body "),
                 data(b"more"),
-                Reply::End,
+                Reply::End.into(),
             ],
             None,
         )
@@ -217,7 +217,7 @@ mod tests {
                 started(),
                 head(),
                 data(b"nope\0\0\0\0\0\0\0\0x"),
-                Reply::End,
+                Reply::End.into(),
             ],
             None,
         )
@@ -229,9 +229,12 @@ mod tests {
         assert_eq!(res.status(), 502);
         assert_eq!(res.prelude(), Some(&b"nope"[..]));
 
-        let res = recorded(vec![started(), head(), data(b"{}"), Reply::End], None)
-            .await
-            .unwrap();
+        let res = recorded(
+            vec![started(), head(), data(b"{}"), Reply::End.into()],
+            None,
+        )
+        .await
+        .unwrap();
         assert_eq!(res.error().unwrap().error_type(), "Runtime.InvalidResponse");
         assert!(res.prelude().is_none());
     }
@@ -260,9 +263,12 @@ mod tests {
         let head = Reply::Head {
             content_type: Some(HeaderValue::from_static("text/csv")),
         };
-        let res = recorded(vec![started(), head, data(b"a,b\n"), Reply::End], None)
-            .await
-            .unwrap();
+        let res = recorded(
+            vec![started(), head.into(), data(b"a,b\n"), Reply::End.into()],
+            None,
+        )
+        .await
+        .unwrap();
         assert_eq!(res.status(), 200);
         assert_eq!(res.header("content-type"), Some("text/csv"));
         assert_eq!(res.text(), "a,b\n");

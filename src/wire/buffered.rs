@@ -41,9 +41,6 @@ use crate::error::types;
 use crate::event::ResponseFormat;
 use crate::{BoxError, Diagnostic};
 
-/// The error type of a response over the limit, as Lambda names it.
-const TOO_LARGE: &str = "Function.ResponseSizeTooLarge";
-
 /// A buffered response, ready to post.
 #[derive(Debug)]
 pub(crate) struct Buffered {
@@ -74,7 +71,7 @@ where
 
 fn too_large(what: &str) -> Diagnostic {
     Diagnostic::new(
-        TOO_LARGE,
+        types::RESPONSE_SIZE_TOO_LARGE,
         format!(
             "{what} is larger than the {MAX_PAYLOAD} bytes a buffered response may \
              carry; make it smaller or stream it (response mode streamed)"

@@ -8,6 +8,7 @@
 //! fit is cut on a character boundary and marked `… [truncated N bytes]`, N being how many
 //! bytes of the message were left out. The sizes are documented on [`Diagnostic`].
 
+use crate::error::types;
 use crate::Diagnostic;
 
 /// The longest error type sent, in bytes. A longer one cannot match Lambda's
@@ -37,14 +38,11 @@ pub(crate) const MAX_XRAY_ERROR_CAUSE: usize = 8 * 1024;
 pub(crate) fn error_type(diagnostic: &Diagnostic) -> &str {
     let ty = diagnostic.error_type();
     if ty.len() > MAX_ERROR_TYPE {
-        UNKNOWN_TYPE
+        types::UNKNOWN
     } else {
         ty
     }
 }
-
-/// The type a type that cannot be sent is sent as.
-pub(crate) const UNKNOWN_TYPE: &str = "Function.Unknown";
 
 /// `render(message)`, with `message` cut and marked until the output is at most `max` bytes.
 ///

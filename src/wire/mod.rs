@@ -34,6 +34,7 @@ pub(crate) use prelude::{encode_head, Head};
 use base64::Engine as _;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
+use crate::error::types;
 use crate::Diagnostic;
 
 /// `Lambda-Runtime-Function-Response-Mode`.
@@ -65,7 +66,7 @@ pub(crate) const DELIMITER: [u8; 8] = [0; 8];
 /// [`limits::MAX_ERROR_TYPE`]) is reported as `Function.Unknown`.
 pub(crate) fn error_type_header(diagnostic: &Diagnostic) -> HeaderValue {
     HeaderValue::from_str(limits::error_type(diagnostic))
-        .unwrap_or(HeaderValue::from_static(limits::UNKNOWN_TYPE))
+        .unwrap_or(HeaderValue::from_static(types::UNKNOWN))
 }
 
 /// The trailers that end a body which failed midway; the error body trailer is at most
@@ -73,7 +74,7 @@ pub(crate) fn error_type_header(diagnostic: &Diagnostic) -> HeaderValue {
 pub(crate) fn error_trailers(diagnostic: &Diagnostic) -> HeaderMap {
     let error_type = error_type_header(diagnostic);
     // The type in the JSON is the one in the header, so that both say the same.
-    let ty = error_type.to_str().unwrap_or(limits::UNKNOWN_TYPE);
+    let ty = error_type.to_str().unwrap_or(types::UNKNOWN);
     let body = limits::render_capped(
         diagnostic.error_message(),
         limits::MAX_ERROR_BODY_TRAILER,
@@ -127,7 +128,7 @@ pub(crate) fn error_report_body(diagnostic: &Diagnostic) -> bytes::Bytes {
         stack_trace: [&'a str; 0],
     }
     let error_type = error_type_header(diagnostic);
-    let ty = error_type.to_str().unwrap_or(limits::UNKNOWN_TYPE);
+    let ty = error_type.to_str().unwrap_or(types::UNKNOWN);
     limits::render_capped(
         diagnostic.error_message(),
         limits::MAX_ERROR_REPORT,

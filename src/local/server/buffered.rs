@@ -6,9 +6,9 @@ use bytes::{Bytes, BytesMut};
 use http::header::CONTENT_LENGTH;
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 
-use super::respond::{drain, full, header_value, json, log_failure, text, too_large_response};
+use super::respond::{full, header_value, json, log_failure, text, too_large_response};
 use crate::emulator::http1::Body;
-use crate::emulator::{Replies, Reply};
+use crate::emulator::{Next as _, Replies, Reply};
 use crate::local::inspector::Recording;
 use crate::wire::MAX_PAYLOAD;
 use crate::Diagnostic;
@@ -28,18 +28,16 @@ pub(super) async fn collect(
                 rec.chunk(&data);
                 payload.extend_from_slice(&data);
                 if payload.len() > MAX_PAYLOAD {
-                    drain(replies).await;
+                    replies.drain().await;
                     break Some(too_large_response(MAX_PAYLOAD as u64));
                 }
             }
             Reply::End => break None,
             Reply::Failed(f) | Reply::Error(f) => break Some(f),
-            Reply::Started { .. } => {}
         }
     };
     (payload, failure)
 }
-
 
 /// A function URL of a function that answers buffered: the whole response at once, with its
 /// `content-length`, decoded from the response object as a `BUFFERED` function URL does.

@@ -10,10 +10,10 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use super::buffered::collect;
-use super::respond::{drain, empty, full, header_value, json, log_failure, read_payload, Refused};
+use super::respond::{empty, full, header_value, json, log_failure, read_payload, Refused};
 use super::Doors;
 use crate::emulator::http1::Body;
-use crate::emulator::{self, Reply};
+use crate::emulator::{self, Next as _};
 use crate::local::eventstream;
 use crate::BoxError;
 
@@ -38,21 +38,18 @@ pub(super) async fn invoke_with_response_stream(
         let _permit = permit;
         let id = task_id;
         let failure = loop {
-            match replies.next().await {
-                Reply::Data(data) => {
+            match replies.chunk().await {
+                Ok(Some(data)) => {
                     rec.chunk(&data);
-                    if tx
-                        .send_data(eventstream::payload_chunk(&data))
-                        .await
-                        .is_err()
-                    {
+                    let frame = eventstream::payload_chunk(&data);
+                    if tx.send_data(frame).await.is_err() {
                         tracing::info!(request_id = %id, "the caller disconnected mid-stream");
-                        drain(&mut replies).await;
+                        replies.drain().await;
                         return;
                     }
                 }
-                Reply::End => break None,
-                Reply::Failed(f) | Reply::Error(f) => {
+                Ok(None) => break None,
+                Err(f) => {
                     rec.failed(&f);
                     log_failure(
                         &id,
@@ -61,7 +58,6 @@ pub(super) async fn invoke_with_response_stream(
                     );
                     break Some(f);
                 }
-                Reply::Started { .. } | Reply::Head { .. } => continue,
             }
         };
         let _ = tx
@@ -83,7 +79,10 @@ pub(super) async fn invoke_with_response_stream(
 }
 
 /// `Invoke`: the whole payload once the invocation is over.
-pub(super) async fn invoke(doors: &Doors, req: Request<Incoming>) -> Result<Response<Body>, Refused> {
+pub(super) async fn invoke(
+    doors: &Doors,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Refused> {
     let (parts, body) = req.into_parts();
     let invocation_type = parts
         .headers
@@ -107,7 +106,7 @@ pub(super) async fn invoke(doors: &Doors, req: Request<Incoming>) -> Result<Resp
         // Nobody waits for the result: read it to its end in the background.
         tokio::spawn(async move {
             let _permit = permit;
-            drain(&mut replies).await;
+            replies.drain().await;
             rec.finish();
         });
         return Ok(empty(StatusCode::ACCEPTED));

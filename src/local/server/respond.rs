@@ -8,7 +8,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 
 use crate::emulator::http1::Body;
-use crate::emulator::{Replies, Reply};
+use crate::error::types;
 use crate::wire::MAX_PAYLOAD;
 use crate::Diagnostic;
 
@@ -19,7 +19,10 @@ const DRAIN_LIMIT: u64 = 64 * 1024 * 1024;
 ///
 /// A body over the limit is still read (and dropped) up to [`DRAIN_LIMIT`], so that the
 /// caller, still sending, reads the `413` rather than a connection reset.
-pub(super) async fn read_payload(headers: &HeaderMap, mut body: Incoming) -> Result<Bytes, Refused> {
+pub(super) async fn read_payload(
+    headers: &HeaderMap,
+    mut body: Incoming,
+) -> Result<Bytes, Refused> {
     let declared = headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -150,14 +153,9 @@ pub(super) fn json(status: StatusCode, body: Bytes) -> Response<Body> {
 /// Lambda's error for a response over `limit` bytes.
 pub(super) fn too_large_response(limit: u64) -> Diagnostic {
     Diagnostic::new(
-        "Function.ResponseSizeTooLarge",
+        types::RESPONSE_SIZE_TOO_LARGE,
         format!("response payload size exceeded maximum allowed payload size ({limit} bytes)"),
     )
-}
-
-/// Reads the rest of an invocation's replies, to its end.
-pub(super) async fn drain(replies: &mut Replies) {
-    while let Reply::Started { .. } | Reply::Head { .. } | Reply::Data(_) = replies.next().await {}
 }
 
 pub(super) fn log_failure(id: &str, failure: &Diagnostic, what: &str) {

@@ -14,12 +14,12 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use super::buffered::buffered_function_url;
 use super::respond::{
-    accepts_trailers, drain, header_value, json, log_failure, read_payload, text,
-    too_large_response, Refused,
+    accepts_trailers, header_value, json, log_failure, read_payload, text, too_large_response,
+    Refused,
 };
 use super::Doors;
 use crate::emulator::http1::Body;
-use crate::emulator::{self, event, prelude, Replies, Reply};
+use crate::emulator::{self, event, prelude, Next as _, Replies};
 use crate::local::inspector::Recording;
 use crate::local::Bandwidth;
 use crate::wire::{self, MAX_PAYLOAD};
@@ -74,7 +74,10 @@ pub(super) async fn function_url(
 }
 
 /// `POST /invoke`: the body is the event, as is.
-pub(super) async fn invoke_raw(doors: &Doors, req: Request<Incoming>) -> Result<Response<Body>, Refused> {
+pub(super) async fn invoke_raw(
+    doors: &Doors,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Refused> {
     let trailers = accepts_trailers(req.headers());
     let (parts, body) = req.into_parts();
     let payload = read_payload(&parts.headers, body).await?;
@@ -197,61 +200,49 @@ async fn pump(
     trailers: bool,
     mut flow: Flow,
 ) {
-    let mut next = if first.is_empty() {
-        None
-    } else {
-        Some(Reply::Data(first))
-    };
-    loop {
-        let reply = match next.take() {
-            Some(reply) => reply,
-            None => replies.next().await,
+    let mut first = Some(first).filter(|first| !first.is_empty());
+    let failure = loop {
+        let chunk = match first.take() {
+            Some(first) => Ok(Some(first)),
+            None => replies.chunk().await,
         };
-        let reply = match reply {
-            Reply::Data(data) => match flow.admit(data).await {
-                Ok(data) => Reply::Data(data),
-                Err(failure) => Reply::Failed(failure),
-            },
-            other => other,
-        };
-        match reply {
-            Reply::Data(data) => {
-                if tx.send_data(data).await.is_err() {
-                    tracing::info!(request_id = %id, "the caller disconnected mid-stream");
-                    // The invocation goes on (as on Lambda) and keeps its slot until it ends.
-                    drain(&mut replies).await;
-                    flow.rec.finish();
-                    return;
-                }
-            }
-            Reply::End => {
+        let data = match chunk {
+            Ok(Some(data)) => data,
+            Ok(None) => {
                 flow.rec.finish();
                 return;
             }
-            Reply::Failed(failure) | Reply::Error(failure) => {
-                flow.rec.failed(&failure);
-                flow.rec.finish();
-                if trailers {
-                    log_failure(
-                        &id,
-                        &failure,
-                        "the response failed midway; ending it with error trailers",
-                    );
-                    let _ = tx.send_trailers(wire::error_trailers(&failure)).await;
-                } else {
-                    log_failure(
-                        &id,
-                        &failure,
-                        "the response failed midway; aborting the connection \
-                         (send `TE: trailers` to get error trailers instead)",
-                    );
-                    tx.abort(Box::new(failure));
-                }
-                drain(&mut replies).await;
-                return;
-            }
-            Reply::Started { .. } | Reply::Head { .. } => continue,
+            Err(failure) => break failure,
+        };
+        let data = match flow.admit(data).await {
+            Ok(data) => data,
+            Err(failure) => break failure,
+        };
+        if tx.send_data(data).await.is_err() {
+            tracing::info!(request_id = %id, "the caller disconnected mid-stream");
+            // The invocation goes on (as on Lambda) and keeps its slot until it ends.
+            replies.drain().await;
+            flow.rec.finish();
+            return;
         }
+    };
+    flow.rec.failed(&failure);
+    flow.rec.finish();
+    if trailers {
+        log_failure(
+            &id,
+            &failure,
+            "the response failed midway; ending it with error trailers",
+        );
+        let _ = tx.send_trailers(wire::error_trailers(&failure)).await;
+    } else {
+        log_failure(
+            &id,
+            &failure,
+            "the response failed midway; aborting the connection \
+             (send `TE: trailers` to get error trailers instead)",
+        );
+        tx.abort(Box::new(failure));
     }
+    replies.drain().await;
 }
-
