@@ -9,7 +9,7 @@ use http::response::Parts;
 use http::Request;
 use http_body::Frame;
 
-use crate::event::ResponseFormat;
+use crate::wire::ResponseFormat;
 use crate::wire::ResponseStream;
 use crate::{Body, BoxError, Context};
 

@@ -11,8 +11,6 @@ use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
-use crate::error::panic_message;
-
 pin_project! {
     /// Polls `F`, turning a panic into `Err(payload)`. `F` is dropped as soon as it is done
     /// (or panicked), inside the boundary.
@@ -164,6 +162,17 @@ fn log_drop_panic(what: &'static str, payload: &(dyn Any + Send)) {
         panic = panic_message(payload),
         "{what} panicked while it was dropped; ignoring it"
     );
+}
+
+/// The message of a panic: its payload when that is a string.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    if let Some(s) = payload.downcast_ref::<&'static str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.as_str()
+    } else {
+        "a panic with a non-string payload"
+    }
 }
 
 #[cfg(test)]

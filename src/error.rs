@@ -7,6 +7,8 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use crate::catch_unwind::{drop_caught, panic_message};
+
 /// A type-erased error, as tower and hyper use.
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 
@@ -209,7 +211,7 @@ impl Diagnostic {
             Err(err) => err,
         };
         let described = catch_unwind(AssertUnwindSafe(|| error_chain(&*err)));
-        crate::catch_unwind::drop_caught(err, "the handler's error");
+        drop_caught(err, "the handler's error");
         match described {
             Ok(message) => Diagnostic::new(default_type, message),
             Err(payload) => Self::from_error_panic(payload),
@@ -223,7 +225,7 @@ impl Diagnostic {
             types::PANIC,
             format!("the handler's error panicked while it was read: {what}"),
         );
-        crate::catch_unwind::drop_caught(payload, "a panic payload");
+        drop_caught(payload, "a panic payload");
         diagnostic
     }
 
@@ -272,17 +274,6 @@ impl fmt::Display for Diagnostic {
 }
 
 impl StdError for Diagnostic {}
-
-/// The message of a panic: its payload when that is a string.
-pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> &str {
-    if let Some(s) = payload.downcast_ref::<&'static str>() {
-        s
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.as_str()
-    } else {
-        "a panic with a non-string payload"
-    }
-}
 
 /// Displays an error's message followed by its sources, `": "`-separated.
 pub(crate) struct Chain<'a>(pub(crate) &'a (dyn StdError + 'static));

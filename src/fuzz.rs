@@ -12,8 +12,9 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri}
 use percent_encoding::percent_decode_str;
 
 use crate::emulator;
-use crate::event::{self, ResponseFormat};
+use crate::event;
 use crate::wire;
+use crate::wire::ResponseFormat;
 use crate::{Context, Diagnostic};
 
 /// Decodes `payload` as an event from `/next`. Must never panic.

@@ -82,8 +82,6 @@
 
 mod body;
 mod catch_unwind;
-#[cfg(feature = "local")]
-mod civil;
 mod client;
 mod config;
 mod context;
@@ -101,7 +99,6 @@ mod service;
 pub mod shutdown;
 #[cfg(feature = "testing")]
 pub mod testing;
-mod trace_env;
 mod wire;
 pub mod writer;
 

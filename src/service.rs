@@ -62,6 +62,15 @@ where
     }
 }
 
+/// What the runtime asks of a response body: the bound of [`LambdaService::ResBody`], named
+/// once for the crate's own code.
+pub(crate) trait ResponseBody:
+    http_body::Body<Error: Into<BoxError>> + Send + 'static
+{
+}
+
+impl<B> ResponseBody for B where B: http_body::Body<Error: Into<BoxError>> + Send + 'static {}
+
 mod sealed {
     use http::{Request, Response};
 

@@ -396,3 +396,60 @@ async fn the_test_kit_drives_concurrent_invocations() {
     // One after the other: 1.8 s.
     assert!(took < Duration::from_millis(1200), "took {took:?}");
 }
+
+/// Sets its flag when dropped: tells when the runtime let go of a handler's future.
+struct DropFlag(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// `run_concurrent` under the local server stops an invocation that ran past its deadline, as
+/// `run` does and as Lambda stops a timed-out function: with one worker, the next caller is
+/// served instead of waiting for a handler that never answers.
+#[tokio::test]
+async fn run_concurrent_stops_a_timed_out_invocation_and_serves_the_next() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let dropped = Arc::new(AtomicBool::new(false));
+    let flag = dropped.clone();
+    let service = service_fn(move |req: Request<Body>| {
+        let guard = DropFlag(flag.clone());
+        async move {
+            if req.uri().path() == "/hang" {
+                let _guard = guard;
+                std::future::pending::<()>().await;
+            }
+            Ok::<_, Infallible>(Response::new("served\n".to_owned()))
+        }
+    });
+    let mut options = local::options();
+    options.function_timeout = Duration::from_secs(1);
+    options.concurrency = NonZeroUsize::new(1).unwrap();
+    let server = Runtime::new(lambda_stream::Config::default())
+        .local_options(options)
+        .bind_local()
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    tokio::spawn(server.run_concurrent(service));
+
+    let started = Instant::now();
+    let hung = get(addr, "/hang", true).await;
+    // Timed out before its response started: the function URL's error answer.
+    assert_eq!(hung.status, StatusCode::BAD_GATEWAY);
+    // The one worker is freed once the invocation is stopped, 100 ms past its deadline.
+    let next = tokio::time::timeout(Duration::from_secs(10), get(addr, "/", true))
+        .await
+        .expect("the next invocation is served: the timed-out one was stopped");
+    assert_eq!(next.status, StatusCode::OK);
+    assert_eq!(next.body, b"served\n");
+    assert!(
+        dropped.load(Ordering::SeqCst),
+        "the hung future was dropped"
+    );
+    assert!(started.elapsed() >= Duration::from_secs(1));
+}

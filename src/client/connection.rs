@@ -18,7 +18,7 @@ use tracing::Instrument;
 
 use super::error::classify;
 use super::{ApiError, Client, Outgoing};
-use crate::BoxError;
+use crate::service::ResponseBody;
 
 /// How much of a reply's body is kept for the logs.
 const REPLY_LIMIT: usize = 64 * 1024;
@@ -32,8 +32,7 @@ pub(super) type Driver = Pin<Box<dyn Future<Output = hyper::Result<()>> + Send>>
 
 impl<B> Client<B>
 where
-    B: http_body::Body + Send + 'static,
-    B::Error: Into<BoxError>,
+    B: ResponseBody,
 {
     async fn connect(&mut self) -> Result<SendRequest<Outgoing<B>>, ApiError> {
         let stream = TcpStream::connect(self.address.as_str())
@@ -49,6 +48,12 @@ where
             .map_err(|e| ApiError::Transport(Box::new(e)))?;
         self.driver = Some(Box::pin(conn));
         Ok(send)
+    }
+
+    /// Closes the connection (one left mid-request); the next call opens another.
+    pub(crate) fn disconnect(&mut self) {
+        self.conn = None;
+        self.driver = None;
     }
 
     /// Sends one request on the worker's connection, connecting first if needed.

@@ -40,6 +40,7 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use self::connection::{drive, off_the_workers, Driver};
 use self::error::classify;
+use crate::service::ResponseBody;
 use crate::wire::{self, Head, ResponseStream};
 use crate::{BoxError, Config, Context};
 
@@ -96,8 +97,7 @@ impl<B> fmt::Debug for Client<B> {
 
 impl<B> Client<B>
 where
-    B: http_body::Body + Send + 'static,
-    B::Error: Into<BoxError>,
+    B: ResponseBody,
 {
     /// A client of the Runtime API at `address`. Connects lazily.
     ///

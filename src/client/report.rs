@@ -4,7 +4,8 @@ use http::header::CONTENT_TYPE;
 use http::{HeaderName, HeaderValue, Method, Request};
 
 use super::{request, ApiError, Client, InvocationIds, Outgoing, INVOCATION_ID};
-use crate::{wire, BoxError, Diagnostic};
+use crate::service::ResponseBody;
+use crate::{wire, Diagnostic};
 
 /// `Lambda-Runtime-Function-XRay-Error-Cause`, on `/error`.
 const XRAY_ERROR_CAUSE: HeaderName =
@@ -12,8 +13,7 @@ const XRAY_ERROR_CAUSE: HeaderName =
 
 impl<B> Client<B>
 where
-    B: http_body::Body + Send + 'static,
-    B::Error: Into<BoxError>,
+    B: ResponseBody,
 {
     /// `POST /runtime/invocation/{id}/error`.
     pub(crate) async fn report_error(

@@ -7,7 +7,7 @@
 //!
 //! [fmt]: https://docs.aws.amazon.com/lambda/latest/dg/urls-invocation.html#urls-payloads
 
-use crate::civil::civil_from_days;
+use super::civil::civil_from_days;
 use std::net::SocketAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -23,7 +23,7 @@ use serde_json::{json, Map, Value};
 /// `local.lambda-url.<AWS_REGION, or us-east-1>.on.aws`. A function URL's events always carry
 /// such a domain, and the runtime tells them from API Gateway HTTP API events by it.
 fn domain_name(host: &str) -> String {
-    if crate::event::is_function_url_domain(host) {
+    if crate::wire::is_function_url_domain(host) {
         return host.to_owned();
     }
     let region = std::env::var("AWS_REGION")

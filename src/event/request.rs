@@ -13,7 +13,8 @@ use serde::de::IgnoredAny;
 use serde::Deserialize;
 
 use super::ext::{PathParameters, QueryStringParameters, RawHttpPath, StageVariables};
-use super::{EventError, RequestContext, ResponseFormat};
+use super::{EventError, RequestContext};
+use crate::wire::ResponseFormat;
 use crate::Context;
 
 /// Which kind of event a payload is, found by looking at a few keys only.

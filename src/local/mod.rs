@@ -103,6 +103,7 @@ mod inspector;
 mod server;
 
 use std::fmt;
+use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::num::NonZeroUsize;
 use std::time::Duration;
@@ -111,7 +112,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use crate::emulator::{self, DEFAULT_TIMEOUT};
-use crate::{Config, Error};
+use crate::{BoxError, Config, Error, LambdaService, Runtime};
 
 const DEFAULT_PORT: u16 = 7000;
 /// How long a caller may take to send its request head.
@@ -340,6 +341,41 @@ impl Server {
             addr = self.addr,
         );
         Ok((config, tasks))
+    }
+
+    /// Serves requests with `service` until the process ends; see
+    /// [`Runtime::run`](crate::Runtime::run).
+    pub async fn run<S>(self, service: S) -> Result<(), Error>
+    where
+        S: LambdaService,
+    {
+        let (runtime, _tasks) = Runtime::on_local(self)?;
+        runtime.serve_local(service).await
+    }
+
+    /// Serves requests with one worker per allowed concurrent invocation, each with its own
+    /// clone of `service`, until the process ends; see
+    /// [`Runtime::run_concurrent`](crate::Runtime::run_concurrent).
+    pub async fn run_concurrent<S>(self, service: S) -> Result<(), Error>
+    where
+        S: LambdaService + Clone + Send + 'static,
+        S::Future: Send,
+    {
+        let (runtime, _tasks) = Runtime::on_local(self)?;
+        runtime.serve_concurrent(service).await
+    }
+
+    /// Runs `init`, then serves with the service it returns; see
+    /// [`Runtime::run_with_init`](crate::Runtime::run_with_init).
+    pub async fn run_with_init<F, E, S>(self, init: F) -> Result<(), Error>
+    where
+        F: Future<Output = Result<S, E>>,
+        E: Into<BoxError>,
+        S: LambdaService,
+    {
+        let (runtime, _tasks) = Runtime::on_local(self)?;
+        let service = runtime.init(init).await?;
+        runtime.serve_local(service).await
     }
 }
 

@@ -1,11 +1,23 @@
 //! The runtime: its builder, the `run*` entry points, and the one place that decides whether
 //! the workers talk to Lambda's Runtime API or to the local server's.
 //!
-//! - [`worker`]: one worker's loop, `/next` → decode → call → respond → settle.
-//! - [`supervisor`]: N workers on Lambda Managed Instances.
+//! - [`invocation`]: one invocation, start (decode, ready, call) and finish (respond, settle,
+//!   the deadline stop), the same for every loop;
+//! - [`worker`]: one worker's loop, `/next` then the invocation, one at a time;
+//! - [`supervisor`]: N workers on Lambda Managed Instances;
+//! - [`many`]: many invocations at once with one service, the local server's and the test
+//!   kit's loop ([`serve_many`]);
+//! - [`trace_env`]: the process-wide `_X_AMZN_TRACE_ID`.
 
+mod invocation;
+#[cfg(feature = "local")]
+mod many;
 mod supervisor;
-pub(crate) mod worker;
+mod trace_env;
+mod worker;
+
+#[cfg(feature = "local")]
+pub(crate) use many::serve_many;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -13,9 +25,11 @@ use std::sync::Arc;
 
 use tokio::task::JoinSet;
 
+use self::invocation::Settings;
 use crate::client::Client;
 #[cfg(feature = "local")]
 use crate::local;
+use crate::service::ResponseBody;
 use crate::{BoxError, Config, Error, LambdaService, ResponseMode};
 
 /// The runtime, configured: [`run`](crate::run) with a chosen [`Config`].
@@ -44,6 +58,9 @@ pub struct Runtime {
     local_options: Option<local::Options>,
     /// Set `_X_AMZN_TRACE_ID` while one invocation runs at a time.
     trace_env: bool,
+    /// Serving the local server's Runtime API: timed-out invocations are stopped.
+    #[cfg(feature = "local")]
+    emulated: bool,
 }
 
 impl Runtime {
@@ -56,6 +73,8 @@ impl Runtime {
             #[cfg(feature = "local")]
             local_options: None,
             trace_env: true,
+            #[cfg(feature = "local")]
+            emulated: false,
         }
     }
 
@@ -77,10 +96,14 @@ impl Runtime {
     }
 
     /// How a worker serves when `workers` of them run.
-    fn settings(&self, workers: usize) -> worker::Settings {
-        worker::Settings {
+    fn settings(&self, workers: usize) -> Settings {
+        Settings {
             mode: self.config.response_mode,
             trace_env: self.trace_env && workers == 1,
+            #[cfg(feature = "local")]
+            stop_late: self.emulated,
+            #[cfg(not(feature = "local"))]
+            stop_late: false,
         }
     }
 
@@ -172,12 +195,12 @@ impl Runtime {
 
     /// The local server's callers, served at once (up to its concurrency) by one service.
     #[cfg(feature = "local")]
-    async fn serve_local<S>(&self, service: S) -> Result<(), Error>
+    pub(crate) async fn serve_local<S>(&self, service: S) -> Result<(), Error>
     where
         S: LambdaService,
     {
         let mode = self.config.response_mode;
-        worker::serve_many(service, || self.client(), self.workers(), mode).await
+        serve_many(service, || self.client(), self.workers(), mode).await
     }
 
     /// Serves invocations with as many workers as `AWS_LAMBDA_MAX_CONCURRENCY` asks for (one
@@ -228,8 +251,17 @@ impl Runtime {
         S::Future: Send,
     {
         let (runtime, _local) = self.connect().await?;
-        let client = runtime.client()?;
-        supervisor::supervise(&runtime, service, client).await
+        runtime.serve_concurrent(service).await
+    }
+
+    /// `run_concurrent`'s workers, on this runtime's Runtime API.
+    pub(crate) async fn serve_concurrent<S>(&self, service: S) -> Result<(), Error>
+    where
+        S: LambdaService + Clone + Send + 'static,
+        S::Future: Send,
+    {
+        let client = self.client()?;
+        supervisor::supervise(self, service, client).await
     }
 
     /// Runs `init`, then serves with the service it returns as
@@ -295,14 +327,14 @@ impl Runtime {
         let (runtime, local) = self.connect().await?;
         #[cfg(all(feature = "local", any(debug_assertions, feature = "local-release")))]
         if local.is_some() {
-            let mut client: Client<S::ResBody> = runtime.client()?;
-            let service = worker::init_service(init, &mut client).await?;
+            let service = runtime.init(init).await?;
             return runtime.serve_local(service).await;
         }
         drop(local);
         runtime.warn_if_concurrency_is_ignored();
         let mut client = runtime.client()?;
-        worker::init_then_run(init, &mut client, runtime.settings(1)).await
+        let service = worker::init_service(init, &mut client).await?;
+        worker::run(service, &mut client, runtime.settings(1)).await
     }
 
     /// The one "Lambda or local?" dispatch. On Lambda (or with [`local::Mode::Never`]): this
@@ -335,17 +367,26 @@ impl Runtime {
     /// Starts `server`; the runtime serves its Runtime API with as many invocations at once
     /// as its concurrency allows (set by `start` as `max_concurrency`).
     #[cfg(feature = "local")]
-    fn on_local(server: local::Server) -> Result<(Self, LocalTasks), Error> {
+    pub(crate) fn on_local(server: local::Server) -> Result<(Self, LocalTasks), Error> {
         let (config, tasks) = server.start()?;
-        let runtime = Runtime::new(config).local(local::Mode::Never);
+        let mut runtime = Runtime::new(config).local(local::Mode::Never);
+        runtime.emulated = true;
         Ok((runtime, Some(tasks)))
     }
 
-    fn client<B>(&self) -> Result<Client<B>, Error>
+    /// Runs `init`, reporting its failure as [`run_with_init`](Runtime::run_with_init) does.
+    #[cfg(feature = "local")]
+    pub(crate) async fn init<F, E, S>(&self, init: F) -> Result<S, Error>
     where
-        B: http_body::Body + Send + 'static,
-        B::Error: Into<BoxError>,
+        F: Future<Output = Result<S, E>>,
+        E: Into<BoxError>,
+        S: LambdaService,
     {
+        let mut client: Client<S::ResBody> = self.client()?;
+        worker::init_service(init, &mut client).await
+    }
+
+    pub(crate) fn client<B: ResponseBody>(&self) -> Result<Client<B>, Error> {
         let Some(address) = self.config.runtime_api.as_deref() else {
             return Err(Error::config(
                 "AWS_LAMBDA_RUNTIME_API is not set and the local server is disabled \
@@ -366,32 +407,7 @@ const NOT_IN_RELEASE_BUILDS: &str = "AWS_LAMBDA_RUNTIME_API is not set, and rele
     `local-release` feature";
 
 /// The local server's tasks, while it serves.
-type LocalTasks = Option<JoinSet<()>>;
+pub(crate) type LocalTasks = Option<JoinSet<()>>;
 
 /// The future of [`Runtime::connect`].
 type Connecting = Pin<Box<dyn Future<Output = Result<(Runtime, LocalTasks), Error>> + Send>>;
-
-#[cfg(feature = "local")]
-impl local::Server {
-    /// Serves requests with `service` until the process ends; see [`Runtime::run`].
-    pub async fn run<S>(self, service: S) -> Result<(), Error>
-    where
-        S: LambdaService,
-    {
-        let (runtime, _local) = Runtime::on_local(self)?;
-        runtime.serve_local(service).await
-    }
-
-    /// Runs `init`, then serves with the service it returns; see [`Runtime::run_with_init`].
-    pub async fn run_with_init<F, E, S>(self, init: F) -> Result<(), Error>
-    where
-        F: Future<Output = Result<S, E>>,
-        E: Into<BoxError>,
-        S: LambdaService,
-    {
-        let (runtime, _local) = Runtime::on_local(self)?;
-        let mut client: Client<S::ResBody> = runtime.client()?;
-        let service = worker::init_service(init, &mut client).await?;
-        runtime.serve_local(service).await
-    }
-}

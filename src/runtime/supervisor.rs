@@ -11,11 +11,12 @@ use std::collections::HashMap;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
-use super::worker::{init_failed, lock, serve, settle, Current, Settings};
+use super::invocation::{settle, Settings};
+use super::worker::{init_failed, lock, serve, Current};
 use super::Runtime;
-use crate::catch_unwind::{clone_caught, drop_caught, Guarded};
+use crate::catch_unwind::{clone_caught, drop_caught, panic_message, Guarded};
 use crate::client::Client;
-use crate::error::{panic_message, types};
+use crate::error::types;
 use crate::{Diagnostic, Error, LambdaService};
 
 /// Runs the workers, replaces any that dies, and returns the first fatal error.

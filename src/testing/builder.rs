@@ -104,7 +104,7 @@ impl Builder {
                     Some(client) => Ok(client),
                     None => Client::new(&addr, config.clone()).map_err(crate::Error::config),
                 };
-                crate::runtime::worker::serve_many(service, connect, concurrency, mode).await
+                crate::runtime::serve_many(service, connect, concurrency, mode).await
             }) as Worker)
         });
         TestClient {

@@ -38,7 +38,7 @@ use super::prelude::{escape_str, write_head_fields, DEFAULT_CONTENT_TYPE};
 use super::MAX_PAYLOAD;
 use crate::catch_unwind::Caught;
 use crate::error::types;
-use crate::event::ResponseFormat;
+use crate::wire::ResponseFormat;
 use crate::{BoxError, Diagnostic};
 
 /// A buffered response, ready to post.

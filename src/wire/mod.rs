@@ -22,11 +22,15 @@
 
 mod body;
 mod buffered;
+mod format;
 pub(crate) mod limits;
 mod prelude;
 
 pub(crate) use body::ResponseStream;
 pub(crate) use buffered::{buffer, Buffered};
+#[cfg(feature = "local")]
+pub(crate) use format::is_function_url_domain;
+pub(crate) use format::{streams, ResponseFormat};
 #[cfg(feature = "local")]
 pub(crate) use prelude::is_dropped;
 pub(crate) use prelude::{encode_head, Head};

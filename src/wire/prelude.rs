@@ -5,7 +5,7 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::response::Parts;
 
 use super::HTTP_INTEGRATION_CONTENT_TYPE;
-use crate::event::ResponseFormat;
+use crate::wire::ResponseFormat;
 
 /// The content type used when a handler sets none.
 pub(crate) const DEFAULT_CONTENT_TYPE: HeaderValue =
