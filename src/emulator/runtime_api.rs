@@ -156,11 +156,7 @@ async fn next(api: &RuntimeApi) -> Response<Full<Bytes>> {
 /// `POST /runtime/invocation/{id}/response`: passes the stream on as it arrives.
 async fn response(api: &RuntimeApi, id: &str, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let Some(tx) = api.in_flight().remove(id) else {
-        return reply(
-            StatusCode::BAD_REQUEST,
-            "InvalidRequestID",
-            "unknown or already answered request id",
-        );
+        return unknown_request_id();
     };
     let (parts, mut body) = req.into_parts();
     if let Some(mode) = parts.headers.get(RESPONSE_MODE) {
@@ -227,15 +223,20 @@ async fn forward(caller: &mut Option<mpsc::Sender<Signal>>, reply: Reply, id: &s
 /// `POST /runtime/invocation/{id}/error`.
 async fn error(api: &RuntimeApi, id: &str, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let Some(tx) = api.in_flight().remove(id) else {
-        return reply(
-            StatusCode::BAD_REQUEST,
-            "InvalidRequestID",
-            "unknown or already answered request id",
-        );
+        return unknown_request_id();
     };
     let failure = read_failure(req).await;
     let _ = tx.send(Reply::Error(failure).into()).await;
     accepted()
+}
+
+/// `400 InvalidRequestID`: a post for an invocation that is not in flight.
+fn unknown_request_id() -> Response<Full<Bytes>> {
+    reply(
+        StatusCode::BAD_REQUEST,
+        "InvalidRequestID",
+        "unknown or already answered request id",
+    )
 }
 
 /// `POST /runtime/init/error`.

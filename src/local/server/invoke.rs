@@ -11,7 +11,7 @@ use hyper::body::Incoming;
 
 use super::buffered::collect;
 use super::respond::{empty, full, header_value, json, log_failure, read_payload, Refused};
-use super::Doors;
+use super::{Admitted, Doors};
 use crate::emulator::http1::Body;
 use crate::emulator::{self, Next as _};
 use crate::local::eventstream;
@@ -25,11 +25,12 @@ pub(super) async fn invoke_with_response_stream(
     let (parts, body) = req.into_parts();
     let payload = read_payload(&parts.headers, body).await?;
     let id = emulator::request_id();
-    let permit = doors.permit()?;
-    let mut rec = doors
-        .inspector
-        .record("InvokeWithResponseStream", "POST", parts.uri.path(), &id);
-    let mut replies = doors.submit(&id, payload, client_context(&parts.headers))?;
+    let door = ("InvokeWithResponseStream", "POST", parts.uri.path());
+    let Admitted {
+        permit,
+        mut rec,
+        mut replies,
+    } = doors.admit(&id, door, payload, client_context(&parts.headers))?;
     tracing::info!(request_id = %id, "invoke with response stream");
     let (mut tx, body) = Channel::<Bytes, BoxError>::new(1);
     let task_id = id.clone();
@@ -95,11 +96,12 @@ pub(super) async fn invoke(
         return Ok(empty(StatusCode::NO_CONTENT));
     }
     let id = emulator::request_id();
-    let permit = doors.permit()?;
-    let mut rec = doors
-        .inspector
-        .record("Invoke", "POST", parts.uri.path(), &id);
-    let mut replies = doors.submit(&id, payload, client_context(&parts.headers))?;
+    let door = ("Invoke", "POST", parts.uri.path());
+    let Admitted {
+        permit,
+        mut rec,
+        mut replies,
+    } = doors.admit(&id, door, payload, client_context(&parts.headers))?;
     tracing::info!(request_id = %id, invocation_type, "invoke");
     if invocation_type == "Event" {
         rec.answered(StatusCode::ACCEPTED);

@@ -25,7 +25,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 use self::respond::{full, json, text, Refused};
-use super::inspector::{self, Inspector};
+use super::inspector::{self, Inspector, Recording};
 use super::Options;
 use crate::emulator::http1::{self, Body};
 use crate::emulator::{job, Job, Replies};
@@ -69,20 +69,35 @@ impl Doors {
             .map_err(|_| Refused::Throttled)
     }
 
-    /// Queues the invocation `id` of `payload`; its replies come back on the returned end.
-    fn submit(
+    /// Lets the invocation `id` of `payload` in: takes its slot (or refuses it, `429`), starts
+    /// its recording as `door` `method` `path`, and queues it.
+    fn admit(
         &self,
         id: &str,
+        (door, method, path): (&'static str, &str, &str),
         payload: Bytes,
         client_context: Option<String>,
-    ) -> Result<Replies, Refused> {
+    ) -> Result<Admitted, Refused> {
+        let permit = self.permit()?;
+        let rec = self.inspector.record(door, method, path, id);
         let timeout = self.options.function_timeout;
         let (job, replies) = job(id.to_owned(), payload, client_context, timeout);
         match self.queue.send(job) {
-            Ok(()) => Ok(replies),
+            Ok(()) => Ok(Admitted {
+                permit,
+                rec,
+                replies,
+            }),
             Err(_) => Err(Refused::Stopped),
         }
     }
+}
+
+/// An invocation a door let in: its concurrency slot, its recording, and its replies.
+struct Admitted {
+    permit: OwnedSemaphorePermit,
+    rec: Recording,
+    replies: Replies,
 }
 
 /// Accepts callers until the task is aborted; each connection is served on its own task.

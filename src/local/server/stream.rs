@@ -17,7 +17,7 @@ use super::respond::{
     accepts_trailers, header_value, json, log_failure, read_payload, text, too_large_response,
     Refused,
 };
-use super::Doors;
+use super::{Admitted, Doors};
 use crate::emulator::http1::Body;
 use crate::emulator::{self, event, prelude, Next as _, Replies};
 use crate::local::inspector::Recording;
@@ -47,11 +47,12 @@ pub(super) async fn function_url(
     if event.len() > MAX_PAYLOAD {
         return Err(Refused::TooLarge);
     }
-    let permit = doors.permit()?;
-    let rec = doors
-        .inspector
-        .record("function url", parts.method.as_str(), parts.uri.path(), &id);
-    let replies = doors.submit(&id, event, None)?;
+    let door = ("function url", parts.method.as_str(), parts.uri.path());
+    let Admitted {
+        permit,
+        rec,
+        replies,
+    } = doors.admit(&id, door, event, None)?;
     tracing::info!(
         request_id = %id,
         method = %parts.method,
@@ -62,12 +63,7 @@ pub(super) async fn function_url(
         return Ok(buffered_function_url(replies, &id, rec).await);
     }
     let flow = Flow::new(doors, permit, rec);
-    Ok(stream_back(replies, &id, trailers, flow, |failure| {
-        log_failure(
-            &id,
-            failure,
-            "the invocation failed before its response started; answering 502",
-        );
+    Ok(stream_back(replies, &id, trailers, flow, |_| {
         text(StatusCode::BAD_GATEWAY, "Internal Server Error")
     })
     .await)
@@ -82,17 +78,15 @@ pub(super) async fn invoke_raw(
     let (parts, body) = req.into_parts();
     let payload = read_payload(&parts.headers, body).await?;
     let id = emulator::request_id();
-    let permit = doors.permit()?;
-    let rec = doors.inspector.record("invoke", "POST", "/invoke", &id);
-    let replies = doors.submit(&id, payload, None)?;
+    let door = ("invoke", "POST", "/invoke");
+    let Admitted {
+        permit,
+        rec,
+        replies,
+    } = doors.admit(&id, door, payload, None)?;
     tracing::info!(request_id = %id, "raw invocation");
     let flow = Flow::new(doors, permit, rec);
     Ok(stream_back(replies, &id, trailers, flow, |failure| {
-        log_failure(
-            &id,
-            failure,
-            "the invocation failed before its response started; answering 502",
-        );
         let mut res = json(StatusCode::BAD_GATEWAY, failure.to_json().into());
         res.headers_mut().insert(
             "x-amz-function-error",
@@ -163,6 +157,14 @@ async fn stream_back(
             let failure = unopened.failure;
             flow.rec.failed(&failure);
             let res = failed(&failure);
+            log_failure(
+                id,
+                &failure,
+                &format!(
+                    "the invocation failed before its response started; answering {}",
+                    res.status()
+                ),
+            );
             flow.rec.answered(res.status());
             return res;
         }
