@@ -68,9 +68,7 @@
 //! - `logging`: `logging::init_default_subscriber()`, a tracing subscriber that honours
 //!   `AWS_LAMBDA_LOG_FORMAT` (JSON lines with the `requestId`) and `AWS_LAMBDA_LOG_LEVEL`.
 //! - `local` (on by default): the [`local`] development server, which `run` starts outside
-//!   Lambda in debug builds. Release builds do not link it (`run` outside Lambda fails there
-//!   with a configuration error), unless `local-release` is on or the server is started
-//!   explicitly ([`Runtime::bind_local`]). Without `local`, its code is not compiled at all.
+//!   Lambda in debug builds ([release builds](local#release-builds) leave it out).
 //! - `local-release`: `run` starts the local server in release builds too
 //!   (`cargo run --release`).
 //! - `testing`: `testing::TestClient`, to invoke a service through the real wire path in

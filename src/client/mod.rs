@@ -3,11 +3,10 @@
 //! One keep-alive connection per worker, with `TCP_NODELAY` so that a small chunk is not held
 //! back waiting for the previous one's ACK. The connection is driven inside the worker's own
 //! task, while the worker awaits a call, rather than by a task of its own: nothing is handed
-//! between tasks (or threads) per call (BENCHMARKS.md has what that saves). The one exception
-//! is a streamed response on the `block_on` thread of a multi-thread runtime, which is posted
-//! from a task of its own (see `Client::post_from_a_task`). `/next` long-polls with no client
-//! timeout (the
-//! environment is frozen between invocations). Every POST's reply is read and classified:
+//! between tasks (or threads) per call. The one exception is a streamed response on the
+//! `block_on` thread of a multi-thread runtime, which is posted from a task of its own (see
+//! `Client::post_from_a_task`). `/next` long-polls with no client timeout (the environment
+//! is frozen between invocations). Every POST's reply is read and classified:
 //! `2xx` accepted, `4xx` rejected (logged; the loop goes on), `5xx` fatal (the runtime exits).
 //! A `410 Gone` says the invocation already timed out.
 //!

@@ -1,11 +1,8 @@
 //! The local development server: run the function on your machine and call it as AWS would.
 //!
 //! When `AWS_LAMBDA_RUNTIME_API` is not set (or with [`Mode::Always`]), [`Runtime::run`]
-//! starts two listeners instead of failing, in a debug build. A release build does not
-//! start them on its own, so that a deployed binary does not carry the server's code (about
-//! 0.7 MB): it fails with a configuration error instead, unless lambda-stream's
-//! `local-release` feature is on. [`Runtime::bind_local`](crate::Runtime::bind_local) and [`Server::run`] start the
-//! server in any build. The listeners:
+//! starts two listeners instead of failing, in a debug build (see
+//! [Release builds](#release-builds)). The listeners:
 //!
 //! - an internal one, on an ephemeral loopback port, that serves the **Lambda Runtime API**
 //!   (`/2018-06-01/runtime/...`). The runtime's usual worker and Runtime API client run
@@ -26,6 +23,15 @@
 //! `Lambda-Runtime-Function-Error-Body` trailers when the client sent `TE: trailers`,
 //! otherwise the connection is aborted, so the response is visibly incomplete. A failure
 //! before the response started is a `502`. Both are logged.
+//!
+//! # Release builds
+//!
+//! `run*` start the server on their own only in debug builds. A release build leaves it
+//! out, so that a deployed binary does not carry code Lambda never runs, and outside Lambda
+//! it fails with a configuration error that says so, unless lambda-stream's
+//! `local-release` feature is on. A server started explicitly
+//! ([`Runtime::bind_local`](crate::Runtime::bind_local), then [`Server::run`]) is linked in
+//! every build; with `default-features = false` the server is not compiled at all.
 //!
 //! # Concurrency
 //!
@@ -149,9 +155,8 @@ pub enum Mode {
     /// When `AWS_LAMBDA_RUNTIME_API` is not set ([`Config::runtime_api`] is `None`): outside
     /// Lambda. The default.
     ///
-    /// `Auto` and `Always` start the server in debug builds, and in release builds with the
-    /// `local-release` feature; a release build without it fails with a configuration
-    /// error instead (see the [module docs](self)).
+    /// `Auto` and `Always` start the server in debug builds (see
+    /// [Release builds](self#release-builds)).
     ///
     /// [`Config::runtime_api`]: crate::Config::runtime_api
     #[default]

@@ -173,7 +173,7 @@ impl Runtime {
     /// Returns only on a fatal error: the Runtime API cannot be reached or answered `500`.
     /// Every other failure is reported for its invocation and the loop goes on. Outside
     /// Lambda, a debug build serves the [local server](crate::local) instead (see
-    /// [`Runtime::local`]; in release builds, with the `local-release` feature).
+    /// [`Runtime::local`] and [release builds](crate::local#release-builds)).
     ///
     /// One invocation at a time, whatever `AWS_LAMBDA_MAX_CONCURRENCY` says (a warning is
     /// logged when it asks for more): on Lambda Managed Instances, use

@@ -47,8 +47,9 @@ pub(crate) fn error_type(diagnostic: &Diagnostic) -> &str {
 /// `render(message)`, with `message` cut and marked until the output is at most `max` bytes.
 ///
 /// `render` must grow with its input (a longer message never renders shorter) and render a
-/// message to at least its own length, as JSON and base64 encodings of it do. The message keeps as much of its beginning as fits; when
-/// nothing but the marker fits, the output is `render` of the marker alone (which may then
+/// message to at least its own length, as JSON and base64 encodings of it do. The message
+/// keeps as much of its beginning as fits, followed by the marker; when nothing but the
+/// marker fits, the output is `render` of the marker alone (which may then
 /// exceed `max`: callers pass limits of kilobytes, markers are tens of bytes).
 pub(crate) fn render_capped(
     message: &str,

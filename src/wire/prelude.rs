@@ -12,8 +12,8 @@ pub(crate) const DEFAULT_CONTENT_TYPE: HeaderValue =
     HeaderValue::from_static("application/octet-stream");
 
 /// The encoded head of a response: what goes in the POST's `Content-Type`, and the prelude
-/// JSON (without its delimiter, which [`ResponseStream`](super::ResponseStream) sends)
-/// (with its delimiter) that opens the body, if any.
+/// JSON that opens the body, if any (without its delimiter, which
+/// [`ResponseStream`](super::ResponseStream) sends after it).
 #[derive(Debug)]
 pub(crate) struct Head {
     pub(crate) content_type: HeaderValue,
