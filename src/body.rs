@@ -25,6 +25,12 @@ use http_body::{Frame, SizeHint};
 /// ```
 ///
 /// As an `http_body::Body` it yields its bytes as one frame; once read that way it is empty.
+///
+/// A service that would rather take the [`Bytes`] themselves is a service of
+/// `http::Request<Bytes>`: the runtime serves it as it is, with the same buffer moved out of
+/// the `Body` ([`into_bytes`](Body::into_bytes)), nothing copied (see
+/// [`IntoLambdaService`](crate::IntoLambdaService)). `Bytes` is not an `http_body::Body`
+/// itself, which is why the runtime's request body is this type and not `Bytes`.
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
 pub struct Body(Bytes);
 

@@ -1,25 +1,25 @@
 //! Streaming AWS Lambda functions as tower services: every chunk on the wire as it is produced.
 //!
-//! A handler is a [`tower::Service`](tower_service::Service) of `http::Request<Body>` whose
-//! response body is any [`http_body::Body`]; an axum `Router` is one. [`run`] connects it
-//! to the Lambda Runtime API in response-streaming mode: the status and headers go first (the
-//! JSON *prelude* and 8 NUL bytes), then each body chunk the moment the body yields it, and
-//! if the body fails midway, real HTTP trailers that tell Lambda the response is incomplete.
+//! A handler is a [`tower::Service`](tower_service::Service) of `http::Request<Bytes>` (or of
+//! `http::Request<`[`Body`]`>`, as an axum `Router` is) whose response body is any
+//! [`http_body::Body`]. [`run`] connects it to the Lambda Runtime API in response-streaming
+//! mode: the status and headers go first (the JSON *prelude* and 8 NUL bytes), then each body
+//! chunk the moment the body yields it, and if the body fails midway, real HTTP trailers that
+//! tell Lambda the response is incomplete.
 //!
 //! ```no_run
 //! use std::convert::Infallible;
 //! use std::time::Duration;
 //!
-//! use bytes::Bytes;
-//! use http::{Request, Response};
-//! use http_body::Frame;
-//! use http_body_util::StreamBody;
 //! use futures_util::stream;
-//! use lambda_stream::Body;
+//! use http_body_util::StreamBody;
+//! use lambda_stream::http::{Request, Response};
+//! use lambda_stream::http_body::Frame;
+//! use lambda_stream::Bytes;
 //!
 //! #[tokio::main]
 //! async fn main() -> Result<(), lambda_stream::Error> {
-//!     lambda_stream::run(tower::service_fn(|_req: Request<Body>| async {
+//!     lambda_stream::run(tower::service_fn(|_req: Request<Bytes>| async {
 //!         // One chunk a second: each reaches the caller as it is produced.
 //!         let chunks = stream::unfold(1, |n| async move {
 //!             if n > 3 {
@@ -40,6 +40,10 @@
 //! }
 //! ```
 //!
+//! [`http`], [`http_body`] and [`Bytes`], the crates lambda-stream's API is written in, are
+//! re-exported; the stream helpers above (`futures-util`, `http-body-util`) are the
+//! function's own dependencies.
+//!
 //! # What goes where
 //!
 //! - Incoming events ([`event`] docs): function URL and API Gateway HTTP API (payload 2.0),
@@ -56,9 +60,10 @@
 //!   development server on `127.0.0.1:7000` in a debug build: `curl -N
 //!   http://127.0.0.1:7000/` calls the function as its function URL would, through the same
 //!   runtime loop.
-//! - Handler styles: any tower service (an axum `Router` as it is), or the [`writer`] style
-//!   (`async fn(Request<Body>, ResponseWriter)`, adapted by [`stream_fn`]).
-//!   [`LambdaService`] names, in one bound, what the runtime asks of a service.
+//! - Handler styles: any tower service of `Request<Bytes>` or of `Request<Body>` (an axum
+//!   `Router` as it is), or the [`writer`] style (`async fn(Request<Body>, ResponseWriter)`,
+//!   adapted by [`stream_fn`]). [`IntoLambdaService`] names, in one bound, what the runtime
+//!   asks of a service.
 //! - Modes: streamed by default, buffered with [`Runtime::response_mode`]
 //!   ([`ResponseMode`]); many invocations at once on Lambda Managed Instances with
 //!   [`Runtime::run_concurrent`].
@@ -115,21 +120,36 @@ pub mod __fuzz;
 pub use aws_lambda_events;
 pub use aws_lambda_events::query_map::QueryMap;
 pub use body::Body;
+/// The `bytes` crate's buffer, the one request bodies are made of: re-exported so that a
+/// handler of `Request<Bytes>` needs no `bytes` dependency of its own.
+pub use bytes::Bytes;
 pub use config::{Config, ResponseMode, UnknownResponseMode};
 pub use context::{ClientApplication, ClientContext, CognitoIdentity, Context};
 pub use error::{BoxError, Diagnostic, Error};
 pub use event::{PayloadError, RequestContext, RequestExt, RequestPayloadExt};
+/// The `http` crate (requests, responses, headers, status codes), the version lambda-stream's
+/// API is written in: re-exported so that a function needs no `http` dependency of its own.
+pub use http;
+/// The `http-body` crate (the [`Body`](http_body::Body) trait, [`Frame`](http_body::Frame)),
+/// the version the runtime serves: re-exported so that a function needs no `http-body`
+/// dependency of its own.
+pub use http_body;
 pub use runtime::Runtime;
-pub use service::LambdaService;
+pub use service::{IntoLambdaService, LambdaService};
 pub use writer::{stream_fn, ResponseWriter};
+
+// The README's Rust blocks are doctests: they compile (or run) with `cargo test --doc`.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+mod readme {}
 
 /// Serves Lambda invocations with `service`, configured from the environment.
 ///
 /// Shorthand for [`Runtime::from_env()`](Runtime::from_env)`.run(service)`; see the crate
 /// docs for an example. Returns only on a fatal error; return it from `main`.
-pub async fn run<S>(service: S) -> Result<(), Error>
+pub async fn run<S, M>(service: S) -> Result<(), Error>
 where
-    S: LambdaService,
+    S: IntoLambdaService<M>,
 {
     Runtime::from_env().run(service).await
 }

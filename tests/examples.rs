@@ -9,6 +9,7 @@ mod support;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::Request;
 use lambda_stream::testing::{TestClient, TestResponse};
 use lambda_stream::Body;
@@ -21,6 +22,10 @@ mod streaming_numbers;
 #[path = "../examples/conditional_streaming.rs"]
 #[allow(dead_code)]
 mod conditional_streaming;
+
+#[path = "../examples/design_shape.rs"]
+#[allow(dead_code)]
+mod design_shape;
 
 const NUMBERS: [&str; 4] = [
     "Number: 1\n",
@@ -176,6 +181,182 @@ async fn the_streaming_numbers_binary_streams_under_the_runtime_api() {
     let res = mock.response().await;
     assert_eq!(res.request_id, "bin-2");
     assert_numbers(&res);
+}
+
+/// A function URL `POST /` event whose body is `text`.
+fn url_event_with_body(request_id: &str, text: &str) -> MockEvent {
+    let mut event: serde_json::Value =
+        serde_json::from_slice(&support::fixture("function-url-get.json")).unwrap();
+    event["requestContext"]["http"]["method"] = "POST".into();
+    event["body"] = text.into();
+    event["isBase64Encoded"] = false.into();
+    MockEvent::new(request_id, serde_json::to_vec(&event).unwrap())
+}
+
+/// The design-shape example's response to a request whose body is `text`, as the mock got it:
+/// its lines, one chunk each, each on the wire before the next existed.
+fn assert_lines(res: &support::StreamedResponse, text: &str) {
+    let (prelude, body) = res.split();
+    assert_eq!(prelude["statusCode"], 200);
+    assert_eq!(prelude["headers"]["content-type"], "text/plain");
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    assert_eq!(prelude["headers"]["x-lines"], lines.len().to_string());
+    assert_eq!(String::from_utf8(body).unwrap(), text);
+    let chunks: Vec<_> = res
+        .body_chunks()
+        .iter()
+        .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
+        .collect();
+    assert_eq!(chunks, lines, "one chunk per line");
+    assert!(res.complete && res.trailers.is_none(), "{res:?}");
+    let handed_out = res.handed_out_at.expect("the mock handed the event out");
+    let arrivals: Vec<_> = res
+        .body_chunks()
+        .iter()
+        .map(|(at, _)| *at - handed_out)
+        .collect();
+    process::assert_each_before_the_next(&arrivals, design_shape::GAP);
+}
+
+#[tokio::test(start_paused = true)]
+async fn design_shape_serves_a_service_of_request_bytes_as_it_is() {
+    // `TestClient` takes the `Service<Request<Bytes>>` as it is, as `run` does.
+    let client = TestClient::new(tower::service_fn(design_shape::handler));
+    let res = client
+        .request(
+            Request::post("/")
+                .body(Bytes::from("one\ntwo\nthree"))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.header("content-type"), Some("text/plain"));
+    assert_eq!(res.header("x-lines"), Some("2"));
+    let chunks: Vec<_> = res.chunks().iter().map(|c| c.text()).collect();
+    assert_eq!(chunks, ["one\n", "two\n", "three"], "one chunk per line");
+    for pair in res.chunks().windows(2) {
+        let gap = pair[1].arrived_at() - pair[0].arrived_at();
+        assert_eq!(gap, design_shape::GAP, "lines arrived {gap:?} apart");
+    }
+    assert!(res.is_complete(), "{res:?}");
+
+    // Base64 bodies arrive decoded; without a body, the example's own lines.
+    let res = client
+        .event(support::fixture("function-url-post-base64.json"))
+        .await
+        .unwrap();
+    assert_eq!(&res.body()[..], b"\x00\x01\x02\x03\xff\xfe\xfd\xfcHello");
+    let res = client
+        .request(Request::get("/").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(res.text(), design_shape::DEFAULT_TEXT);
+    assert_eq!(res.chunks().len(), 3);
+}
+
+#[tokio::test]
+async fn the_design_shape_binary_streams_under_run() {
+    let mock = MockRuntimeApi::start().await;
+    mock.push_event(url_event_with_body("shape-1", "one\ntwo\nthree\n"));
+    mock.push_event(MockEvent::url("shape-2"));
+    let _child = Killed(
+        Command::new(example_binary("design_shape"))
+            .env("AWS_LAMBDA_RUNTIME_API", mock.address())
+            .env_remove("AWS_LAMBDA_MAX_CONCURRENCY")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let first = mock.response().await;
+    assert_eq!(first.request_id, "shape-1");
+    assert_lines(&first, "one\ntwo\nthree\n");
+    let second = mock.response().await;
+    assert_eq!(second.request_id, "shape-2");
+    assert_lines(&second, design_shape::DEFAULT_TEXT);
+    // `run`: one invocation at a time.
+    let first_done = first.chunks.last().unwrap().0;
+    assert!(second.handed_out_at.unwrap() >= first_done);
+}
+
+#[tokio::test]
+async fn the_design_shape_binary_streams_under_run_concurrent() {
+    let mock = MockRuntimeApi::start().await;
+    mock.push_event(url_event_with_body("shape-1", "one\ntwo\nthree\nfour\n"));
+    mock.push_event(url_event_with_body("shape-2", "five\nsix\nseven\neight\n"));
+    let _child = Killed(
+        Command::new(example_binary("design_shape"))
+            .env("AWS_LAMBDA_RUNTIME_API", mock.address())
+            .env("AWS_LAMBDA_MAX_CONCURRENCY", "2")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut responses = [mock.response().await, mock.response().await];
+    responses.sort_by(|a, b| a.request_id.cmp(&b.request_id));
+    let [first, second] = responses;
+    assert_eq!(first.request_id, "shape-1");
+    assert_lines(&first, "one\ntwo\nthree\nfour\n");
+    assert_eq!(second.request_id, "shape-2");
+    assert_lines(&second, "five\nsix\nseven\neight\n");
+    // `run_concurrent` with two workers: each event was handed out before the other's
+    // response ended (a single worker asks for the next event only after a response).
+    assert!(first.handed_out_at.unwrap() < second.chunks.last().unwrap().0);
+    assert!(second.handed_out_at.unwrap() < first.chunks.last().unwrap().0);
+}
+
+#[test]
+fn the_design_shape_binary_serves_locally() {
+    use std::io::{Read, Write};
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let _child = Killed(
+        Command::new(example_binary("design_shape"))
+            .env_remove("AWS_LAMBDA_RUNTIME_API")
+            .env("LOCAL_LAMBDA_PORT", port.to_string())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let started = std::time::Instant::now();
+    let mut stream = loop {
+        match std::net::TcpStream::connect(("127.0.0.1", port)) {
+            Ok(stream) => break stream,
+            Err(e) => assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "the local server is not listening after 20 s: {e}"
+            ),
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let body = "one\ntwo\n";
+    write!(
+        stream,
+        "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
+    let lower = response.to_ascii_lowercase();
+    assert!(lower.contains("\r\nx-lines: 2\r\n"), "{response}");
+    assert!(
+        lower.contains("\r\ntransfer-encoding: chunked\r\n"),
+        "{response}"
+    );
+    // Each line its own chunk, then the last chunk: a clean end.
+    assert!(
+        response.ends_with("\r\n\r\n4\r\none\n\r\n4\r\ntwo\n\r\n0\r\n\r\n"),
+        "{response}"
+    );
 }
 
 #[test]

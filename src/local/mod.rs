@@ -118,7 +118,8 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use crate::emulator::{self, DEFAULT_TIMEOUT};
-use crate::{BoxError, Config, Error, LambdaService, Runtime};
+use crate::service::init_into_service;
+use crate::{BoxError, Config, Error, IntoLambdaService, LambdaService, Runtime};
 
 const DEFAULT_PORT: u16 = 7000;
 /// How long a caller may take to send its request head.
@@ -350,36 +351,38 @@ impl Server {
 
     /// Serves requests with `service` until the process ends; see
     /// [`Runtime::run`](crate::Runtime::run).
-    pub async fn run<S>(self, service: S) -> Result<(), Error>
+    pub async fn run<S, M>(self, service: S) -> Result<(), Error>
     where
-        S: LambdaService,
+        S: IntoLambdaService<M>,
     {
         let (runtime, _tasks) = Runtime::on_local(self)?;
-        runtime.serve_local(service).await
+        runtime.serve_local(service.into_lambda_service()).await
     }
 
     /// Serves requests with one worker per allowed concurrent invocation, each with its own
     /// clone of `service`, until the process ends; see
     /// [`Runtime::run_concurrent`](crate::Runtime::run_concurrent).
-    pub async fn run_concurrent<S>(self, service: S) -> Result<(), Error>
+    pub async fn run_concurrent<S, M>(self, service: S) -> Result<(), Error>
     where
-        S: LambdaService + Clone + Send + 'static,
-        S::Future: Send,
+        S: IntoLambdaService<M, Service: Clone + Send + 'static> + Clone + Send + 'static,
+        <S::Service as LambdaService>::Future: Send,
     {
         let (runtime, _tasks) = Runtime::on_local(self)?;
-        runtime.serve_concurrent(service).await
+        runtime
+            .serve_concurrent(service.into_lambda_service())
+            .await
     }
 
     /// Runs `init`, then serves with the service it returns; see
     /// [`Runtime::run_with_init`](crate::Runtime::run_with_init).
-    pub async fn run_with_init<F, E, S>(self, init: F) -> Result<(), Error>
+    pub async fn run_with_init<F, E, S, M>(self, init: F) -> Result<(), Error>
     where
         F: Future<Output = Result<S, E>>,
         E: Into<BoxError>,
-        S: LambdaService,
+        S: IntoLambdaService<M>,
     {
         let (runtime, _tasks) = Runtime::on_local(self)?;
-        let service = runtime.init(init).await?;
+        let service = runtime.init(init_into_service(init)).await?;
         runtime.serve_local(service).await
     }
 }

@@ -29,8 +29,9 @@ use self::invocation::Settings;
 use crate::client::Client;
 #[cfg(feature = "local")]
 use crate::local;
+use crate::service::init_into_service;
 use crate::service::ResponseBody;
-use crate::{BoxError, Config, Error, LambdaService, ResponseMode};
+use crate::{BoxError, Config, Error, IntoLambdaService, LambdaService, ResponseMode};
 
 /// The runtime, configured: [`run`](crate::run) with a chosen [`Config`].
 ///
@@ -178,10 +179,11 @@ impl Runtime {
     /// One invocation at a time, whatever `AWS_LAMBDA_MAX_CONCURRENCY` says (a warning is
     /// logged when it asks for more): on Lambda Managed Instances, use
     /// [`run_concurrent`](Runtime::run_concurrent) with a `Clone` service.
-    pub async fn run<S>(self, service: S) -> Result<(), Error>
+    pub async fn run<S, M>(self, service: S) -> Result<(), Error>
     where
-        S: LambdaService,
+        S: IntoLambdaService<M>,
     {
+        let service = service.into_lambda_service();
         let (runtime, local) = self.connect().await?;
         #[cfg(all(feature = "local", any(debug_assertions, feature = "local-release")))]
         if local.is_some() {
@@ -245,11 +247,12 @@ impl Runtime {
     ///     Runtime::from_env().run_concurrent(service).await
     /// }
     /// ```
-    pub async fn run_concurrent<S>(self, service: S) -> Result<(), Error>
+    pub async fn run_concurrent<S, M>(self, service: S) -> Result<(), Error>
     where
-        S: LambdaService + Clone + Send + 'static,
-        S::Future: Send,
+        S: IntoLambdaService<M, Service: Clone + Send + 'static> + Clone + Send + 'static,
+        <S::Service as LambdaService>::Future: Send,
     {
+        let service = service.into_lambda_service();
         let (runtime, _local) = self.connect().await?;
         runtime.serve_concurrent(service).await
     }
@@ -267,16 +270,16 @@ impl Runtime {
     /// Runs `init`, then serves with the service it returns as
     /// [`run_concurrent`](Runtime::run_concurrent) does; init failures are reported as
     /// [`run_with_init`](Runtime::run_with_init) does.
-    pub async fn run_concurrent_with_init<F, E, S>(self, init: F) -> Result<(), Error>
+    pub async fn run_concurrent_with_init<F, E, S, M>(self, init: F) -> Result<(), Error>
     where
         F: Future<Output = Result<S, E>>,
         E: Into<BoxError>,
-        S: LambdaService + Clone + Send + 'static,
-        S::Future: Send,
+        S: IntoLambdaService<M, Service: Clone + Send + 'static> + Clone + Send + 'static,
+        <S::Service as LambdaService>::Future: Send,
     {
         let (runtime, _local) = self.connect().await?;
         let mut client = runtime.client()?;
-        let service = worker::init_service(init, &mut client).await?;
+        let service = worker::init_service(init_into_service(init), &mut client).await?;
         supervisor::supervise(&runtime, service, client).await
     }
 
@@ -318,12 +321,13 @@ impl Runtime {
     ///         .await
     /// }
     /// ```
-    pub async fn run_with_init<F, E, S>(self, init: F) -> Result<(), Error>
+    pub async fn run_with_init<F, E, S, M>(self, init: F) -> Result<(), Error>
     where
         F: Future<Output = Result<S, E>>,
         E: Into<BoxError>,
-        S: LambdaService,
+        S: IntoLambdaService<M>,
     {
+        let init = init_into_service(init);
         let (runtime, local) = self.connect().await?;
         #[cfg(all(feature = "local", any(debug_assertions, feature = "local-release")))]
         if local.is_some() {

@@ -7,7 +7,7 @@ use super::client::{Inner, Starter, State, Worker};
 use super::TestClient;
 use crate::client::Client;
 use crate::emulator::DEFAULT_TIMEOUT;
-use crate::{Config, LambdaService};
+use crate::{Config, IntoLambdaService, LambdaService};
 
 /// Configures a [`TestClient`]: the function's name, timeout and configuration.
 ///
@@ -85,16 +85,18 @@ impl Builder {
     }
 
     /// The client of `service`.
-    pub fn build<S>(self, service: S) -> TestClient
+    pub fn build<S, M>(self, service: S) -> TestClient
     where
-        S: LambdaService + Send + 'static,
-        S::Future: Send,
+        S: IntoLambdaService<M, Service: Send + 'static>,
+        <S::Service as LambdaService>::Future: Send,
     {
+        let service = service.into_lambda_service();
         let concurrency = self.concurrency;
         let starter: Starter = Box::new(move |addr, config| {
             let config = Arc::new(config);
             // Checked here, so that a bad address fails the start, not the first invocation.
-            let first = Client::<S::ResBody>::new(addr, config.clone())?;
+            let first =
+                Client::<<S::Service as LambdaService>::ResBody>::new(addr, config.clone())?;
             let mut first = Some(first);
             let addr = addr.to_owned();
             Ok(Box::pin(async move {

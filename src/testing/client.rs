@@ -14,7 +14,7 @@ use tokio::task::JoinSet;
 
 use super::{Builder, Error, Invocation, TestResponse};
 use crate::emulator::{self, Job};
-use crate::{Body, BoxError, Config, LambdaService};
+use crate::{Body, BoxError, Config, IntoLambdaService, LambdaService};
 
 /// The caller's address in the function URL events of [`Invocation::request`].
 pub(super) const DEFAULT_PEER: SocketAddr =
@@ -65,10 +65,10 @@ impl TestClient {
     /// Nothing starts until the first invocation, so this works outside a tokio runtime too.
     /// The service runs on a task of its own, as under [`Runtime::run`](crate::Runtime::run)
     /// it runs beside the Runtime API: hence `Send` (an axum `Router` is).
-    pub fn new<S>(service: S) -> Self
+    pub fn new<S, M>(service: S) -> Self
     where
-        S: LambdaService + Send + 'static,
-        S::Future: Send,
+        S: IntoLambdaService<M, Service: Send + 'static>,
+        <S::Service as LambdaService>::Future: Send,
     {
         Builder::default().build(service)
     }
