@@ -20,7 +20,7 @@ use crate::{Body, BoxError};
 ///   `Body` is one), a layered tower-http stack, a `tower::service_fn` of `Request<Body>`;
 /// - a service of `Request<Bytes>`: the event's body as the buffer it is, for handlers that
 ///   want plain `Bytes` (`examples/design_shape.rs`);
-/// - [`stream_fn`](crate::stream_fn)'s service, whose handler takes either request.
+/// - [`stream_fn`](crate::stream_fn)'s service (a service of `Request<Body>`).
 ///
 /// You do not implement it, nor name `M`: it is implemented for every fitting service and
 /// sealed, and `M` (a marker of which request the service takes) is inferred, as axum's
