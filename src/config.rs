@@ -96,10 +96,28 @@ pub struct Config {
 #[non_exhaustive]
 pub enum ResponseMode {
     /// The default: streamed, except where the caller cannot take a stream. ALB events, and
-    /// payload 2.0 events that did not come through a function URL (their
-    /// `requestContext.domainName` is not `<id>.lambda-url.<region>.on.aws`: API Gateway HTTP
-    /// APIs, which cannot stream), are answered buffered, with a log line the first time.
-    /// A payload 2.0 event without a `domainName` is streamed.
+    /// payload 2.0 events from an API Gateway HTTP API, which cannot stream, are answered
+    /// buffered, with a log line the first time.
+    ///
+    /// Function URLs and HTTP APIs send the same event shape; the request context tells them
+    /// apart. An HTTP API names itself in `apiId` and sends the domain its caller used
+    /// (`<api-id>.execute-api.<region>.amazonaws.com`, or a custom domain) in `domainName`.
+    /// A function URL's `domainName` is always `<url-id>.lambda-url.<region>.on.aws`, and
+    /// emulators of function URLs either keep that form (LocalStack:
+    /// `<url-id>.lambda-url.<region>.localhost.localstack.cloud`) or send no `apiId`
+    /// (`cargo lambda watch`: `domainName: "localhost"`, `apiId: null`). So a payload 2.0
+    /// event is answered buffered when it has an `apiId` and a `domainName` that is not a
+    /// `<id>.lambda-url.…` name; every other one streams, a hand-written event without a
+    /// `domainName` included.
+    ///
+    /// What the event cannot say: emulated HTTP APIs (`sam local start-api`:
+    /// `apiId: "1234567890"`, `domainName: "localhost"`; serverless-offline's `offlineContext_*`
+    /// placeholders, also behind its function URL plugin) are answered buffered, which is what
+    /// they read. An emulator that sends an `apiId` and a domain of its own for a function
+    /// URL in `RESPONSE_STREAM` mode is taken for an HTTP API too: choose
+    /// [`Streamed`](ResponseMode::Streamed) there. A REST API, a function URL and
+    /// `InvokeWithResponseStream` get a stream: a function URL in `BUFFERED` invoke mode, or
+    /// a REST API without streaming, needs [`Buffered`](ResponseMode::Buffered).
     #[default]
     Auto,
     /// Each chunk goes to Lambda as the body produces it, for every event that can be

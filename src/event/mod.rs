@@ -15,9 +15,10 @@
 //! Responses take the form the event's integration expects: see
 //! [`ResponseMode`]. ALB events are always answered buffered, with
 //! `multiValueHeaders` when the event came with them. By default, so are payload 2.0 events
-//! that did not come through a function URL: API Gateway HTTP APIs send the same shape
-//! (`requestContext.http`) but cannot take a stream, and are told apart by
-//! `requestContext.domainName` (a function URL's is `<id>.lambda-url.<region>.on.aws`).
+//! from an API Gateway HTTP API: it sends the same shape as a function URL
+//! (`requestContext.http`) but cannot take a stream. It is told apart by the request context:
+//! an `apiId`, with a `domainName` that is not a function URL's `<id>.lambda-url.…`
+//! (emulators of function URLs use such a name, or send no `apiId`).
 //!
 //! The `x-amzn-trace-id` header of a request from an HTTP event is the invocation's X-Ray
 //! trace id when Lambda sent one.
