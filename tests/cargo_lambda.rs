@@ -83,7 +83,11 @@ fn build() {
         .env("CARGO_TARGET_DIR", target_dir())
         .status()
         .unwrap();
-    assert!(status.success(), "building examples/deploy failed");
+    assert!(
+        status.success(),
+        "building examples/deploy failed (when lambda-stream's dependencies changed, refresh \
+         its lock file: cargo check --manifest-path examples/deploy/Cargo.toml, and commit it)"
+    );
     eprintln!("built examples/deploy in {:?}", started.elapsed());
 }
 
