@@ -17,12 +17,11 @@
 use std::io;
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures_util::stream::{self, Stream};
-use http::{Request, Response, StatusCode};
-use http_body::Frame;
 use http_body_util::{Either, Full, StreamBody};
-use lambda_stream::Body;
+use lambda_stream::http::{self, Request, Response, StatusCode};
+use lambda_stream::http_body::Frame;
+use lambda_stream::{Body, Bytes};
 
 /// The lines, one second apart; with `fail`, an error in place of the last one.
 fn numbers(fail: bool) -> impl Stream<Item = Result<Frame<Bytes>, io::Error>> + Send {
