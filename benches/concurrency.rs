@@ -6,7 +6,9 @@
 //! I/O-bound handler, where concurrency shows). Prints one line per run.
 //! `BENCH_EVENTS=N` changes the number of events.
 
-#[path = "../tests/support/mod.rs"]
+// The tests' Runtime API mock; the bench drives a part of it.
+#[path = "../tests/integration/support/mock.rs"]
+#[allow(dead_code)]
 mod support;
 
 use std::convert::Infallible;

@@ -1,5 +1,5 @@
 //! Streams `STREAM_BYTES` bytes (default 1 GiB) in 64 KiB chunks, whatever the request: a load
-//! generator for memory and throughput measurements (see `tests/memory.rs`).
+//! generator for memory and throughput measurements (see `tests/integration/memory.rs`).
 //!
 //! The runtime keeps only what is in flight: its memory does not grow with the length of the
 //! stream, because the socket's backpressure paces the handler.

@@ -1,6 +1,6 @@
 """Calls the local server with boto3's invoke_with_response_stream, as against AWS.
 
-Run by tests/local_server.rs (boto3_invoke_with_response_stream) when boto3 is installed:
+Run by tests/integration/local_server.rs (boto3_invoke_with_response_stream) when boto3 is installed:
 
     python3 tests/boto3_invoke_stream.py http://127.0.0.1:7000
 

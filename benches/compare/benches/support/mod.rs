@@ -1,6 +1,6 @@
 //! The benchmark's Runtime API mock: a real HTTP/1.1 server on 127.0.0.1 (hyper), like
-//! `tests/support/mod.rs` but built to be cheap per request and to keep no body it does not
-//! need.
+//! `tests/integration/support/mock.rs` but built to be cheap per request and to keep no body it
+//! does not need.
 //!
 //! - `GET /next` hands out queued events (long-polling while none is queued) and notes when
 //!   each request arrived and when each event was handed out.
