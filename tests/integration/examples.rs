@@ -13,13 +13,7 @@ use lambda_stream::testing::{TestClient, TestResponse};
 use lambda_stream::Body;
 use support::{MockEvent, MockRuntimeApi};
 
-use crate::example::streaming_numbers;
-
-use crate::example::conditional_streaming;
-
-#[path = "../examples/design_shape.rs"]
-#[allow(dead_code)]
-mod design_shape;
+use crate::example::{conditional_streaming, design_shape, streaming_numbers};
 
 const NUMBERS: [&str; 4] = [
     "Number: 1\n",

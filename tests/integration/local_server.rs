@@ -24,7 +24,7 @@ use http_body::Frame;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper_util::rt::TokioIo;
-use lambda_stream::{BoxError, Diagnostic, RequestContext, RequestExt, Runtime};
+use lambda_stream::{BoxError, Diagnostic, LambdaService, RequestContext, RequestExt, Runtime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -45,24 +45,18 @@ type TestBody = BoxBody<Bytes, BoxError>;
 // Harness
 
 /// Starts a local server for `service` on a free port; it stops when the test ends.
-async fn start<S, B>(service: S) -> SocketAddr
+async fn start<S>(service: S) -> SocketAddr
 where
-    S: tower::Service<Request<Body>, Response = Response<B>> + Send + 'static,
+    S: LambdaService + Send + 'static,
     S::Future: Send,
-    S::Error: Into<BoxError>,
-    B: http_body::Body + Send + 'static,
-    B::Error: Into<BoxError>,
 {
     start_with(service, Duration::from_secs(900)).await
 }
 
-async fn start_with<S, B>(service: S, function_timeout: Duration) -> SocketAddr
+async fn start_with<S>(service: S, function_timeout: Duration) -> SocketAddr
 where
-    S: tower::Service<Request<Body>, Response = Response<B>> + Send + 'static,
+    S: LambdaService + Send + 'static,
     S::Future: Send,
-    S::Error: Into<BoxError>,
-    B: http_body::Body + Send + 'static,
-    B::Error: Into<BoxError>,
 {
     let mut options = local::options();
     options.function_timeout = function_timeout;

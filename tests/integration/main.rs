@@ -25,6 +25,8 @@ mod example {
     pub mod axum_router;
     #[path = "conditional_streaming.rs"]
     pub mod conditional_streaming;
+    #[path = "design_shape.rs"]
+    pub mod design_shape;
     #[path = "streaming_numbers.rs"]
     pub mod streaming_numbers;
     #[path = "writer_style.rs"]
@@ -34,6 +36,7 @@ mod example {
 mod axum_router;
 mod backpressure;
 mod bad_input;
+mod cargo_lambda;
 mod concurrency;
 mod drop_panics;
 mod error_limits;

@@ -77,13 +77,10 @@ fn capture() -> (Captured, tracing::subscriber::DefaultGuard) {
     (captured, tracing::subscriber::set_default(subscriber))
 }
 
-fn client<S, B>(init_type: &str, service: S) -> TestClient
+fn client<S>(init_type: &str, service: S) -> TestClient
 where
-    S: tower::Service<Request<Body>, Response = Response<B>> + Send + 'static,
+    S: lambda_stream::LambdaService + Send + 'static,
     S::Future: Send,
-    S::Error: Into<lambda_stream::BoxError>,
-    B: http_body::Body + Send + 'static,
-    B::Error: Into<lambda_stream::BoxError>,
 {
     let mut config = Config::default();
     config.function_name = "stream".into();

@@ -9,7 +9,7 @@
 //! [`serve`] (or [`MockRuntimeApi::serve`]) runs a service under a runtime pointed at the mock,
 //! stopped when the test ends.
 
-use lambda_stream::Body;
+use lambda_stream::LambdaService;
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::future::Future;
@@ -515,31 +515,11 @@ impl AsyncWrite for Recording {
     }
 }
 
-/// What `Runtime::run` serves: a tower service of `Request<Body>` whose response body
-/// streams. The bound once, for every helper here that starts a runtime.
-pub trait Function:
-    tower::Service<
-        Request<Body>,
-        Response = Response<Self::ResBody>,
-        Future: Send,
-        Error: Into<lambda_stream::BoxError>,
-    > + Send
-    + 'static
-{
-    /// The response body.
-    type ResBody: http_body::Body<Error: Into<lambda_stream::BoxError>> + Send + 'static;
-}
+/// What the helpers here serve: a [`LambdaService`] whose runtime can run on a task of its
+/// own.
+pub trait Function: LambdaService<Future: Send> + Send + 'static {}
 
-impl<S, B> Function for S
-where
-    S: tower::Service<Request<Body>, Response = Response<B>> + Send + 'static,
-    S::Future: Send,
-    S::Error: Into<lambda_stream::BoxError>,
-    B: http_body::Body + Send + 'static,
-    B::Error: Into<lambda_stream::BoxError>,
-{
-    type ResBody = B;
-}
+impl<S> Function for S where S: LambdaService<Future: Send> + Send + 'static {}
 
 /// A runtime running in the background; aborted when dropped, so a test that ends (or fails)
 /// leaves nothing behind.

@@ -12,9 +12,6 @@
 //! dependencies it shares with lambda-stream's own tests are built already: about 45 s on 2
 //! cores the first time, nothing after.
 
-#[path = "support/process.rs"]
-mod process;
-
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -28,7 +25,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::time::{timeout, Instant};
 
-use process::assert_each_before_the_next;
+use crate::support::process::assert_each_before_the_next;
 
 const NUMBERS: [&str; 4] = [
     "Number: 1\n",
