@@ -111,7 +111,7 @@ pub fn local_event_round_trip(method: &[u8], uri: &[u8], headers: &[(&[u8], &[u8
     let (parts, ()) = req.into_parts();
     let peer = SocketAddr::from(([127, 0, 0, 1], 50_000));
     let now = UNIX_EPOCH + Duration::from_secs(1_752_575_812);
-    let event = emulator::event::function_url(&parts, body, peer, "fuzz-request", now);
+    let event = emulator::event::function_url(&parts, body, peer, "fuzz-request", now, None);
     let (decoded, format) = event::decode(event.clone(), Context::default()).unwrap_or_else(|e| {
         panic!(
             "the runtime cannot decode the local server's event ({e}): {}",
@@ -216,4 +216,12 @@ mod tests {
         next_headers(&[(b"lambda-runtime-deadline-ms", b"99999999999999999999")]);
         encode_diagnostic("Function.Bad\nType", "message with \0 and \u{1F600}");
     }
+}
+
+/// The local server's door on arbitrary input: a `Host` and an `Origin` through the allow-list
+/// and the cross-site check (a host is admitted exactly when its name is allowed), and an
+/// `Authorization`, an `X-Amz-Date` and a target with a body through the SigV4 check. Must
+/// never panic.
+pub fn local_door(host: &[u8], origin: &[u8], authorization: &[u8], date: &[u8], rest: &[u8]) {
+    crate::local::fuzz_door(host, origin, authorization, date, rest);
 }

@@ -33,13 +33,16 @@ fn domain_name(host: &str) -> String {
     format!("local.lambda-url.{region}.on.aws")
 }
 
-/// The event for the request `parts` with `body`, from `peer`, received `now`.
+/// The event for the request `parts` with `body`, from `peer`, received `now`. For a
+/// request that passed `AWS_IAM` auth, `authorizer` is its `requestContext.authorizer`
+/// (`{"iam": {...}}`), and the context's `accountId` is the caller's.
 pub(crate) fn function_url(
     parts: &Parts,
     body: &[u8],
     peer: SocketAddr,
     request_id: &str,
     now: SystemTime,
+    authorizer: Option<Value>,
 ) -> Bytes {
     let headers = headers(&parts.headers, peer);
     let host = parts
@@ -96,6 +99,14 @@ pub(crate) fn function_url(
             "timeEpoch": epoch_ms,
         }),
     );
+    if let (Some(authorizer), Some(Value::Object(context))) =
+        (authorizer, event.get_mut("requestContext"))
+    {
+        if let Some(account) = authorizer.pointer("/iam/accountId").cloned() {
+            context.insert("accountId".into(), account);
+        }
+        context.insert("authorizer".into(), authorizer);
+    }
     if !body.is_empty() {
         let text = is_text(&parts.headers)
             .then(|| std::str::from_utf8(body).ok())
@@ -240,8 +251,42 @@ mod tests {
             "10.0.0.7:51234".parse().unwrap(),
             "rid-1",
             now,
+            None,
         );
         serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[test]
+    fn a_signed_request_carries_its_authorizer_as_aws_sends_it() {
+        let (parts, ()) = http::Request::get("/").body(()).unwrap().into_parts();
+        let authorizer = json!({"iam": {
+            "accessKey": "AKIDEXAMPLE", "accountId": "111122223333", "callerId": "AIDAX",
+            "cognitoIdentity": null, "principalOrgId": null,
+            "userArn": "arn:aws:iam::111122223333:user/local", "userId": "AIDAX"
+        }});
+        let peer = "127.0.0.1:1".parse().unwrap();
+        let bytes = function_url(&parts, b"", peer, "r", UNIX_EPOCH, Some(authorizer));
+        let event: Value = serde_json::from_slice(&bytes).unwrap();
+        let sample: Value = serde_json::from_str(include_str!(
+            "../../tests/fixtures/events/function-url-get.json"
+        ))
+        .unwrap();
+        let keys = |v: &Value| {
+            let mut k: Vec<String> = v["requestContext"]["authorizer"]["iam"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect();
+            k.sort();
+            k
+        };
+        assert_eq!(keys(&event), keys(&sample));
+        assert_eq!(event["requestContext"]["accountId"], "111122223333");
+        assert_eq!(
+            event["requestContext"]["authorizer"]["iam"]["accessKey"],
+            "AKIDEXAMPLE"
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! as [`Reply`]s, which the caller reads from its [`Replies`] (directly, or with
 //! [`Next::chunk`] for the body alone).
 
-mod civil;
+pub(crate) mod civil;
 pub(crate) mod event;
 pub(crate) mod http1;
 pub(crate) mod prelude;

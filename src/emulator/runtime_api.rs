@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, Mutex as AsyncMutex};
 
 use super::{http1, Job, Reply, Signal};
 use crate::error::types;
+use crate::local::door::host::Hosts;
 use crate::wire::{self, ERROR_TYPE, RESPONSE_MODE};
 use crate::{Config, Diagnostic};
 
@@ -76,6 +77,23 @@ pub(crate) async fn serve(listener: TcpListener, api: Arc<RuntimeApi>) {
 }
 
 async fn handle(api: Arc<RuntimeApi>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    // Only the runtime calls this API, at a loopback address, never from a browser: a page
+    // that rebinds its name to 127.0.0.1 (or posts from another local origin) cannot take
+    // invocations from `/next` or answer them.
+    let browser = ["origin", "sec-fetch-site", "sec-fetch-mode"]
+        .iter()
+        .any(|h| req.headers().contains_key(*h));
+    let loopback = Hosts::default();
+    let foreign = loopback.admits_headers(req.headers()).is_err()
+        || (req.uri().authority()).is_some_and(|a| loopback.admits_authority(a.as_str()).is_err());
+    if browser || foreign {
+        tracing::warn!("runtime api: refused a request from a browser or for a foreign host");
+        return reply(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            "the runtime api serves the runtime on a loopback address only",
+        );
+    }
     let path = req.uri().path().to_owned();
     let Some(rest) = path.strip_prefix(PREFIX) else {
         return reply(StatusCode::NOT_FOUND, "NotFound", "unknown path");

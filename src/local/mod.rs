@@ -104,9 +104,14 @@
 //!
 //! [`Runtime::run`]: crate::Runtime::run
 
+pub(crate) mod door;
 mod eventstream;
 mod inspector;
 mod server;
+
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) use door::fuzz as fuzz_door;
+pub use door::{AuthType, Cors, Iam};
 
 use std::fmt;
 use std::future::Future;
@@ -187,6 +192,19 @@ pub struct Options {
     pub concurrency: NonZeroUsize,
     /// How fast responses are sent: `LOCAL_LAMBDA_BANDWIDTH` (`lambda` or `unlimited`).
     pub bandwidth: Bandwidth,
+    /// Host names served besides loopback ones and the listening address:
+    /// `LOCAL_LAMBDA_ALLOWED_HOSTS`, comma-separated (`phone.lan`, `.example.com` for a
+    /// domain and its subdomains, `*` for any). Other hosts get `403`; see the module docs.
+    pub allowed_hosts: Vec<String>,
+    /// Whether pages on other sites may send requests to the function:
+    /// `LOCAL_LAMBDA_ALLOW_CROSS_SITE` (`true`/`false`, default `false`).
+    pub allow_cross_site: bool,
+    /// The function URL's CORS settings (`LOCAL_LAMBDA_CORS_*`); none by default.
+    pub cors: Option<Cors>,
+    /// The function URL's `AuthType`: `LOCAL_LAMBDA_AUTH` (`NONE` or `AWS_IAM`).
+    pub auth: AuthType,
+    /// The credentials and identity used under [`AuthType::AwsIam`] ([`Iam::from_env`]).
+    pub iam: Iam,
 }
 
 impl Default for Options {
@@ -197,13 +215,20 @@ impl Default for Options {
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             concurrency: NonZeroUsize::new(DEFAULT_CONCURRENCY).unwrap_or(NonZeroUsize::MIN),
             bandwidth: Bandwidth::Unlimited,
+            allowed_hosts: Vec::new(),
+            allow_cross_site: false,
+            cors: None,
+            auth: AuthType::None,
+            iam: Iam::default(),
         }
     }
 }
 
 impl Options {
     /// Reads the options from `LOCAL_LAMBDA_HOST`, `LOCAL_LAMBDA_PORT`, `LOCAL_LAMBDA_TIMEOUT`,
-    /// `LOCAL_LAMBDA_CONCURRENCY` and `LOCAL_LAMBDA_BANDWIDTH`; a missing or unparsable variable keeps its default (with a
+    /// `LOCAL_LAMBDA_CONCURRENCY`, `LOCAL_LAMBDA_BANDWIDTH`, `LOCAL_LAMBDA_ALLOWED_HOSTS`,
+    /// `LOCAL_LAMBDA_ALLOW_CROSS_SITE`, the `LOCAL_LAMBDA_CORS_*` variables, `LOCAL_LAMBDA_AUTH`
+    /// and [`Iam::from_env`]'s; a missing or unparsable variable keeps its default (with a
     /// warning when unparsable).
     pub fn from_env() -> Self {
         Self::from_lookup(|name| std::env::var(name).ok())
@@ -256,7 +281,79 @@ impl Options {
                 ),
             }
         }
+        door_settings(&mut options, &var);
+        options.iam = Iam::from_lookup(&lookup);
         options
+    }
+}
+
+/// The door's settings: allowed hosts, cross-site requests, CORS, auth.
+fn door_settings(options: &mut Options, var: &dyn Fn(&str) -> Option<String>) {
+    let list = |name: &str| -> Option<Vec<String>> {
+        var(name).map(|v| {
+            v.split(',')
+                .map(|e| e.trim().to_owned())
+                .filter(|e| !e.is_empty())
+                .collect()
+        })
+    };
+    let flag = |name: &str| -> Option<bool> {
+        let v = var(name)?;
+        match v.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" => Some(true),
+            "false" | "0" | "no" => Some(false),
+            _ => {
+                tracing::warn!(value = %v, "ignoring {name}: not `true` or `false`");
+                None
+            }
+        }
+    };
+    if let Some(hosts) = list("LOCAL_LAMBDA_ALLOWED_HOSTS") {
+        options.allowed_hosts = hosts;
+    }
+    if let Some(allow) = flag("LOCAL_LAMBDA_ALLOW_CROSS_SITE") {
+        options.allow_cross_site = allow;
+    }
+    let mut cors = Cors::default();
+    let mut any = false;
+    for (name, field) in [
+        ("LOCAL_LAMBDA_CORS_ALLOW_ORIGINS", &mut cors.allow_origins),
+        ("LOCAL_LAMBDA_CORS_ALLOW_METHODS", &mut cors.allow_methods),
+        ("LOCAL_LAMBDA_CORS_ALLOW_HEADERS", &mut cors.allow_headers),
+        ("LOCAL_LAMBDA_CORS_EXPOSE_HEADERS", &mut cors.expose_headers),
+    ] {
+        if let Some(entries) = list(name) {
+            *field = entries;
+            any = true;
+        }
+    }
+    if let Some(age) = var("LOCAL_LAMBDA_CORS_MAX_AGE") {
+        match age.trim().parse::<u64>() {
+            Ok(s) if s <= 86_400 => {
+                cors.max_age = Some(Duration::from_secs(s));
+                any = true;
+            }
+            _ => tracing::warn!(
+                value = %age,
+                "ignoring LOCAL_LAMBDA_CORS_MAX_AGE: not a number of seconds up to 86400"
+            ),
+        }
+    }
+    if let Some(credentials) = flag("LOCAL_LAMBDA_CORS_ALLOW_CREDENTIALS") {
+        cors.allow_credentials = credentials;
+        any = true;
+    }
+    if any {
+        options.cors = Some(cors);
+    }
+    if let Some(auth) = var("LOCAL_LAMBDA_AUTH") {
+        match auth.trim().to_ascii_uppercase().as_str() {
+            "AWS_IAM" => options.auth = AuthType::AwsIam,
+            "NONE" => options.auth = AuthType::None,
+            _ => {
+                tracing::warn!(value = %auth, "ignoring LOCAL_LAMBDA_AUTH: not `NONE` or `AWS_IAM`")
+            }
+        }
     }
 }
 
@@ -338,7 +435,9 @@ impl Server {
             .map_err(|e| Error::local(format!("cannot listen for the runtime api: {e}")))?;
         // One worker per invocation allowed at once, so no caller waits for another.
         config.max_concurrency = Some(self.options.concurrency);
-        let doors = server::Doors::new(queue, self.options, config.response_mode);
+        let guard = door::Guard::new(&self.options);
+        guard.warn_at_startup(&self.options);
+        let doors = server::Doors::new(queue, self.options, config.response_mode, guard);
         tasks.spawn(server::serve(self.listener, doors));
         tracing::info!(
             "local lambda server on http://{addr}: try `curl -N http://{addr}/` \
@@ -408,7 +507,14 @@ mod tests {
         assert_eq!(o.concurrency.get(), 3);
         assert_eq!(o.bandwidth, Bandwidth::Lambda);
 
-        let o = Options::from_lookup(|n| (n != "LOCAL_LAMBDA_HOST").then(|| "bad".to_owned()));
+        let o = Options::from_lookup(|n| {
+            (n.starts_with("LOCAL_LAMBDA_")
+                && !n.contains("HOST")
+                && !n.contains("CORS_ALLOW_")
+                && !n.contains("CORS_EXPOSE")
+                && !n.contains("_IAM_"))
+            .then(|| "bad".to_owned())
+        });
         assert_eq!(o, Options::default());
         assert_eq!(o.addr, "127.0.0.1:7000".parse().unwrap());
     }

@@ -87,7 +87,14 @@ impl Invocation {
                 parts.headers.insert(HOST, host);
             }
         }
-        let payload = event::function_url(&parts, &body, self.peer, &request_id, SystemTime::now());
+        let payload = event::function_url(
+            &parts,
+            &body,
+            self.peer,
+            &request_id,
+            SystemTime::now(),
+            None,
+        );
         self.send(request_id, payload).await
     }
 

@@ -14,6 +14,7 @@ use super::respond::{empty, full, header_value, json, log_failure, read_payload,
 use super::{Admitted, Doors};
 use crate::emulator::http1::Body;
 use crate::emulator::{self, Next as _};
+use crate::local::door::Door;
 use crate::local::eventstream;
 use crate::BoxError;
 
@@ -24,6 +25,7 @@ pub(super) async fn invoke_with_response_stream(
 ) -> Result<Response<Body>, Refused> {
     let (parts, body) = req.into_parts();
     let payload = read_payload(&parts.headers, body).await?;
+    doors.guard.authorize(&parts, &payload, Door::Api)?;
     let id = emulator::request_id();
     let door = ("InvokeWithResponseStream", "POST", parts.uri.path());
     let Admitted {
@@ -92,6 +94,7 @@ pub(super) async fn invoke(
         .unwrap_or("RequestResponse")
         .to_owned();
     let payload = read_payload(&parts.headers, body).await?;
+    doors.guard.authorize(&parts, &payload, Door::Api)?;
     if invocation_type == "DryRun" {
         return Ok(empty(StatusCode::NO_CONTENT));
     }

@@ -25,6 +25,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 use self::respond::{full, json, text, Refused};
+use super::door::{Door, Guard};
 use super::inspector::{self, Inspector, Recording};
 use super::Options;
 use crate::emulator::http1::{self, Body};
@@ -44,6 +45,7 @@ pub(crate) struct Doors {
     permits: Arc<Semaphore>,
     inspector: Arc<Inspector>,
     buffered: bool,
+    guard: Guard,
 }
 
 impl Doors {
@@ -51,6 +53,7 @@ impl Doors {
         queue: mpsc::UnboundedSender<Job>,
         options: Options,
         mode: ResponseMode,
+        guard: Guard,
     ) -> Arc<Self> {
         Arc::new(Doors {
             queue,
@@ -58,6 +61,7 @@ impl Doors {
             options,
             inspector: Inspector::new(),
             buffered: mode == ResponseMode::Buffered,
+            guard,
         })
     }
 
@@ -112,10 +116,23 @@ pub(crate) async fn serve(listener: TcpListener, doors: Arc<Doors>) {
 async fn route(doors: Arc<Doors>, peer: SocketAddr, req: Request<Incoming>) -> Response<Body> {
     let path = req.uri().path();
     let is_post = req.method() == Method::POST;
-    if path.starts_with(INSPECTOR) || path == INSPECTOR.trim_end_matches('/') {
+    let inspector = path.starts_with(INSPECTOR) || path == INSPECTOR.trim_end_matches('/');
+    let door = match () {
+        _ if inspector => Door::Inspector,
+        _ if is_post && (path == "/invoke" || path.starts_with("/20")) => Door::Api,
+        _ => Door::FunctionUrl,
+    };
+    let (parts, body) = req.into_parts();
+    if let Err(refused) = doors.guard.admit(&parts, door) {
+        return refused;
+    }
+    let req = Request::from_parts(parts, body);
+    let path = req.uri().path();
+    if inspector {
         return inspect(&doors, path);
     }
-    let res = if is_post && path == "/invoke" {
+    let origin = doors.guard.origin_of(req.headers());
+    let mut res = if is_post && path == "/invoke" {
         stream::invoke_raw(&doors, req).await
     } else if is_post && is_function_path(path, "/2021-11-15/functions/", STREAMING_INVOKE) {
         invoke::invoke_with_response_stream(&doors, req).await
@@ -123,8 +140,10 @@ async fn route(doors: Arc<Doors>, peer: SocketAddr, req: Request<Incoming>) -> R
         invoke::invoke(&doors, req).await
     } else {
         stream::function_url(&doors, peer, req).await
-    };
-    res.unwrap_or_else(Refused::into_response)
+    }
+    .unwrap_or_else(Refused::into_response);
+    doors.guard.finish(&origin, res.headers_mut());
+    res
 }
 
 /// `{prefix}{function name}{suffix}`.

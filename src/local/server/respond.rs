@@ -64,6 +64,14 @@ pub(super) enum Refused {
     Stopped,
     /// Every concurrency slot is taken: `429`, as Lambda throttles.
     Throttled,
+    /// Turned away by the door (`AWS_IAM` auth): its answer.
+    Door(Response<Body>),
+}
+
+impl From<Response<Body>> for Refused {
+    fn from(answer: Response<Body>) -> Self {
+        Refused::Door(answer)
+    }
 }
 
 impl Refused {
@@ -73,6 +81,7 @@ impl Refused {
             Refused::Unreadable => text(StatusCode::BAD_REQUEST, "cannot read the request body\n"),
             Refused::Stopped => text(StatusCode::SERVICE_UNAVAILABLE, "the runtime has stopped\n"),
             Refused::Throttled => throttled(),
+            Refused::Door(answer) => answer,
         }
     }
 }

@@ -20,6 +20,7 @@ use super::respond::{
 use super::{Admitted, Doors};
 use crate::emulator::http1::Body;
 use crate::emulator::{self, event, prelude, Next as _, Replies};
+use crate::local::door::Door;
 use crate::local::inspector::Recording;
 use crate::local::Bandwidth;
 use crate::wire::{self, MAX_PAYLOAD};
@@ -42,8 +43,9 @@ pub(super) async fn function_url(
     let trailers = accepts_trailers(req.headers());
     let (parts, body) = req.into_parts();
     let body = read_payload(&parts.headers, body).await?;
+    let authorizer = doors.guard.authorize(&parts, &body, Door::FunctionUrl)?;
     let id = emulator::request_id();
-    let event = event::function_url(&parts, &body, peer, &id, SystemTime::now());
+    let event = event::function_url(&parts, &body, peer, &id, SystemTime::now(), authorizer);
     if event.len() > MAX_PAYLOAD {
         return Err(Refused::TooLarge);
     }
@@ -77,6 +79,7 @@ pub(super) async fn invoke_raw(
     let trailers = accepts_trailers(req.headers());
     let (parts, body) = req.into_parts();
     let payload = read_payload(&parts.headers, body).await?;
+    doors.guard.authorize(&parts, &payload, Door::Api)?;
     let id = emulator::request_id();
     let door = ("invoke", "POST", "/invoke");
     let Admitted {
