@@ -160,6 +160,14 @@ pub fn encode_diagnostic(error_type: &str, message: &str) {
 
 /// The fuzz targets' properties on inputs they found or that matter, so that `cargo test`
 /// keeps checking them without a fuzzer.
+/// The local server's door on arbitrary input: a `Host` and an `Origin` through the allow-list
+/// and the cross-site check (a host is admitted exactly when its name is allowed), and an
+/// `Authorization`, an `X-Amz-Date` and a target with a body through the SigV4 check. Must
+/// never panic.
+pub fn local_door(host: &[u8], origin: &[u8], authorization: &[u8], date: &[u8], rest: &[u8]) {
+    crate::local::fuzz_door(host, origin, authorization, date, rest);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,12 +224,4 @@ mod tests {
         next_headers(&[(b"lambda-runtime-deadline-ms", b"99999999999999999999")]);
         encode_diagnostic("Function.Bad\nType", "message with \0 and \u{1F600}");
     }
-}
-
-/// The local server's door on arbitrary input: a `Host` and an `Origin` through the allow-list
-/// and the cross-site check (a host is admitted exactly when its name is allowed), and an
-/// `Authorization`, an `X-Amz-Date` and a target with a body through the SigV4 check. Must
-/// never panic.
-pub fn local_door(host: &[u8], origin: &[u8], authorization: &[u8], date: &[u8], rest: &[u8]) {
-    crate::local::fuzz_door(host, origin, authorization, date, rest);
 }

@@ -115,10 +115,12 @@ impl Iam {
                 .map(|v| v.trim().to_owned())
                 .filter(|v| !v.is_empty())
         };
-        let mut iam = Iam::default();
-        iam.access_key_id = var("AWS_ACCESS_KEY_ID").unwrap_or_default();
-        iam.secret_access_key = var("AWS_SECRET_ACCESS_KEY").unwrap_or_default();
-        iam.session_token = var("AWS_SESSION_TOKEN");
+        let mut iam = Iam {
+            access_key_id: var("AWS_ACCESS_KEY_ID").unwrap_or_default(),
+            secret_access_key: var("AWS_SECRET_ACCESS_KEY").unwrap_or_default(),
+            session_token: var("AWS_SESSION_TOKEN"),
+            ..Iam::default()
+        };
         if let Some(account) = var("LOCAL_LAMBDA_IAM_ACCOUNT_ID") {
             iam.user_arn = format!("arn:aws:iam::{account}:user/local");
             iam.account_id = account;
@@ -179,7 +181,7 @@ impl Guard {
 
     /// The checks on the request head, before the body is read: the `Host`, the page the
     /// request comes from, and a CORS preflight (answered here). `Err` is the answer.
-    pub(crate) fn admit(&self, parts: &Parts, door: Door) -> Result<(), Response<Body>> {
+    pub(crate) fn admit(&self, parts: &Parts, door: Door) -> Result<(), Box<Response<Body>>> {
         if let Err(host) = self.hosts.admits(parts) {
             self.log_once(&host, || {
                 tracing::warn!(
@@ -188,13 +190,13 @@ impl Guard {
                      looks like this); LOCAL_LAMBDA_ALLOWED_HOSTS allows it"
                 )
             });
-            return Err(text(
+            return Err(Box::new(text(
                 StatusCode::FORBIDDEN,
                 format!(
                     "forbidden: the host {host:?} is not allowed; to serve it, add it to \
                      LOCAL_LAMBDA_ALLOWED_HOSTS\n"
                 ),
-            ));
+            )));
         }
         let policy = match door {
             Door::Inspector => Policy::SameOrigin,
@@ -217,16 +219,16 @@ impl Guard {
                      LOCAL_LAMBDA_ALLOW_CROSS_SITE=true"
                 }
             };
-            return Err(text(
+            return Err(Box::new(text(
                 StatusCode::FORBIDDEN,
                 format!("forbidden: a cross-site request from {from}; {setting}\n"),
-            ));
+            )));
         }
         if door != Door::Inspector {
             if let Some(headers) = self.cors.as_ref().and_then(|c| c.preflight(parts)) {
                 let mut res = Response::new(full(Bytes::new()));
                 *res.headers_mut() = headers;
-                return Err(res);
+                return Err(Box::new(res));
             }
         }
         Ok(())
@@ -239,7 +241,7 @@ impl Guard {
         parts: &Parts,
         body: &[u8],
         door: Door,
-    ) -> Result<Option<Value>, Response<Body>> {
+    ) -> Result<Option<Value>, Box<Response<Body>>> {
         if self.auth != AuthType::AwsIam || door == Door::Inspector {
             return Ok(None);
         }
@@ -265,7 +267,7 @@ impl Guard {
                     reason = %describe(&failure),
                     "refused a request under AWS_IAM auth"
                 );
-                Err(denied(&failure, door))
+                Err(Box::new(denied(&failure, door)))
             }
         }
     }

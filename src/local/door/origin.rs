@@ -138,8 +138,10 @@ mod tests {
         assert!(ok(&[("origin", "null")]).is_err());
         assert!(ok(&[("origin", "http://127.0.0.1.evil.example")]).is_err());
 
-        let mut cors = Cors::default();
-        cors.allow_origins = vec!["https://app.example.com".into()];
+        let cors = Cors {
+            allow_origins: vec!["https://app.example.com".into()],
+            ..Cors::default()
+        };
         let with = |h: &[(&str, &str)]| admits(&req(h), &hosts, Some(&cors), DOORS);
         assert_eq!(
             with(&[
@@ -161,8 +163,10 @@ mod tests {
     #[test]
     fn the_inspector_is_same_origin() {
         let hosts = Hosts::new(None, &[]);
-        let mut cors = Cors::default();
-        cors.allow_origins = vec!["*".into()];
+        let cors = Cors {
+            allow_origins: vec!["*".into()],
+            ..Cors::default()
+        };
         let ok = |h: &[(&str, &str)]| admits(&req(h), &hosts, Some(&cors), Policy::SameOrigin);
         assert_eq!(ok(&[]), Ok(()));
         assert_eq!(

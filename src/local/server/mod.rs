@@ -124,7 +124,7 @@ async fn route(doors: Arc<Doors>, peer: SocketAddr, req: Request<Incoming>) -> R
     };
     let (parts, body) = req.into_parts();
     if let Err(refused) = doors.guard.admit(&parts, door) {
-        return refused;
+        return *refused;
     }
     let req = Request::from_parts(parts, body);
     let path = req.uri().path();

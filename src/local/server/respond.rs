@@ -65,11 +65,11 @@ pub(super) enum Refused {
     /// Every concurrency slot is taken: `429`, as Lambda throttles.
     Throttled,
     /// Turned away by the door (`AWS_IAM` auth): its answer.
-    Door(Response<Body>),
+    Door(Box<Response<Body>>),
 }
 
-impl From<Response<Body>> for Refused {
-    fn from(answer: Response<Body>) -> Self {
+impl From<Box<Response<Body>>> for Refused {
+    fn from(answer: Box<Response<Body>>) -> Self {
         Refused::Door(answer)
     }
 }
@@ -81,7 +81,7 @@ impl Refused {
             Refused::Unreadable => text(StatusCode::BAD_REQUEST, "cannot read the request body\n"),
             Refused::Stopped => text(StatusCode::SERVICE_UNAVAILABLE, "the runtime has stopped\n"),
             Refused::Throttled => throttled(),
-            Refused::Door(answer) => answer,
+            Refused::Door(answer) => *answer,
         }
     }
 }
