@@ -84,6 +84,35 @@
 //! a staircase is a streamed response, a single step a buffered one. Only a 512-byte preview
 //! of each body is kept. Paths under `/_lambda/` are the inspector's, never the function's.
 //!
+//! # The door
+//!
+//! The server runs the function with the developer's credentials and keeps recent
+//! invocations in its inspector, so before any door serves a request:
+//!
+//! - its `Host` must be a loopback name or address (`localhost`, `*.localhost`,
+//!   127.0.0.0/8, `[::1]`), the listening address, or one of [`Options::allowed_hosts`]
+//!   (`LOCAL_LAMBDA_ALLOWED_HOSTS`); otherwise `403`, so that a page rebinding its DNS name
+//!   to 127.0.0.1 reads and calls nothing. The in-process Runtime API checks it too, and
+//!   refuses any request a browser sent;
+//! - a page on another site may not send it: an `Origin` that is not a loopback origin, the
+//!   server's own, an allowed host or one of the CORS settings' origins, or
+//!   `Sec-Fetch-Site: cross-site` without one, gets `403` unless
+//!   [`Options::allow_cross_site`]. The inspector is same-origin only, and sends no CORS
+//!   headers;
+//! - with [`Options::cors`] (`LOCAL_LAMBDA_CORS_*`, in the shape of a function URL's `Cors`),
+//!   preflight requests are answered without invoking the function, and the settings'
+//!   `Access-Control-*` headers replace the function's on every response, as on a function
+//!   URL with CORS settings;
+//! - with [`AuthType::AwsIam`] (`LOCAL_LAMBDA_AUTH=AWS_IAM`), every request to the function
+//!   must be signed (SigV4, service `lambda`, within 5 minutes of the server's clock) with
+//!   the credentials of [`Options::iam`] (by default `AWS_ACCESS_KEY_ID`,
+//!   `AWS_SECRET_ACCESS_KEY`, and `AWS_SESSION_TOKEN` as `x-amz-security-token`; profiles
+//!   and SSO are not read). The function URL refuses as a function URL does, `403`
+//!   `{"Message":"Forbidden"}`; the API doors answer AWS's errors (`x-amzn-ErrorType`
+//!   `InvalidSignatureException`, `UnrecognizedClientException`,
+//!   `MissingAuthenticationTokenException`). A signed request's event carries
+//!   `requestContext.authorizer.iam`.
+//!
 //! [`Runtime::response_mode`]: crate::Runtime::response_mode
 //!
 //! # Example
@@ -517,5 +546,52 @@ mod tests {
         });
         assert_eq!(o, Options::default());
         assert_eq!(o.addr, "127.0.0.1:7000".parse().unwrap());
+    }
+
+    #[test]
+    fn door_settings_from_env() {
+        let vars: HashMap<&str, &str> = [
+            ("LOCAL_LAMBDA_ALLOWED_HOSTS", " phone.lan, .example.com ,"),
+            ("LOCAL_LAMBDA_ALLOW_CROSS_SITE", "true"),
+            (
+                "LOCAL_LAMBDA_CORS_ALLOW_ORIGINS",
+                "https://a.example,http://localhost:5173",
+            ),
+            ("LOCAL_LAMBDA_CORS_ALLOW_METHODS", "GET, POST"),
+            ("LOCAL_LAMBDA_CORS_MAX_AGE", "300"),
+            ("LOCAL_LAMBDA_CORS_ALLOW_CREDENTIALS", "TRUE"),
+            ("LOCAL_LAMBDA_AUTH", "aws_iam"),
+            ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+            ("AWS_SECRET_ACCESS_KEY", "secret"),
+            ("AWS_SESSION_TOKEN", "token"),
+            ("LOCAL_LAMBDA_IAM_USER_ARN", "arn:aws:iam::1:user/me"),
+        ]
+        .into();
+        let o = Options::from_lookup(|n| vars.get(n).map(|v| v.to_string()));
+        assert_eq!(o.allowed_hosts, ["phone.lan", ".example.com"]);
+        assert!(o.allow_cross_site);
+        let cors = o.cors.unwrap();
+        assert_eq!(
+            cors.allow_origins,
+            ["https://a.example", "http://localhost:5173"]
+        );
+        assert_eq!(cors.allow_methods, ["GET", "POST"]);
+        assert!(cors.allow_headers.is_empty());
+        assert_eq!(cors.max_age, Some(Duration::from_secs(300)));
+        assert!(cors.allow_credentials);
+        assert_eq!(o.auth, AuthType::AwsIam);
+        assert_eq!(o.iam.access_key_id, "AKIDEXAMPLE");
+        assert_eq!(o.iam.session_token.as_deref(), Some("token"));
+        assert_eq!(o.iam.user_arn, "arn:aws:iam::1:user/me");
+        assert_eq!(o.iam.account_id, "123456789012");
+
+        let bad: HashMap<&str, &str> = [
+            ("LOCAL_LAMBDA_ALLOW_CROSS_SITE", "maybe"),
+            ("LOCAL_LAMBDA_CORS_MAX_AGE", "90000"),
+            ("LOCAL_LAMBDA_AUTH", "COGNITO"),
+        ]
+        .into();
+        let o = Options::from_lookup(|n| bad.get(n).map(|v| v.to_string()));
+        assert_eq!(o, Options::default());
     }
 }
