@@ -14,7 +14,8 @@ use http::HeaderMap;
 /// The names and addresses requests may be addressed to.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Hosts {
-    /// The listening address, when it is a specific one (not `0.0.0.0` or `::`).
+    /// The listening address (`0.0.0.0` and `::` included: the server's own startup line
+    /// names it, and an address cannot be rebound as a name can).
     bind: Option<IpAddr>,
     /// Extra names from the settings, lowercase; `.example.com` covers `example.com` and
     /// its subdomains.
@@ -27,7 +28,7 @@ impl Hosts {
     /// Loopback only, the listening address `bind`, and `allowed` (the setting's entries).
     pub(crate) fn new(bind: Option<IpAddr>, allowed: &[String]) -> Self {
         let mut hosts = Hosts {
-            bind: bind.filter(|ip| !ip.is_unspecified()),
+            bind,
             ..Hosts::default()
         };
         for name in allowed {
@@ -227,7 +228,7 @@ mod tests {
         assert!(h.admits_authority("192.168.1.6:7000").is_err());
         // Listening on every address does not allow every address.
         let h = hosts("0.0.0.0", &[]);
-        assert!(h.admits_authority("0.0.0.0:7000").is_err());
+        assert_eq!(h.admits_authority("0.0.0.0:7000"), Ok(()));
         assert!(h.admits_authority("10.0.0.1:7000").is_err());
         let h = hosts("127.0.0.1", &["*"]);
         assert_eq!(h.admits_authority("evil.example"), Ok(()));

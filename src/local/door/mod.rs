@@ -313,8 +313,9 @@ impl Guard {
             tracing::warn!(
                 addr = %options.addr,
                 "the local server listens on a non-loopback address: other machines can reach \
-                 it and run the function with your credentials; requests are served for \
-                 loopback names, {ip} and LOCAL_LAMBDA_ALLOWED_HOSTS only",
+                 it and run the function with your credentials; it serves requests for \
+                 loopback names, {ip} and LOCAL_LAMBDA_ALLOWED_HOSTS only (add the name or \
+                 address the other machines use there)",
             );
         }
         if self.auth == AuthType::AwsIam && self.iam.access_key_id.is_empty() {

@@ -119,7 +119,13 @@ async fn route(doors: Arc<Doors>, peer: SocketAddr, req: Request<Incoming>) -> R
     let inspector = path.starts_with(INSPECTOR) || path == INSPECTOR.trim_end_matches('/');
     let door = match () {
         _ if inspector => Door::Inspector,
-        _ if is_post && (path == "/invoke" || path.starts_with("/20")) => Door::Api,
+        _ if is_post
+            && (path == "/invoke"
+                || is_function_path(path, "/2021-11-15/functions/", STREAMING_INVOKE)
+                || is_function_path(path, "/2015-03-31/functions/", INVOKE)) =>
+        {
+            Door::Api
+        }
         _ => Door::FunctionUrl,
     };
     let (parts, body) = req.into_parts();
