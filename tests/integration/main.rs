@@ -44,6 +44,8 @@ mod examples;
 mod faults;
 mod local_browser;
 mod local_concurrency;
+mod local_door;
+mod local_door_browser;
 mod local_hostile;
 mod local_server;
 mod max_concurrency;

@@ -1,6 +1,5 @@
 //! Test support: headless Chromium (Debian's `chromium`) loading a page and handing back the
 //! DOM it ended with, for the suites that drive the local server from a real browser.
-#![allow(dead_code)]
 
 use std::process::Stdio;
 use std::time::Duration;

@@ -4,6 +4,7 @@
 mod mock;
 pub use mock::*;
 
+pub mod browser;
 pub mod local;
 pub mod logs;
 pub mod process;

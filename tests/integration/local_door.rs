@@ -5,10 +5,7 @@
 //! Skipped when curl (or python3 with boto3) is missing, unless `LAMBDA_STREAM_REQUIRE_CLIENTS`
 //! is set (CI sets it and installs them).
 
-#[path = "support/local.rs"]
-mod local;
-#[path = "support/process.rs"]
-mod process;
+use crate::support::{local, process};
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

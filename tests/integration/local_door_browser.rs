@@ -6,10 +6,7 @@
 //! Skipped when `chromium` is not installed, unless `LAMBDA_STREAM_REQUIRE_CLIENTS` is set
 //! (CI sets it and installs Chromium).
 
-#[path = "support/browser.rs"]
-mod browser;
-#[path = "support/local.rs"]
-mod local;
+use crate::support::{browser, local};
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
