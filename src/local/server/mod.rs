@@ -113,39 +113,60 @@ pub(crate) async fn serve(listener: TcpListener, doors: Arc<Doors>) {
     http1::serve(listener, "local server", header_read_timeout, handler).await;
 }
 
-async fn route(doors: Arc<Doors>, peer: SocketAddr, req: Request<Incoming>) -> Response<Body> {
-    let path = req.uri().path();
-    let is_post = req.method() == Method::POST;
-    let inspector = path.starts_with(INSPECTOR) || path == INSPECTOR.trim_end_matches('/');
-    let door = match () {
-        _ if inspector => Door::Inspector,
-        _ if is_post
-            && (path == "/invoke"
-                || is_function_path(path, "/2021-11-15/functions/", STREAMING_INVOKE)
-                || is_function_path(path, "/2015-03-31/functions/", INVOKE)) =>
-        {
-            Door::Api
+/// Where a request goes.
+#[derive(Clone, Copy, Debug)]
+enum Route {
+    Inspector,
+    /// `POST /invoke`.
+    Raw,
+    /// `InvokeWithResponseStream`.
+    Streaming,
+    /// `Invoke`.
+    Invoke,
+    FunctionUrl,
+}
+
+impl Route {
+    fn of(method: &Method, path: &str) -> Self {
+        let is_post = method == Method::POST;
+        if path.starts_with(INSPECTOR) || path == INSPECTOR.trim_end_matches('/') {
+            Route::Inspector
+        } else if is_post && path == "/invoke" {
+            Route::Raw
+        } else if is_post && is_function_path(path, "/2021-11-15/functions/", STREAMING_INVOKE) {
+            Route::Streaming
+        } else if is_post && is_function_path(path, "/2015-03-31/functions/", INVOKE) {
+            Route::Invoke
+        } else {
+            Route::FunctionUrl
         }
-        _ => Door::FunctionUrl,
-    };
+    }
+
+    /// The door whose rules the request is checked by.
+    fn door(self) -> Door {
+        match self {
+            Route::Inspector => Door::Inspector,
+            Route::Raw | Route::Streaming | Route::Invoke => Door::Api,
+            Route::FunctionUrl => Door::FunctionUrl,
+        }
+    }
+}
+
+async fn route(doors: Arc<Doors>, peer: SocketAddr, req: Request<Incoming>) -> Response<Body> {
+    let route = Route::of(req.method(), req.uri().path());
     let (parts, body) = req.into_parts();
-    if let Err(refused) = doors.guard.admit(&parts, door) {
+    if let Err(refused) = doors.guard.admit(&parts, route.door()) {
         return *refused;
     }
     let req = Request::from_parts(parts, body);
-    let path = req.uri().path();
-    if inspector {
-        return inspect(&doors, path);
-    }
     let origin = doors.guard.origin_of(req.headers());
-    let mut res = if is_post && path == "/invoke" {
-        stream::invoke_raw(&doors, req).await
-    } else if is_post && is_function_path(path, "/2021-11-15/functions/", STREAMING_INVOKE) {
-        invoke::invoke_with_response_stream(&doors, req).await
-    } else if is_post && is_function_path(path, "/2015-03-31/functions/", INVOKE) {
-        invoke::invoke(&doors, req).await
-    } else {
-        stream::function_url(&doors, peer, req).await
+    let mut res = match route {
+        // Same-origin only: its answers carry no CORS headers.
+        Route::Inspector => return inspect(&doors, req.uri().path()),
+        Route::Raw => stream::invoke_raw(&doors, req).await,
+        Route::Streaming => invoke::invoke_with_response_stream(&doors, req).await,
+        Route::Invoke => invoke::invoke(&doors, req).await,
+        Route::FunctionUrl => stream::function_url(&doors, peer, req).await,
     }
     .unwrap_or_else(Refused::into_response);
     doors.guard.finish(&origin, res.headers_mut());
