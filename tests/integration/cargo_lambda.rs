@@ -19,12 +19,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, Request, StatusCode};
-use http_body_util::{BodyExt, Empty};
-use hyper_util::rt::TokioIo;
+use http::{Request, StatusCode};
+use http_body_util::Empty;
 use tokio::net::TcpStream;
 use tokio::time::{timeout, Instant};
 
+use crate::support::client::{self, Seen};
 use crate::support::process::assert_each_before_the_next;
 
 const NUMBERS: [&str; 4] = [
@@ -214,28 +214,14 @@ fn descendants(root: u32) -> Vec<u32> {
     found
 }
 
-/// A response as the client saw it.
-#[derive(Debug)]
-struct Seen {
-    sent_at: Instant,
-    status: StatusCode,
-    headers: HeaderMap,
-    chunks: Vec<(Instant, Bytes)>,
-    trailers: Option<HeaderMap>,
-    /// `Err` when the body broke off (the connection was aborted).
-    end: Result<(), String>,
+/// What cargo-lambda's answer holds beyond a [`Seen`]'s basics.
+trait SeenExt {
+    fn cookies(&self) -> Vec<&str>;
+    /// When each line arrived (when its newline did), from when the request was sent.
+    fn line_arrivals(&self) -> Vec<Duration>;
 }
 
-impl Seen {
-    fn text(&self) -> String {
-        let body: Vec<u8> = self.chunks.iter().flat_map(|(_, b)| b.to_vec()).collect();
-        String::from_utf8(body).unwrap()
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
+impl SeenExt for Seen {
     fn cookies(&self) -> Vec<&str> {
         self.headers
             .get_all("set-cookie")
@@ -244,7 +230,6 @@ impl Seen {
             .collect()
     }
 
-    /// When each line arrived (when its newline did), from when the request was sent.
     fn line_arrivals(&self) -> Vec<Duration> {
         self.chunks
             .iter()
@@ -256,42 +241,14 @@ impl Seen {
     }
 }
 
+/// `GET uri` with `TE: trailers`, as a plain client asks.
 async fn send(addr: SocketAddr, uri: &str) -> Seen {
-    let sent_at = Instant::now();
-    let stream = TcpStream::connect(addr).await.unwrap();
-    let (mut tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .unwrap();
-    tokio::spawn(conn);
     let req = Request::get(uri)
         .header("host", addr.to_string())
         .header("te", "trailers")
         .body(Empty::<Bytes>::new())
         .unwrap();
-    let res = tx.send_request(req).await.unwrap();
-    let (parts, mut body) = res.into_parts();
-    let mut seen = Seen {
-        sent_at,
-        status: parts.status,
-        headers: parts.headers,
-        chunks: vec![],
-        trailers: None,
-        end: Ok(()),
-    };
-    loop {
-        match body.frame().await {
-            Some(Ok(frame)) => match frame.into_data() {
-                Ok(data) => seen.chunks.push((Instant::now(), data)),
-                Err(frame) => seen.trailers = frame.into_trailers().ok(),
-            },
-            Some(Err(e)) => {
-                seen.end = Err(e.to_string());
-                break;
-            }
-            None => break,
-        }
-    }
-    seen
+    client::send(addr, req).await
 }
 
 #[tokio::test]

@@ -9,6 +9,7 @@
 //! other end is another process (the example binary, curl, boto3) read the real clock, with
 //! a bound that a loaded machine cannot fail (`assert_each_before_the_next`).
 
+use crate::support::client::send;
 use crate::support::{local, process};
 use lambda_stream::Body;
 use process::example_binary;
@@ -19,11 +20,10 @@ use std::time::Duration;
 use base64::Engine as _;
 use bytes::Bytes;
 use futures_util::stream;
-use http::{HeaderMap, Request, Response, StatusCode};
+use http::{Request, Response};
 use http_body::Frame;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
-use hyper_util::rt::TokioIo;
 use lambda_stream::{BoxError, Diagnostic, LambdaService, RequestContext, RequestExt, Runtime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -88,75 +88,6 @@ fn chunks<P: Into<String>>(
         }
     });
     StreamBody::new(frames).boxed()
-}
-
-/// What a client saw: the head, each data frame with its arrival time, the end.
-#[derive(Debug)]
-struct Seen {
-    /// When the request was sent (tokio's clock, like the arrival times).
-    sent_at: Instant,
-    status: StatusCode,
-    headers: HeaderMap,
-    chunks: Vec<(Instant, Bytes)>,
-    trailers: Option<HeaderMap>,
-    /// `Err` when the body broke off (the connection was aborted).
-    end: Result<(), String>,
-}
-
-impl Seen {
-    fn body(&self) -> Vec<u8> {
-        self.chunks
-            .iter()
-            .flat_map(|(_, b)| b.iter().copied())
-            .collect()
-    }
-    fn text(&self) -> String {
-        String::from_utf8(self.body()).unwrap()
-    }
-    /// When each data frame arrived, from when the request was sent.
-    fn arrivals(&self) -> Vec<Duration> {
-        self.chunks
-            .iter()
-            .map(|(at, _)| *at - self.sent_at)
-            .collect()
-    }
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).map(|v| v.to_str().unwrap())
-    }
-}
-
-/// Sends `req` on a new connection with hyper's client and reads the whole response.
-async fn send(addr: SocketAddr, req: Request<Full<Bytes>>) -> Seen {
-    let sent_at = Instant::now();
-    let stream = TcpStream::connect(addr).await.unwrap();
-    let (mut tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    let res = tx.send_request(req).await.unwrap();
-    let (parts, mut body) = res.into_parts();
-    let mut seen = Seen {
-        sent_at,
-        status: parts.status,
-        headers: parts.headers,
-        chunks: vec![],
-        trailers: None,
-        end: Ok(()),
-    };
-    loop {
-        match body.frame().await {
-            Some(Ok(frame)) => match frame.into_data() {
-                Ok(data) => seen.chunks.push((Instant::now(), data)),
-                Err(frame) => seen.trailers = frame.into_trailers().ok(),
-            },
-            Some(Err(e)) => {
-                seen.end = Err(e.to_string());
-                break;
-            }
-            None => break,
-        }
-    }
-    seen
 }
 
 fn get(path: &str) -> Request<Full<Bytes>> {

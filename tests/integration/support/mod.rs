@@ -5,6 +5,7 @@ mod mock;
 pub use mock::*;
 
 pub mod browser;
+pub mod client;
 pub mod local;
 pub mod logs;
 pub mod process;
