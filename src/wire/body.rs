@@ -35,7 +35,8 @@ pin_project! {
     ///   channel fed by a fast producer holds several) leave as one frame of up to
     ///   [`COALESCE_LIMIT`] bytes. When the handler's body is not ready right after a chunk
     ///   under that size, the chunk waits one scheduler turn (what `tokio::task::yield_now`
-    ///   gives: the runtime runs the tasks that are ready, then comes back) for the next one:
+    ///   gives: the runtime runs the tasks that are ready, or at most until its next poll of
+    ///   the I/O driver, then comes back) for the next one:
     ///   a producer woken by the chunk's receive (a one-slot channel's sender) adds its next
     ///   chunk in that turn. Gathering goes on while each turn brings another chunk, up to
     ///   the limit, and the frame leaves at the first turn that brings none; a producer that
@@ -140,8 +141,9 @@ impl Gathered {
 }
 
 /// One scheduler turn, observed: `tokio::task::yield_now`'s wake-up, which the runtime gives
-/// once it has run the tasks that are ready (and polled its I/O driver), delivered through a
-/// waker of our own that notes it came.
+/// once it has run the tasks that are ready (at the latest at its next poll of the I/O
+/// driver), delivered through a waker of our own that notes it came. Never a timer: a turn
+/// ends whatever the clock says, as soon as what is runnable has run.
 #[derive(Default)]
 struct Turn {
     signal: Option<Arc<TurnSignal>>,
