@@ -181,19 +181,22 @@ impl Turn {
     /// Whether a turn has ended since the last chunk, asking for one (and returning `false`)
     /// if none was asked for since then. `cx`'s task is woken when the turn ends.
     fn ended(&mut self, cx: &Context<'_>) -> bool {
-        let running = self
-            .signal
-            .as_ref()
-            .filter(|s| s.task.will_wake(cx.waker()) && s.thread == thread::current().id())
-            .map(|s| s.running.load(Ordering::Acquire));
-        match running {
+        let asked = self.signal.as_ref().map(|s| {
+            let running = s.running.load(Ordering::Acquire);
+            let ours = s.task.will_wake(cx.waker()) && s.thread == thread::current().id();
+            (running, ours)
+        });
+        match asked {
+            // A turn ended since the last chunk (whoever it woke).
+            Some((false, _)) if !self.chunk_since => true,
             // A turn asked for before the last chunk ends after it all the same (the runtime
             // wakes every deferred task at once, after this poll): wait for it.
-            Some(true) => {
+            Some((true, true)) => {
                 self.chunk_since = false;
                 false
             }
-            Some(false) if !self.chunk_since => true,
+            // None asked for, one that wakes another task or thread, or a chunk came since
+            // the last one ended.
             _ => {
                 self.chunk_since = false;
                 self.ask(cx)
@@ -527,23 +530,51 @@ mod tests {
         assert!(stream.frame().await.is_none());
     }
 
+    /// One chunk, then never ready again.
+    struct OneThenPending(Option<Bytes>);
+    impl Body for OneThenPending {
+        type Data = Bytes;
+        type Error = BoxError;
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+            match self.0.take() {
+                Some(b) => Poll::Ready(Some(Ok(Frame::data(b)))),
+                None => Poll::Pending,
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_new_waker_at_every_poll_still_gets_the_chunk_after_one_turn() {
+        // A turn that ended counts whichever waker it woke: polled with a fresh waker each
+        // time, the stream still leaves with its chunk instead of asking again forever.
+        struct Fresh(Waker);
+        impl Wake for Fresh {
+            fn wake(self: Arc<Self>) {
+                self.0.wake_by_ref();
+            }
+        }
+        let body = OneThenPending(Some(Bytes::from_static(b"alone")));
+        let mut stream = std::pin::pin!(ResponseStream::new(None, body, tracing::Span::none()));
+        let mut polls = 0;
+        let frame = std::future::poll_fn(|cx| {
+            polls += 1;
+            let fresh = Waker::from(Arc::new(Fresh(cx.waker().clone())));
+            stream.as_mut().poll_frame(&mut Context::from_waker(&fresh))
+        });
+        // Only a guard against a hang: it takes microseconds.
+        let frame = tokio::time::timeout(std::time::Duration::from_secs(10), frame)
+            .await
+            .expect("the chunk left");
+        assert_eq!(frame.unwrap().unwrap().into_data().unwrap(), "alone");
+        assert_eq!(polls, 2, "one turn");
+    }
+
     #[test]
     fn outside_a_runtime_a_chunk_never_waits() {
         // No runtime defers the wake-up: the chunk that came is the frame, at the first poll.
-        struct OneThenPending(Option<Bytes>);
-        impl Body for OneThenPending {
-            type Data = Bytes;
-            type Error = BoxError;
-            fn poll_frame(
-                mut self: Pin<&mut Self>,
-                _: &mut Context<'_>,
-            ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-                match self.0.take() {
-                    Some(b) => Poll::Ready(Some(Ok(Frame::data(b)))),
-                    None => Poll::Pending,
-                }
-            }
-        }
         let body = OneThenPending(Some(Bytes::from_static(b"alone")));
         let mut stream = std::pin::pin!(ResponseStream::new(None, body, tracing::Span::none()));
         let mut cx = Context::from_waker(Waker::noop());
