@@ -1,9 +1,13 @@
 //! The body posted to the Runtime API: prelude, then the handler's chunks as they come, then
 //! error trailers if the handler's body fails or panics.
 
+use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::pin::Pin;
-use std::task::{ready, Context, Poll};
+use std::pin::{pin, Pin};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::{self, ThreadId};
 
 use bytes::{Buf, Bytes, BytesMut};
 use http::HeaderMap;
@@ -14,8 +18,9 @@ use crate::catch_unwind::Caught;
 use crate::error::types;
 use crate::{BoxError, Diagnostic};
 
-/// A ready chunk smaller than this is joined with the chunks that are ready right after it,
-/// up to this many bytes in all, into one frame: one chunk on the wire, one write.
+/// A chunk smaller than this is joined with the chunks that are ready right after it (or
+/// one scheduler turn after it), up to this many bytes in all, into one frame: one chunk on
+/// the wire, one write.
 const COALESCE_LIMIT: usize = 16 * 1024;
 
 pin_project! {
@@ -25,13 +30,22 @@ pin_project! {
     ///   headers leave at once. (Two frames, not one: the bytes on the wire differ only by a
     ///   chunk header, and emulators that read the prelude as one chunk and the delimiter as
     ///   the next, such as `cargo lambda watch`, then understand the stream.)
-    /// - Each data frame of the handler is passed on as soon as it is produced. Small chunks
-    ///   that are ready together (the handler's body has more at once, as a channel fed by a
-    ///   fast producer does) leave as one frame of up to [`COALESCE_LIMIT`] bytes: the body
-    ///   is polled again only while it is ready, so no chunk ever waits for a later one.
-    ///   hyper writes and flushes each frame before polling for more, and polls for more only
-    ///   when its write buffer has room, so a slow reader holds the handler back instead of
-    ///   growing memory.
+    /// - Each data frame of the handler is passed on as soon as it is produced, or one
+    ///   scheduler turn later, never on a timer. Small chunks that are ready together (a
+    ///   channel fed by a fast producer holds several) leave as one frame of up to
+    ///   [`COALESCE_LIMIT`] bytes. When the handler's body is not ready right after a chunk
+    ///   under that size, the chunk waits one scheduler turn (what `tokio::task::yield_now`
+    ///   gives: the runtime runs the tasks that are ready, or at most until its next poll of
+    ///   the I/O driver, then comes back) for the next one:
+    ///   a producer woken by the chunk's receive (a one-slot channel's sender) adds its next
+    ///   chunk in that turn. Gathering goes on while each turn brings another chunk, up to
+    ///   the limit, and the frame leaves at the first turn that brings none; a producer that
+    ///   is not ready (waiting on a timer, a socket, a model) costs its chunk one turn, no
+    ///   more. A chunk of [`COALESCE_LIMIT`] bytes or more, the end of the body and an error
+    ///   never wait. Outside a tokio runtime's worker the turn is empty: nothing waits.
+    ///   hyper writes and flushes what it holds whenever this body is not ready, and polls
+    ///   for more only when its write buffer has room, so a slow reader holds the handler
+    ///   back instead of growing memory.
     /// - An error or a panic in the handler's body ends the stream with the error trailers
     ///   (after the data that was ready before it); the handler's body is dropped there. It
     ///   never reaches hyper as an error, which would abort the request and lose the report.
@@ -44,8 +58,12 @@ pin_project! {
         #[pin]
         body: Caught<B>,
         span: tracing::Span,
-        // A ready chunk that did not fit in the last frame: the start of the next one.
+        // The chunks of the next frame, gathered so far.
+        gathered: Gathered,
+        // A chunk that did not fit in the last frame: the start of the next one.
         held: Option<Bytes>,
+        // The scheduler turn the gathered chunks wait for.
+        turn: Turn,
         // The error trailers, once the data before them has left.
         trailers: Option<HeaderMap>,
     }
@@ -67,9 +85,153 @@ impl<B> ResponseStream<B> {
             prelude,
             body: Caught::new(body, "the response body"),
             span,
+            gathered: Gathered::Empty,
             held: None,
+            turn: Turn::default(),
             trailers: None,
         }
+    }
+}
+
+/// The chunks of a frame, joined without a copy while there is only one.
+enum Gathered {
+    Empty,
+    One(Bytes),
+    Joined(BytesMut),
+}
+
+impl Gathered {
+    fn len(&self) -> usize {
+        match self {
+            Gathered::Empty => 0,
+            Gathered::One(b) => b.len(),
+            Gathered::Joined(b) => b.len(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        matches!(self, Gathered::Empty)
+    }
+
+    fn push(&mut self, data: Bytes) {
+        *self = match std::mem::replace(self, Gathered::Empty) {
+            Gathered::Empty => Gathered::One(data),
+            Gathered::One(first) => {
+                let mut buf =
+                    BytesMut::with_capacity(COALESCE_LIMIT.min(8 * (first.len() + data.len())));
+                buf.extend_from_slice(&first);
+                buf.extend_from_slice(&data);
+                Gathered::Joined(buf)
+            }
+            Gathered::Joined(mut buf) => {
+                buf.extend_from_slice(&data);
+                Gathered::Joined(buf)
+            }
+        };
+    }
+
+    /// The frame, if there is one; empty afterwards.
+    fn take(&mut self) -> Option<Bytes> {
+        match std::mem::replace(self, Gathered::Empty) {
+            Gathered::Empty => None,
+            Gathered::One(b) => Some(b),
+            Gathered::Joined(b) => Some(b.freeze()),
+        }
+    }
+}
+
+/// One scheduler turn, observed: `tokio::task::yield_now`'s wake-up, which the runtime gives
+/// once it has run the tasks that are ready (at the latest at its next poll of the I/O
+/// driver), delivered through a waker of our own that notes it came. Never a timer: a turn
+/// ends whatever the clock says, as soon as what is runnable has run.
+#[derive(Default)]
+struct Turn {
+    signal: Option<Arc<TurnSignal>>,
+    // Whether a chunk came since a turn was last asked for.
+    chunk_since: bool,
+}
+
+struct TurnSignal {
+    // A turn was asked for and has not ended yet.
+    running: AtomicBool,
+    // The task to wake when it ends.
+    task: Waker,
+    // The thread whose runtime worker holds the wake-up: a task that moved to another
+    // worker asks its new one.
+    thread: ThreadId,
+}
+
+impl Wake for TurnSignal {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.running.store(false, Ordering::Release);
+        self.task.wake_by_ref();
+    }
+}
+
+impl Turn {
+    /// Notes a chunk: the frame now waits for a turn that starts after it.
+    fn chunk(&mut self) {
+        self.chunk_since = true;
+    }
+
+    /// Whether a turn has ended since the last chunk, asking for one (and returning `false`)
+    /// if none was asked for since then. `cx`'s task is woken when the turn ends.
+    fn ended(&mut self, cx: &Context<'_>) -> bool {
+        let asked = self.signal.as_ref().map(|s| {
+            let running = s.running.load(Ordering::Acquire);
+            let ours = s.task.will_wake(cx.waker()) && s.thread == thread::current().id();
+            (running, ours)
+        });
+        match asked {
+            // A turn ended since the last chunk (whoever it woke).
+            Some((false, _)) if !self.chunk_since => true,
+            // A turn asked for before the last chunk ends after it all the same (the runtime
+            // wakes every deferred task at once, after this poll): wait for it.
+            Some((true, true)) => {
+                self.chunk_since = false;
+                false
+            }
+            // None asked for, one that wakes another task or thread, or a chunk came since
+            // the last one ended.
+            _ => {
+                self.chunk_since = false;
+                self.ask(cx)
+            }
+        }
+    }
+
+    /// Asks for a turn; whether it has ended already, as it has outside a tokio runtime's
+    /// worker, where nothing defers the wake-up.
+    fn ask(&mut self, cx: &Context<'_>) -> bool {
+        let signal = match self.signal.take() {
+            // Not held by the runtime any more (its turn ended): reused.
+            Some(s)
+                if Arc::strong_count(&s) == 1
+                    && s.task.will_wake(cx.waker())
+                    && s.thread == thread::current().id() =>
+            {
+                s
+            }
+            _ => Arc::new(TurnSignal {
+                running: AtomicBool::new(false),
+                task: cx.waker().clone(),
+                thread: thread::current().id(),
+            }),
+        };
+        signal.running.store(true, Ordering::Release);
+        // Its first poll hands the waker to the runtime (or, outside a runtime's worker,
+        // wakes it at once) and returns `Pending`; dropping it then is all it takes.
+        let mut turn = pin!(tokio::task::yield_now());
+        let _ = turn
+            .as_mut()
+            .poll(&mut Context::from_waker(&Waker::from(signal.clone())));
+        let ended = !signal.running.load(Ordering::Acquire);
+        self.signal = Some(signal);
+        ended
     }
 }
 
@@ -135,48 +297,26 @@ where
         if std::mem::take(this.delimiter) {
             return Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(&super::DELIMITER)))));
         }
-        let first = match this.held.take() {
-            Some(held) => held,
-            None => {
-                let Some(body) = this.body.as_mut().as_pin_mut() else {
-                    return Poll::Ready(this.trailers.take().map(|t| Ok(Frame::trailers(t))));
-                };
-                match ready!(poll_data(body, cx)) {
-                    Step::Data(data) => data,
-                    Step::End => {
-                        this.body.as_mut().clear();
-                        return Poll::Ready(None);
-                    }
-                    Step::Failed(diagnostic) => {
-                        this.body.as_mut().clear();
-                        return Poll::Ready(Some(Ok(Frame::trailers(failed(&diagnostic)))));
-                    }
-                }
+        if let Some(held) = this.held.take() {
+            this.gathered.push(held);
+            this.turn.chunk();
+        }
+        loop {
+            if this.gathered.len() >= COALESCE_LIMIT {
+                break;
             }
-        };
-        // Join what else is ready now; never wait for it.
-        let mut joined: Option<BytesMut> = None;
-        while first.len() < COALESCE_LIMIT {
             let Some(body) = this.body.as_mut().as_pin_mut() else {
                 break;
             };
             match poll_data(body, cx) {
-                Poll::Pending => break,
                 Poll::Ready(Step::Data(data)) => {
-                    let len = joined.as_ref().map_or(first.len(), BytesMut::len);
-                    if len + data.len() > COALESCE_LIMIT {
+                    let len = this.gathered.len();
+                    if len > 0 && len + data.len() > COALESCE_LIMIT {
                         *this.held = Some(data);
                         break;
                     }
-                    joined
-                        .get_or_insert_with(|| {
-                            let mut buf = BytesMut::with_capacity(
-                                COALESCE_LIMIT.min(8 * (first.len() + data.len())),
-                            );
-                            buf.extend_from_slice(&first);
-                            buf
-                        })
-                        .extend_from_slice(&data);
+                    this.gathered.push(data);
+                    this.turn.chunk();
                 }
                 Poll::Ready(Step::End) => {
                     this.body.as_mut().clear();
@@ -187,10 +327,18 @@ where
                     *this.trailers = Some(failed(&diagnostic));
                     break;
                 }
+                // Nothing gathered: wait for the body, which wakes the task.
+                Poll::Pending if this.gathered.is_empty() => return Poll::Pending,
+                // Something gathered: leave with it at the first turn that brings nothing.
+                Poll::Pending if this.turn.ended(cx) => break,
+                Poll::Pending => return Poll::Pending,
             }
         }
-        let data = joined.map_or(first, BytesMut::freeze);
-        Poll::Ready(Some(Ok(Frame::data(data))))
+        match this.gathered.take() {
+            Some(data) => Poll::Ready(Some(Ok(Frame::data(data)))),
+            // The body ended or failed with nothing gathered.
+            None => Poll::Ready(this.trailers.take().map(|t| Ok(Frame::trailers(t)))),
+        }
     }
 
     fn is_end_stream(&self) -> bool {
@@ -198,6 +346,7 @@ where
         self.prelude.is_none()
             && !self.delimiter
             && self.body.is_cleared()
+            && self.gathered.is_empty()
             && self.held.is_none()
             && self.trailers.is_none()
     }
@@ -280,6 +429,160 @@ mod tests {
         drop(tx);
         assert!(stream.frame().await.is_none());
         assert!(stream.is_end_stream());
+    }
+
+    /// A task sending `n` chunks of 100 bytes through a one-slot channel, as fast as it can.
+    fn one_slot_producer(n: usize) -> tokio::sync::mpsc::Receiver<Bytes> {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(1);
+        tokio::spawn(async move {
+            for i in 0..n {
+                let chunk = Bytes::from(vec![(i % 251) as u8; 100]);
+                if tx.send(chunk).await.is_err() {
+                    return;
+                }
+            }
+        });
+        rx
+    }
+
+    fn expected(n: usize) -> Vec<u8> {
+        (0..n).flat_map(|i| vec![(i % 251) as u8; 100]).collect()
+    }
+
+    async fn data_frames<B>(body: ResponseStream<B>) -> Vec<Bytes>
+    where
+        B: Body,
+        B::Error: Into<BoxError>,
+    {
+        let mut body = std::pin::pin!(body);
+        let mut out = vec![];
+        while let Some(f) = body.frame().await {
+            out.push(f.unwrap().into_data().unwrap());
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn a_one_slot_producer_is_gathered_turn_by_turn() {
+        // One chunk ready at a time; each scheduler turn brings the next: 163 chunks
+        // (16,300 bytes) per frame, the rest in the last.
+        let rx = one_slot_producer(1000);
+        let body = http_body_util::StreamBody::new(futures_util_stream(rx));
+        let frames = data_frames(ResponseStream::new(None, body, tracing::Span::none())).await;
+        let sizes: Vec<usize> = frames.iter().map(Bytes::len).collect();
+        assert_eq!(
+            sizes,
+            [16_300, 16_300, 16_300, 16_300, 16_300, 16_300, 2_200]
+        );
+        assert_eq!(frames.concat(), expected(1000));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_one_slot_producer_is_gathered_on_a_worker_too() {
+        // Polled on a worker of a multi-thread runtime (not on `block_on`'s thread, where
+        // nothing defers a wake-up), as the runtime's connection is.
+        let frames = tokio::spawn(async {
+            let rx = one_slot_producer(1000);
+            let body = http_body_util::StreamBody::new(futures_util_stream(rx));
+            data_frames(ResponseStream::new(None, body, tracing::Span::none())).await
+        })
+        .await
+        .unwrap();
+        assert_eq!(frames.concat(), expected(1000));
+        // A turn may end before the producer on the other worker delivers; still, most
+        // chunks share a frame (1,000 frames if nothing were gathered).
+        assert!(frames.len() <= 100, "{} frames", frames.len());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_producer_that_is_not_ready_costs_its_chunk_one_turn_not_time() {
+        // A chunk every 10 ms: each leaves alone, at the instant it was made (the paused
+        // clock only moves when every task waits on it), before the next is made.
+        let made = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = made.clone();
+        let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(1);
+        tokio::spawn(async move {
+            for i in 0..5u8 {
+                log.lock().unwrap().push(tokio::time::Instant::now());
+                if tx.send(Bytes::from(vec![i; 100])).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        });
+        let body = http_body_util::StreamBody::new(futures_util_stream(rx));
+        let mut stream = std::pin::pin!(ResponseStream::new(None, body, tracing::Span::none()));
+        for i in 0..5u8 {
+            let f = stream.frame().await.unwrap().unwrap().into_data().unwrap();
+            assert_eq!(f, vec![i; 100], "one chunk per frame");
+            let made = made.lock().unwrap();
+            assert_eq!(
+                made.len(),
+                usize::from(i) + 1,
+                "the next chunk is not made yet"
+            );
+            assert_eq!(
+                made[usize::from(i)],
+                tokio::time::Instant::now(),
+                "held for a while"
+            );
+        }
+        assert!(stream.frame().await.is_none());
+    }
+
+    /// One chunk, then never ready again.
+    struct OneThenPending(Option<Bytes>);
+    impl Body for OneThenPending {
+        type Data = Bytes;
+        type Error = BoxError;
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+            match self.0.take() {
+                Some(b) => Poll::Ready(Some(Ok(Frame::data(b)))),
+                None => Poll::Pending,
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_new_waker_at_every_poll_still_gets_the_chunk_after_one_turn() {
+        // A turn that ended counts whichever waker it woke: polled with a fresh waker each
+        // time, the stream still leaves with its chunk instead of asking again forever.
+        struct Fresh(Waker);
+        impl Wake for Fresh {
+            fn wake(self: Arc<Self>) {
+                self.0.wake_by_ref();
+            }
+        }
+        let body = OneThenPending(Some(Bytes::from_static(b"alone")));
+        let mut stream = std::pin::pin!(ResponseStream::new(None, body, tracing::Span::none()));
+        let mut polls = 0;
+        let frame = std::future::poll_fn(|cx| {
+            polls += 1;
+            let fresh = Waker::from(Arc::new(Fresh(cx.waker().clone())));
+            stream.as_mut().poll_frame(&mut Context::from_waker(&fresh))
+        });
+        // Only a guard against a hang: it takes microseconds.
+        let frame = tokio::time::timeout(std::time::Duration::from_secs(10), frame)
+            .await
+            .expect("the chunk left");
+        assert_eq!(frame.unwrap().unwrap().into_data().unwrap(), "alone");
+        assert_eq!(polls, 2, "one turn");
+    }
+
+    #[test]
+    fn outside_a_runtime_a_chunk_never_waits() {
+        // No runtime defers the wake-up: the chunk that came is the frame, at the first poll.
+        let body = OneThenPending(Some(Bytes::from_static(b"alone")));
+        let mut stream = std::pin::pin!(ResponseStream::new(None, body, tracing::Span::none()));
+        let mut cx = Context::from_waker(Waker::noop());
+        match stream.as_mut().poll_frame(&mut cx) {
+            Poll::Ready(Some(Ok(f))) => assert_eq!(f.into_data().unwrap(), "alone"),
+            other => panic!("not the chunk at once: {other:?}"),
+        }
+        assert!(stream.as_mut().poll_frame(&mut cx).is_pending());
     }
 
     /// The receiver as a stream of data frames.

@@ -175,13 +175,14 @@ fn spawn_with(f: &Function, mock: &mut Mock, env: &[(&str, &str)]) -> Result<Pro
         .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
         .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/bench")
         .env("AWS_REGION", "us-east-1")
-        .envs(env.iter().copied())
-        // The token stream's knobs (see BENCHMARKS.md), passed on when set.
+        // The token stream's knobs (see BENCHMARKS.md), passed on when set; a variant's own
+        // (the one-slot table's capacity) win.
         .envs(
             ["BENCH_TOKEN_CHANNEL", "BENCH_TOKEN_ALLOC"]
                 .into_iter()
                 .filter_map(|k| std::env::var(k).ok().map(|v| (k, v))),
         )
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -334,29 +335,43 @@ struct Variant {
     name: &'static str,
     function: usize,
     env: &'static [(&'static str, &'static str)],
+    /// The table it belongs to: [`CAPACITY_32`] or [`CAPACITY_1`].
+    table: usize,
 }
 
-/// The token stream's variants. Ratios are taken against the lambda_http ones (`anchor`).
-const VARIANTS: [Variant; 8] = [
+/// The token stream's default table: the channel of [`bench_fn::TOKEN_CHANNEL`] (32) slots,
+/// or `BENCH_TOKEN_CHANNEL`; `--only tokens`.
+const CAPACITY_32: usize = 0;
+/// The token stream through one-slot channels (`lambda_runtime::streaming::channel()`,
+/// `mpsc::channel(1)`, the writer's `channel_capacity(1)`); `--only tokens1`.
+const CAPACITY_1: usize = 1;
+
+/// The token stream's variants, in the order of their tables. Ratios are taken against the
+/// lambda_http ones of the same table (`ANCHORS`).
+const VARIANTS: [Variant; 18] = [
     Variant {
         name: "lambda-stream: run",
         function: 0,
         env: &[],
+        table: CAPACITY_32,
     },
     Variant {
         name: "lambda-stream: run_concurrent",
         function: 0,
         env: &[("BENCH_ENTRY", "concurrent")],
+        table: CAPACITY_32,
     },
     Variant {
         name: "lambda-stream: stream_fn (writer), run",
         function: 0,
         env: &[("BENCH_ENTRY", "writer")],
+        table: CAPACITY_32,
     },
     Variant {
         name: "lambda-stream: run, current_thread",
         function: 0,
         env: &[("BENCH_FLAVOR", "current_thread")],
+        table: CAPACITY_32,
     },
     Variant {
         name: "lambda-stream: run_concurrent, current_thread",
@@ -365,6 +380,7 @@ const VARIANTS: [Variant; 8] = [
             ("BENCH_ENTRY", "concurrent"),
             ("BENCH_FLAVOR", "current_thread"),
         ],
+        table: CAPACITY_32,
     },
     Variant {
         name: "lambda-stream: stream_fn (writer), current_thread",
@@ -373,89 +389,271 @@ const VARIANTS: [Variant; 8] = [
             ("BENCH_ENTRY", "writer"),
             ("BENCH_FLAVOR", "current_thread"),
         ],
+        table: CAPACITY_32,
     },
     Variant {
         name: "lambda_http: run_with_streaming_response, same body",
         function: 1,
         env: &[],
+        table: CAPACITY_32,
     },
     Variant {
         name: "lambda_http: run_with_streaming_response, streaming::channel",
         function: 1,
         env: &[("BENCH_ENTRY", "channel")],
+        table: CAPACITY_32,
+    },
+    Variant {
+        name: "lambda-stream: run, streaming::channel()",
+        function: 0,
+        env: &[("BENCH_BODY", "channel")],
+        table: CAPACITY_1,
+    },
+    Variant {
+        name: "lambda-stream: run, mpsc::channel(1)",
+        function: 0,
+        env: &[("BENCH_TOKEN_CHANNEL", "1")],
+        table: CAPACITY_1,
+    },
+    Variant {
+        name: "lambda-stream: run_concurrent, streaming::channel()",
+        function: 0,
+        env: &[("BENCH_ENTRY", "concurrent"), ("BENCH_BODY", "channel")],
+        table: CAPACITY_1,
+    },
+    Variant {
+        name: "lambda-stream: run_concurrent, mpsc::channel(1)",
+        function: 0,
+        env: &[("BENCH_ENTRY", "concurrent"), ("BENCH_TOKEN_CHANNEL", "1")],
+        table: CAPACITY_1,
+    },
+    Variant {
+        name: "lambda-stream: stream_fn (writer), run, channel_capacity(1)",
+        function: 0,
+        env: &[("BENCH_ENTRY", "writer"), ("BENCH_WRITER_CHANNEL", "1")],
+        table: CAPACITY_1,
+    },
+    Variant {
+        name: "lambda-stream: run, current_thread, streaming::channel()",
+        function: 0,
+        env: &[
+            ("BENCH_FLAVOR", "current_thread"),
+            ("BENCH_BODY", "channel"),
+        ],
+        table: CAPACITY_1,
+    },
+    Variant {
+        name: "lambda-stream: run_concurrent, current_thread, streaming::channel()",
+        function: 0,
+        env: &[
+            ("BENCH_ENTRY", "concurrent"),
+            ("BENCH_FLAVOR", "current_thread"),
+            ("BENCH_BODY", "channel"),
+        ],
+        table: CAPACITY_1,
+    },
+    Variant {
+        name: "lambda-stream: stream_fn (writer), current_thread, channel_capacity(1)",
+        function: 0,
+        env: &[
+            ("BENCH_ENTRY", "writer"),
+            ("BENCH_FLAVOR", "current_thread"),
+            ("BENCH_WRITER_CHANNEL", "1"),
+        ],
+        table: CAPACITY_1,
+    },
+    Variant {
+        name: "lambda_http: run_with_streaming_response, streaming::channel()",
+        function: 1,
+        env: &[("BENCH_BODY", "channel")],
+        table: CAPACITY_1,
+    },
+    Variant {
+        name: "lambda_http: run_with_streaming_response, same body, mpsc::channel(1)",
+        function: 1,
+        env: &[("BENCH_TOKEN_CHANNEL", "1")],
+        table: CAPACITY_1,
     },
 ];
 
-/// The variants ratios are taken against.
-const ANCHORS: [usize; 2] = [6, 7];
+/// The variants ratios are taken against, per table.
+const ANCHORS: [&[usize]; 2] = [&[6, 7], &[16, 17]];
 
-/// One round of the token stream: wall time (event handed out → end of the body) and the
-/// function's CPU time (schedstat), both in ms.
-async fn tokens(v: &Variant, mock: &mut Mock) -> Result<(f64, f64)> {
+/// What one round of the token stream measured.
+#[derive(Clone, Copy)]
+struct TokenRound {
+    /// Event handed out → end of the body (ms).
+    wall: f64,
+    /// The function's CPU time over the invocation, schedstat (ms).
+    cpu: f64,
+    /// TCP segments with data that the mock received on the function's connections (`ss`'s
+    /// `data_segs_in`), if `ss` could tell.
+    segments: Option<u64>,
+    /// Write-family system calls of the function (`syscw` of `/proc/PID/io`: `writev` of the
+    /// body, and `write` to the runtime's wake-up eventfd).
+    writes: Option<u64>,
+}
+
+/// Data segments received on each of the mock's established connections (`ss -ti`'s
+/// `data_segs_in`, by peer address): what the function sent, counted per socket, so that other
+/// loopback traffic on the machine does not count.
+fn mock_data_segments(port: u16) -> Option<std::collections::HashMap<String, u64>> {
+    let out = Command::new("ss")
+        .args([
+            "-tinH",
+            "state",
+            "established",
+            "sport",
+            "=",
+            &format!(":{port}"),
+        ])
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut sockets = std::collections::HashMap::new();
+    let mut peer = None;
+    for line in text.lines() {
+        if !line.starts_with(char::is_whitespace) {
+            // `Recv-Q Send-Q Local Peer`, the socket's line; its TCP info follows.
+            peer = line.split_whitespace().nth(3).map(str::to_owned);
+            continue;
+        }
+        let Some(peer) = &peer else { continue };
+        for word in line.split_whitespace() {
+            if let Some(n) = word.strip_prefix("data_segs_in:") {
+                sockets.insert(peer.clone(), n.parse::<u64>().ok()?);
+            }
+        }
+    }
+    Some(sockets)
+}
+
+/// The data segments between two [`mock_data_segments`] counts (a connection opened between
+/// them counts from 0).
+fn segments_between(
+    before: &std::collections::HashMap<String, u64>,
+    after: &std::collections::HashMap<String, u64>,
+) -> u64 {
+    after
+        .iter()
+        .map(|(peer, n)| n.saturating_sub(before.get(peer).copied().unwrap_or(0)))
+        .sum()
+}
+
+/// The `syscw` (write-family system calls) of process `pid`.
+fn write_calls(pid: u32) -> Option<u64> {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    io.lines()
+        .find_map(|l| l.strip_prefix("syscw:"))
+        .and_then(|n| n.trim().parse().ok())
+}
+
+/// One round of the token stream.
+async fn tokens(v: &Variant, mock: &mut Mock) -> Result<TokenRound> {
     let f = &FUNCTIONS[v.function];
     let payload = event("/tokens")?;
     let process = spawn_with(f, mock, v.env)?;
     mock.next_arrival(WAIT)
         .await
         .ok_or_else(|| format!("{}: no GET /next within {WAIT:?}", v.name))?;
+    let port = mock.addr.port();
+    let segments = mock_data_segments(port);
+    let writes = write_calls(process.pid());
     let ns = process.cpu_ns()?;
     let done = invocations(mock, f, "tokens", 1, &payload).await?;
     let cpu = (process.cpu_ns()? - ns) as f64 / 1e6;
+    let writes = writes.zip(write_calls(process.pid())).map(|(a, b)| b - a);
+    let segments = segments
+        .zip(mock_data_segments(port))
+        .map(|(a, b)| segments_between(&a, &b));
     let d = &done[0];
     if d.body_bytes != bench_fn::TOKEN_BYTES {
         return Err(format!("{}: token body of {} bytes", v.name, d.body_bytes).into());
     }
-    Ok((ms(d.end.saturating_duration_since(d.handed_out)), cpu))
+    Ok(TokenRound {
+        wall: ms(d.end.saturating_duration_since(d.handed_out)),
+        cpu,
+        segments,
+        writes,
+    })
 }
 
-/// Runs `rounds` rounds of the chosen variants (each round in the reverse order of the last,
-/// so that load elsewhere hits all alike) and prints the token stream's table.
-async fn token_table(mock: &mut Mock, rounds: usize, chosen: &[usize]) -> Result<()> {
-    // Per variant, per round: (wall ms, cpu ms).
-    let mut runs: Vec<Vec<(f64, f64)>> = vec![Vec::new(); VARIANTS.len()];
+/// Runs `rounds` rounds of the chosen variants of `table` (each round in the reverse order
+/// of the last, so that load elsewhere hits all alike) and prints its table.
+async fn token_table(mock: &mut Mock, table: usize, rounds: usize, chosen: &[usize]) -> Result<()> {
+    let chosen: Vec<usize> = chosen
+        .iter()
+        .copied()
+        .filter(|&i| VARIANTS[i].table == table)
+        .collect();
+    if chosen.is_empty() {
+        return Ok(());
+    }
+    let mut runs: Vec<Vec<TokenRound>> = vec![Vec::new(); VARIANTS.len()];
     for round in 0..rounds {
-        let mut order = chosen.to_vec();
+        let mut order = chosen.clone();
         if round % 2 == 1 {
             order.reverse();
         }
-        for i in order {
+        for &i in &order {
             let r = tokens(&VARIANTS[i], mock).await?;
             runs[i].push(r);
         }
     }
-    let anchors: Vec<usize> = ANCHORS
+    let anchors: Vec<usize> = ANCHORS[table]
         .iter()
         .copied()
         .filter(|a| chosen.contains(a))
         .collect();
+    let chunks = (bench_fn::TOKEN_BYTES / bench_fn::TOKEN_CHUNK as u64) as f64;
+    let what = if table == CAPACITY_1 {
+        "one-slot channels".to_owned()
+    } else {
+        let cap = std::env::var("BENCH_TOKEN_CHANNEL")
+            .unwrap_or_else(|_| bench_fn::TOKEN_CHANNEL.to_string());
+        format!("a channel of {cap}")
+    };
     println!(
-        "| 10 MB in 100-byte chunks from a producer task ({rounds} rounds) | wall, median (ms) | CPU, median (ms) |{}",
+        "| 10 MB in 100-byte chunks from a producer task, {what} ({rounds} rounds) | wall, median (ms) | CPU, median (ms) | data segments per chunk, median | write syscalls per chunk, median |{}",
         anchors
             .iter()
             .map(|&a| format!(" wall / CPU vs {} (per-round median) |", VARIANTS[a].name))
             .collect::<String>()
     );
-    println!("|---|---:|---:|{}", "---:|".repeat(anchors.len()));
-    for &i in chosen {
-        let mut wall: Vec<f64> = runs[i].iter().map(|r| r.0).collect();
-        let mut cpu: Vec<f64> = runs[i].iter().map(|r| r.1).collect();
+    println!("|---|---:|---:|---:|---:|{}", "---:|".repeat(anchors.len()));
+    let per_chunk = |v: Vec<Option<u64>>| -> String {
+        let mut v: Vec<f64> = v.into_iter().flatten().map(|n| n as f64 / chunks).collect();
+        if v.is_empty() {
+            return "-".into();
+        }
+        format!("{:.4}", median(&mut v))
+    };
+    for &i in &chosen {
+        let mut wall: Vec<f64> = runs[i].iter().map(|r| r.wall).collect();
+        let mut cpu: Vec<f64> = runs[i].iter().map(|r| r.cpu).collect();
+        let segments = per_chunk(runs[i].iter().map(|r| r.segments).collect());
+        let writes = per_chunk(runs[i].iter().map(|r| r.writes).collect());
         let mut cells = String::new();
         for &a in &anchors {
             // Ratios of the same round, then their median.
             let mut w: Vec<f64> = runs[i]
                 .iter()
                 .zip(&runs[a])
-                .map(|(x, y)| x.0 / y.0)
+                .map(|(x, y)| x.wall / y.wall)
                 .collect();
             let mut c: Vec<f64> = runs[i]
                 .iter()
                 .zip(&runs[a])
-                .map(|(x, y)| x.1 / y.1)
+                .map(|(x, y)| x.cpu / y.cpu)
                 .collect();
             cells += &format!(" {:.2}x / {:.2}x |", median(&mut w), median(&mut c));
         }
         println!(
-            "| {} | {:.0} | {:.0} |{cells}",
+            "| {} | {:.0} | {:.0} | {segments} | {writes} |{cells}",
             VARIANTS[i].name,
             median(&mut wall),
             median(&mut cpu)
@@ -552,7 +750,8 @@ fn mean(v: &[f64]) -> f64 {
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
-    // `--only small,large`: run only these scenarios (cold, small, large, paced).
+    // `--only small,large`: run only these scenarios (cold, small, large, paced, tokens,
+    // tokens1).
     let only = args
         .iter()
         .position(|a| a == "--only")
@@ -629,7 +828,13 @@ async fn main() -> Result<()> {
         eprintln!(
             "tokens: {token_rounds} rounds of 10 MB in 100-byte chunks, order reversed each round"
         );
-        token_table(&mut mock, token_rounds, &chosen).await?;
+        token_table(&mut mock, CAPACITY_32, token_rounds, &chosen).await?;
+    }
+    if runs("tokens1") {
+        eprintln!(
+            "tokens1: {token_rounds} rounds of 10 MB in 100-byte chunks through one-slot channels"
+        );
+        token_table(&mut mock, CAPACITY_1, token_rounds, &chosen).await?;
     }
     eprintln!("loopback baselines");
     let loop_mbps = loopback_throughput()?;

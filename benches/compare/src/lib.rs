@@ -7,7 +7,9 @@
 //!   was produced, so the receiver can tell each chunk's delay from write to arrival;
 //! - `/tokens`: 10 MB in 100-byte chunks, the way an LLM-style answer is written: a spawned
 //!   producer task sends each chunk through a `tokio::sync::mpsc` channel of
-//!   [`TOKEN_CHANNEL`] slots, and the body is the channel's receiver.
+//!   [`TOKEN_CHANNEL`] slots (`BENCH_TOKEN_CHANNEL`), and the body is the channel's receiver;
+//!   or, with `BENCH_BODY=channel`, through `lambda_runtime::streaming::channel()`
+//!   ([`lambda_channel_response`]), the one-slot channel of lambda_http's own streaming example.
 #![forbid(unsafe_code)]
 
 use std::convert::Infallible;
@@ -166,6 +168,52 @@ pub async fn next_chunk(body: &mut Chunks) -> Option<Bytes> {
             Err(never) => match never {},
         }
     }
+}
+
+/// The same chunks through `lambda_runtime::streaming::channel()`, sent by a spawned task
+/// with `send_data` per chunk: what lambda_http's streaming example does. Both functions
+/// return this body when `BENCH_BODY=channel` (lambda_http also with `BENCH_ENTRY=channel`).
+pub fn lambda_channel_response(
+    path: &str,
+) -> http::Response<lambda_http::lambda_runtime::streaming::Body> {
+    let (mut tx, rx) = lambda_http::lambda_runtime::streaming::channel();
+    let path = path.to_owned();
+    tokio::spawn(async move {
+        if path == "/tokens" {
+            for chunk in tokens() {
+                if tx.send_data(chunk).await.is_err() {
+                    return;
+                }
+            }
+        } else {
+            let mut body = Chunks::for_path(&path);
+            while let Some(chunk) = next_chunk(&mut body).await {
+                if tx.send_data(chunk).await.is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    let mut res = http::Response::new(rx);
+    res.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain"),
+    );
+    res
+}
+
+/// Whether the handler's body is `lambda_runtime::streaming::channel()`'s
+/// (`BENCH_BODY=channel`) rather than [`Chunks`].
+pub fn lambda_channel_body() -> bool {
+    std::env::var("BENCH_BODY").is_ok_and(|b| b == "channel")
+}
+
+/// The capacity of the writer style's channel: `BENCH_WRITER_CHANNEL`, or the writer's
+/// default (`None`).
+pub fn writer_channel() -> Option<usize> {
+    std::env::var("BENCH_WRITER_CHANNEL")
+        .ok()
+        .and_then(|c| c.parse().ok())
 }
 
 /// What the function binaries read from the environment to pick how they serve.

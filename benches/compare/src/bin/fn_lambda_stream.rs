@@ -2,7 +2,9 @@
 //!
 //! `BENCH_ENTRY` picks the entry point (see `bench_fn::entry`); `BENCH_FLAVOR=current_thread`
 //! builds the runtime that `#[tokio::main(flavor = "current_thread")]` builds instead of the
-//! multi-thread one of a plain `#[tokio::main]`.
+//! multi-thread one of a plain `#[tokio::main]`. `BENCH_BODY=channel` returns the body of
+//! `lambda_runtime::streaming::channel()` (`bench_fn::lambda_channel_response`) instead of the
+//! shared one; `BENCH_WRITER_CHANNEL=N` sets the writer style's channel capacity.
 use std::convert::Infallible;
 
 use lambda_stream::writer::{self, ResponseWriter};
@@ -29,18 +31,41 @@ async fn write(req: http::Request<Body>, mut out: ResponseWriter) -> Result<(), 
     out.finish().await
 }
 
-async fn serve() -> Result<(), lambda_stream::Error> {
-    let service = tower::service_fn(|req: http::Request<Body>| async move {
-        Ok::<_, Infallible>(bench_fn::response(req.uri().path()))
-    });
+/// Serves `service` with the entry point `BENCH_ENTRY` names (`writer` is served apart).
+async fn serve_with<S>(service: S) -> Result<(), lambda_stream::Error>
+where
+    S: lambda_stream::LambdaService + Clone + Send + 'static,
+    S::Future: Send,
+{
     match bench_fn::entry().as_str() {
         "concurrent" => {
             lambda_stream::Runtime::from_env()
                 .run_concurrent(service)
                 .await
         }
-        "writer" => lambda_stream::run(writer::stream_fn(write)).await,
         _ => lambda_stream::run(service).await,
+    }
+}
+
+async fn serve() -> Result<(), lambda_stream::Error> {
+    if bench_fn::entry() == "writer" {
+        let service = writer::stream_fn(write);
+        let service = match bench_fn::writer_channel() {
+            Some(capacity) => service.channel_capacity(capacity),
+            None => service,
+        };
+        return lambda_stream::run(service).await;
+    }
+    if bench_fn::lambda_channel_body() {
+        serve_with(tower::service_fn(|req: http::Request<Body>| async move {
+            Ok::<_, Infallible>(bench_fn::lambda_channel_response(req.uri().path()))
+        }))
+        .await
+    } else {
+        serve_with(tower::service_fn(|req: http::Request<Body>| async move {
+            Ok::<_, Infallible>(bench_fn::response(req.uri().path()))
+        }))
+        .await
     }
 }
 
