@@ -42,6 +42,7 @@ mod drop_panics;
 mod error_limits;
 mod examples;
 mod faults;
+mod gather;
 mod local_browser;
 mod local_concurrency;
 mod local_door;

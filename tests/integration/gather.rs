@@ -6,9 +6,7 @@
 //! chunk is on the wire before the producer makes the next. On a hand-written Runtime API, so
 //! the test reads the chunked framing itself.
 
-#[path = "support/raw.rs"]
-mod raw;
-mod support;
+use crate::support::{self, raw};
 
 use std::convert::Infallible;
 use std::time::Duration;
