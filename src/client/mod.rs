@@ -23,6 +23,8 @@
 mod body;
 mod connection;
 mod error;
+#[cfg(feature = "graceful-shutdown")]
+pub(crate) mod extension;
 mod report;
 
 pub(crate) use body::Outgoing;
