@@ -1,5 +1,10 @@
-//! Flushes on shutdown: when Lambda sends `SIGTERM` (it does when an extension is registered),
-//! the shutdown future runs, then the process exits.
+//! Flushes on shutdown: when Lambda shuts the environment down it sends `SIGTERM`, the
+//! shutdown future runs, then the process exits.
+//!
+//! Installing the handler before `run` is all it takes: on Lambda, the runtime registers an
+//! internal extension of its own before it asks for the first event, because Lambda sends
+//! `SIGTERM` only to environments with an extension registered. Locally, Ctrl-C runs the
+//! future.
 //!
 //! Needs the `graceful-shutdown` and `logging` features.
 //!

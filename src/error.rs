@@ -275,18 +275,36 @@ impl fmt::Display for Diagnostic {
 
 impl StdError for Diagnostic {}
 
-/// Displays an error's message followed by its sources, `": "`-separated.
+/// Displays an error's message followed by its sources, `": "`-separated, each said once.
+///
+/// Wrapper errors (axum's, for one) print their source in their own message and also return
+/// it from `source()`: a source whose message the text so far already ends with is left out.
 pub(crate) struct Chain<'a>(pub(crate) &'a (dyn StdError + 'static));
 
 impl fmt::Display for Chain<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)?;
+        let mut text = self.0.to_string();
         let mut source = self.0.source();
         while let Some(s) = source {
-            write!(f, ": {s}")?;
+            let message = s.to_string();
+            if !already_said(&text, &message) {
+                text.push_str(": ");
+                text.push_str(&message);
+            }
             source = s.source();
         }
-        Ok(())
+        f.write_str(&text)
+    }
+}
+
+/// Whether `text` already ends with `message`, as a whole: equal to it, or after a
+/// character that is not part of a word (`"read failed: disk gone"` says `"disk gone"`,
+/// `"undergone"` does not say `"gone"`). An empty message adds nothing.
+fn already_said(text: &str, message: &str) -> bool {
+    match text.strip_suffix(message) {
+        _ if message.is_empty() => true,
+        Some(before) => !before.ends_with(char::is_alphanumeric),
+        None => false,
     }
 }
 
@@ -357,6 +375,83 @@ mod tests {
         let d = Diagnostic::from_error(err, types::HANDLER);
         assert_eq!(d.error_type(), "Function.Error");
         assert_eq!(d.error_message(), "cannot load model: disk gone");
+    }
+
+    /// An error with this message and source, as a wrapper error is.
+    #[derive(Debug)]
+    struct Wrapper(&'static str, Option<Box<Wrapper>>);
+    impl fmt::Display for Wrapper {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+    impl StdError for Wrapper {
+        fn source(&self) -> Option<&(dyn StdError + 'static)> {
+            self.1.as_deref().map(|s| s as &(dyn StdError + 'static))
+        }
+    }
+
+    /// `messages[0]`, whose source is `messages[1]`, whose source is...
+    fn chain_of(messages: &[&'static str]) -> String {
+        let err = messages
+            .iter()
+            .rev()
+            .fold(None, |source, m| Some(Box::new(Wrapper(m, source))))
+            .unwrap();
+        error_chain(&*err)
+    }
+
+    #[test]
+    fn a_source_the_message_already_says_is_said_once() {
+        // axum's error: it prints its source and returns it, twice over.
+        assert_eq!(
+            chain_of(&["the body failed midway"; 3]),
+            "the body failed midway"
+        );
+        // A wrapper that prints "context: source" and returns the source.
+        assert_eq!(
+            chain_of(&["cannot load model: disk gone", "disk gone"]),
+            "cannot load model: disk gone"
+        );
+        // ...whose source is itself a wrapper of that kind.
+        assert_eq!(chain_of(&["a: b: c", "b: c", "c"]), "a: b: c");
+        assert_eq!(chain_of(&["a: b", "b", "c"]), "a: b: c");
+        // Empty messages add nothing.
+        assert_eq!(chain_of(&["upstream", "", "reset"]), "upstream: reset");
+    }
+
+    #[test]
+    fn distinct_sources_are_all_said() {
+        assert_eq!(
+            chain_of(&["cannot load model", "disk gone", "io error"]),
+            "cannot load model: disk gone: io error"
+        );
+        // Said elsewhere in the text, not at its end: said again.
+        assert_eq!(
+            chain_of(&["disk gone, retried: gave up", "disk gone"]),
+            "disk gone, retried: gave up: disk gone"
+        );
+        // The text ends with the message's letters, but inside a word.
+        assert_eq!(chain_of(&["undergone", "gone"]), "undergone: gone");
+        // The same message twice, with a distinct one between: both said.
+        assert_eq!(chain_of(&["a", "b", "a"]), "a: b: a");
+    }
+
+    #[test]
+    fn runtime_errors_say_each_source_once() {
+        let e = Error::connect(Wrapper("refused", Some(Box::new(Wrapper("refused", None)))));
+        assert_eq!(
+            format!("{e:?}"),
+            "cannot reach the lambda runtime api: refused"
+        );
+        let d = Diagnostic::from_error(
+            Wrapper(
+                "the body failed midway",
+                Some(Box::new(Wrapper("the body failed midway", None))),
+            ),
+            types::STREAM,
+        );
+        assert_eq!(d.error_message(), "the body failed midway");
     }
 
     #[test]

@@ -79,7 +79,8 @@
 //! - `testing`: `testing::TestClient`, to invoke a service through the real wire path in
 //!   your own tests.
 //! - `graceful-shutdown`: `shutdown::spawn_graceful_shutdown_handler`, which runs a future
-//!   (flush telemetry) when Lambda sends `SIGTERM`.
+//!   (flush telemetry) when Lambda sends `SIGTERM`; the runtime registers the internal
+//!   extension that makes Lambda send it.
 #![warn(unreachable_pub)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

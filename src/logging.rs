@@ -10,6 +10,10 @@
 //!   (`AWS_LAMBDA_INITIALIZATION_TYPE=lambda-managed-instances`), which require it.
 //! - otherwise (`Text`, or unset): tracing's plain text lines, without colours and without a
 //!   time (CloudWatch stamps each line), with the span context, which names the request id.
+//!
+//! In both, an error recorded as one (`error = &err as &dyn std::error::Error`) is written as
+//! its message and its sources', `": "`-separated, each said once (a wrapper error that
+//! prints its source and also returns it does not make it appear twice).
 //! - `AWS_LAMBDA_LOG_LEVEL` (`TRACE`, `DEBUG`, `INFO`, `WARN`, `ERROR`, `FATAL`): the least
 //!   severe level written. When it is unset, `RUST_LOG` is honoured in its
 //!   `target=level,...` form (`info`, `my_crate=debug,hyper=warn`; no span or field filters);
@@ -34,8 +38,9 @@ use std::io;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id};
 use tracing::{Event, Metadata, Subscriber};
+use tracing_subscriber::field::{MakeVisitor, VisitFmt, VisitOutput};
 use tracing_subscriber::filter::{FilterFn, LevelFilter, Targets};
-use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::format::{DefaultVisitor, Writer};
 use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
 use tracing_subscriber::layer::{Context as LayerContext, SubscriberExt};
@@ -134,6 +139,7 @@ where
                 tracing_subscriber::fmt::layer()
                     .without_time()
                     .with_ansi(false)
+                    .fmt_fields(TextFields)
                     .with_writer(writer),
             ),
         )
@@ -293,6 +299,48 @@ impl Visit for JsonFields {
     }
 }
 
+/// tracing's own text fields, but an error field is its chain with each message said once
+/// (see [`error_chain`](crate::error::error_chain)), as in the JSON lines: tracing's form,
+/// `error=.. error.sources=[..]`, repeats the message of a wrapper error (axum's) that also
+/// returns its source.
+struct TextFields;
+
+impl<'w> MakeVisitor<Writer<'w>> for TextFields {
+    type Visitor = TextVisitor<'w>;
+
+    fn make_visitor(&self, target: Writer<'w>) -> TextVisitor<'w> {
+        TextVisitor(DefaultVisitor::new(target, true))
+    }
+}
+
+struct TextVisitor<'w>(DefaultVisitor<'w>);
+
+impl Visit for TextVisitor<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.record_str(field, value);
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        // No escape sequence of the message reaches a terminal, as in tracing's own form.
+        let chain = crate::error::error_chain(value).replace('\u{1b}', "\\x1b");
+        self.0.record_debug(field, &format_args!("{chain}"));
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.0.record_debug(field, value);
+    }
+}
+
+impl VisitOutput<fmt::Result> for TextVisitor<'_> {
+    fn finish(self) -> fmt::Result {
+        self.0.finish()
+    }
+}
+
+impl VisitFmt for TextVisitor<'_> {
+    fn writer(&mut self) -> &mut dyn fmt::Write {
+        self.0.writer()
+    }
+}
+
 fn json_string(out: &mut String, s: &str) {
     // Serialising a str cannot fail.
     out.push_str(&serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned()));
@@ -336,6 +384,50 @@ mod tests {
         // The span's target must be the runtime's, as in src/runtime.rs.
         let span = tracing::info_span!(target: "lambda_stream::runtime", "invocation", request_id = %request_id, xray_trace_id = "Root=1", tenant_id = None::<&str>);
         span.in_scope(log);
+    }
+
+    /// An error that says its source's message and returns it, as axum's does.
+    #[derive(Debug)]
+    struct Wrapper(std::io::Error);
+    impl fmt::Display for Wrapper {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            self.0.fmt(f)
+        }
+    }
+    impl std::error::Error for Wrapper {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[derive(Debug)]
+    struct Context(Wrapper);
+    impl fmt::Display for Context {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("cannot stream")
+        }
+    }
+    impl std::error::Error for Context {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn error_fields_say_each_message_once() {
+        let err = Context(Wrapper(std::io::Error::other("the body failed midway")));
+        let err = &err as &(dyn std::error::Error + 'static);
+        let out = capture(Some("Text"), None, || tracing::warn!(error = err, "failed"));
+        assert!(
+            out.contains("failed error=cannot stream: the body failed midway\n"),
+            "{out}"
+        );
+        let out = capture(Some("JSON"), None, || tracing::warn!(error = err, "failed"));
+        let line: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        assert_eq!(
+            line["error"], "cannot stream: the body failed midway",
+            "{out}"
+        );
     }
 
     #[test]

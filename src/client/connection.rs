@@ -21,9 +21,9 @@ use super::{ApiError, Client, Outgoing};
 use crate::service::ResponseBody;
 
 /// How much of a reply's body is kept for the logs.
-const REPLY_LIMIT: usize = 64 * 1024;
+pub(super) const REPLY_LIMIT: usize = 64 * 1024;
 /// `User-Agent` of every Runtime API request.
-const USER_AGENT_VALUE: HeaderValue =
+pub(super) const USER_AGENT_VALUE: HeaderValue =
     HeaderValue::from_static(concat!("lambda-stream/", env!("CARGO_PKG_VERSION")));
 
 /// hyper's half of a connection: the future that does its reads and writes. Boxed once per

@@ -22,6 +22,8 @@
 mod body;
 mod connection;
 mod error;
+#[cfg(feature = "graceful-shutdown")]
+pub(crate) mod extension;
 mod report;
 
 pub(crate) use body::Outgoing;

@@ -364,6 +364,10 @@ impl Runtime {
             if self.is_local() {
                 return Err(Error::config(NOT_IN_RELEASE_BUILDS));
             }
+            // Before the first `/next`: Lambda takes extensions only while the environment
+            // initialises.
+            #[cfg(feature = "graceful-shutdown")]
+            crate::shutdown::register_extension(&self.config).await;
             Ok((self, None))
         })
     }

@@ -9,6 +9,9 @@
 //! [`serve`] (or [`MockRuntimeApi::serve`]) runs a service under a runtime pointed at the mock,
 //! stopped when the test ends.
 
+#[path = "extensions.rs"]
+pub mod extensions;
+
 use lambda_stream::LambdaService;
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
@@ -227,6 +230,8 @@ pub struct MockRuntimeApi {
     shared: Arc<Mutex<Shared>>,
     raw: Arc<Mutex<Vec<u8>>>,
     accept: JoinHandle<()>,
+    /// The Extensions API (`/2020-01-01/extension/...`), its calls and scripted replies.
+    pub extensions: Arc<extensions::Extensions>,
 }
 
 impl Drop for MockRuntimeApi {
@@ -244,7 +249,9 @@ impl MockRuntimeApi {
         let shared = Arc::new(Mutex::new(Shared::default()));
         let raw = Arc::new(Mutex::new(Vec::new()));
         let next_rx = Arc::new(AsyncMutex::new(next_rx));
+        let extensions = Arc::new(extensions::Extensions::default());
         let accept = {
+            let extensions = extensions.clone();
             let shared = shared.clone();
             let raw = raw.clone();
             tokio::spawn(async move {
@@ -257,6 +264,7 @@ impl MockRuntimeApi {
                         next_rx: next_rx.clone(),
                         record_tx: record_tx.clone(),
                         shared: shared.clone(),
+                        extensions: extensions.clone(),
                     };
                     let io = TokioIo::new(Recording {
                         inner: stream,
@@ -278,6 +286,7 @@ impl MockRuntimeApi {
             shared,
             raw,
             accept,
+            extensions,
         }
     }
 
@@ -370,6 +379,7 @@ struct State {
     next_rx: Arc<AsyncMutex<mpsc::UnboundedReceiver<Next>>>,
     record_tx: mpsc::UnboundedSender<Record>,
     shared: Arc<Mutex<Shared>>,
+    extensions: Arc<extensions::Extensions>,
 }
 
 fn reply(status: u16, body: &'static str) -> Response<Full<Bytes>> {
@@ -383,11 +393,15 @@ fn reply(status: u16, body: &'static str) -> Response<Full<Bytes>> {
 impl State {
     async fn handle(self, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
         let path = req.uri().path().to_owned();
+        if let Some(rest) = path.strip_prefix("/2020-01-01/extension/") {
+            return Ok(self.extensions.handle(rest, req).await);
+        }
         let rest = path
             .strip_prefix("/2018-06-01/runtime/")
             .unwrap_or_else(|| panic!("unexpected path {path}"));
         if rest == "invocation/next" {
             self.shared.lock().unwrap().next_calls += 1;
+            self.extensions.runtime_next().await;
             let next = self.next_rx.lock().await.recv().await;
             return Ok(match next {
                 Some(Next::Event(event)) => {
