@@ -11,9 +11,8 @@ use std::time::Duration;
 use axum::routing::get;
 
 use crate::example::axum_router;
+use crate::support::browser::{self, skip, BROWSER};
 use crate::support::local;
-
-const BROWSER: &str = "chromium";
 
 /// The page: subscribes to `/sse`, asks for `/json` once the first event is in, and writes
 /// what it saw (each event with its arrival time, and when `/json` answered) into `#out`.
@@ -37,13 +36,6 @@ es.addEventListener("token", e => {
 </script>"#;
 const PAGE_END: &str = "</body></html>";
 
-fn skip(why: &str) {
-    if std::env::var_os("LAMBDA_STREAM_REQUIRE_CLIENTS").is_some() {
-        panic!("{why}, and LAMBDA_STREAM_REQUIRE_CLIENTS is set");
-    }
-    eprintln!("{why}: skipping");
-}
-
 /// Loads `url` in headless Chromium for `wait` and returns the DOM it ended with; with
 /// `screenshot`, also saves a PNG there.
 async fn chromium(url: &str, wait: Duration, screenshot: Option<&str>) -> Option<String> {
@@ -53,20 +45,10 @@ async fn chromium(url: &str, wait: Duration, screenshot: Option<&str>) -> Option
         wait.as_millis() + screenshot.map_or(0, |_| 1)
     ));
     let mut cmd = tokio::process::Command::new(BROWSER);
-    cmd.args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--hide-scrollbars",
-        "--window-size=1280,640",
-    ])
-    .arg(format!("--user-data-dir={}", profile.display()))
-    .arg(format!("--timeout={}", wait.as_millis()));
+    cmd.args(browser::HEADLESS)
+        .args(["--hide-scrollbars", "--window-size=1280,640"])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--timeout={}", wait.as_millis()));
     match screenshot {
         Some(path) => cmd.arg(format!("--screenshot={path}")),
         None => cmd.arg("--dump-dom"),

@@ -4,7 +4,20 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-const BROWSER: &str = "chromium";
+pub const BROWSER: &str = "chromium";
+
+/// How every suite starts it: headless, as root, and without the background traffic this
+/// machine's closed network would refuse.
+pub const HEADLESS: [&str; 8] = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+];
 
 /// Panics when `LAMBDA_STREAM_REQUIRE_CLIENTS` is set (CI), else says why the test skips.
 pub fn skip(why: &str) {
@@ -25,17 +38,8 @@ pub async fn dump_dom(url: &str, wait: Duration, args: &[&str]) -> Option<String
         RUNS.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
     ));
     let out = tokio::process::Command::new(BROWSER)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--dump-dom",
-        ])
+        .args(HEADLESS)
+        .arg("--dump-dom")
         .args(args)
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg(format!("--timeout={}", wait.as_millis()))
