@@ -3,34 +3,17 @@
 //! `/next`, so that Lambda would send `SIGTERM`; on `SIGTERM` its shutdown future runs and
 //! the process exits 0. A failed registration leaves a warning and a function that serves.
 
-use crate::support::process::{example_binary, Killed};
+use crate::support::process::{shutdown_example as start_example, Killed};
 use crate::support::{self, MockEvent, MockRuntimeApi};
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
 
 use support::extensions::{identifier, Call, RegisterReply};
 
 const HOOK_RAN: &str = "shutdown: flushed 1 buffered records";
 const REFUSED: &str = "cannot register the shutdown extension";
-
-/// Starts the `graceful_shutdown` example with `env`, stdout piped (text logs: the hook's
-/// line and the warnings).
-fn start_example(env: &[(&str, &str)]) -> Killed {
-    let mut cmd = Command::new(example_binary("graceful_shutdown"));
-    cmd.env_remove("AWS_LAMBDA_RUNTIME_API")
-        .env("AWS_LAMBDA_FUNCTION_NAME", "stream")
-        .env_remove("AWS_LAMBDA_LOG_LEVEL")
-        .env_remove("AWS_LAMBDA_LOG_FORMAT")
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    Killed(cmd.spawn().unwrap())
-}
 
 fn signal(child: &Killed, signal: &str) {
     let ok = Command::new("kill")

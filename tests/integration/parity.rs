@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Ready;
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
@@ -19,7 +19,7 @@ use lambda_stream::{
     Body, BoxError, Diagnostic, RequestContext, RequestExt, RequestPayloadExt, ResponseMode,
     Runtime,
 };
-use process::{example_binary, Killed};
+use process::Killed;
 use serde_json::{json, Value};
 use support::{MockEvent, MockRuntimeApi, StreamedResponse};
 use tower::service_fn;
@@ -551,18 +551,10 @@ async fn error_types_are_sent_as_the_readme_says() {
 
 /// Starts the `graceful_shutdown` example against `mock`, stdout piped.
 fn start_example(mock: &MockRuntimeApi, env: &[(&str, &str)]) -> Killed {
-    let mut cmd = Command::new(example_binary("graceful_shutdown"));
-    cmd.env("AWS_LAMBDA_RUNTIME_API", mock.address())
-        .env("AWS_LAMBDA_FUNCTION_NAME", "stream")
-        .env_remove("AWS_LAMBDA_LOG_LEVEL")
-        .env_remove("AWS_LAMBDA_LOG_FORMAT")
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    Killed(cmd.spawn().unwrap())
+    let address = mock.address();
+    let mut all = vec![("AWS_LAMBDA_RUNTIME_API", address.as_str())];
+    all.extend_from_slice(env);
+    process::shutdown_example(&all)
 }
 
 /// Every line the process writes to stdout until it exits, and its exit status.

@@ -2,7 +2,7 @@
 //! test that must be alone in its process.
 
 use std::path::PathBuf;
-use std::process::{Child, Command};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 /// The example binary `name` that `cargo test` built beside this test.
@@ -94,4 +94,22 @@ pub fn alone(module: &str, test: &str) -> bool {
         out.status
     );
     false
+}
+
+/// Starts the `graceful_shutdown` example with `env` (and no Runtime API unless `env` names
+/// one), stdout piped (text logs: the hook's
+/// line and the warnings).
+pub fn shutdown_example(env: &[(&str, &str)]) -> Killed {
+    let mut cmd = Command::new(example_binary("graceful_shutdown"));
+    cmd.env_remove("AWS_LAMBDA_RUNTIME_API")
+        .env("AWS_LAMBDA_FUNCTION_NAME", "stream")
+        .env_remove("AWS_LAMBDA_LOG_LEVEL")
+        .env_remove("AWS_LAMBDA_LOG_FORMAT")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    Killed(cmd.spawn().unwrap())
 }
