@@ -166,8 +166,9 @@ async fn a_one_slot_producer_fills_frames_current_thread() {
 async fn a_one_slot_producer_fills_frames_multi_thread() {
     let chunks = gathered(channel_service(), false).await;
     // Two workers may run the producer beside the connection, and a turn can end before
-    // it delivers; most chunks still share their frame.
-    assert_gathered(&chunks, 8);
+    // it delivers, more often the busier the machine; chunks still share their frames (one
+    // chunk per frame without gathering). The exact counts are `current_thread`'s.
+    assert_gathered(&chunks, 2);
 }
 
 #[tokio::test]
@@ -185,7 +186,8 @@ async fn the_writer_style_with_one_slot_fills_frames() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_writer_style_with_one_slot_fills_frames_multi_thread() {
     let chunks = gathered(stream_fn(write_chunks).channel_capacity(1), false).await;
-    assert_gathered(&chunks, 8);
+    // As above: on a multi-thread runtime the share depends on the load.
+    assert_gathered(&chunks, 2);
 }
 
 /// A producer that makes each chunk only once the previous one is on the wire: a chunk held
