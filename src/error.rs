@@ -339,8 +339,11 @@ pub(crate) mod types {
     /// The response was larger than Lambda sends.
     pub(crate) const RESPONSE_SIZE_TOO_LARGE: &str = "Function.ResponseSizeTooLarge";
     /// The runtime's process (or, in the test kit, its task) ended during the invocation.
-    #[cfg(feature = "testing")]
+    #[cfg(any(feature = "testing", feature = "host"))]
     pub(crate) const EXIT_ERROR: &str = "Runtime.ExitError";
+    /// The function's command could not be started.
+    #[cfg(feature = "host")]
+    pub(crate) const INVALID_ENTRYPOINT: &str = "Runtime.InvalidEntrypoint";
     /// The runtime's response stream broke off before its end.
     #[cfg(feature = "local")]
     pub(crate) const TRUNCATED_RESPONSE: &str = "Runtime.TruncatedResponse";

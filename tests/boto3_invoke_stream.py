@@ -2,9 +2,11 @@
 
 Run by tests/integration/local_server.rs (boto3_invoke_with_response_stream) when boto3 is installed:
 
-    python3 tests/boto3_invoke_stream.py http://127.0.0.1:7000
+    python3 tests/boto3_invoke_stream.py http://127.0.0.1:7000 [CASES]
 
-Prints one JSON object: for a normal invocation ("ok") and one that fails midway ("failed"),
+and by cli/tests/host.rs against `lambda-stream local`, with CASES `ok`. Prints one JSON
+object: for a normal invocation ("ok") and one that fails midway ("failed"), or the CASES
+named (comma-separated),
 the HTTP status, each PayloadChunk's payload with the seconds since the call when boto3
 yielded it, and the InvokeComplete event.
 """
@@ -46,7 +48,9 @@ def main():
         aws_secret_access_key="local",
         config=Config(retries={"max_attempts": 1}, read_timeout=30),
     )
-    report = {"ok": invoke(client, {"hello": "world"}), "failed": invoke(client, "fail")}
+    payloads = {"ok": {"hello": "world"}, "failed": "fail"}
+    cases = sys.argv[2].split(",") if len(sys.argv) > 2 else list(payloads)
+    report = {case: invoke(client, payloads[case]) for case in cases}
     print(json.dumps(report))
 
 

@@ -15,6 +15,7 @@ use http_body_util::combinators::BoxBody;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
+use tokio::task::JoinSet;
 
 use crate::BoxError;
 
@@ -28,17 +29,23 @@ pub(crate) type Handler = Arc<
         + Sync,
 >;
 
-/// Accepts connections on `listener` until the task is aborted, each served on its own task
-/// by `handler`. `name` goes in the logs; with a `header_read_timeout`, a caller that takes
-/// longer to send its request head is cut off.
+/// Accepts connections on `listener` until the future is dropped (with the connections it
+/// accepted), each served on its own task by `handler`. `name` goes in the logs; with a
+/// `header_read_timeout`, a caller that takes longer to send its request head is cut off.
 pub(crate) async fn serve(
     listener: TcpListener,
     name: &'static str,
     header_read_timeout: Option<Duration>,
     handler: Handler,
 ) {
+    let mut connections = JoinSet::new();
     loop {
-        let (stream, peer) = match listener.accept().await {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            // Reaps the connections that ended.
+            Some(_) = connections.join_next() => continue,
+        };
+        let (stream, peer) = match accepted {
             Ok(accepted) => accepted,
             Err(e) => {
                 // Out of file descriptors and the like: wait a little rather than spin.
@@ -50,7 +57,7 @@ pub(crate) async fn serve(
         // Each chunk leaves at once, not when the previous one is acknowledged.
         let _ = stream.set_nodelay(true);
         let handler = handler.clone();
-        tokio::spawn(async move {
+        connections.spawn(async move {
             let svc = hyper::service::service_fn(move |req| {
                 let response = handler(req, peer);
                 async move { Ok::<_, Infallible>(response.await) }

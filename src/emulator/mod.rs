@@ -12,7 +12,7 @@ pub(crate) mod civil;
 pub(crate) mod event;
 pub(crate) mod http1;
 pub(crate) mod prelude;
-mod runtime_api;
+pub(crate) mod runtime_api;
 
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
@@ -26,6 +26,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 #[cfg(feature = "testing")]
 use tokio::task::AbortHandle;
+#[cfg(feature = "testing")]
 use tokio::task::JoinSet;
 
 use crate::error::types;
@@ -35,6 +36,7 @@ use crate::{Config, Diagnostic};
 pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(900);
 
 /// A running in-process Runtime API.
+#[cfg(feature = "testing")]
 pub(crate) struct Emulator {
     /// The function's configuration, with `runtime_api` set to this Runtime API's address.
     pub(crate) config: Config,
@@ -43,31 +45,42 @@ pub(crate) struct Emulator {
     /// The Runtime API's task, and any the caller adds: aborted when dropped.
     pub(crate) tasks: JoinSet<()>,
     /// Stops the Runtime API's task.
-    #[cfg(feature = "testing")]
     pub(crate) api: AbortHandle,
 }
 
 /// Starts the Runtime API on an ephemeral loopback port, on the current tokio runtime; each
 /// invocation it hands out must be done within `function_timeout`.
+#[cfg(feature = "testing")]
 pub(crate) fn start(config: &Config, function_timeout: Duration) -> io::Result<Emulator> {
+    let (queue, jobs) = mpsc::unbounded_channel();
+    let (config, api) = bind(config, function_timeout, jobs, None)?;
+    let mut tasks = JoinSet::new();
+    let api = tasks.spawn(api);
+    Ok(Emulator {
+        config,
+        queue,
+        tasks,
+        api,
+    })
+}
+
+/// Binds a Runtime API that hands out the invocations of `jobs`, on an ephemeral loopback
+/// port: the function's configuration pointed at it, and the future that serves it (with
+/// every connection it accepted) until dropped.
+pub(crate) fn bind(
+    config: &Config,
+    function_timeout: Duration,
+    jobs: mpsc::UnboundedReceiver<Job>,
+    sandbox: Option<runtime_api::Sandbox>,
+) -> io::Result<(Config, impl Future<Output = ()> + Send + 'static)> {
     let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
     listener.set_nonblocking(true)?;
     let listener = TcpListener::from_std(listener)?;
     let addr = listener.local_addr()?;
     let mut config = config.clone();
     config.runtime_api = Some(addr.to_string());
-
-    let (queue, jobs) = mpsc::unbounded_channel();
-    let api = runtime_api::RuntimeApi::new(jobs, function_timeout, &config);
-    let mut tasks = JoinSet::new();
-    let _api = tasks.spawn(runtime_api::serve(listener, api));
-    Ok(Emulator {
-        config,
-        queue,
-        tasks,
-        #[cfg(feature = "testing")]
-        api: _api,
-    })
+    let api = runtime_api::RuntimeApi::new(jobs, function_timeout, &config, sandbox);
+    Ok((config, runtime_api::serve(listener, api)))
 }
 
 /// One invocation waiting for, or held by, the runtime.
@@ -99,9 +112,11 @@ impl From<Reply> for Signal {
 /// or `Failed`.
 #[derive(Debug)]
 pub(crate) enum Reply {
-    /// The runtime started its response, with this content type.
+    /// The runtime started its response, with this content type; `streaming` unless it
+    /// answered buffered (one payload, without the streaming mode header).
     Head {
         content_type: Option<http::HeaderValue>,
+        streaming: bool,
     },
     /// A chunk of the response, as the runtime sent it.
     Data(Bytes),
@@ -126,6 +141,8 @@ pub(crate) struct Replies {
     rx: mpsc::Receiver<Signal>,
     timeout: Duration,
     deadline: Option<tokio::time::Instant>,
+    /// A reply read ahead by [`Replies::streamed`], for `next` to return first.
+    ahead: Option<Reply>,
 }
 
 impl Replies {
@@ -135,8 +152,30 @@ impl Replies {
         self.deadline.is_some()
     }
 
+    /// Whether the response is streamed: `false` when the runtime answered buffered. Reads
+    /// the first reply ahead (it is still the first that `next` returns); a failure counts as
+    /// streamed, for the streaming reader to report.
+    pub(crate) async fn streamed(&mut self) -> bool {
+        let first = match self.ahead.take() {
+            Some(first) => first,
+            None => self.next().await,
+        };
+        let streamed = !matches!(
+            first,
+            Reply::Head {
+                streaming: false,
+                ..
+            }
+        );
+        self.ahead = Some(first);
+        streamed
+    }
+
     /// The next reply. After `End`, `Failed` or `Error`, do not ask again.
     pub(crate) async fn next(&mut self) -> Reply {
+        if let Some(ahead) = self.ahead.take() {
+            return ahead;
+        }
         loop {
             let reply = match self.deadline {
                 Some(deadline) => tokio::select! {
@@ -216,6 +255,7 @@ pub(crate) fn job(
         rx,
         timeout: function_timeout,
         deadline: None,
+        ahead: None,
     };
     (job, replies)
 }

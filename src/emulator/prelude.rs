@@ -59,7 +59,7 @@ impl Unopened {
 pub(crate) async fn open(replies: &mut impl Next) -> Result<Opened, Unopened> {
     let content_type = loop {
         match replies.next().await {
-            Reply::Head { content_type } => break content_type,
+            Reply::Head { content_type, .. } => break content_type,
             Reply::Error(f) => {
                 return Err(Unopened {
                     reported: true,
@@ -220,6 +220,7 @@ mod tests {
         let mut replies: VecDeque<_> = [
             Reply::Head {
                 content_type: Some(HTTP_INTEGRATION_CONTENT_TYPE),
+                streaming: true,
             },
             data(br#"{"statusCode":201}"#),
             data(b"\0\0"),
@@ -245,6 +246,7 @@ mod tests {
         let mut replies: VecDeque<_> = [
             Reply::Head {
                 content_type: Some(HTTP_INTEGRATION_CONTENT_TYPE),
+                streaming: true,
             },
             data(b"{}"),
             Reply::Failed(failure()),
@@ -256,6 +258,7 @@ mod tests {
         let mut replies: VecDeque<_> = [
             Reply::Head {
                 content_type: Some(HTTP_INTEGRATION_CONTENT_TYPE),
+                streaming: true,
             },
             data(b"nope\0\0\0\0\0\0\0\0"),
         ]

@@ -3,7 +3,8 @@
 //! Behaves as Lambda's (see the Runtime API reference in the `client` module): `/next` long-polls for the next queued
 //! invocation and hands it out with the usual headers; `/response` is read as it streams and
 //! passed on chunk by chunk; error trailers, `/error` and `/init/error` are decoded; unknown
-//! request ids get `400 InvalidRequestID`.
+//! request ids get `400 InvalidRequestID`. The Extensions API's `register` and a blocking
+//! `event/next` are served too, as far as a runtime uses them (see [`Sandbox`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -15,7 +16,7 @@ use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, Mutex as AsyncMutex};
+use tokio::sync::{mpsc, watch, Mutex as AsyncMutex};
 
 use super::{http1, Job, Reply, Signal};
 use crate::error::types;
@@ -24,15 +25,75 @@ use crate::wire::{self, ERROR_TYPE, RESPONSE_MODE};
 use crate::{Config, Diagnostic};
 
 const PREFIX: &str = "/2018-06-01/runtime/";
+const EXTENSION_PREFIX: &str = "/2020-01-01/extension/";
+/// How long a response that broke off waits to learn whether its process died.
+const EXIT_GRACE: Duration = Duration::from_millis(500);
 /// The largest `/error` report read.
 const ERROR_LIMIT: usize = 1024 * 1024;
 
 /// The Runtime API's state: the queue of invocations and those handed out.
 pub(crate) struct RuntimeApi {
     queue: AsyncMutex<mpsc::UnboundedReceiver<Job>>,
-    in_flight: Mutex<HashMap<String, mpsc::Sender<Signal>>>,
+    in_flight: Mutex<HashMap<String, Flight>>,
     function_timeout: Duration,
     function_arn: String,
+    function_name: String,
+    function_version: String,
+    /// Set when the runtime is another process, watched by a host.
+    sandbox: Option<Sandbox>,
+}
+
+/// An invocation handed out and not yet settled.
+struct Flight {
+    tx: mpsc::Sender<Signal>,
+    /// Its `/response` has started.
+    responding: bool,
+}
+
+/// What a host of a runtime process learns from its Runtime API (only `local::Server::host`
+/// listens).
+#[derive(Debug)]
+#[cfg_attr(not(feature = "host"), allow(dead_code))]
+pub(crate) enum Event {
+    /// The runtime asked for an invocation (`/next`): it is initialised.
+    Polling,
+    /// The invocation `id` was handed to the runtime.
+    Handed { id: String },
+    /// The invocation `id` is over: answered, failed, or failed for the runtime.
+    Settled {
+        id: String,
+        failure: Option<Diagnostic>,
+    },
+    /// The runtime reported that its initialisation failed.
+    InitError(Diagnostic),
+    /// An extension registered.
+    Registered,
+}
+
+/// The Runtime API of a runtime that runs as a process of its own: it tells its host what
+/// happens, and learns from it when the process died.
+pub(crate) struct Sandbox {
+    pub(crate) events: mpsc::UnboundedSender<Event>,
+    /// `Some` once the process is gone, with why.
+    pub(crate) exited: watch::Receiver<Option<Exit>>,
+}
+
+/// Why a runtime process is gone, as Lambda says it to the invocations it held.
+#[derive(Clone, Debug)]
+pub(crate) struct Exit {
+    pub(crate) error_type: &'static str,
+    /// Follows `RequestId: {id} Error: `.
+    pub(crate) message: String,
+}
+
+impl Exit {
+    /// The failure of the invocation `id`.
+    pub(crate) fn failure(&self, id: &str) -> Diagnostic {
+        Diagnostic::new(
+            self.error_type,
+            format!("RequestId: {id} Error: {}", self.message),
+        )
+    }
 }
 
 impl RuntimeApi {
@@ -40,6 +101,7 @@ impl RuntimeApi {
         queue: mpsc::UnboundedReceiver<Job>,
         function_timeout: Duration,
         config: &Config,
+        sandbox: Option<Sandbox>,
     ) -> Arc<Self> {
         let region = if config.region.is_empty() {
             "us-east-1"
@@ -54,12 +116,99 @@ impl RuntimeApi {
                 "arn:aws:lambda:{region}:000000000000:function:{}",
                 config.function_name
             ),
+            function_name: config.function_name.clone(),
+            function_version: if config.function_version.is_empty() {
+                "$LATEST".to_owned()
+            } else {
+                config.function_version.clone()
+            },
+            sandbox,
         })
     }
 
-    fn in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::Sender<Signal>>> {
+    /// Closes the queue and takes what is in it, never handed out: the invocations a process
+    /// that is gone did not get to.
+    #[cfg(feature = "host")]
+    pub(crate) async fn take_queued(&self) -> Vec<Job> {
+        let mut queue = self.queue.lock().await;
+        queue.close();
+        let mut jobs = Vec::new();
+        while let Ok(job) = queue.try_recv() {
+            jobs.push(job);
+        }
+        jobs
+    }
+
+    fn in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<String, Flight>> {
         // A panic while holding this lock cannot leave the map inconsistent: take it anyway.
         self.in_flight.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn tell(&self, event: Event) {
+        if let Some(sandbox) = &self.sandbox {
+            let _ = sandbox.events.send(event);
+        }
+    }
+
+    /// Starts the response of `id`: its caller's channel, unless `id` is not in flight or
+    /// already responding.
+    fn respond(&self, id: &str) -> Option<mpsc::Sender<Signal>> {
+        let mut in_flight = self.in_flight();
+        let flight = in_flight.get_mut(id).filter(|f| !f.responding)?;
+        flight.responding = true;
+        Some(flight.tx.clone())
+    }
+
+    /// Ends the invocation `id` with `last`, unless it has ended already; `false` then.
+    async fn settle(&self, id: &str, last: Reply) -> bool {
+        let Some(flight) = self.in_flight().remove(id) else {
+            return false;
+        };
+        let failure = match &last {
+            Reply::Failed(f) | Reply::Error(f) => Some(f.clone()),
+            _ => None,
+        };
+        let _ = flight.tx.send(last.into()).await;
+        self.tell(Event::Settled {
+            id: id.to_owned(),
+            failure,
+        });
+        true
+    }
+
+    /// Fails every invocation in flight as their process died: `/error`'s treatment for
+    /// those not responding yet, a failed stream for the others.
+    #[cfg(feature = "host")]
+    pub(crate) async fn fail_in_flight(&self, exit: &Exit) {
+        let held: Vec<(String, bool)> = self
+            .in_flight()
+            .iter()
+            .map(|(id, f)| (id.clone(), f.responding))
+            .collect();
+        for (id, responding) in held {
+            let failure = exit.failure(&id);
+            let last = if responding {
+                Reply::Failed(failure)
+            } else {
+                Reply::Error(failure)
+            };
+            self.settle(&id, last).await;
+        }
+    }
+
+    /// Why a response broke off: its process's exit, if it died (waiting a little to learn
+    /// it), else a truncated stream.
+    async fn broke_off(&self, id: &str) -> Diagnostic {
+        if let Some(sandbox) = &self.sandbox {
+            let mut exited = sandbox.exited.clone();
+            let died = tokio::time::timeout(EXIT_GRACE, exited.wait_for(Option::is_some)).await;
+            if let Ok(Ok(exit)) = died {
+                if let Some(exit) = exit.as_ref() {
+                    return exit.failure(id);
+                }
+            }
+        }
+        super::truncated()
     }
 }
 
@@ -95,13 +244,16 @@ async fn handle(api: Arc<RuntimeApi>, req: Request<Incoming>) -> Response<Full<B
         );
     }
     let path = req.uri().path().to_owned();
+    if let Some(rest) = path.strip_prefix(EXTENSION_PREFIX) {
+        return extension(&api, rest, req).await;
+    }
     let Some(rest) = path.strip_prefix(PREFIX) else {
         return reply(StatusCode::NOT_FOUND, "NotFound", "unknown path");
     };
     let method = req.method().clone();
     match (method, rest) {
         (Method::GET, "invocation/next") => next(&api).await,
-        (Method::POST, "init/error") => init_error(req).await,
+        (Method::POST, "init/error") => init_error(&api, req).await,
         (Method::POST, rest) => match rest
             .strip_prefix("invocation/")
             .and_then(|r| r.rsplit_once('/'))
@@ -122,6 +274,7 @@ async fn handle(api: Arc<RuntimeApi>, req: Request<Incoming>) -> Response<Full<B
 
 /// `GET /runtime/invocation/next`: the next invocation whose caller is still waiting.
 async fn next(api: &RuntimeApi) -> Response<Full<Bytes>> {
+    api.tell(Event::Polling);
     let job = {
         let mut queue = api.queue.lock().await;
         loop {
@@ -167,35 +320,53 @@ async fn next(api: &RuntimeApi) -> Response<Full<Bytes>> {
         set("lambda-runtime-client-context", cc);
     }
     tracing::debug!(request_id = %job.request_id, "invocation handed to the runtime");
-    api.in_flight().insert(job.request_id, job.replies);
+    api.tell(Event::Handed {
+        id: job.request_id.clone(),
+    });
+    let flight = Flight {
+        tx: job.replies,
+        responding: false,
+    };
+    api.in_flight().insert(job.request_id, flight);
     res
 }
 
 /// `POST /runtime/invocation/{id}/response`: passes the stream on as it arrives.
 async fn response(api: &RuntimeApi, id: &str, req: Request<Incoming>) -> Response<Full<Bytes>> {
-    let Some(tx) = api.in_flight().remove(id) else {
+    let Some(tx) = api.respond(id) else {
         return unknown_request_id();
     };
     let (parts, mut body) = req.into_parts();
-    if let Some(mode) = parts.headers.get(RESPONSE_MODE) {
-        if mode != "streaming" {
-            let why = "lambda-runtime-function-response-mode must be streaming";
-            let _ = tx
-                .send(Reply::Error(Diagnostic::new(types::INVALID_RESPONSE_MODE, why)).into())
-                .await;
-            return reply(StatusCode::BAD_REQUEST, "InvalidFunctionResponseMode", why);
-        }
+    let mode = parts.headers.get(RESPONSE_MODE);
+    if mode.is_some_and(|mode| mode != "streaming") {
+        let why = "lambda-runtime-function-response-mode must be streaming";
+        let failure = Diagnostic::new(types::INVALID_RESPONSE_MODE, why);
+        api.settle(id, Reply::Error(failure)).await;
+        return reply(StatusCode::BAD_REQUEST, "InvalidFunctionResponseMode", why);
     }
     let content_type = parts.headers.get(CONTENT_TYPE).cloned();
+    // Streamed as the mode header says, or as the content type of a prelude does; otherwise
+    // a buffered runtime's one payload.
+    let streaming =
+        mode.is_some() || content_type.as_ref() == Some(&wire::HTTP_INTEGRATION_CONTENT_TYPE);
     // `None` once the caller has left: the rest is read and dropped, as Lambda does.
     let mut caller = Some(tx);
-    forward(&mut caller, Reply::Head { content_type }, id).await;
+    let head = Reply::Head {
+        content_type,
+        streaming,
+    };
+    forward(&mut caller, head, id).await;
     let mut failure = None;
+    let mut warned = false;
     loop {
         match body.frame().await {
             Some(Ok(frame)) => match frame.into_data() {
                 Ok(data) => {
                     if !data.is_empty() {
+                        if !warned && trailers_as_data(&data) {
+                            warned = true;
+                            warn_trailers_as_data(id, &data);
+                        }
                         forward(&mut caller, Reply::Data(data), id).await;
                     }
                 }
@@ -207,7 +378,8 @@ async fn response(api: &RuntimeApi, id: &str, req: Request<Incoming>) -> Respons
             },
             Some(Err(e)) => {
                 tracing::warn!(request_id = id, error = %e, "the runtime's response broke off");
-                forward(&mut caller, Reply::Failed(super::truncated()), id).await;
+                let failure = api.broke_off(id).await;
+                api.settle(id, Reply::Failed(failure)).await;
                 return reply(
                     StatusCode::BAD_REQUEST,
                     "TruncatedHTTPRequest",
@@ -221,8 +393,33 @@ async fn response(api: &RuntimeApi, id: &str, req: Request<Incoming>) -> Respons
         Some(f) => Reply::Failed(f),
         None => Reply::End,
     };
-    forward(&mut caller, end, id).await;
+    api.settle(id, end).await;
     accepted()
+}
+
+/// Whether a chunk of a response starts with what an error trailer does: a runtime that
+/// writes its error "trailers" into the body, where Lambda passes them on as body bytes.
+fn trailers_as_data(data: &[u8]) -> bool {
+    let name = wire::ERROR_TYPE;
+    let name = name.as_str().as_bytes();
+    data.len() > name.len()
+        && data[..name.len()].eq_ignore_ascii_case(name)
+        && data[name.len()] == b':'
+}
+
+/// Says that the runtime's error went into the body, where no caller sees it as one.
+fn warn_trailers_as_data(id: &str, data: &[u8]) {
+    let line = data
+        .split(|b| *b == b'\r' || *b == b'\n')
+        .next()
+        .unwrap_or_default();
+    let line = String::from_utf8_lossy(&line[..line.len().min(200)]);
+    tracing::warn!(
+        request_id = id,
+        "the runtime wrote an error into the response body as text ({line}): \
+         Lambda passes it to the caller as body bytes and ends the response as if it \
+         succeeded; error trailers go after the body's last chunk"
+    );
 }
 
 /// Sends `reply` to the caller, forgetting the caller once it has gone.
@@ -240,11 +437,13 @@ async fn forward(caller: &mut Option<mpsc::Sender<Signal>>, reply: Reply, id: &s
 
 /// `POST /runtime/invocation/{id}/error`.
 async fn error(api: &RuntimeApi, id: &str, req: Request<Incoming>) -> Response<Full<Bytes>> {
-    let Some(tx) = api.in_flight().remove(id) else {
+    if api.in_flight().get(id).is_none_or(|f| f.responding) {
         return unknown_request_id();
-    };
+    }
     let failure = read_failure(req).await;
-    let _ = tx.send(Reply::Error(failure).into()).await;
+    if !api.settle(id, Reply::Error(failure)).await {
+        return unknown_request_id();
+    }
     accepted()
 }
 
@@ -258,14 +457,74 @@ fn unknown_request_id() -> Response<Full<Bytes>> {
 }
 
 /// `POST /runtime/init/error`.
-async fn init_error(req: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn init_error(api: &RuntimeApi, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let failure = read_failure(req).await;
     tracing::error!(
         error_type = failure.error_type(),
         error = failure.error_message(),
         "the function's initialisation failed"
     );
+    api.tell(Event::InitError(failure));
     accepted()
+}
+
+/// The Extensions API, as far as a runtime uses it: `register` (any events asked for are
+/// never sent) and an `event/next` that waits for as long as the process lives; `init/error`
+/// and `exit/error` are logged.
+async fn extension(api: &RuntimeApi, rest: &str, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    match (req.method().clone(), rest) {
+        (Method::POST, "register") => {
+            let name = req
+                .headers()
+                .get("lambda-extension-name")
+                .and_then(|v| v.to_str().ok())
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned);
+            let Some(name) = name else {
+                return reply(
+                    StatusCode::BAD_REQUEST,
+                    "Extension.InvalidExtensionName",
+                    "the lambda-extension-name header is missing",
+                );
+            };
+            tracing::info!(extension = %name, "an extension registered");
+            api.tell(Event::Registered);
+            let mut res = json_reply(
+                StatusCode::OK,
+                serde_json::json!({
+                    "functionName": api.function_name,
+                    "functionVersion": api.function_version,
+                    "handler": std::env::var("_HANDLER").unwrap_or_default(),
+                }),
+            );
+            let id = super::request_id();
+            if let Ok(v) = HeaderValue::from_str(&id) {
+                res.headers_mut().insert("lambda-extension-identifier", v);
+            }
+            res
+        }
+        (Method::GET, "event/next") => {
+            if !req.headers().contains_key("lambda-extension-identifier") {
+                return reply(
+                    StatusCode::FORBIDDEN,
+                    "Extension.MissingExtensionIdentifier",
+                    "the lambda-extension-identifier header is missing",
+                );
+            }
+            // No event is ever sent: this waits until the process or the server is gone.
+            std::future::pending().await
+        }
+        (Method::POST, what @ ("init/error" | "exit/error")) => {
+            let failure = read_failure(req).await;
+            tracing::error!(
+                error_type = failure.error_type(),
+                error = failure.error_message(),
+                "an extension reported {what}"
+            );
+            accepted()
+        }
+        _ => reply(StatusCode::NOT_FOUND, "NotFound", "unknown path"),
+    }
 }
 
 /// An error report: `{"errorType","errorMessage"}`, or the `Lambda-Runtime-Function-Error-Type`
@@ -321,4 +580,23 @@ fn json_reply(status: StatusCode, body: serde_json::Value) -> Response<Full<Byte
     res.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::trailers_as_data;
+
+    #[test]
+    fn error_trailers_written_as_data_are_told_apart() {
+        assert!(trailers_as_data(
+            b"Lambda-Runtime-Function-Error-Type: Runtime.StreamError\r\nLambda-Runtime-Function-Error-Body: eA==\r\n"
+        ));
+        assert!(trailers_as_data(b"lambda-runtime-function-error-type:x"));
+        assert!(!trailers_as_data(b"Lambda-Runtime-Function-Error-Type"));
+        assert!(!trailers_as_data(b"Lambda-Runtime-Function-Error-Typo: x"));
+        assert!(!trailers_as_data(
+            b"the Lambda-Runtime-Function-Error-Type: header"
+        ));
+        assert!(!trailers_as_data(b""));
+    }
 }

@@ -115,6 +115,47 @@
 //!
 //! [`Runtime::response_mode`]: crate::Runtime::response_mode
 //!
+//! # Hosting a process
+//!
+//! With the `host` feature (Unix), [`Server::host`] puts the same front doors in front of a
+//! function that runs as a process of its own: a release `bootstrap` as it is deployed, a
+//! binary built with another Lambda runtime, or a runtime in another language; anything that
+//! speaks the Runtime API. The `lambda-stream local -- COMMAND` command (package
+//! `lambda-stream-cli`) is this method behind a command line. Each execution environment is
+//! a process with Lambda's environment (`AWS_LAMBDA_RUNTIME_API` pointing at a Runtime API of
+//! its own, `AWS_LAMBDA_FUNCTION_NAME`, `_VERSION`, `_MEMORY_SIZE`, `AWS_REGION`,
+//! `AWS_LAMBDA_LOG_GROUP_NAME`, `_LOG_STREAM_NAME`, `LAMBDA_TASK_ROOT`, `_HANDLER`,
+//! `AWS_LAMBDA_INITIALIZATION_TYPE`, `TZ`), its stdout and stderr the host's, and the life
+//! Lambda gives one:
+//!
+//! - it starts when an invocation needs it and is initialised once it asks for the next
+//!   invocation; an init error it reports (`/init/error`) is the answer of the invocations
+//!   waiting for it, and is logged with an `INIT_REPORT` line; one that does not initialise
+//!   within the function timeout is killed (`Sandbox.Timeout`);
+//! - around each invocation the host writes the `START`, `END` and `REPORT` lines Lambda writes
+//!   (`Max Memory Used` is the process's peak resident size, on Linux);
+//! - concurrent invocations each get an environment, up to [`Options::concurrency`], and a
+//!   warm one is reused; with [`Function::max_concurrency`] there is one process, told
+//!   `AWS_LAMBDA_MAX_CONCURRENCY`, that is given up to that many at once, as on Lambda Managed
+//!   Instances;
+//! - when the process exits or crashes, the invocations it held fail with
+//!   `Runtime.ExitError` (`Runtime exited with error: exit status 1`, or `signal: killed`):
+//!   a stream already started ends with error trailers or a cut connection, never as a clean
+//!   end. The next invocation starts a fresh process, which initialises again; invocations
+//!   queued to the dead one and never handed to it go to another;
+//! - in one-at-a-time mode, an invocation past its deadline ends its environment, as Lambda
+//!   ends a timed-out one (the next starts fresh);
+//! - on stop (Ctrl-C, `SIGTERM`), the doors close, then each process gets `SIGTERM` and
+//!   500 ms to exit if an extension registered (the Extensions API is served, so a runtime's
+//!   graceful-shutdown extension registers as it does on Lambda), otherwise `SIGKILL`, as
+//!   Lambda does. Each process runs in its own process group, so a Ctrl-C in the terminal
+//!   reaches the host, not the function.
+//!
+//! Only the runtime's process may call its Runtime API: each listens on an ephemeral loopback
+//! port and refuses requests from browsers, as the in-process one does. The Extensions API
+//! registers extensions and never sends them events: `INVOKE` and `SHUTDOWN` events, the
+//! Telemetry API and the Logs API are not served.
+//!
 //! # Example
 //!
 //! ```no_run
@@ -135,13 +176,18 @@
 
 pub(crate) mod door;
 mod eventstream;
+#[cfg(all(feature = "host", unix))]
+mod host;
 mod inspector;
 mod server;
 
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) use door::fuzz as fuzz_door;
 pub use door::{AuthType, Cors, Iam};
+#[cfg(all(feature = "host", unix))]
+pub use host::Function;
 
+use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -149,11 +195,12 @@ use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use crate::emulator::{self, DEFAULT_TIMEOUT};
 use crate::service::init_into_service;
-use crate::{BoxError, Config, Error, IntoLambdaService, LambdaService, Runtime};
+use crate::{BoxError, Config, Error, IntoLambdaService, LambdaService, ResponseMode, Runtime};
 
 const DEFAULT_PORT: u16 = 7000;
 /// How long a caller may take to send its request head.
@@ -260,64 +307,100 @@ impl Options {
     /// and [`Iam::from_env`]'s; a missing or unparsable variable keeps its default (with a
     /// warning when unparsable).
     pub fn from_env() -> Self {
-        Self::from_lookup(|name| std::env::var(name).ok())
+        let complaints = RefCell::new(Vec::new());
+        let options = Self::from_lookup(|name| std::env::var(name).ok(), &complaints);
+        for complaint in complaints.into_inner() {
+            tracing::warn!("ignoring {complaint}");
+        }
+        options
     }
 
-    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+    /// Reads the options as [`Options::from_env`] does, from `lookup` (a variable's name to
+    /// its value) instead of the environment, strictly: a value that cannot be parsed is an
+    /// error that names it, rather than a warning.
+    ///
+    /// ```
+    /// let options = lambda_stream::local::Options::from_vars(|name| {
+    ///     (name == "LOCAL_LAMBDA_PORT").then(|| "9000".to_owned())
+    /// })?;
+    /// assert_eq!(options.addr.port(), 9000);
+    /// assert!(lambda_stream::local::Options::from_vars(|name| {
+    ///     (name == "LOCAL_LAMBDA_TIMEOUT").then(|| "soon".to_owned())
+    /// })
+    /// .is_err());
+    /// # Ok::<(), lambda_stream::Error>(())
+    /// ```
+    pub fn from_vars(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
+        let complaints = RefCell::new(Vec::new());
+        let options = Self::from_lookup(lookup, &complaints);
+        let complaints = complaints.into_inner();
+        if complaints.is_empty() {
+            Ok(options)
+        } else {
+            Err(Error::config(complaints.join("; ")))
+        }
+    }
+
+    /// The options `lookup` gives, with what could not be parsed in `complaints`.
+    fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+        complaints: &RefCell<Vec<String>>,
+    ) -> Self {
+        let warn = |complaint: String| complaints.borrow_mut().push(complaint);
         let mut options = Options::default();
         let var = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         if let Some(host) = var("LOCAL_LAMBDA_HOST") {
             match host.trim().trim_matches(['[', ']']).parse::<IpAddr>() {
                 Ok(ip) => options.addr.set_ip(ip),
-                Err(_) => {
-                    tracing::warn!(value = %host, "ignoring LOCAL_LAMBDA_HOST: not an ip address")
-                }
+                Err(_) => warn(format!("LOCAL_LAMBDA_HOST={:?}: not an ip address", host)),
             }
         }
         if let Some(port) = var("LOCAL_LAMBDA_PORT") {
             match port.trim().parse::<u16>() {
                 Ok(p) => options.addr.set_port(p),
-                Err(_) => {
-                    tracing::warn!(value = %port, "ignoring LOCAL_LAMBDA_PORT: not a port number")
-                }
+                Err(_) => warn(format!("LOCAL_LAMBDA_PORT={:?}: not a port number", port)),
             }
         }
         if let Some(secs) = var("LOCAL_LAMBDA_TIMEOUT") {
             match secs.trim().parse::<u64>() {
                 Ok(s) if s > 0 => options.function_timeout = Duration::from_secs(s),
-                _ => tracing::warn!(
-                    value = %secs,
-                    "ignoring LOCAL_LAMBDA_TIMEOUT: not a positive number of seconds"
-                ),
+                _ => warn(format!(
+                    "LOCAL_LAMBDA_TIMEOUT={:?}: not a positive number of seconds",
+                    secs
+                )),
             }
         }
         if let Some(n) = var("LOCAL_LAMBDA_CONCURRENCY") {
             match n.trim().parse::<NonZeroUsize>() {
                 Ok(n) => options.concurrency = n,
-                Err(_) => tracing::warn!(
-                    value = %n,
-                    "ignoring LOCAL_LAMBDA_CONCURRENCY: not a positive number"
-                ),
+                Err(_) => warn(format!(
+                    "LOCAL_LAMBDA_CONCURRENCY={:?}: not a positive number",
+                    n
+                )),
             }
         }
         if let Some(b) = var("LOCAL_LAMBDA_BANDWIDTH") {
             match b.trim().to_ascii_lowercase().as_str() {
                 "lambda" => options.bandwidth = Bandwidth::Lambda,
                 "unlimited" => options.bandwidth = Bandwidth::Unlimited,
-                _ => tracing::warn!(
-                    value = %b,
-                    "ignoring LOCAL_LAMBDA_BANDWIDTH: not `lambda` or `unlimited`"
-                ),
+                _ => warn(format!(
+                    "LOCAL_LAMBDA_BANDWIDTH={:?}: not `lambda` or `unlimited`",
+                    b
+                )),
             }
         }
-        door_settings(&mut options, &var);
+        door_settings(&mut options, &var, &warn);
         options.iam = Iam::from_lookup(&lookup);
         options
     }
 }
 
 /// The door's settings: allowed hosts, cross-site requests, CORS, auth.
-fn door_settings(options: &mut Options, var: &dyn Fn(&str) -> Option<String>) {
+fn door_settings(
+    options: &mut Options,
+    var: &dyn Fn(&str) -> Option<String>,
+    warn: &dyn Fn(String),
+) {
     let list = |name: &str| -> Option<Vec<String>> {
         var(name).map(|v| {
             v.split(',')
@@ -332,7 +415,7 @@ fn door_settings(options: &mut Options, var: &dyn Fn(&str) -> Option<String>) {
             "true" | "1" | "yes" => Some(true),
             "false" | "0" | "no" => Some(false),
             _ => {
-                tracing::warn!(value = %v, "ignoring {name}: not `true` or `false`");
+                warn(format!("{name}={v:?}: not `true` or `false`"));
                 None
             }
         }
@@ -362,10 +445,10 @@ fn door_settings(options: &mut Options, var: &dyn Fn(&str) -> Option<String>) {
                 cors.max_age = Some(Duration::from_secs(s));
                 any = true;
             }
-            _ => tracing::warn!(
-                value = %age,
-                "ignoring LOCAL_LAMBDA_CORS_MAX_AGE: not a number of seconds up to 86400"
-            ),
+            _ => warn(format!(
+                "LOCAL_LAMBDA_CORS_MAX_AGE={:?}: not a number of seconds up to 86400",
+                age
+            )),
         }
     }
     if let Some(credentials) = flag("LOCAL_LAMBDA_CORS_ALLOW_CREDENTIALS") {
@@ -379,9 +462,10 @@ fn door_settings(options: &mut Options, var: &dyn Fn(&str) -> Option<String>) {
         match auth.trim().to_ascii_uppercase().as_str() {
             "AWS_IAM" => options.auth = AuthType::AwsIam,
             "NONE" => options.auth = AuthType::None,
-            _ => {
-                tracing::warn!(value = %auth, "ignoring LOCAL_LAMBDA_AUTH: not `NONE` or `AWS_IAM`")
-            }
+            _ => warn(format!(
+                "LOCAL_LAMBDA_AUTH={:?}: not `NONE` or `AWS_IAM`",
+                auth
+            )),
         }
     }
 }
@@ -451,22 +535,27 @@ impl Server {
     /// configuration, pointed at that Runtime API, and the server's tasks, which stop when
     /// dropped.
     pub(crate) fn start(self) -> Result<(Config, JoinSet<()>), Error> {
-        let mut config = self.config;
+        let mut config = self.config.clone();
         if config.function_name.is_empty() {
             config.function_name = "local".to_owned();
         }
-        let emulator::Emulator {
-            mut config,
-            queue,
-            mut tasks,
-            ..
-        } = emulator::start(&config, self.options.function_timeout)
+        let (queue, jobs) = mpsc::unbounded_channel();
+        let (mut config, api) = emulator::bind(&config, self.options.function_timeout, jobs, None)
             .map_err(|e| Error::local(format!("cannot listen for the runtime api: {e}")))?;
         // One worker per invocation allowed at once, so no caller waits for another.
         config.max_concurrency = Some(self.options.concurrency);
+        let mut tasks = self.open(queue, config.response_mode);
+        tasks.spawn(api);
+        Ok((config, tasks))
+    }
+
+    /// Opens the front doors, which queue invocations to `queue`: their task, which stops
+    /// when the set is dropped.
+    fn open(self, queue: mpsc::UnboundedSender<emulator::Job>, mode: ResponseMode) -> JoinSet<()> {
         let guard = door::Guard::new(&self.options);
         guard.warn_at_startup(&self.options);
-        let doors = server::Doors::new(queue, self.options, config.response_mode, guard);
+        let doors = server::Doors::new(queue, self.options, mode, guard);
+        let mut tasks = JoinSet::new();
         tasks.spawn(server::serve(self.listener, doors));
         tracing::info!(
             "local lambda server on http://{addr}: try `curl -N http://{addr}/` \
@@ -474,7 +563,7 @@ impl Server {
              with endpoint_url http://{addr}; inspector on http://{addr}/_lambda/",
             addr = self.addr,
         );
-        Ok((config, tasks))
+        tasks
     }
 
     /// Serves requests with `service` until the process ends; see
@@ -520,6 +609,28 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
+    /// The options of `vars`, leniently.
+    fn lookup(vars: impl Fn(&str) -> Option<String>) -> Options {
+        Options::from_lookup(vars, &RefCell::new(Vec::new()))
+    }
+
+    #[test]
+    fn from_vars_names_what_it_cannot_parse() {
+        let e = Options::from_vars(|n| match n {
+            "LOCAL_LAMBDA_PORT" => Some("seventy".to_owned()),
+            "LOCAL_LAMBDA_AUTH" => Some("COGNITO".to_owned()),
+            _ => None,
+        })
+        .unwrap_err();
+        // Opaque, with what went wrong as its source.
+        assert_eq!(e.to_string(), "invalid runtime configuration");
+        let e = std::error::Error::source(&e)
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        assert!(e.contains("LOCAL_LAMBDA_PORT=\"seventy\""), "{e}");
+        assert!(e.contains("LOCAL_LAMBDA_AUTH=\"COGNITO\""), "{e}");
+    }
+
     #[test]
     fn options_from_env() {
         let vars: HashMap<&str, &str> = [
@@ -530,13 +641,13 @@ mod tests {
             ("LOCAL_LAMBDA_BANDWIDTH", "Lambda"),
         ]
         .into();
-        let o = Options::from_lookup(|n| vars.get(n).map(|v| v.to_string()));
+        let o = lookup(|n| vars.get(n).map(|v| v.to_string()));
         assert_eq!(o.addr, "0.0.0.0:9000".parse().unwrap());
         assert_eq!(o.function_timeout, Duration::from_secs(30));
         assert_eq!(o.concurrency.get(), 3);
         assert_eq!(o.bandwidth, Bandwidth::Lambda);
 
-        let o = Options::from_lookup(|n| {
+        let o = lookup(|n| {
             (n.starts_with("LOCAL_LAMBDA_")
                 && !n.contains("HOST")
                 && !n.contains("CORS_ALLOW_")
@@ -567,7 +678,7 @@ mod tests {
             ("LOCAL_LAMBDA_IAM_USER_ARN", "arn:aws:iam::1:user/me"),
         ]
         .into();
-        let o = Options::from_lookup(|n| vars.get(n).map(|v| v.to_string()));
+        let o = lookup(|n| vars.get(n).map(|v| v.to_string()));
         assert_eq!(o.allowed_hosts, ["phone.lan", ".example.com"]);
         assert!(o.allow_cross_site);
         let cors = o.cors.unwrap();
@@ -591,7 +702,7 @@ mod tests {
             ("LOCAL_LAMBDA_AUTH", "COGNITO"),
         ]
         .into();
-        let o = Options::from_lookup(|n| bad.get(n).map(|v| v.to_string()));
+        let o = lookup(|n| bad.get(n).map(|v| v.to_string()));
         assert_eq!(o, Options::default());
     }
 }

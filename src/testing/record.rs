@@ -173,6 +173,7 @@ mod tests {
     fn head() -> Signal {
         Reply::Head {
             content_type: Some(HTTP_INTEGRATION_CONTENT_TYPE),
+            streaming: true,
         }
         .into()
     }
@@ -262,6 +263,7 @@ mod tests {
     async fn without_a_prelude_the_content_type_is_the_runtimes() {
         let head = Reply::Head {
             content_type: Some(HeaderValue::from_static("text/csv")),
+            streaming: true,
         };
         let res = recorded(
             vec![started(), head.into(), data(b"a,b\n"), Reply::End.into()],

@@ -9,10 +9,11 @@
 //!   producer task sends each chunk through a `tokio::sync::mpsc` channel of
 //!   [`TOKEN_CHANNEL`] slots (`BENCH_TOKEN_CHANNEL`), and the body is the channel's receiver;
 //!   or, with `BENCH_BODY=channel`, through `lambda_runtime::streaming::channel()`
-//!   ([`lambda_channel_response`]), the one-slot channel of lambda_http's own streaming example.
+//!   ([`lambda_channel_response`]), the one-slot channel of lambda_http's own streaming example;
+//! - `/fail`: one chunk, then the body fails (an I/O error), for what a caller sees of a
+//!   stream that breaks midway.
 #![forbid(unsafe_code)]
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -64,7 +65,13 @@ pub enum Chunks {
     },
     /// The receiving end of the token stream's producer task.
     Tokens(tokio::sync::mpsc::Receiver<Bytes>),
+    /// `sent` chunks of `/fail` so far: its one chunk, then its error, then the end (a body
+    /// polled after its error ends, as a stream does).
+    Fail { sent: u8 },
 }
+
+/// The first and only chunk of `/fail`, before its error.
+pub const FAIL_CHUNK: &[u8] = b"partial\n";
 
 impl Chunks {
     /// The body for a request path.
@@ -74,6 +81,7 @@ impl Chunks {
                 chunk: Bytes::from(vec![b'x'; LARGE_CHUNK]),
                 left: LARGE_BYTES,
             },
+            "/fail" => Chunks::Fail { sent: 0 },
             "/paced" => Chunks::Paced {
                 sent: 0,
                 pause: None,
@@ -108,12 +116,12 @@ pub fn stamp() -> Bytes {
 
 impl http_body::Body for Chunks {
     type Data = Bytes;
-    type Error = Infallible;
+    type Error = std::io::Error;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         let this = self.get_mut();
         match this {
             Chunks::Small(chunk) => Poll::Ready(chunk.take().map(|c| Ok(Frame::data(c)))),
@@ -139,6 +147,14 @@ impl http_body::Body for Chunks {
                 Poll::Ready(Some(Ok(Frame::data(stamp()))))
             }
             Chunks::Tokens(rx) => rx.poll_recv(cx).map(|c| c.map(|c| Ok(Frame::data(c)))),
+            Chunks::Fail { sent } => {
+                *sent = sent.saturating_add(1);
+                match sent {
+                    1 => Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(FAIL_CHUNK))))),
+                    2 => Poll::Ready(Some(Err(std::io::Error::other("the body failed midway")))),
+                    _ => Poll::Ready(None),
+                }
+            }
         }
     }
 }
@@ -165,7 +181,7 @@ pub async fn next_chunk(body: &mut Chunks) -> Option<Bytes> {
                     return Some(data);
                 }
             }
-            Err(never) => match never {},
+            Err(_) => return None,
         }
     }
 }

@@ -23,7 +23,9 @@ pub(super) async fn collect(
     let mut payload = BytesMut::new();
     let failure = loop {
         match replies.next().await {
-            Reply::Head { content_type: ct } => *content_type = ct,
+            Reply::Head {
+                content_type: ct, ..
+            } => *content_type = ct,
             Reply::Data(data) => {
                 rec.chunk(&data);
                 payload.extend_from_slice(&data);

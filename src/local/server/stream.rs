@@ -61,7 +61,9 @@ pub(super) async fn function_url(
         uri = %parts.uri,
         "function url invocation"
     );
-    if doors.buffered {
+    let mut replies = replies;
+    // A function URL in `BUFFERED` mode, or a runtime that answered buffered.
+    if doors.buffered || !replies.streamed().await {
         return Ok(buffered_function_url(replies, &id, rec).await);
     }
     let flow = Flow::new(doors, permit, rec);

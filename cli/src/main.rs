@@ -1,0 +1,177 @@
+//! `lambda-stream local -- COMMAND`: runs a Lambda function's binary (a release `bootstrap`,
+//! a binary of any Lambda runtime, any program that speaks the Runtime API) as Lambda runs
+//! it, behind lambda-stream's local server: a function URL and the Lambda API's
+//! `Invoke`/`InvokeWithResponseStream` on 127.0.0.1:7000, every chunk relayed as it is written.
+//!
+//! See `lambda-stream local --help`, and "Hosting a process" in the docs of
+//! `lambda_stream::local`.
+
+#![forbid(unsafe_code)]
+
+mod args;
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[cfg(unix)]
+fn main() -> ExitCode {
+    let command = match args::parse(std::env::args_os().skip(1)) {
+        Ok(command) => command,
+        Err(e) => {
+            eprintln!("lambda-stream: {e}\n\nFor the options: lambda-stream local --help");
+            return ExitCode::from(2);
+        }
+    };
+    match command {
+        args::Command::Help => {
+            print!("{}", args::help());
+            ExitCode::SUCCESS
+        }
+        args::Command::Version => {
+            println!("lambda-stream {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        args::Command::Local(local) => match run(*local) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("lambda-stream: {e}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+#[cfg(not(unix))]
+fn main() -> ExitCode {
+    eprintln!("lambda-stream local runs on Unix (Linux, macOS) only");
+    ExitCode::FAILURE
+}
+
+#[cfg(unix)]
+fn run(local: args::Local) -> Result<(), String> {
+    use lambda_stream::local::{Function, Options};
+    use lambda_stream::{Config, ResponseMode, Runtime};
+
+    init_log(local.verbosity);
+    let program = find(&local.program)?;
+
+    let vars = &local.vars;
+    let options =
+        Options::from_vars(|name| vars.get(name).cloned().or_else(|| std::env::var(name).ok()))
+            .map_err(|e| format!("{e:?}"))?;
+
+    let mut config = Config::from_env();
+    config.runtime_api = None;
+    config.function_name = local
+        .function_name
+        .clone()
+        .unwrap_or_else(|| args::default_function_name(&program));
+    config.region = local
+        .region
+        .clone()
+        .or_else(|| env_text("AWS_REGION"))
+        .or_else(|| env_text("AWS_DEFAULT_REGION"))
+        .unwrap_or_else(|| "us-east-1".to_owned());
+
+    let mut function = Function::new(program.as_os_str()).args(local.args);
+    if let Some(mode) = &local.response_mode {
+        // The door's invoke mode; a lambda-stream function answers in it too.
+        config.response_mode = mode
+            .parse::<ResponseMode>()
+            .map_err(|e| format!("--response-mode: {e}"))?;
+        function = function.env("LAMBDA_STREAM_RESPONSE_MODE", mode);
+    }
+    if let Some(mb) = local.memory_mb {
+        function = function.memory_size_mb(mb);
+    }
+    if let Some(handler) = local.handler {
+        function = function.handler(handler);
+    }
+    if let Some(dir) = local.task_root {
+        function = function.task_root(dir);
+    }
+    if let Some(n) = local.max_concurrency {
+        function = function.max_concurrency(n);
+    }
+    for (k, v) in local.envs {
+        function = function.env(k, v);
+    }
+    let name = config.function_name.clone();
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start: {e}"))?;
+    runtime
+        .block_on(async move {
+            let server = Runtime::new(config)
+                .local_options(options)
+                .bind_local()
+                .await?;
+            eprintln!(
+                "lambda-stream: hosting {} as function {name:?}; Ctrl-C stops it",
+                program.display()
+            );
+            server.host(function).await
+        })
+        .map_err(|e| format!("{e:?}"))
+}
+
+/// The command as it will be run, checked first so that a typo is an error now, not a
+/// failed invocation later: a path, or a name looked up in `PATH`.
+fn find(program: &OsString) -> Result<PathBuf, String> {
+    let path = Path::new(program);
+    let runnable = |p: &Path| p.is_file();
+    if path.components().count() > 1 || path.is_absolute() {
+        if runnable(path) {
+            return Ok(path.to_path_buf());
+        }
+        return Err(format!(
+            "cannot find {}: no such file (build it first, e.g. `cargo build --release`)",
+            path.display()
+        ));
+    }
+    let found = std::env::var_os("PATH")
+        .map(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join(path))
+                .any(|p| runnable(&p))
+        })
+        .unwrap_or(false);
+    if found {
+        // Run by name, so that the process sees its name as the user typed it.
+        Ok(path.to_path_buf())
+    } else if runnable(path) {
+        Err(format!(
+            "{} is not in PATH: to run the file in this directory, say ./{}",
+            path.display(),
+            path.display()
+        ))
+    } else {
+        Err(format!("cannot find {} in PATH", path.display()))
+    }
+}
+
+fn env_text(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// The host's own log, on stderr: the function's output is on stdout and stderr as it wrote it.
+fn init_log(verbosity: i8) {
+    use tracing_subscriber::filter::LevelFilter;
+    let level = match verbosity {
+        i8::MIN..=-2 => LevelFilter::ERROR,
+        -1 => LevelFilter::WARN,
+        0 => LevelFilter::INFO,
+        1 => LevelFilter::DEBUG,
+        _ => LevelFilter::TRACE,
+    };
+    use std::io::IsTerminal as _;
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_max_level(level)
+        .with_target(false)
+        .init();
+}

@@ -1,0 +1,875 @@
+//! `lambda-stream local -- COMMAND` as its users run it: the `lambda-stream` binary, in front of
+//! real function processes (lambda-stream's `streaming_numbers` example built in release, a
+//! `lambda_http` streaming binary, and a runtime in Python, `fixtures/runtime.py`), called
+//! by real clients (curl, boto3) over real sockets.
+//!
+//! The release example and the `lambda_http` binary are built first, by the cargo running the
+//! tests (about a minute each on 2 cores the first time). curl, python3 and boto3 are needed;
+//! a test whose client is missing is skipped unless `LAMBDA_STREAM_REQUIRE_CLIENTS` is set (CI
+//! sets it).
+
+use std::ffi::OsString;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+const NUMBERS: [&str; 4] = [
+    "Number: 1\n",
+    "Number: 2\n",
+    "Number: 3\n",
+    "Streaming complete!\n",
+];
+
+/// The repository's root.
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
+}
+
+fn runtime_py() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/runtime.py")
+}
+
+/// Whether `program --version` (or `args`) runs; if not, the test is skipped, or fails when
+/// `LAMBDA_STREAM_REQUIRE_CLIENTS` is set.
+fn have(program: &str, args: &[&str]) -> bool {
+    let ok = Command::new(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        let why = format!("{program} {args:?} does not run");
+        if std::env::var_os("LAMBDA_STREAM_REQUIRE_CLIENTS").is_some() {
+            panic!("{why}, and LAMBDA_STREAM_REQUIRE_CLIENTS is set");
+        }
+        eprintln!("{why}: skipping");
+    }
+    ok
+}
+
+fn have_curl() -> bool {
+    have("curl", &["--version"])
+}
+
+fn have_python() -> bool {
+    have("python3", &["--version"])
+}
+
+/// One cargo build at a time: they share target directories.
+static BUILD: Mutex<()> = Mutex::new(());
+
+/// Builds with the cargo running the tests; `args` after `build --release`.
+fn cargo_build(args: &[&str]) {
+    let _one = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+    let status = Command::new(option_env!("CARGO").unwrap_or("cargo"))
+        .current_dir(root())
+        .args(["build", "--release", "--quiet"])
+        .args(args)
+        .status()
+        .unwrap();
+    assert!(status.success(), "cargo build --release {args:?} failed");
+}
+
+/// `target/release/examples/streaming_numbers`, built as a user builds what they deploy.
+fn release_example() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        cargo_build(&["-p", "lambda-stream", "--example", "streaming_numbers"]);
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root().join("target"));
+        target.join("release/examples/streaming_numbers")
+    })
+}
+
+/// The `lambda_http` benchmark function (`benches/compare`, `run_with_streaming_response`).
+fn lambda_http_function() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let manifest = "benches/compare/Cargo.toml";
+        cargo_build(&["--manifest-path", manifest, "--bin", "fn_lambda_http"]);
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root().join("benches/compare/target"));
+        target.join("release/fn_lambda_http")
+    })
+}
+
+/// lambda-stream's example `name`, as `cargo test --workspace` builds it (built here when
+/// missing).
+fn debug_example(name: &str) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"));
+    let exe = target.join("debug/examples").join(name);
+    let _one = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+    if !exe.exists() {
+        let status = Command::new(option_env!("CARGO").unwrap_or("cargo"))
+            .current_dir(root())
+            .args(["build", "--quiet", "-p", "lambda-stream", "--example", name])
+            .status()
+            .unwrap();
+        assert!(status.success(), "cargo build --example {name} failed");
+    }
+    exe
+}
+
+fn decode(b64: &str) -> String {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap_or_else(|e| panic!("{b64:?}: {e}"));
+    String::from_utf8(bytes).unwrap()
+}
+
+/// A running `lambda-stream local`: its address, and what it printed so far.
+struct Host {
+    child: Child,
+    addr: String,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Host {
+    /// `lambda-stream local --port 0 FLAGS -- COMMAND...`, once it listens.
+    fn start<S: AsRef<std::ffi::OsStr>>(
+        flags: &[&str],
+        command: &[S],
+        env: &[(&str, &str)],
+    ) -> Host {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lambda-stream"));
+        cmd.args(["local", "--port", "0"])
+            .args(flags)
+            .arg("--")
+            .args(command)
+            .env_remove("AWS_LAMBDA_RUNTIME_API")
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let stdout = Arc::new(Mutex::new(String::new()));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        collect(child.stdout.take().unwrap(), stdout.clone(), None);
+        let (found, addr) = mpsc::channel();
+        collect(child.stderr.take().unwrap(), stderr.clone(), Some(found));
+        let addr = match addr.recv_timeout(Duration::from_secs(30)) {
+            Ok(addr) => addr,
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "the host did not listen within 30 s: {}",
+                    stderr.lock().unwrap()
+                );
+            }
+        };
+        Host {
+            child,
+            addr,
+            stdout,
+            stderr,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn stdout(&self) -> String {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits (up to 10 s) until the host's stdout holds `text` `n` times.
+    fn wait_for_stdout(&self, text: &str, n: usize) -> String {
+        let until = Instant::now() + Duration::from_secs(10);
+        loop {
+            let out = self.stdout();
+            if out.matches(text).count() >= n || Instant::now() > until {
+                return out;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops the host as Ctrl-C would (`SIGTERM`); its exit status, and how long it took.
+    fn stop(&mut self) -> (ExitStatus, Duration) {
+        let started = Instant::now();
+        signal(self.child.id(), "TERM");
+        let status = wait_timeout(&mut self.child, Duration::from_secs(15))
+            .unwrap_or_else(|| panic!("the host did not stop within 15 s"));
+        (status, started.elapsed())
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        // Gracefully, so that it stops the function's processes (in process groups of their own).
+        if let Ok(None) = self.child.try_wait() {
+            signal(self.child.id(), "TERM");
+            if wait_timeout(&mut self.child, Duration::from_secs(5)).is_none() {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+            }
+        }
+    }
+}
+
+/// Reads `from` into `into`; with `found`, sends the address the host says it listens on.
+fn collect(
+    from: impl Read + Send + 'static,
+    into: Arc<Mutex<String>>,
+    found: Option<mpsc::Sender<String>>,
+) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(from).lines() {
+            let Ok(line) = line else { return };
+            if let (Some(found), Some((_, rest))) =
+                (&found, line.split_once("local lambda server on http://"))
+            {
+                if let Some((addr, _)) = rest.split_once(": ") {
+                    let _ = found.send(addr.to_owned());
+                }
+            }
+            let mut into = into.lock().unwrap();
+            into.push_str(&line);
+            into.push('\n');
+        }
+    });
+}
+
+fn signal(pid: u32, name: &str) {
+    let _ = Command::new("kill")
+        .args([&format!("-{name}"), &pid.to_string()])
+        .status();
+}
+
+fn wait_timeout(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let until = Instant::now() + limit;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        if Instant::now() > until {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Whether process `pid` still exists.
+fn alive(pid: u32) -> bool {
+    Command::new("kill")
+        .args(["-0", &pid.to_string()])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// What curl printed, line by line with when each arrived (from curl's start), and its exit code.
+struct Curl {
+    lines: Vec<(Duration, String)>,
+    code: Option<i32>,
+}
+
+impl Curl {
+    fn text(&self) -> String {
+        self.lines.iter().map(|(_, l)| format!("{l}\n")).collect()
+    }
+
+    fn arrivals(&self) -> Vec<Duration> {
+        self.lines.iter().map(|(at, _)| *at).collect()
+    }
+}
+
+fn curl(args: &[&str]) -> Curl {
+    let started = Instant::now();
+    let mut child = Command::new("curl")
+        .args(["-sN", "--max-time", "60"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = vec![];
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        lines.push((started.elapsed(), line.unwrap()));
+    }
+    let code = child.wait().unwrap().code();
+    Curl { lines, code }
+}
+
+/// Asserts that each line of a stream produced `gap` apart reached the caller before the next
+/// existed: line `n + 1` is produced `n` gaps after the request at the earliest. A whole gap
+/// of slack for a loaded machine; a stream held back by one line still fails.
+fn assert_each_before_the_next(arrivals: &[Duration], gap: Duration) {
+    assert!(arrivals.len() > 1, "{arrivals:?}");
+    for (n, at) in (1u32..).zip(&arrivals[..arrivals.len() - 1]) {
+        assert!(
+            *at < gap * n,
+            "line {n} arrived {at:?} after the start, when line {} could exist: {arrivals:?}",
+            n + 1
+        );
+    }
+}
+
+/// The `pid=` a `/pid` answer names.
+fn pid_of(text: &str) -> u32 {
+    let pid = text.split_whitespace().find_map(|w| w.strip_prefix("pid="));
+    pid.and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {text:?}"))
+}
+
+fn python_function() -> Vec<OsString> {
+    vec!["python3".into(), runtime_py().into()]
+}
+
+#[test]
+fn a_release_binary_streams_to_curl_and_boto3_as_it_writes() {
+    if !have_curl() || !have_python() || !have("python3", &["-c", "import boto3"]) {
+        return;
+    }
+    let exe = release_example();
+    let host = Host::start(&[], &[exe], &[]);
+
+    let seen = curl(&[&host.url("/")]);
+    assert_eq!(seen.code, Some(0));
+    assert_eq!(seen.text(), NUMBERS.concat());
+    assert_each_before_the_next(&seen.arrivals(), Duration::from_secs(1));
+
+    let script = root().join("tests/boto3_invoke_stream.py");
+    let out = Command::new("python3")
+        .arg(&script)
+        .args([&host.url(""), "ok"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let ok = &report["ok"];
+    assert_eq!(ok["status"], 200);
+    assert_eq!(ok["chunks"], serde_json::json!(NUMBERS));
+    assert_eq!(ok["complete"], serde_json::json!({}));
+    let times: Vec<Duration> = ok["times"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| Duration::from_secs_f64(t.as_f64().unwrap()))
+        .collect();
+    assert_each_before_the_next(&times, Duration::from_secs(1));
+
+    // Lambda's lines around each invocation; one process, initialised once, served both.
+    let log = host.wait_for_stdout("REPORT RequestId: ", 2);
+    assert_eq!(log.matches("START RequestId: ").count(), 2, "{log}");
+    assert_eq!(log.matches("END RequestId: ").count(), 2, "{log}");
+    assert_eq!(log.matches("REPORT RequestId: ").count(), 2, "{log}");
+    assert_eq!(log.matches("Init Duration: ").count(), 1, "{log}");
+    assert!(log.contains("Memory Size: 128 MB"), "{log}");
+    assert!(!log.contains("Status: error"), "{log}");
+}
+
+#[test]
+fn max_concurrency_gives_one_process_four_callers_at_once() {
+    if !have_curl() || !have_python() {
+        return;
+    }
+    // A lambda-stream function on `run_concurrent` (the `design_shape` example): four streams
+    // at once from one process. Served one after another, the first would end before the
+    // last began; at once, every stream has begun before any has ended.
+    let exe = debug_example("design_shape");
+    let host = Host::start(&["--max-concurrency", "4"], &[exe], &[]);
+    let url = host.url("/");
+    let body: String = (1..=20).map(|n| format!("line {n}\n")).collect();
+    let callers: Vec<_> = (0..4)
+        .map(|_| {
+            let (url, body) = (url.clone(), body.clone());
+            std::thread::spawn(move || curl(&["--data-binary", &body, &url]))
+        })
+        .collect();
+    let seen: Vec<Curl> = callers.into_iter().map(|c| c.join().unwrap()).collect();
+    for s in &seen {
+        assert_eq!(s.text(), body);
+    }
+    let last_start = seen.iter().map(|s| s.lines[0].0).max().unwrap();
+    let first_end = seen.iter().map(|s| s.lines[19].0).min().unwrap();
+    assert!(
+        last_start < first_end,
+        "not at once: began by {last_start:?}, one ended at {first_end:?}"
+    );
+    let log = host.wait_for_stdout("REPORT RequestId: ", 4);
+    assert_eq!(
+        log.matches("Init Duration: ").count(),
+        1,
+        "one process: {log}"
+    );
+    drop(host);
+
+    // A runtime whose four invocations wait for each other: they can only all finish if the
+    // one process holds the four at once; it is told AWS_LAMBDA_MAX_CONCURRENCY.
+    let host = Host::start(&["--max-concurrency", "4"], &python_function(), &[]);
+    let url = host.url("/together");
+    let callers: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || curl(&[&url]))
+        })
+        .collect();
+    let answers: Vec<String> = callers
+        .into_iter()
+        .map(|c| c.join().unwrap().text())
+        .collect();
+    let pid = pid_of(&answers[0]);
+    for answer in &answers {
+        assert_eq!(pid_of(answer), pid, "{answers:?}");
+        assert!(answer.contains("max=4"), "{answer}");
+    }
+}
+
+#[test]
+fn without_max_concurrency_each_concurrent_caller_has_a_process() {
+    if !have_curl() || !have_python() {
+        return;
+    }
+    let exe = release_example();
+    let host = Host::start(&[], &[exe], &[]);
+    let url = host.url("/");
+    let callers: Vec<_> = (0..2)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || curl(&[&url]))
+        })
+        .collect();
+    for caller in callers {
+        let seen = caller.join().unwrap();
+        assert_eq!(seen.text(), NUMBERS.concat());
+        assert_each_before_the_next(&seen.arrivals(), Duration::from_secs(1));
+    }
+    let log = host.wait_for_stdout("REPORT RequestId: ", 2);
+    assert_eq!(
+        log.matches("Init Duration: ").count(),
+        2,
+        "two processes: {log}"
+    );
+    drop(host);
+
+    // And a warm one is reused: one after the other, the same process.
+    let host = Host::start(&[], &python_function(), &[]);
+    let first = pid_of(&curl(&[&host.url("/pid")]).text());
+    let second = pid_of(&curl(&[&host.url("/pid")]).text());
+    assert_eq!(first, second);
+}
+
+#[test]
+fn a_lambda_http_binary_streams_and_its_failing_body_ends_as_it_would_on_lambda() {
+    if !have_curl() {
+        return;
+    }
+    let exe = lambda_http_function();
+    let host = Host::start(&[], &[exe], &[]);
+
+    let seen = curl(&[&host.url("/paced")]);
+    assert_eq!(seen.code, Some(0));
+    assert_eq!(seen.lines.len(), 3, "{:?}", seen.lines);
+    assert!(
+        seen.lines.iter().all(|(_, l)| l.starts_with("t=")),
+        "{:?}",
+        seen.lines
+    );
+    assert_each_before_the_next(&seen.arrivals(), Duration::from_secs(1));
+
+    // The body fails after its first chunk. lambda_runtime writes its error "trailers" into
+    // the body as text and ends the body cleanly: Lambda passes that text on as body bytes,
+    // so the caller sees exactly this, a response that looks complete. The host shows the
+    // same, and says what happened.
+    let seen = curl(&[&host.url("/fail")]);
+    assert_eq!(seen.code, Some(0), "{:?}", seen.lines);
+    let lines: Vec<&str> = seen.lines.iter().map(|(_, l)| l.as_str()).collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert_eq!(lines[0], "partial");
+    // (Each line ended with `\r\n`, which reading lines takes off.)
+    assert_eq!(
+        lines[1],
+        "Lambda-Runtime-Function-Error-Type: Runtime.StreamError"
+    );
+    let body = lines[2]
+        .strip_prefix("Lambda-Runtime-Function-Error-Body: ")
+        .unwrap_or_else(|| panic!("{lines:?}"));
+    assert_eq!(decode(body), "the body failed midway");
+    let err = host.stderr();
+    assert!(
+        err.contains("the runtime wrote an error into the response body as text"),
+        "{err}"
+    );
+    // And the function goes on serving.
+    let seen = curl(&[&host.url("/small")]);
+    assert_eq!(
+        (seen.code, seen.text()),
+        (Some(0), "0123456789abcdef\n".to_owned())
+    );
+}
+
+#[test]
+fn a_process_that_dies_mid_stream_fails_the_invocation_and_the_next_starts_fresh() {
+    if !have_curl() || !have_python() {
+        return;
+    }
+    let host = Host::start(&[], &python_function(), &[]);
+    let seen = curl(&[&host.url("/crash")]);
+    assert_eq!(seen.lines.len(), 1, "{:?}", seen.lines);
+    let crashed: u32 = seen.lines[0]
+        .1
+        .strip_prefix("partial ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{:?}", seen.lines));
+    assert_eq!(seen.code, Some(18), "not a clean end");
+
+    // A caller that takes trailers is told why, as Lambda tells it.
+    let raw = curl(&["--raw", "-H", "TE: trailers", &host.url("/crash")]);
+    let trailer = |name: &str| {
+        raw.lines
+            .iter()
+            .find_map(|(_, l)| {
+                let (n, v) = l.split_once(": ")?;
+                n.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+            })
+            .unwrap_or_else(|| panic!("no {name} in {:?}", raw.lines))
+    };
+    assert_eq!(
+        trailer("lambda-runtime-function-error-type"),
+        "Runtime.ExitError"
+    );
+    let body: serde_json::Value =
+        serde_json::from_str(&decode(&trailer("lambda-runtime-function-error-body"))).unwrap();
+    assert_eq!(body["errorType"], "Runtime.ExitError");
+    let message = body["errorMessage"].as_str().unwrap();
+    assert!(message.starts_with("RequestId: "), "{message}");
+    assert!(
+        message.ends_with("Error: Runtime exited with error: exit status 3"),
+        "{message}"
+    );
+
+    let fresh = pid_of(&curl(&[&host.url("/pid")]).text());
+    assert_ne!(fresh, crashed);
+    assert!(!alive(crashed));
+    let log = host.wait_for_stdout("REPORT RequestId: ", 3);
+    assert!(
+        log.contains("Status: error\tError Type: Runtime.ExitError"),
+        "{log}"
+    );
+    // Each of the three processes initialised.
+    assert_eq!(log.matches("Init Duration: ").count(), 3, "{log}");
+}
+
+#[test]
+fn an_init_error_is_the_callers_answer_and_is_logged() {
+    if !have_curl() || !have_python() {
+        return;
+    }
+    let host = Host::start(&[], &python_function(), &[("FAIL_INIT", "1")]);
+    // Invoke answers with the init error, as Lambda does.
+    let url = host.url("/2015-03-31/functions/f/invocations");
+    let seen = curl(&["-i", "-d", "{}", &url]);
+    let text = seen.text();
+    assert!(
+        text.contains("X-Amz-Function-Error: Unhandled")
+            || text.contains("x-amz-function-error: Unhandled"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\"errorType\":\"Runtime.InitFailed\""),
+        "{text}"
+    );
+    assert!(text.contains("cannot reach the database"), "{text}");
+    // The function URL is a 502.
+    let seen = curl(&["-o", "/dev/null", "-w", "%{http_code}\n", &host.url("/")]);
+    assert_eq!(seen.text(), "502\n");
+    let log = host.wait_for_stdout("INIT_REPORT", 2);
+    assert!(
+        log.contains("Phase: init\tStatus: error\tError Type: Runtime.InitFailed"),
+        "{log}"
+    );
+    let err = host.stderr();
+    assert!(err.contains("cannot reach the database"), "{err}");
+}
+
+#[test]
+fn an_invocation_past_its_deadline_ends_its_process() {
+    if !have_curl() || !have_python() {
+        return;
+    }
+    let host = Host::start(&["--timeout", "1"], &python_function(), &[]);
+    let first = pid_of(&curl(&[&host.url("/pid")]).text());
+    // Its response started (the prelude), then the deadline passed: the stream is cut, as a
+    // function URL cuts a timed-out one.
+    let seen = curl(&[
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}\n",
+        &host.url("/hang"),
+    ]);
+    assert_eq!(seen.text(), "200\n");
+    assert_eq!(seen.code, Some(18), "not a clean end");
+    let log = host.wait_for_stdout("Task timed out after 1.00 seconds", 1);
+    assert!(log.contains("Status: timeout"), "{log}");
+    let next = pid_of(&curl(&[&host.url("/pid")]).text());
+    assert_ne!(next, first);
+    assert!(!alive(first));
+}
+
+/// What the fixture runtime wrote to its mark file.
+fn marks(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+fn mark_file(name: &str) -> PathBuf {
+    let path =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("host-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
+#[test]
+fn stop_sends_sigterm_only_with_an_extension_registered() {
+    if !have_curl() || !have_python() {
+        return;
+    }
+    // With an extension: SIGTERM, and the process exits on it.
+    let mark = mark_file("extension");
+    let mark_env = mark.to_str().unwrap();
+    let mut host = Host::start(
+        &[],
+        &python_function(),
+        &[("REGISTER_EXTENSION", "1"), ("MARK", mark_env)],
+    );
+    let pid = pid_of(&curl(&[&host.url("/pid")]).text());
+    let (status, _) = host.stop();
+    assert!(status.success(), "{status}");
+    assert!(
+        marks(&mark).contains(&format!("SIGTERM {pid}")),
+        "{}",
+        marks(&mark)
+    );
+    assert!(!alive(pid));
+
+    // Without: SIGKILL, no SIGTERM.
+    let mark = mark_file("plain");
+    let mut host = Host::start(&[], &python_function(), &[("MARK", mark.to_str().unwrap())]);
+    let pid = pid_of(&curl(&[&host.url("/pid")]).text());
+    let (status, _) = host.stop();
+    assert!(status.success(), "{status}");
+    assert!(
+        marks(&mark).contains(&format!("started {pid}")),
+        "{}",
+        marks(&mark)
+    );
+    assert!(!marks(&mark).contains("SIGTERM"), "{}", marks(&mark));
+    assert!(!alive(pid));
+
+    // An extension, and a process that stays after SIGTERM: SIGKILL once its 500 ms are up.
+    let mark = mark_file("stays");
+    let mut host = Host::start(
+        &[],
+        &python_function(),
+        &[
+            ("REGISTER_EXTENSION", "1"),
+            ("IGNORE_TERM", "1"),
+            ("MARK", mark.to_str().unwrap()),
+        ],
+    );
+    let pid = pid_of(&curl(&[&host.url("/pid")]).text());
+    let (status, took) = host.stop();
+    assert!(status.success(), "{status}");
+    assert!(
+        marks(&mark).contains(&format!("SIGTERM {pid}")),
+        "{}",
+        marks(&mark)
+    );
+    assert!(
+        took >= Duration::from_millis(500),
+        "it had its 500 ms: {took:?}"
+    );
+    assert!(!alive(pid));
+}
+
+#[test]
+fn a_lambda_stream_graceful_shutdown_hook_runs_on_stop() {
+    if !have_curl() {
+        return;
+    }
+    let exe = debug_example("graceful_shutdown");
+    let mut host = Host::start(&[], &[exe], &[]);
+    let seen = curl(&[&host.url("/")]);
+    assert_eq!(seen.text(), "hello\n");
+    let (status, _) = host.stop();
+    assert!(status.success(), "{status}");
+    let out = host.wait_for_stdout("shutdown: flushed 1 buffered records", 1);
+    assert!(
+        out.contains("shutdown: flushed 1 buffered records"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_command_that_cannot_run_fails_each_invocation_not_the_host() {
+    if !have_curl() {
+        return;
+    }
+    // A file, but not executable.
+    let exe = mark_file("not-executable");
+    std::fs::write(&exe, "not a program").unwrap();
+    let host = Host::start(&[], &[&exe], &[]);
+    for _ in 0..2 {
+        let seen = curl(&["-d", "{}", &host.url("/2015-03-31/functions/f/invocations")]);
+        let text = seen.text();
+        assert!(
+            text.contains("\"errorType\":\"Runtime.InvalidEntrypoint\""),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn the_command_line_says_what_is_wrong() {
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_lambda-stream"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["local", "--", "./no-such-function"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot find ./no-such-function"));
+
+    let out = run(&["local", "--prot", "1", "--", "true"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown option \"--prot\""));
+
+    let out = run(&["local", "--port", "seventy", "--", "true"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("LOCAL_LAMBDA_PORT=\"seventy\""), "{err}");
+
+    let out = run(&["local", "--help"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--max-concurrency"));
+}
+
+#[test]
+fn the_function_gets_lambdas_environment() {
+    if !have_curl() || !have_python() {
+        return;
+    }
+    let host = Host::start(
+        &["--function-name", "orders"],
+        &python_function(),
+        &[("AWS_LAMBDA_MAX_CONCURRENCY", "9")],
+    );
+    let text = curl(&[&host.url("/pid")]).text();
+    // Classic mode: the host's own AWS_LAMBDA_MAX_CONCURRENCY does not leak through.
+    assert!(text.contains("max= "), "{text}");
+    assert!(text.contains("name=orders"), "{text}");
+}
+
+#[test]
+fn a_runtime_that_answers_buffered_gets_the_function_urls_buffered_treatment() {
+    if !have_curl() || !have_python() {
+        return;
+    }
+    let host = Host::start(&[], &python_function(), &[]);
+    // (Reading lines takes each `\r\n` off.)
+    let seen = curl(&["-i", &host.url("/buffered")]);
+    let text = seen.text();
+    let head = text.to_ascii_lowercase();
+    assert!(text.starts_with("HTTP/1.1 201"), "{text}");
+    assert!(head.contains("\nx-answer: buffered\n"), "{text}");
+    assert!(
+        head.contains("\nset-cookie: flavour=oat; path=/\n"),
+        "{text}"
+    );
+    assert!(head.contains("\ncontent-length: 5\n"), "{text}");
+    assert!(text.ends_with("\n\nwhole\n"), "{text:?}");
+    // And a streamed answer from the same process still streams.
+    assert_eq!(curl(&[&host.url("/")]).text(), "hello\n");
+}
+
+/// AWS's Node.js runtime client: `LAMBDA_STREAM_NODE_RIC`, the path of its `aws-lambda-ric`
+/// command (`.ci/run` installs it: `npm install aws-lambda-ric`, which builds its native part).
+fn node_ric() -> Option<PathBuf> {
+    let ric = std::env::var_os("LAMBDA_STREAM_NODE_RIC").map(PathBuf::from);
+    match ric {
+        Some(ric) if ric.exists() => Some(ric),
+        _ => {
+            let why = "LAMBDA_STREAM_NODE_RIC does not name aws-lambda-ric's command";
+            if std::env::var_os("LAMBDA_STREAM_REQUIRE_CLIENTS").is_some() {
+                panic!("{why}, and LAMBDA_STREAM_REQUIRE_CLIENTS is set");
+            }
+            eprintln!("{why}: skipping");
+            None
+        }
+    }
+}
+
+#[test]
+fn aws_lambda_ric_for_node_streams_and_its_error_midway_reaches_the_caller() {
+    let Some(ric) = node_ric() else { return };
+    if !have_curl() {
+        return;
+    }
+    let app = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/node");
+    let task_root = app.to_str().unwrap();
+    let flags = ["--handler", "app.handler", "--task-root", task_root];
+    let host = Host::start(&flags, &[ric.as_os_str(), "app.handler".as_ref()], &[]);
+
+    let seen = curl(&["-i", &host.url("/")]);
+    assert_eq!(seen.code, Some(0));
+    let text = seen.text();
+    assert!(
+        text.to_ascii_lowercase().contains("\nx-runtime: node\n"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with(&format!("\n\n{}", NUMBERS.concat())),
+        "{text}"
+    );
+    // The body's four lines, each before the next existed.
+    let body = &seen.arrivals()[seen.lines.len() - 4..];
+    assert_each_before_the_next(body, Duration::from_secs(1));
+
+    // Its error midway: real trailers for a caller that takes them, a cut stream otherwise.
+    let seen = curl(&[&host.url("/fail")]);
+    assert_eq!(seen.text(), "partial\n");
+    assert_eq!(seen.code, Some(18), "not a clean end");
+    let raw = curl(&["--raw", "-H", "TE: trailers", &host.url("/fail")]);
+    let trailer = |name: &str| {
+        raw.lines
+            .iter()
+            .find_map(|(_, l)| {
+                let (n, v) = l.split_once(": ")?;
+                n.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+            })
+            .unwrap_or_else(|| panic!("no {name} in {:?}", raw.lines))
+    };
+    assert_eq!(trailer("lambda-runtime-function-error-type"), "Error");
+    let body: serde_json::Value =
+        serde_json::from_str(&decode(&trailer("lambda-runtime-function-error-body"))).unwrap();
+    assert_eq!(body["errorMessage"], "db gone");
+    let log = host.wait_for_stdout("REPORT RequestId: ", 3);
+    assert!(
+        log.contains("\"errorMessage\":\"db gone\""),
+        "its own log: {log}"
+    );
+}

@@ -1,0 +1,480 @@
+//! One execution environment: a process of the function, its own Runtime API, and the
+//! lifecycle Lambda gives them.
+//!
+//! - The process starts with the environment Lambda gives a function, in a process group of
+//!   its own (so that a Ctrl-C in the terminal reaches the host, not the function).
+//! - It is initialised once it asks for an invocation; an init error it reports ends it, and
+//!   the invocations waiting for it fail with that error.
+//! - When it exits or crashes, what it held fails as on Lambda (`Runtime.ExitError`), and the
+//!   environment is gone: the next invocation starts a new one, which initialises again.
+//! - An invocation past its deadline ends the environment, as Lambda ends a timed-out one.
+//! - On stop: `SIGTERM` and 500 ms to exit when an extension registered, else `SIGKILL`.
+//! - Its stdout and stderr are the host's; around each invocation the host writes the
+//!   `START`, `END` and `REPORT` lines Lambda writes.
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::net::Ipv4Addr;
+use std::os::unix::process::ExitStatusExt as _;
+use std::process::{ExitStatus, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::net::TcpListener;
+use tokio::process::{Child, Command};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use super::pool::Told;
+use super::Host;
+use crate::emulator::runtime_api::{self, Event, Exit, RuntimeApi, Sandbox};
+use crate::emulator::{civil, Job, Reply};
+use crate::error::types;
+use crate::Diagnostic;
+
+/// How long a process with an extension has to exit after `SIGTERM`.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
+/// How long after its deadline a timed-out invocation's environment is ended: the caller
+/// has had its timeout first.
+const PAST_DEADLINE: Duration = Duration::from_millis(100);
+
+/// An environment to run.
+pub(super) struct Env {
+    pub(super) id: u64,
+    pub(super) host: Arc<Host>,
+    pub(super) jobs: mpsc::UnboundedReceiver<Job>,
+    pub(super) told: mpsc::UnboundedSender<Told>,
+    pub(super) stop: watch::Receiver<bool>,
+}
+
+/// An invocation the process holds.
+struct Held {
+    since: Instant,
+}
+
+/// What ended the process, besides its own exit.
+enum Ending {
+    /// It exited on its own (or crashed).
+    Exited,
+    /// Its invocation timed out after this long.
+    TimedOut(Duration),
+    /// It reported an init error.
+    InitError(Diagnostic),
+    /// It did not initialise within the function timeout.
+    InitTimeout,
+    /// The host is stopping.
+    Stopped,
+}
+
+/// Runs the environment until its process is gone.
+pub(super) async fn run(env: Env) {
+    let Env {
+        id,
+        host,
+        jobs,
+        told,
+        mut stop,
+    } = env;
+    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let (exit_tx, exit_rx) = watch::channel(None);
+    let sandbox = Sandbox {
+        events: events_tx,
+        exited: exit_rx,
+    };
+    let api = RuntimeApi::new(jobs, host.timeout, &host.config, Some(sandbox));
+    let listener = match bind().await {
+        Ok(listener) => listener,
+        Err(e) => {
+            let exit = Exit {
+                error_type: types::UNKNOWN,
+                message: format!("cannot listen for the runtime api: {e}"),
+            };
+            tracing::error!("{}", exit.message);
+            gone(id, &api, &told, &exit, false, None).await;
+            return;
+        }
+    };
+    let address = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let server = tokio::spawn(runtime_api::serve(listener, api.clone()));
+
+    let started = Instant::now();
+    let mut child = match command(&host, &address).spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            server.abort();
+            let exit = Exit {
+                error_type: types::INVALID_ENTRYPOINT,
+                message: format!("cannot run {:?}: {e}", host.function.program),
+            };
+            tracing::error!("{}", exit.message);
+            gone(id, &api, &told, &exit, false, None).await;
+            return;
+        }
+    };
+    let pid = child.id();
+    tracing::debug!(env = id, pid, "started the function's process");
+
+    let mut init: Option<Duration> = None;
+    // The first invocation's REPORT carries the init duration.
+    let mut report_init = true;
+    let mut extension = false;
+    let mut held: HashMap<String, Held> = HashMap::new();
+    let one_at_a_time = host.function.max_concurrency.is_none();
+    let ending = loop {
+        // In classic mode the one invocation held times out; with many at once, the
+        // invocation's caller gets its timeout and the process goes on.
+        let deadline = held
+            .values()
+            .map(|h| h.since + host.timeout + PAST_DEADLINE)
+            .min()
+            .filter(|_| one_at_a_time);
+        let init_deadline = started + host.timeout;
+        tokio::select! {
+            status = child.wait() => {
+                log_exit(status);
+                break Ending::Exited;
+            }
+            Some(event) = events.recv() => match event {
+                Event::Polling => {
+                    init.get_or_insert_with(|| started.elapsed());
+                }
+                Event::Handed { id: request_id } => {
+                    log_line(&format!("START RequestId: {request_id} Version: {}", version(&host)));
+                    held.insert(request_id, Held { since: Instant::now() });
+                }
+                Event::Settled { id: request_id, failure } => {
+                    if let Some(h) = held.remove(&request_id) {
+                        let init = report_init.then_some(init).flatten();
+                        report_init = false;
+                        report(&host, &request_id, h.since.elapsed(), init, pid, failure.as_ref(), None);
+                    }
+                    let _ = told.send(Told::Settled { env: id });
+                }
+                Event::InitError(failure) => {
+                    let _ = child.start_kill();
+                    break Ending::InitError(failure);
+                }
+                Event::Registered => extension = true,
+            },
+            () = sleep_until(deadline) => {
+                let _ = child.start_kill();
+                break Ending::TimedOut(host.timeout);
+            }
+            () = tokio::time::sleep_until(init_deadline), if init.is_none() => {
+                let _ = child.start_kill();
+                break Ending::InitTimeout;
+            }
+            _ = stop.wait_for(|stop| *stop) => break Ending::Stopped,
+        }
+    };
+
+    let exit = match &ending {
+        Ending::Stopped => {
+            shut_down(&mut child, extension).await;
+            Exit {
+                error_type: types::EXIT_ERROR,
+                message: "the local server is shutting down".to_owned(),
+            }
+        }
+        Ending::TimedOut(after) => Exit {
+            error_type: types::SANDBOX_TIMEOUT,
+            message: format!("Task timed out after {:.2} seconds", after.as_secs_f64()),
+        },
+        Ending::InitTimeout => Exit {
+            error_type: types::SANDBOX_TIMEOUT,
+            message: format!(
+                "the function's initialisation did not finish within the timeout of {:.2} seconds",
+                host.timeout.as_secs_f64()
+            ),
+        },
+        Ending::InitError(_) | Ending::Exited => {
+            let status = child.wait().await;
+            Exit {
+                error_type: types::EXIT_ERROR,
+                message: exit_message(status.ok()),
+            }
+        }
+    };
+    let _ = exit_tx.send(Some(exit.clone()));
+    if let Ending::TimedOut(after) = ending {
+        for request_id in held.keys() {
+            log_line(&format!(
+                "{} {request_id} Task timed out after {:.2} seconds",
+                timestamp(),
+                after.as_secs_f64()
+            ));
+        }
+    }
+    if let Ending::InitError(failure) = &ending {
+        log_line(&format!(
+            "INIT_REPORT Init Duration: {:.2} ms\tPhase: init\tStatus: error\tError Type: {}",
+            ms(started.elapsed()),
+            failure.error_type()
+        ));
+    } else if init.is_none() && !matches!(ending, Ending::Stopped) {
+        log_line(&format!(
+            "INIT_REPORT Init Duration: {:.2} ms\tPhase: init\tStatus: error\tError Type: {}",
+            ms(started.elapsed()),
+            exit.error_type
+        ));
+    }
+    let status = match ending {
+        Ending::TimedOut(_) => Some("timeout"),
+        _ => Some("error"),
+    };
+    // What the process held fails for it; each gets its END and REPORT.
+    api.fail_in_flight(&exit).await;
+    while let Ok(event) = events.try_recv() {
+        if let Event::Settled {
+            id: request_id,
+            failure,
+        } = event
+        {
+            if let Some(h) = held.remove(&request_id) {
+                let init = report_init.then_some(init).flatten();
+                report_init = false;
+                report(
+                    &host,
+                    &request_id,
+                    h.since.elapsed(),
+                    init,
+                    pid,
+                    failure.as_ref(),
+                    status,
+                );
+            }
+        }
+    }
+    server.abort();
+    let _ = server.await;
+    let init_failure = match ending {
+        Ending::InitError(failure) => Some(failure),
+        _ => None,
+    };
+    gone(id, &api, &told, &exit, init.is_some(), init_failure).await;
+}
+
+/// The environment is gone: the invocations queued to it and never taken go back to the
+/// pool when the process had initialised (they never reached it), else fail with its init
+/// failure, as the invocation that meets a failed cold start does on Lambda.
+async fn gone(
+    id: u64,
+    api: &RuntimeApi,
+    told: &mpsc::UnboundedSender<Told>,
+    exit: &Exit,
+    initialised: bool,
+    init_failure: Option<Diagnostic>,
+) {
+    let queued = api.take_queued().await;
+    let mut requeue = Vec::new();
+    for job in queued {
+        if initialised {
+            requeue.push(job);
+        } else {
+            let failure = init_failure
+                .clone()
+                .unwrap_or_else(|| exit.failure(&job.request_id));
+            let _ = job.replies.send(Reply::Error(failure).into()).await;
+        }
+    }
+    let _ = told.send(Told::Gone { env: id, requeue });
+}
+
+async fn bind() -> std::io::Result<TcpListener> {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await
+}
+
+/// The process, with the environment Lambda gives a function.
+fn command(host: &Host, runtime_api: &str) -> Command {
+    let f = &host.function;
+    let c = &host.config;
+    let name = &c.function_name;
+    let mut cmd = Command::new(&f.program);
+    cmd.args(&f.args);
+    let task_root = f
+        .task_root
+        .clone()
+        .or_else(|| std::env::current_dir().ok())
+        .unwrap_or_default();
+    cmd.current_dir(&task_root);
+    cmd.env("AWS_LAMBDA_RUNTIME_API", runtime_api)
+        .env("AWS_LAMBDA_FUNCTION_NAME", name)
+        .env("AWS_LAMBDA_FUNCTION_VERSION", version(host))
+        .env(
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+            f.memory_size_mb.to_string(),
+        )
+        .env("AWS_REGION", &c.region)
+        .env("AWS_DEFAULT_REGION", &c.region)
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", log_stream(host))
+        .env("LAMBDA_TASK_ROOT", &task_root)
+        .env("_HANDLER", &f.handler)
+        .env("TZ", ":UTC");
+    match f.max_concurrency {
+        Some(n) => {
+            cmd.env("AWS_LAMBDA_MAX_CONCURRENCY", n.to_string())
+                .env("AWS_LAMBDA_INITIALIZATION_TYPE", "lambda-managed-instances");
+        }
+        None => {
+            cmd.env_remove("AWS_LAMBDA_MAX_CONCURRENCY")
+                .env("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand");
+        }
+    }
+    cmd.envs(f.envs.iter().map(|(k, v)| (k, v)));
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit())
+        .process_group(0)
+        .kill_on_drop(true);
+    cmd
+}
+
+fn version(host: &Host) -> &str {
+    match host.config.function_version.as_str() {
+        "" => "$LATEST",
+        v => v,
+    }
+}
+
+/// `2026/12/02/[$LATEST]` and 32 hex digits, as Lambda names a log stream.
+fn log_stream(host: &Host) -> String {
+    let days = (SystemTime::now().duration_since(UNIX_EPOCH))
+        .map(|d| (d.as_secs() / 86_400) as i64)
+        .unwrap_or(0);
+    let (y, m, d) = civil::civil_from_days(days);
+    let hex: String = crate::emulator::request_id()
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .collect();
+    format!("{y:04}/{m:02}/{d:02}/[{}]{hex}", version(host))
+}
+
+/// Stops the process: `SIGTERM` and [`SHUTDOWN_GRACE`] when an extension registered (Lambda
+/// sends no `SIGTERM` otherwise), then `SIGKILL`.
+async fn shut_down(child: &mut Child, extension: bool) {
+    if extension {
+        if let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()) {
+            let pid = nix::unistd::Pid::from_raw(pid);
+            if nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).is_ok() {
+                if let Ok(status) = tokio::time::timeout(SHUTDOWN_GRACE, child.wait()).await {
+                    log_exit(status);
+                    return;
+                }
+            }
+        }
+    }
+    let _ = child.kill().await;
+}
+
+fn log_exit(status: std::io::Result<ExitStatus>) {
+    match status {
+        Ok(status) if status.success() => tracing::info!("the function's process exited"),
+        Ok(status) => tracing::warn!(%status, "the function's process exited"),
+        Err(e) => tracing::warn!(error = %e, "cannot wait for the function's process"),
+    }
+}
+
+/// `Runtime exited with error: exit status 1`, as Lambda says it.
+fn exit_message(status: Option<ExitStatus>) -> String {
+    let Some(status) = status else {
+        return "Runtime exited without providing a reason".to_owned();
+    };
+    if let Some(code) = status.code() {
+        if code == 0 {
+            return "Runtime exited without providing a reason".to_owned();
+        }
+        return format!("Runtime exited with error: exit status {code}");
+    }
+    let signal = match status.signal() {
+        Some(6) => "aborted".to_owned(),
+        Some(9) => "killed".to_owned(),
+        Some(11) => "segmentation fault".to_owned(),
+        Some(15) => "terminated".to_owned(),
+        Some(n) => n.to_string(),
+        None => "unknown".to_owned(),
+    };
+    format!("Runtime exited with error: signal: {signal}")
+}
+
+/// `END` and `REPORT`, as Lambda writes them when an invocation is over.
+fn report(
+    host: &Host,
+    request_id: &str,
+    took: Duration,
+    init: Option<Duration>,
+    pid: Option<u32>,
+    failure: Option<&Diagnostic>,
+    status: Option<&str>,
+) {
+    let mut line = format!(
+        "REPORT RequestId: {request_id}\tDuration: {:.2} ms\tBilled Duration: {} ms\t\
+         Memory Size: {} MB\tMax Memory Used: {} MB",
+        ms(took),
+        took.as_millis() + 1,
+        host.function.memory_size_mb,
+        pid.and_then(max_memory_mb).unwrap_or(0),
+    );
+    if let Some(init) = init {
+        line += &format!("\tInit Duration: {:.2} ms", ms(init));
+    }
+    if let Some(status) = status {
+        line += &format!("\tStatus: {status}");
+        if let Some(f) = failure {
+            line += &format!("\tError Type: {}", f.error_type());
+        }
+    }
+    if status.is_some() {
+        if let Some(f) = failure {
+            log_line(&format!("{}\n{}", f.error_message(), f.error_type()));
+        }
+    }
+    log_line(&format!("END RequestId: {request_id}"));
+    log_line(&line);
+}
+
+/// The process's peak resident memory, in MB (Linux only).
+fn max_memory_mb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb.div_ceil(1024))
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// An RFC 3339 UTC timestamp, to the millisecond.
+fn timestamp() -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = now.as_secs();
+    let (y, m, d) = civil::civil_from_days((secs / 86_400) as i64);
+    let t = secs % 86_400;
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t / 3600,
+        t / 60 % 60,
+        t % 60,
+        now.subsec_millis()
+    )
+}
+
+/// A line of the function's log, on the host's stdout beside the process's own output.
+fn log_line(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
