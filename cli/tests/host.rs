@@ -564,13 +564,35 @@ fn a_process_that_dies_mid_stream_fails_the_invocation_and_the_next_starts_fresh
     let fresh = pid_of(&curl(&[&host.url("/pid")]).text());
     assert_ne!(fresh, crashed);
     assert!(!alive(crashed));
-    let log = host.wait_for_stdout("REPORT RequestId: ", 3);
+
+    // A process that dies before it answers: the caller is answered at once (not at the
+    // deadline, 900 s away), as Lambda answers it.
+    let body = r#"{"rawPath":"/exit"}"#;
+    let url = host.url("/2015-03-31/functions/f/invocations");
+    let text = curl(&["-i", "-d", body, &url]).text();
+    assert!(
+        text.to_ascii_lowercase()
+            .contains("\nx-amz-function-error: unhandled\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\"errorType\":\"Runtime.ExitError\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("Error: Runtime exited with error: exit status 5"),
+        "{text}"
+    );
+    assert_eq!(curl(&[&host.url("/")]).text(), "hello\n");
+
+    let log = host.wait_for_stdout("REPORT RequestId: ", 5);
     assert!(
         log.contains("Status: error\tError Type: Runtime.ExitError"),
         "{log}"
     );
-    // Each of the three processes initialised.
-    assert_eq!(log.matches("Init Duration: ").count(), 3, "{log}");
+    // Four processes, each initialised: one per crash, the warm one `/pid` and `/exit` met,
+    // and the one after it.
+    assert_eq!(log.matches("Init Duration: ").count(), 4, "{log}");
 }
 
 #[test]
@@ -872,4 +894,43 @@ fn aws_lambda_ric_for_node_streams_and_its_error_midway_reaches_the_caller() {
         log.contains("\"errorMessage\":\"db gone\""),
         "its own log: {log}"
     );
+}
+
+#[test]
+fn a_web_page_reaches_neither_the_doors_nor_the_functions_runtime_api() {
+    if !have_curl() || !have_python() {
+        return;
+    }
+    let host = Host::start(&[], &python_function(), &[]);
+    let text = curl(&[&host.url("/pid")]).text();
+    let api = text
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("api="))
+        .unwrap_or_else(|| panic!("{text}"))
+        .to_owned();
+    assert!(api.starts_with("127.0.0.1:"), "{api}");
+    let status = |args: &[&str]| {
+        let mut all = vec!["-o", "/dev/null", "-w", "%{http_code}\n"];
+        all.extend(args);
+        curl(&all).text()
+    };
+    // The doors: a rebound DNS name, a page of another site.
+    assert_eq!(
+        status(&["-H", "Host: evil.example", &host.url("/pid")]),
+        "403\n"
+    );
+    assert_eq!(
+        status(&["-H", "Origin: https://evil.example", &host.url("/pid")]),
+        "403\n"
+    );
+    // The function's own Runtime API, on its ephemeral port: a page that finds the port (or
+    // rebinds a name to it) takes no invocation and posts no answer.
+    let next = format!("http://{api}/2018-06-01/runtime/invocation/next");
+    assert_eq!(status(&["-H", "Sec-Fetch-Mode: no-cors", &next]), "403\n");
+    assert_eq!(status(&["-H", "Host: evil.example", &next]), "403\n");
+    let register = format!("http://{api}/2020-01-01/extension/register");
+    let origin = ["-H", "Origin: http://localhost:8080", "-d", "{}", &register];
+    assert_eq!(status(&origin), "403\n");
+    // And the function still serves.
+    assert_eq!(pid_of(&curl(&[&host.url("/pid")]).text()), pid_of(&text));
 }
