@@ -289,6 +289,22 @@ impl Curl {
     fn arrivals(&self) -> Vec<Duration> {
         self.lines.iter().map(|(at, _)| *at).collect()
     }
+
+    /// The error trailers of a `--raw` response: the type, and the body decoded.
+    fn error_trailers(&self) -> (String, serde_json::Value) {
+        let trailer = |name: &str| {
+            self.lines
+                .iter()
+                .find_map(|(_, l)| {
+                    let (n, v) = l.split_once(": ")?;
+                    n.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+                })
+                .unwrap_or_else(|| panic!("no {name} in {:?}", self.lines))
+        };
+        let body = decode(&trailer("lambda-runtime-function-error-body"));
+        let body = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{body:?}: {e}"));
+        (trailer("lambda-runtime-function-error-type"), body)
+    }
 }
 
 fn curl(args: &[&str]) -> Curl {
@@ -538,21 +554,8 @@ fn a_process_that_dies_mid_stream_fails_the_invocation_and_the_next_starts_fresh
 
     // A caller that takes trailers is told why, as Lambda tells it.
     let raw = curl(&["--raw", "-H", "TE: trailers", &host.url("/crash")]);
-    let trailer = |name: &str| {
-        raw.lines
-            .iter()
-            .find_map(|(_, l)| {
-                let (n, v) = l.split_once(": ")?;
-                n.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
-            })
-            .unwrap_or_else(|| panic!("no {name} in {:?}", raw.lines))
-    };
-    assert_eq!(
-        trailer("lambda-runtime-function-error-type"),
-        "Runtime.ExitError"
-    );
-    let body: serde_json::Value =
-        serde_json::from_str(&decode(&trailer("lambda-runtime-function-error-body"))).unwrap();
+    let (error_type, body) = raw.error_trailers();
+    assert_eq!(error_type, "Runtime.ExitError");
     assert_eq!(body["errorType"], "Runtime.ExitError");
     let message = body["errorMessage"].as_str().unwrap();
     assert!(message.starts_with("RequestId: "), "{message}");
@@ -876,18 +879,8 @@ fn aws_lambda_ric_for_node_streams_and_its_error_midway_reaches_the_caller() {
     assert_eq!(seen.text(), "partial\n");
     assert_eq!(seen.code, Some(18), "not a clean end");
     let raw = curl(&["--raw", "-H", "TE: trailers", &host.url("/fail")]);
-    let trailer = |name: &str| {
-        raw.lines
-            .iter()
-            .find_map(|(_, l)| {
-                let (n, v) = l.split_once(": ")?;
-                n.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
-            })
-            .unwrap_or_else(|| panic!("no {name} in {:?}", raw.lines))
-    };
-    assert_eq!(trailer("lambda-runtime-function-error-type"), "Error");
-    let body: serde_json::Value =
-        serde_json::from_str(&decode(&trailer("lambda-runtime-function-error-body"))).unwrap();
+    let (error_type, body) = raw.error_trailers();
+    assert_eq!(error_type, "Error");
     assert_eq!(body["errorMessage"], "db gone");
     let log = host.wait_for_stdout("REPORT RequestId: ", 3);
     assert!(
