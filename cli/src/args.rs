@@ -124,6 +124,43 @@ pub(crate) const SERVER_FLAGS: &[(&str, &str, &str, &str)] = &[
     ),
 ];
 
+/// The function's settings: `(flag, value shown in the help, what it does)`. Each takes a
+/// value.
+const FUNCTION_FLAGS: &[(&str, &str, &str)] = &[
+    (
+        "function-name",
+        "NAME",
+        "AWS_LAMBDA_FUNCTION_NAME [default: the command's name]",
+    ),
+    ("region", "REGION", "AWS_REGION [default: us-east-1]"),
+    (
+        "memory",
+        "MB",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE [default: 128]",
+    ),
+    ("handler", "NAME", "_HANDLER [default: bootstrap]"),
+    (
+        "task-root",
+        "DIR",
+        "LAMBDA_TASK_ROOT and working directory [default: .]",
+    ),
+    (
+        "max-concurrency",
+        "N",
+        "one process serves N invocations at once (Managed Instances)",
+    ),
+    (
+        "response-mode",
+        "MODE",
+        "streaming|buffered: the function URL's invoke mode",
+    ),
+    (
+        "env",
+        "KEY=VALUE",
+        "an environment variable of the function (repeatable)",
+    ),
+];
+
 /// What the command line asks for.
 #[derive(Debug, PartialEq)]
 pub(crate) enum Command {
@@ -233,6 +270,9 @@ fn parse_local(mut args: impl Iterator<Item = OsString>) -> Result<Option<Local>
             local.vars.insert(var, value);
             continue;
         }
+        if !FUNCTION_FLAGS.iter().any(|(f, ..)| *f == name) {
+            return Err(usage(format!("unknown option \"--{name}\"")));
+        }
         let value = take(name, inline, &mut args)?;
         match name {
             "function-name" => local.function_name = Some(non_empty(name, value)?),
@@ -296,21 +336,6 @@ fn take(
     if let Some(value) = inline {
         return Ok(value);
     }
-    let known = SERVER_FLAGS.iter().any(|(f, ..)| *f == name)
-        || [
-            "function-name",
-            "region",
-            "handler",
-            "task-root",
-            "memory",
-            "max-concurrency",
-            "response-mode",
-            "env",
-        ]
-        .contains(&name);
-    if !known {
-        return Err(usage(format!("unknown option \"--{name}\"")));
-    }
     let value = args
         .next()
         .ok_or_else(|| usage(format!("--{name} needs a value")))?;
@@ -371,35 +396,8 @@ pub(crate) fn help() -> String {
          \n\
          FUNCTION:\n",
     );
-    let function = [
-        (
-            "--function-name NAME",
-            "AWS_LAMBDA_FUNCTION_NAME [default: the command's name]",
-        ),
-        ("--region REGION", "AWS_REGION [default: us-east-1]"),
-        (
-            "--memory MB",
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE [default: 128]",
-        ),
-        ("--handler NAME", "_HANDLER [default: bootstrap]"),
-        (
-            "--task-root DIR",
-            "LAMBDA_TASK_ROOT and working directory [default: .]",
-        ),
-        (
-            "--max-concurrency N",
-            "one process serves N invocations at once (Managed Instances)",
-        ),
-        (
-            "--response-mode MODE",
-            "streaming|buffered: the function URL's invoke mode",
-        ),
-        (
-            "--env KEY=VALUE",
-            "an environment variable of the function (repeatable)",
-        ),
-    ];
-    for (flag, what) in function {
+    for (flag, value, what) in FUNCTION_FLAGS {
+        let flag = format!("--{flag} {value}");
         out += &format!("    {flag:<34} {what}\n");
     }
     out += "\nSERVER (each flag sets the variable shown; a flag wins over its variable):\n";

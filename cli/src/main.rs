@@ -67,12 +67,17 @@ fn run(local: args::Local) -> Result<(), String> {
         .function_name
         .clone()
         .unwrap_or_else(|| args::default_function_name(&program));
-    config.region = local
-        .region
-        .clone()
-        .or_else(|| env_text("AWS_REGION"))
-        .or_else(|| env_text("AWS_DEFAULT_REGION"))
-        .unwrap_or_else(|| "us-east-1".to_owned());
+    // Else `AWS_REGION`, which `Config::from_env` read, or `AWS_DEFAULT_REGION`; the host
+    // defaults to us-east-1.
+    if let Some(region) = local.region.clone().or_else(|| {
+        config
+            .region
+            .is_empty()
+            .then(|| env_text("AWS_DEFAULT_REGION"))
+            .flatten()
+    }) {
+        config.region = region;
+    }
 
     let mut function = Function::new(program.as_os_str()).args(local.args);
     if let Some(mode) = &local.response_mode {

@@ -76,6 +76,8 @@ pub(crate) struct Sandbox {
     pub(crate) events: mpsc::UnboundedSender<Event>,
     /// `Some` once the process is gone, with why.
     pub(crate) exited: watch::Receiver<Option<Exit>>,
+    /// The process's `_HANDLER`, which `register` tells extensions.
+    pub(crate) handler: String,
 }
 
 /// Why a runtime process is gone, as Lambda says it to the invocations it held.
@@ -144,9 +146,11 @@ impl RuntimeApi {
         self.in_flight.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn tell(&self, event: Event) {
+    /// Tells the host `event`, made only when a host listens (the in-process Runtime API of
+    /// `run` and the test kit has none).
+    fn tell(&self, event: impl FnOnce() -> Event) {
         if let Some(sandbox) = &self.sandbox {
-            let _ = sandbox.events.send(event);
+            let _ = sandbox.events.send(event());
         }
     }
 
@@ -164,12 +168,12 @@ impl RuntimeApi {
         let Some(flight) = self.in_flight().remove(id) else {
             return false;
         };
-        let failure = match &last {
-            Reply::Failed(f) | Reply::Error(f) => Some(f.clone()),
+        let failure = match (&self.sandbox, &last) {
+            (Some(_), Reply::Failed(f) | Reply::Error(f)) => Some(f.clone()),
             _ => None,
         };
         let _ = flight.tx.send(last.into()).await;
-        self.tell(Event::Settled {
+        self.tell(|| Event::Settled {
             id: id.to_owned(),
             failure,
         });
@@ -274,7 +278,7 @@ async fn handle(api: Arc<RuntimeApi>, req: Request<Incoming>) -> Response<Full<B
 
 /// `GET /runtime/invocation/next`: the next invocation whose caller is still waiting.
 async fn next(api: &RuntimeApi) -> Response<Full<Bytes>> {
-    api.tell(Event::Polling);
+    api.tell(|| Event::Polling);
     let job = {
         let mut queue = api.queue.lock().await;
         loop {
@@ -320,7 +324,7 @@ async fn next(api: &RuntimeApi) -> Response<Full<Bytes>> {
         set("lambda-runtime-client-context", cc);
     }
     tracing::debug!(request_id = %job.request_id, "invocation handed to the runtime");
-    api.tell(Event::Handed {
+    api.tell(|| Event::Handed {
         id: job.request_id.clone(),
     });
     let flight = Flight {
@@ -464,7 +468,7 @@ async fn init_error(api: &RuntimeApi, req: Request<Incoming>) -> Response<Full<B
         error = failure.error_message(),
         "the function's initialisation failed"
     );
-    api.tell(Event::InitError(failure));
+    api.tell(|| Event::InitError(failure));
     accepted()
 }
 
@@ -488,13 +492,17 @@ async fn extension(api: &RuntimeApi, rest: &str, req: Request<Incoming>) -> Resp
                 );
             };
             tracing::info!(extension = %name, "an extension registered");
-            api.tell(Event::Registered);
+            api.tell(|| Event::Registered);
             let mut res = json_reply(
                 StatusCode::OK,
                 serde_json::json!({
                     "functionName": api.function_name,
                     "functionVersion": api.function_version,
-                    "handler": std::env::var("_HANDLER").unwrap_or_default(),
+                    // The process's, or in-process the runtime's own.
+                    "handler": match &api.sandbox {
+                        Some(sandbox) => sandbox.handler.clone(),
+                        None => std::env::var("_HANDLER").unwrap_or_default(),
+                    },
                 }),
             );
             let id = super::request_id();

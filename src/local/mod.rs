@@ -307,9 +307,8 @@ impl Options {
     /// and [`Iam::from_env`]'s; a missing or unparsable variable keeps its default (with a
     /// warning when unparsable).
     pub fn from_env() -> Self {
-        let complaints = RefCell::new(Vec::new());
-        let options = Self::from_lookup(|name| std::env::var(name).ok(), &complaints);
-        for complaint in complaints.into_inner() {
+        let (options, complaints) = Self::from_lookup(|name| std::env::var(name).ok());
+        for complaint in complaints {
             tracing::warn!("ignoring {complaint}");
         }
         options
@@ -331,9 +330,7 @@ impl Options {
     /// # Ok::<(), lambda_stream::Error>(())
     /// ```
     pub fn from_vars(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
-        let complaints = RefCell::new(Vec::new());
-        let options = Self::from_lookup(lookup, &complaints);
-        let complaints = complaints.into_inner();
+        let (options, complaints) = Self::from_lookup(lookup);
         if complaints.is_empty() {
             Ok(options)
         } else {
@@ -341,11 +338,9 @@ impl Options {
         }
     }
 
-    /// The options `lookup` gives, with what could not be parsed in `complaints`.
-    fn from_lookup(
-        lookup: impl Fn(&str) -> Option<String>,
-        complaints: &RefCell<Vec<String>>,
-    ) -> Self {
+    /// The options `lookup` gives, and what of it could not be parsed (kept as the default).
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> (Self, Vec<String>) {
+        let complaints = RefCell::new(Vec::new());
         let warn = |complaint: String| complaints.borrow_mut().push(complaint);
         let mut options = Options::default();
         let var = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
@@ -391,7 +386,7 @@ impl Options {
         }
         door_settings(&mut options, &var, &warn);
         options.iam = Iam::from_lookup(&lookup);
-        options
+        (options, complaints.into_inner())
     }
 }
 
@@ -611,7 +606,7 @@ mod tests {
 
     /// The options of `vars`, leniently.
     fn lookup(vars: impl Fn(&str) -> Option<String>) -> Options {
-        Options::from_lookup(vars, &RefCell::new(Vec::new()))
+        Options::from_lookup(vars).0
     }
 
     #[test]

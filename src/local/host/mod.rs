@@ -160,6 +160,9 @@ impl Server {
         if config.region.is_empty() {
             config.region = "us-east-1".to_owned();
         }
+        if config.function_version.is_empty() {
+            config.function_version = "$LATEST".to_owned();
+        }
         config.memory_size_mb = Some(function.memory_size_mb);
         let timeout = self.options.function_timeout;
         let environments = match function.max_concurrency {

@@ -47,17 +47,54 @@ pub(super) struct Env {
     pub(super) stop: watch::Receiver<bool>,
 }
 
-/// An invocation the process holds.
-struct Held {
-    since: Instant,
+/// The invocations the process holds, and the lines Lambda writes around each.
+struct Log<'a> {
+    host: &'a Host,
+    pid: Option<u32>,
+    /// How long the process took to initialise, once it has.
+    init: Option<Duration>,
+    /// Whether a `REPORT` carried the init duration already: the first one does.
+    init_reported: bool,
+    /// Since when each invocation is held.
+    held: HashMap<String, Instant>,
+}
+
+impl Log<'_> {
+    /// The invocation `request_id` was handed to the process: its `START` line.
+    fn start(&mut self, request_id: String) {
+        log_line(&format!(
+            "START RequestId: {request_id} Version: {}",
+            self.host.config.function_version
+        ));
+        self.held.insert(request_id, Instant::now());
+    }
+
+    /// The invocation `request_id` is over: its `END` and `REPORT` lines, with `status` when
+    /// the environment ended it.
+    fn end(&mut self, request_id: &str, failure: Option<&Diagnostic>, status: Option<&str>) {
+        let Some(since) = self.held.remove(request_id) else {
+            return;
+        };
+        let init = self.init.filter(|_| !self.init_reported);
+        self.init_reported = true;
+        report(
+            self.host,
+            request_id,
+            since.elapsed(),
+            init,
+            self.pid,
+            failure,
+            status,
+        );
+    }
 }
 
 /// What ended the process, besides its own exit.
 enum Ending {
     /// It exited on its own (or crashed).
     Exited,
-    /// Its invocation timed out after this long.
-    TimedOut(Duration),
+    /// Its invocation ran past the function timeout.
+    TimedOut,
     /// It reported an init error.
     InitError(Diagnostic),
     /// It did not initialise within the function timeout.
@@ -80,6 +117,7 @@ pub(super) async fn run(env: Env) {
     let sandbox = Sandbox {
         events: events_tx,
         exited: exit_rx,
+        handler: host.function.handler.clone(),
     };
     let api = RuntimeApi::new(jobs, host.timeout, &host.config, Some(sandbox));
     let listener = match bind().await {
@@ -117,18 +155,22 @@ pub(super) async fn run(env: Env) {
     let pid = child.id();
     tracing::debug!(env = id, pid, "started the function's process");
 
-    let mut init: Option<Duration> = None;
-    // The first invocation's REPORT carries the init duration.
-    let mut report_init = true;
+    let mut log = Log {
+        host: &host,
+        pid,
+        init: None,
+        init_reported: false,
+        held: HashMap::new(),
+    };
     let mut extension = false;
-    let mut held: HashMap<String, Held> = HashMap::new();
     let one_at_a_time = host.function.max_concurrency.is_none();
     let ending = loop {
         // In classic mode the one invocation held times out; with many at once, the
         // invocation's caller gets its timeout and the process goes on.
-        let deadline = held
+        let deadline = log
+            .held
             .values()
-            .map(|h| h.since + host.timeout + PAST_DEADLINE)
+            .map(|since| *since + host.timeout + PAST_DEADLINE)
             .min()
             .filter(|_| one_at_a_time);
         let init_deadline = started + host.timeout;
@@ -139,18 +181,11 @@ pub(super) async fn run(env: Env) {
             }
             Some(event) = events.recv() => match event {
                 Event::Polling => {
-                    init.get_or_insert_with(|| started.elapsed());
+                    log.init.get_or_insert_with(|| started.elapsed());
                 }
-                Event::Handed { id: request_id } => {
-                    log_line(&format!("START RequestId: {request_id} Version: {}", version(&host)));
-                    held.insert(request_id, Held { since: Instant::now() });
-                }
+                Event::Handed { id: request_id } => log.start(request_id),
                 Event::Settled { id: request_id, failure } => {
-                    if let Some(h) = held.remove(&request_id) {
-                        let init = report_init.then_some(init).flatten();
-                        report_init = false;
-                        report(&host, &request_id, h.since.elapsed(), init, pid, failure.as_ref(), None);
-                    }
+                    log.end(&request_id, failure.as_ref(), None);
                     let _ = told.send(Told::Settled { env: id });
                 }
                 Event::InitError(failure) => {
@@ -161,9 +196,9 @@ pub(super) async fn run(env: Env) {
             },
             () = sleep_until(deadline) => {
                 let _ = child.start_kill();
-                break Ending::TimedOut(host.timeout);
+                break Ending::TimedOut;
             }
-            () = tokio::time::sleep_until(init_deadline), if init.is_none() => {
+            () = tokio::time::sleep_until(init_deadline), if log.init.is_none() => {
                 let _ = child.start_kill();
                 break Ending::InitTimeout;
             }
@@ -171,6 +206,10 @@ pub(super) async fn run(env: Env) {
         }
     };
 
+    let timed_out = format!(
+        "Task timed out after {:.2} seconds",
+        host.timeout.as_secs_f64()
+    );
     let exit = match &ending {
         Ending::Stopped => {
             shut_down(&mut child, extension).await;
@@ -179,9 +218,9 @@ pub(super) async fn run(env: Env) {
                 message: "the local server is shutting down".to_owned(),
             }
         }
-        Ending::TimedOut(after) => Exit {
+        Ending::TimedOut => Exit {
             error_type: types::SANDBOX_TIMEOUT,
-            message: format!("Task timed out after {:.2} seconds", after.as_secs_f64()),
+            message: timed_out.clone(),
         },
         Ending::InitTimeout => Exit {
             error_type: types::SANDBOX_TIMEOUT,
@@ -199,31 +238,27 @@ pub(super) async fn run(env: Env) {
         }
     };
     let _ = exit_tx.send(Some(exit.clone()));
-    if let Ending::TimedOut(after) = ending {
-        for request_id in held.keys() {
-            log_line(&format!(
-                "{} {request_id} Task timed out after {:.2} seconds",
-                timestamp(),
-                after.as_secs_f64()
-            ));
+    if let Ending::TimedOut = ending {
+        for request_id in log.held.keys() {
+            log_line(&format!("{} {request_id} {timed_out}", timestamp()));
         }
     }
-    if let Ending::InitError(failure) = &ending {
+    // A process that never initialised: its init failed, with the error it reported or the
+    // way it ended.
+    let init_error_type = match &ending {
+        Ending::InitError(failure) => Some(failure.error_type()),
+        Ending::Stopped => None,
+        _ => log.init.is_none().then_some(exit.error_type),
+    };
+    if let Some(error_type) = init_error_type {
         log_line(&format!(
-            "INIT_REPORT Init Duration: {:.2} ms\tPhase: init\tStatus: error\tError Type: {}",
+            "INIT_REPORT Init Duration: {:.2} ms\tPhase: init\tStatus: error\tError Type: {error_type}",
             ms(started.elapsed()),
-            failure.error_type()
-        ));
-    } else if init.is_none() && !matches!(ending, Ending::Stopped) {
-        log_line(&format!(
-            "INIT_REPORT Init Duration: {:.2} ms\tPhase: init\tStatus: error\tError Type: {}",
-            ms(started.elapsed()),
-            exit.error_type
         ));
     }
     let status = match ending {
-        Ending::TimedOut(_) => Some("timeout"),
-        _ => Some("error"),
+        Ending::TimedOut => "timeout",
+        _ => "error",
     };
     // What the process held fails for it; each gets its END and REPORT.
     api.fail_in_flight(&exit).await;
@@ -233,28 +268,17 @@ pub(super) async fn run(env: Env) {
             failure,
         } = event
         {
-            if let Some(h) = held.remove(&request_id) {
-                let init = report_init.then_some(init).flatten();
-                report_init = false;
-                report(
-                    &host,
-                    &request_id,
-                    h.since.elapsed(),
-                    init,
-                    pid,
-                    failure.as_ref(),
-                    status,
-                );
-            }
+            log.end(&request_id, failure.as_ref(), Some(status));
         }
     }
+    let initialised = log.init.is_some();
     server.abort();
     let _ = server.await;
     let init_failure = match ending {
         Ending::InitError(failure) => Some(failure),
         _ => None,
     };
-    gone(id, &api, &told, &exit, init.is_some(), init_failure).await;
+    gone(id, &api, &told, &exit, initialised, init_failure).await;
 }
 
 /// The environment is gone: the invocations queued to it and never taken go back to the
@@ -302,7 +326,7 @@ fn command(host: &Host, runtime_api: &str) -> Command {
     cmd.current_dir(&task_root);
     cmd.env("AWS_LAMBDA_RUNTIME_API", runtime_api)
         .env("AWS_LAMBDA_FUNCTION_NAME", name)
-        .env("AWS_LAMBDA_FUNCTION_VERSION", version(host))
+        .env("AWS_LAMBDA_FUNCTION_VERSION", &c.function_version)
         .env(
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
             f.memory_size_mb.to_string(),
@@ -333,13 +357,6 @@ fn command(host: &Host, runtime_api: &str) -> Command {
     cmd
 }
 
-fn version(host: &Host) -> &str {
-    match host.config.function_version.as_str() {
-        "" => "$LATEST",
-        v => v,
-    }
-}
-
 /// `2026/12/02/[$LATEST]` and 32 hex digits, as Lambda names a log stream.
 fn log_stream(host: &Host) -> String {
     let days = (SystemTime::now().duration_since(UNIX_EPOCH))
@@ -350,7 +367,10 @@ fn log_stream(host: &Host) -> String {
         .chars()
         .filter(char::is_ascii_hexdigit)
         .collect();
-    format!("{y:04}/{m:02}/{d:02}/[{}]{hex}", version(host))
+    format!(
+        "{y:04}/{m:02}/{d:02}/[{}]{hex}",
+        host.config.function_version
+    )
 }
 
 /// Stops the process: `SIGTERM` and [`SHUTDOWN_GRACE`] when an extension registered (Lambda
