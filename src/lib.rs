@@ -76,9 +76,6 @@
 //!   Lambda in debug builds ([release builds](local#release-builds) leave it out).
 //! - `local-release`: `run` starts the local server in release builds too
 //!   (`cargo run --release`).
-//! - `host` (Unix): `local::Server::host`, the local server in front of a function that runs
-//!   as a process of its own, any Lambda runtime ([hosting a process](local#hosting-a-process));
-//!   the `lambda-stream local -- COMMAND` command of `lambda-stream-cli` is built on it.
 //! - `testing`: `testing::TestClient`, to invoke a service through the real wire path in
 //!   your own tests.
 //! - `graceful-shutdown`: `shutdown::spawn_graceful_shutdown_handler`, which runs a future
@@ -92,8 +89,6 @@ mod catch_unwind;
 mod client;
 mod config;
 mod context;
-#[cfg(feature = "local")]
-mod emulator;
 mod error;
 pub mod event;
 #[cfg(feature = "local")]

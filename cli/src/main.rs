@@ -4,7 +4,7 @@
 //! `Invoke`/`InvokeWithResponseStream` on 127.0.0.1:7000, every chunk relayed as it is written.
 //!
 //! See `lambda-stream local --help`, and "Hosting a process" in the docs of
-//! `lambda_stream::local`.
+//! `lambda_stream_local`.
 
 #![forbid(unsafe_code)]
 
@@ -50,8 +50,7 @@ fn main() -> ExitCode {
 
 #[cfg(unix)]
 fn run(local: args::Local) -> Result<(), String> {
-    use lambda_stream::local::{Function, Options};
-    use lambda_stream::{Config, ResponseMode, Runtime};
+    use lambda_stream_local::{Function, FunctionConfig, InvokeMode, Options, Server};
 
     init_log(local.verbosity);
     let program = find(&local.program)?;
@@ -61,34 +60,37 @@ fn run(local: args::Local) -> Result<(), String> {
         Options::from_vars(|name| vars.get(name).cloned().or_else(|| std::env::var(name).ok()))
             .map_err(|e| format!("{e:?}"))?;
 
-    let mut config = Config::from_env();
-    config.runtime_api = None;
-    config.function_name = local
+    let mut config = FunctionConfig::default();
+    config.name = local
         .function_name
         .clone()
         .unwrap_or_else(|| args::default_function_name(&program));
-    // Else `AWS_REGION`, which `Config::from_env` read, or `AWS_DEFAULT_REGION`; the host
-    // defaults to us-east-1.
-    if let Some(region) = local.region.clone().or_else(|| {
-        config
-            .region
-            .is_empty()
-            .then(|| env_text("AWS_DEFAULT_REGION"))
-            .flatten()
-    }) {
+    if let Some(version) = env_text("AWS_LAMBDA_FUNCTION_VERSION") {
+        config.version = version;
+    }
+    // Else `AWS_REGION`, or `AWS_DEFAULT_REGION`; the host defaults to us-east-1.
+    if let Some(region) = (local.region.clone())
+        .or_else(|| env_text("AWS_REGION"))
+        .or_else(|| env_text("AWS_DEFAULT_REGION"))
+    {
         config.region = region;
     }
+    // The function URL's invoke mode: `--response-mode`, else lambda-stream's variable (the
+    // process inherits it, and a lambda-stream function answers in that mode).
+    let mode = local
+        .response_mode
+        .clone()
+        .or_else(|| env_text("LAMBDA_STREAM_RESPONSE_MODE"));
 
     let mut function = Function::new(program.as_os_str()).args(local.args);
-    if let Some(mode) = &local.response_mode {
-        // The door's invoke mode; a lambda-stream function answers in it too.
-        config.response_mode = mode
-            .parse::<ResponseMode>()
-            .map_err(|e| format!("--response-mode: {e}"))?;
+    if let Some(mode) = &mode {
+        if mode.trim().eq_ignore_ascii_case("buffered") {
+            config.invoke_mode = InvokeMode::Buffered;
+        }
         function = function.env("LAMBDA_STREAM_RESPONSE_MODE", mode);
     }
     if let Some(mb) = local.memory_mb {
-        function = function.memory_size_mb(mb);
+        config.memory_size_mb = mb;
     }
     if let Some(handler) = local.handler {
         function = function.handler(handler);
@@ -102,7 +104,7 @@ fn run(local: args::Local) -> Result<(), String> {
     for (k, v) in local.envs {
         function = function.env(k, v);
     }
-    let name = config.function_name.clone();
+    let name = config.name.clone();
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -110,10 +112,7 @@ fn run(local: args::Local) -> Result<(), String> {
         .map_err(|e| format!("cannot start: {e}"))?;
     runtime
         .block_on(async move {
-            let server = Runtime::new(config)
-                .local_options(options)
-                .bind_local()
-                .await?;
+            let server = Server::bind(options, config).await?;
             eprintln!(
                 "lambda-stream: hosting {} as function {name:?}; Ctrl-C stops it",
                 program.display()

@@ -23,8 +23,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use tokio::task::JoinSet;
-
 use self::invocation::Settings;
 use crate::client::Client;
 #[cfg(feature = "local")]
@@ -414,8 +412,21 @@ const NOT_IN_RELEASE_BUILDS: &str = "AWS_LAMBDA_RUNTIME_API is not set, and rele
     not start the local server: run a debug build (`cargo run`), or enable lambda-stream's \
     `local-release` feature";
 
-/// The local server's tasks, while it serves.
-pub(crate) type LocalTasks = Option<JoinSet<()>>;
+/// The local server, while it serves (`None` on Lambda).
+#[cfg(feature = "local")]
+pub(crate) type LocalTasks = Option<local::Serving>;
+/// Never a local server without the `local` feature.
+#[cfg(not(feature = "local"))]
+pub(crate) type LocalTasks = Option<NoLocalServer>;
+/// What is never there: a local server, without the `local` feature.
+#[cfg(not(feature = "local"))]
+pub(crate) enum NoLocalServer {}
+
+/// Dropped as the local server would be, where `run*` drop it before serving Lambda.
+#[cfg(not(feature = "local"))]
+impl Drop for NoLocalServer {
+    fn drop(&mut self) {}
+}
 
 /// The future of [`Runtime::connect`].
 type Connecting = Pin<Box<dyn Future<Output = Result<(Runtime, LocalTasks), Error>> + Send>>;

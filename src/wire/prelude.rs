@@ -3,6 +3,7 @@
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::response::Parts;
+use lambda_stream_protocol::is_dropped_from_prelude as is_dropped;
 
 use super::HTTP_INTEGRATION_CONTENT_TYPE;
 use crate::wire::ResponseFormat;
@@ -38,23 +39,6 @@ pub(crate) fn encode_head(format: ResponseFormat, parts: &Parts) -> Head {
             }
         }
     }
-}
-
-/// Headers that describe the connection to the Runtime API rather than the response, or that
-/// the service recomputes: never forwarded. `content-length` in particular is remapped by the
-/// service to `x-amzn-remapped-content-length`, and would be wrong for a stream anyway.
-pub(crate) fn is_dropped(name: &str) -> bool {
-    matches!(
-        name,
-        "content-length"
-            | "connection"
-            | "keep-alive"
-            | "proxy-connection"
-            | "transfer-encoding"
-            | "te"
-            | "trailer"
-            | "upgrade"
-    )
 }
 
 /// `{"statusCode":S,"headers":{...},"cookies":[...]}` (payload 2.0) or

@@ -14,17 +14,17 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use super::buffered::buffered_function_url;
 use super::respond::{
-    accepts_trailers, header_value, json, log_failure, read_payload, text, too_large_response,
-    Refused,
+    accepts_trailers, error_trailers, header_value, json, log_failure, read_payload, text,
+    too_large_response, Refused,
 };
 use super::{Admitted, Doors};
-use crate::emulator::http1::Body;
-use crate::emulator::{self, event, prelude, Next as _, Replies};
-use crate::local::door::Door;
-use crate::local::inspector::Recording;
-use crate::local::Bandwidth;
-use crate::wire::{self, MAX_PAYLOAD};
-use crate::{BoxError, Diagnostic};
+use crate::emulator::{self, event, prelude, ReadReplies as _, Replies};
+use crate::guard::Door;
+use crate::http1::Body;
+use crate::inspector::Recording;
+use crate::Bandwidth;
+use crate::{BoxError, ErrorReport};
+use lambda_stream_protocol::{MAX_PAYLOAD, TRAILER_DECLARATION};
 
 /// The largest streamed response Lambda sends: 200 MB.
 const MAX_STREAMED: u64 = 200 * 1024 * 1024;
@@ -44,7 +44,7 @@ pub(super) async fn function_url(
     let (parts, body) = req.into_parts();
     let body = read_payload(&parts.headers, body).await?;
     let authorizer = doors.guard.authorize(&parts, &body, Door::FunctionUrl)?;
-    let id = emulator::request_id();
+    let id = emulator::new_request_id();
     let event = event::function_url(&parts, &body, peer, &id, SystemTime::now(), authorizer);
     if event.len() > MAX_PAYLOAD {
         return Err(Refused::TooLarge);
@@ -82,7 +82,7 @@ pub(super) async fn invoke_raw(
     let (parts, body) = req.into_parts();
     let payload = read_payload(&parts.headers, body).await?;
     doors.guard.authorize(&parts, &payload, Door::Api)?;
-    let id = emulator::request_id();
+    let id = emulator::new_request_id();
     let door = ("invoke", "POST", "/invoke");
     let Admitted {
         permit,
@@ -126,7 +126,7 @@ impl Flow {
 
     /// `data`, trimmed to what fits in Lambda's 200 MB; waits first when paced. `Err` once
     /// the response is over the limit (after the part that fits is returned once).
-    async fn admit(&mut self, mut data: Bytes) -> Result<Bytes, Diagnostic> {
+    async fn admit(&mut self, mut data: Bytes) -> Result<Bytes, ErrorReport> {
         let room = MAX_STREAMED - self.sent;
         if room == 0 {
             return Err(too_large_response(MAX_STREAMED));
@@ -154,9 +154,9 @@ async fn stream_back(
     id: &str,
     trailers: bool,
     mut flow: Flow,
-    failed: impl FnOnce(&Diagnostic) -> Response<Body>,
+    failed: impl FnOnce(&ErrorReport) -> Response<Body>,
 ) -> Response<Body> {
-    let opened = match prelude::open(&mut replies).await {
+    let opened = match prelude::open_prelude(&mut replies).await {
         Ok(opened) => opened,
         Err(unopened) => {
             let failure = unopened.failure;
@@ -192,7 +192,7 @@ async fn stream_back(
         .insert("x-amzn-requestid", header_value(id));
     if trailers {
         // hyper sends only the trailers declared up front.
-        res.headers_mut().insert(TRAILER, wire::TRAILER_DECLARATION);
+        res.headers_mut().insert(TRAILER, TRAILER_DECLARATION);
     }
     res
 }
@@ -241,7 +241,7 @@ async fn pump(
             &failure,
             "the response failed midway; ending it with error trailers",
         );
-        let _ = tx.send_trailers(wire::error_trailers(&failure)).await;
+        let _ = tx.send_trailers(error_trailers(&failure)).await;
     } else {
         log_failure(
             &id,

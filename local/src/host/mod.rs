@@ -19,20 +19,16 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
-use super::Server;
-use crate::{Config, Error};
-
-/// The function's memory size by default, in MB: Lambda's default.
-const DEFAULT_MEMORY_MB: u32 = 128;
+use crate::{Error, FunctionConfig, Server};
 
 /// A function process for [`Server::host`]: the command Lambda would run as the runtime
 /// (a `bootstrap`, or any program that speaks the Runtime API), and how it is run.
 ///
 /// ```no_run
-/// # async fn doc() -> Result<(), lambda_stream::Error> {
-/// use lambda_stream::local::Function;
+/// # async fn doc() -> Result<(), lambda_stream_local::Error> {
+/// use lambda_stream_local::{Function, FunctionConfig, Options, Server};
 ///
-/// let server = lambda_stream::Runtime::from_env().bind_local().await?;
+/// let server = Server::bind(Options::from_env(), FunctionConfig::default()).await?;
 /// server.host(Function::new("target/release/my-fn")).await
 /// # }
 /// ```
@@ -42,7 +38,6 @@ pub struct Function {
     args: Vec<OsString>,
     envs: Vec<(OsString, OsString)>,
     max_concurrency: Option<NonZeroUsize>,
-    memory_size_mb: u32,
     handler: String,
     task_root: Option<PathBuf>,
 }
@@ -56,7 +51,6 @@ impl fmt::Debug for Function {
             .field("args", &self.args)
             .field("envs", &names)
             .field("max_concurrency", &self.max_concurrency)
-            .field("memory_size_mb", &self.memory_size_mb)
             .field("handler", &self.handler)
             .field("task_root", &self.task_root)
             .finish()
@@ -71,7 +65,6 @@ impl Function {
             args: Vec::new(),
             envs: Vec::new(),
             max_concurrency: None,
-            memory_size_mb: DEFAULT_MEMORY_MB,
             handler: "bootstrap".to_owned(),
             task_root: None,
         }
@@ -103,12 +96,6 @@ impl Function {
         self
     }
 
-    /// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`, in MB (default 128). Nothing enforces it.
-    pub fn memory_size_mb(mut self, mb: u32) -> Self {
-        self.memory_size_mb = mb;
-        self
-    }
-
     /// `_HANDLER` (default `bootstrap`).
     pub fn handler(mut self, handler: impl Into<String>) -> Self {
         self.handler = handler.into();
@@ -126,7 +113,7 @@ impl Function {
 /// What every environment of the hosted function shares.
 struct Host {
     function: Function,
-    config: Config,
+    config: FunctionConfig,
     timeout: Duration,
     /// How many environments may run at once.
     environments: usize,
@@ -135,7 +122,7 @@ struct Host {
 impl Server {
     /// Serves the front doors, with `function` run as the function's processes, until the
     /// host is stopped (Ctrl-C, `SIGTERM` or `SIGHUP`); see
-    /// [Hosting a process](super#hosting-a-process).
+    /// [Hosting a process](crate#hosting-a-process).
     ///
     /// A host killed outright (`SIGKILL`) cannot stop its processes: they lose their Runtime
     /// API, and end as their runtime ends then.
@@ -153,17 +140,7 @@ impl Server {
         function: Function,
         stop: impl Future<Output = ()>,
     ) -> Result<(), Error> {
-        let mut config = self.config.clone();
-        if config.function_name.is_empty() {
-            config.function_name = "local".to_owned();
-        }
-        if config.region.is_empty() {
-            config.region = "us-east-1".to_owned();
-        }
-        if config.function_version.is_empty() {
-            config.function_version = "$LATEST".to_owned();
-        }
-        config.memory_size_mb = Some(function.memory_size_mb);
+        let config = self.function.clone();
         let timeout = self.options.function_timeout;
         let environments = match function.max_concurrency {
             Some(_) => 1,
@@ -175,10 +152,10 @@ impl Server {
             timeout,
             environments,
         });
-        let (queue, jobs) = mpsc::unbounded_channel();
-        let mut tasks = self.open(queue, config.response_mode);
+        let (queue, invocations) = mpsc::unbounded_channel();
+        let mut tasks = self.open(queue);
         let (stopping, stopped) = watch::channel(false);
-        let pool = tokio::spawn(pool::dispatch(host, jobs, stopped));
+        let pool = tokio::spawn(pool::dispatch(host, invocations, stopped));
         stop.await;
         tracing::info!("stopping: the function's processes are shut down as Lambda does");
         // The doors first: no new invocation while the processes stop.
@@ -194,7 +171,7 @@ impl Server {
 fn stop_signal() -> Result<impl Future<Output = ()>, Error> {
     use tokio::signal::unix::{signal, SignalKind};
     let listen = |kind: SignalKind, name: &str| {
-        signal(kind).map_err(|e| Error::local(format!("cannot handle {name}: {e}")))
+        signal(kind).map_err(|e| Error::server(format!("cannot handle {name}: {e}")))
     };
     let mut term = listen(SignalKind::terminate(), "SIGTERM")?;
     let mut int = listen(SignalKind::interrupt(), "SIGINT")?;

@@ -18,11 +18,11 @@ use http::{HeaderMap, HeaderValue, Method};
 /// any the function set, as a function URL with CORS settings does.
 ///
 /// ```
-/// let mut cors = lambda_stream::local::Cors::default();
+/// let mut cors = lambda_stream_local::Cors::default();
 /// cors.allow_origins = vec!["http://localhost:5173".to_owned()];
 /// cors.allow_methods = vec!["GET".to_owned(), "POST".to_owned()];
 /// cors.max_age = Some(std::time::Duration::from_secs(300));
-/// let mut options = lambda_stream::local::Options::default();
+/// let mut options = lambda_stream_local::Options::default();
 /// options.cors = Some(cors);
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

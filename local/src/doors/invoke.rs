@@ -12,10 +12,10 @@ use hyper::body::Incoming;
 use super::buffered::collect;
 use super::respond::{empty, full, header_value, json, log_failure, read_payload, Refused};
 use super::{Admitted, Doors};
-use crate::emulator::http1::Body;
-use crate::emulator::{self, Next as _};
-use crate::local::door::Door;
-use crate::local::eventstream;
+use crate::emulator::{self, ReadReplies as _};
+use crate::eventstream;
+use crate::guard::Door;
+use crate::http1::Body;
 use crate::BoxError;
 
 /// `InvokeWithResponseStream`: an event stream of `PayloadChunk`s, then `InvokeComplete`.
@@ -26,7 +26,7 @@ pub(super) async fn invoke_with_response_stream(
     let (parts, body) = req.into_parts();
     let payload = read_payload(&parts.headers, body).await?;
     doors.guard.authorize(&parts, &payload, Door::Api)?;
-    let id = emulator::request_id();
+    let id = emulator::new_request_id();
     let door = ("InvokeWithResponseStream", "POST", parts.uri.path());
     let Admitted {
         permit,
@@ -98,7 +98,7 @@ pub(super) async fn invoke(
     if invocation_type == "DryRun" {
         return Ok(empty(StatusCode::NO_CONTENT));
     }
-    let id = emulator::request_id();
+    let id = emulator::new_request_id();
     let door = ("Invoke", "POST", parts.uri.path());
     let Admitted {
         permit,

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use super::sandbox;
 use super::Host;
-use crate::emulator::Job;
+use crate::emulator::Invocation;
 
 /// What an environment tells the pool.
 pub(super) enum Told {
@@ -22,13 +22,13 @@ pub(super) enum Told {
     Settled { env: u64 },
     /// Environment `env` is gone; `requeue` are the invocations queued to it that its
     /// process never took, to be given to another.
-    Gone { env: u64, requeue: Vec<Job> },
+    Gone { env: u64, requeue: Vec<Invocation> },
 }
 
 /// An environment, as the pool sees it.
 struct Env {
     id: u64,
-    queue: mpsc::UnboundedSender<Job>,
+    queue: mpsc::UnboundedSender<Invocation>,
     /// Invocations given to it and not yet over.
     load: usize,
     last_used: Instant,
@@ -37,13 +37,13 @@ struct Env {
 /// Gives the invocations of `jobs` to environments until `stop`, then stops them all.
 pub(super) async fn dispatch(
     host: Arc<Host>,
-    mut jobs: mpsc::UnboundedReceiver<Job>,
+    mut jobs: mpsc::UnboundedReceiver<Invocation>,
     stop: watch::Receiver<bool>,
 ) {
     let capacity = host.function.max_concurrency.map_or(1, |n| n.get());
     let (told, mut tellings) = mpsc::unbounded_channel();
     let mut envs: Vec<Env> = Vec::new();
-    let mut pending: VecDeque<Job> = VecDeque::new();
+    let mut pending: VecDeque<Invocation> = VecDeque::new();
     let mut running = JoinSet::new();
     let mut next_id = 0u64;
     let mut stopped = stop.clone();

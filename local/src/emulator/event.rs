@@ -7,7 +7,6 @@
 //!
 //! [fmt]: https://docs.aws.amazon.com/lambda/latest/dg/urls-invocation.html#urls-payloads
 
-use super::civil::civil_from_days;
 use std::net::SocketAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -19,11 +18,13 @@ use http::{HeaderMap, Version};
 use percent_encoding::percent_decode_str;
 use serde_json::{json, Map, Value};
 
+use crate::civil::civil_from_days;
+
 /// The function URL domain of the event: the caller's `host` when it is one, else
 /// `local.lambda-url.<AWS_REGION, or us-east-1>.on.aws`. A function URL's events always carry
 /// such a domain, and the runtime tells them from API Gateway HTTP API events by it.
 fn domain_name(host: &str) -> String {
-    if crate::wire::is_function_url_domain(host) {
+    if lambda_stream_protocol::is_function_url_domain(host) {
         return host.to_owned();
     }
     let region = std::env::var("AWS_REGION")
@@ -31,6 +32,36 @@ fn domain_name(host: &str) -> String {
         .filter(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
         .unwrap_or_else(|| "us-east-1".to_owned());
     format!("local.lambda-url.{region}.on.aws")
+}
+
+/// The payload 2.0 event a function URL sends for the request `parts` with `body`, from
+/// `peer`, received `now`, as the invocation `request_id`.
+///
+/// As AWS builds it: header names lowercased, repeated headers and query parameters
+/// comma-joined, the `Cookie` header moved to `cookies`, the body base64-encoded
+/// (`isBase64Encoded`) unless it is text, `requestContext.http` from the request line and the
+/// peer. Its `requestContext.domainName` is the request's `Host` when that is a function URL's
+/// (`<id>.lambda-url.<region>.on.aws`), else `local.lambda-url.<AWS_REGION>.on.aws`.
+///
+/// ```
+/// use std::time::SystemTime;
+///
+/// let (parts, ()) = http::Request::post("/orders?id=7").body(()).unwrap().into_parts();
+/// let peer = "127.0.0.1:50000".parse().unwrap();
+/// let event =
+///     lambda_stream_local::function_url_event(&parts, b"{}", peer, "r-1", SystemTime::now());
+/// let event: serde_json::Value = serde_json::from_slice(&event).unwrap();
+/// assert_eq!(event["rawPath"], "/orders");
+/// assert_eq!(event["requestContext"]["http"]["method"], "POST");
+/// ```
+pub fn function_url_event(
+    parts: &Parts,
+    body: &[u8],
+    peer: SocketAddr,
+    request_id: &str,
+    now: SystemTime,
+) -> Bytes {
+    function_url(parts, body, peer, request_id, now, None)
 }
 
 /// The event for the request `parts` with `body`, from `peer`, received `now`. For a
@@ -268,7 +299,7 @@ mod tests {
         let bytes = function_url(&parts, b"", peer, "r", UNIX_EPOCH, Some(authorizer));
         let event: Value = serde_json::from_slice(&bytes).unwrap();
         let sample: Value = serde_json::from_str(include_str!(
-            "../../tests/fixtures/events/function-url-get.json"
+            "../../../tests/fixtures/events/function-url-get.json"
         ))
         .unwrap();
         let keys = |v: &Value| {

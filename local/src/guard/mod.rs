@@ -1,6 +1,6 @@
 //! What a request must pass before a front door serves it: the `Host` allow-list, the
 //! cross-site check, the function URL's CORS settings and its `AWS_IAM` auth. See the
-//! [module docs](super#the-door).
+//! [crate docs](crate#the-guard).
 //!
 //! Each check is a few comparisons on the request head (the signature, under `AWS_IAM`, two
 //! SHA-256 and six HMAC computations), on the local server only: nothing of it is on the
@@ -25,12 +25,12 @@ use serde_json::{json, Value};
 
 pub use cors::Cors;
 
-use crate::emulator::http1::Body;
+use crate::http1::Body;
 use host::Hosts;
 use origin::Policy;
 use sigv4::{Credentials, Failure};
 
-/// A function URL's `AuthType`; see [`Options::auth`](super::Options::auth).
+/// A function URL's `AuthType`; see [`Options::auth`](crate::Options::auth).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum AuthType {
@@ -39,7 +39,7 @@ pub enum AuthType {
     None,
     /// `AWS_IAM`: every request to the function (function URL, `/invoke`, `Invoke`,
     /// `InvokeWithResponseStream`) must be signed (SigV4, service `lambda`) with the
-    /// credentials of [`Options::iam`](super::Options::iam) (`LOCAL_LAMBDA_AUTH=AWS_IAM`).
+    /// credentials of [`Options::iam`](crate::Options::iam) (`LOCAL_LAMBDA_AUTH=AWS_IAM`).
     AwsIam,
 }
 
@@ -168,7 +168,7 @@ impl fmt::Debug for Guard {
 const LOGGED: usize = 32;
 
 impl Guard {
-    pub(crate) fn new(options: &super::Options) -> Self {
+    pub(crate) fn new(options: &crate::Options) -> Self {
         Guard {
             hosts: Hosts::new(Some(options.addr.ip()), &options.allowed_hosts),
             allow_cross_site: options.allow_cross_site,
@@ -307,7 +307,7 @@ impl Guard {
     }
 
     /// Warnings about the settings, once at startup.
-    pub(crate) fn warn_at_startup(&self, options: &super::Options) {
+    pub(crate) fn warn_at_startup(&self, options: &crate::Options) {
         let ip = options.addr.ip();
         if !ip.is_loopback() {
             tracing::warn!(

@@ -8,7 +8,7 @@ use http::request::Parts;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::emulator::civil::days_from_civil;
+use crate::civil::days_from_civil;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -135,7 +135,7 @@ pub(crate) fn parse_amz_date(date: &str) -> Option<i64> {
 
 /// Seconds since the epoch → `YYYYMMDD'T'HHMMSS'Z'`.
 fn format_amz_date(secs: i64) -> String {
-    let (y, m, d) = crate::emulator::civil::civil_from_days(secs.div_euclid(86_400));
+    let (y, m, d) = crate::civil::civil_from_days(secs.div_euclid(86_400));
     let s = secs.rem_euclid(86_400);
     format!(
         "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",

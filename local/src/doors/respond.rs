@@ -7,10 +7,12 @@ use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 
-use crate::emulator::http1::Body;
-use crate::error::types;
-use crate::wire::MAX_PAYLOAD;
-use crate::Diagnostic;
+use base64::Engine as _;
+use lambda_stream_protocol::error_types as types;
+use lambda_stream_protocol::{ERROR_BODY, ERROR_TYPE, MAX_PAYLOAD};
+
+use crate::http1::Body;
+use crate::ErrorReport;
 
 /// How much of a body over the payload limit is read and dropped before answering `413`.
 const DRAIN_LIMIT: u64 = 64 * 1024 * 1024;
@@ -51,6 +53,21 @@ pub(super) async fn read_payload(
         return Err(Refused::TooLarge);
     }
     Ok(payload.freeze())
+}
+
+/// The trailers that end a response which failed midway, for an HTTP caller: the error type,
+/// and the base64 of the failure's JSON, as the runtime posted them.
+pub(super) fn error_trailers(failure: &ErrorReport) -> HeaderMap {
+    let mut trailers = HeaderMap::with_capacity(2);
+    let error_type = HeaderValue::from_str(failure.error_type())
+        .unwrap_or(HeaderValue::from_static(types::UNKNOWN));
+    trailers.insert(ERROR_TYPE, error_type);
+    let body = base64::engine::general_purpose::STANDARD.encode(failure.to_json());
+    // Standard base64 is always a valid header value.
+    if let Ok(value) = HeaderValue::from_str(&body) {
+        trailers.insert(ERROR_BODY, value);
+    }
+    trailers
 }
 
 /// Why a door turned a request away without invoking the function.
@@ -160,14 +177,14 @@ pub(super) fn json(status: StatusCode, body: Bytes) -> Response<Body> {
 }
 
 /// Lambda's error for a response over `limit` bytes.
-pub(super) fn too_large_response(limit: u64) -> Diagnostic {
-    Diagnostic::new(
+pub(super) fn too_large_response(limit: u64) -> ErrorReport {
+    ErrorReport::new(
         types::RESPONSE_SIZE_TOO_LARGE,
         format!("response payload size exceeded maximum allowed payload size ({limit} bytes)"),
     )
 }
 
-pub(super) fn log_failure(id: &str, failure: &Diagnostic, what: &str) {
+pub(super) fn log_failure(id: &str, failure: &ErrorReport, what: &str) {
     tracing::error!(
         request_id = id,
         error_type = failure.error_type(),

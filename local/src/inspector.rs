@@ -15,7 +15,7 @@ use http::{HeaderMap, StatusCode};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-use crate::Diagnostic;
+use crate::ErrorReport;
 
 /// The inspector's page: one self-contained file.
 pub(crate) const PAGE: &str = include_str!("inspector.html");
@@ -214,7 +214,7 @@ impl Recording {
     }
 
     /// The invocation failed with `failure`.
-    pub(crate) fn failed(&mut self, failure: &Diagnostic) {
+    pub(crate) fn failed(&mut self, failure: &ErrorReport) {
         self.record.error_type = Some(failure.error_type().to_owned());
         self.record.error_message = Some(failure.error_message().to_owned());
     }
@@ -278,7 +278,7 @@ mod tests {
         for _ in 0..10_000 {
             rec.chunk(&chunk);
         }
-        rec.failed(&Diagnostic::new("Sandbox.Timeout", "late"));
+        rec.failed(&ErrorReport::new("Sandbox.Timeout", "late"));
         rec.finish();
         let kept = inspector.snapshot();
         assert_eq!(kept.len(), 1);

@@ -27,10 +27,12 @@ use tokio::time::Instant;
 
 use super::pool::Told;
 use super::Host;
+use lambda_stream_protocol::error_types as types;
+
+use crate::civil;
 use crate::emulator::runtime_api::{self, Event, Exit, RuntimeApi, Sandbox};
-use crate::emulator::{civil, Job, Reply};
-use crate::error::types;
-use crate::Diagnostic;
+use crate::emulator::{Invocation, Reply};
+use crate::ErrorReport;
 
 /// How long a process with an extension has to exit after `SIGTERM`.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
@@ -42,7 +44,7 @@ const PAST_DEADLINE: Duration = Duration::from_millis(100);
 pub(super) struct Env {
     pub(super) id: u64,
     pub(super) host: Arc<Host>,
-    pub(super) jobs: mpsc::UnboundedReceiver<Job>,
+    pub(super) jobs: mpsc::UnboundedReceiver<Invocation>,
     pub(super) told: mpsc::UnboundedSender<Told>,
     pub(super) stop: watch::Receiver<bool>,
 }
@@ -64,14 +66,14 @@ impl Log<'_> {
     fn start(&mut self, request_id: String) {
         log_line(&format!(
             "START RequestId: {request_id} Version: {}",
-            self.host.config.function_version
+            self.host.config.version
         ));
         self.held.insert(request_id, Instant::now());
     }
 
     /// The invocation `request_id` is over: its `END` and `REPORT` lines, with `status` when
     /// the environment ended it.
-    fn end(&mut self, request_id: &str, failure: Option<&Diagnostic>, status: Option<&str>) {
+    fn end(&mut self, request_id: &str, failure: Option<&ErrorReport>, status: Option<&str>) {
         let Some(since) = self.held.remove(request_id) else {
             return;
         };
@@ -96,7 +98,7 @@ enum Ending {
     /// Its invocation ran past the function timeout.
     TimedOut,
     /// It reported an init error.
-    InitError(Diagnostic),
+    InitError(ErrorReport),
     /// It did not initialise within the function timeout.
     InitTimeout,
     /// The host is stopping.
@@ -290,7 +292,7 @@ async fn gone(
     told: &mpsc::UnboundedSender<Told>,
     exit: &Exit,
     initialised: bool,
-    init_failure: Option<Diagnostic>,
+    init_failure: Option<ErrorReport>,
 ) {
     let queued = api.take_queued().await;
     let mut requeue = Vec::new();
@@ -315,7 +317,7 @@ async fn bind() -> std::io::Result<TcpListener> {
 fn command(host: &Host, runtime_api: &str) -> Command {
     let f = &host.function;
     let c = &host.config;
-    let name = &c.function_name;
+    let name = &c.name;
     let mut cmd = Command::new(&f.program);
     cmd.args(&f.args);
     let task_root = f
@@ -326,14 +328,14 @@ fn command(host: &Host, runtime_api: &str) -> Command {
     cmd.current_dir(&task_root);
     cmd.env("AWS_LAMBDA_RUNTIME_API", runtime_api)
         .env("AWS_LAMBDA_FUNCTION_NAME", name)
-        .env("AWS_LAMBDA_FUNCTION_VERSION", &c.function_version)
+        .env("AWS_LAMBDA_FUNCTION_VERSION", &c.version)
         .env(
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-            f.memory_size_mb.to_string(),
+            c.memory_size_mb.to_string(),
         )
         .env("AWS_REGION", &c.region)
         .env("AWS_DEFAULT_REGION", &c.region)
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", c.log_group())
         .env("AWS_LAMBDA_LOG_STREAM_NAME", log_stream(host))
         .env("LAMBDA_TASK_ROOT", &task_root)
         .env("_HANDLER", &f.handler)
@@ -363,14 +365,11 @@ fn log_stream(host: &Host) -> String {
         .map(|d| (d.as_secs() / 86_400) as i64)
         .unwrap_or(0);
     let (y, m, d) = civil::civil_from_days(days);
-    let hex: String = crate::emulator::request_id()
+    let hex: String = crate::emulator::new_request_id()
         .chars()
         .filter(char::is_ascii_hexdigit)
         .collect();
-    format!(
-        "{y:04}/{m:02}/{d:02}/[{}]{hex}",
-        host.config.function_version
-    )
+    format!("{y:04}/{m:02}/{d:02}/[{}]{hex}", host.config.version)
 }
 
 /// Stops the process: `SIGTERM` and [`SHUTDOWN_GRACE`] when an extension registered (Lambda
@@ -427,7 +426,7 @@ fn report(
     took: Duration,
     init: Option<Duration>,
     pid: Option<u32>,
-    failure: Option<&Diagnostic>,
+    failure: Option<&ErrorReport>,
     status: Option<&str>,
 ) {
     let mut line = format!(
@@ -435,7 +434,7 @@ fn report(
          Memory Size: {} MB\tMax Memory Used: {} MB",
         ms(took),
         took.as_millis() + 1,
-        host.function.memory_size_mb,
+        host.config.memory_size_mb,
         pid.and_then(max_memory_mb).unwrap_or(0),
     );
     if let Some(init) = init {

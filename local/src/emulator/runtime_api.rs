@@ -18,11 +18,14 @@ use hyper::body::Incoming;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch, Mutex as AsyncMutex};
 
-use super::{http1, Job, Reply, Signal};
-use crate::error::types;
-use crate::local::door::host::Hosts;
-use crate::wire::{self, ERROR_TYPE, RESPONSE_MODE};
-use crate::{Config, Diagnostic};
+use base64::Engine as _;
+use http::HeaderMap;
+use lambda_stream_protocol::error_types as types;
+use lambda_stream_protocol::{self as protocol, ERROR_BODY, ERROR_TYPE, RESPONSE_MODE};
+
+use super::{Invocation, Reply, Signal};
+use crate::guard::host::Hosts;
+use crate::{http1, ErrorReport, FunctionConfig};
 
 const PREFIX: &str = "/2018-06-01/runtime/";
 const EXTENSION_PREFIX: &str = "/2020-01-01/extension/";
@@ -33,7 +36,7 @@ const ERROR_LIMIT: usize = 1024 * 1024;
 
 /// The Runtime API's state: the queue of invocations and those handed out.
 pub(crate) struct RuntimeApi {
-    queue: AsyncMutex<mpsc::UnboundedReceiver<Job>>,
+    queue: AsyncMutex<mpsc::UnboundedReceiver<Invocation>>,
     in_flight: Mutex<HashMap<String, Flight>>,
     function_timeout: Duration,
     function_arn: String,
@@ -62,10 +65,10 @@ pub(crate) enum Event {
     /// The invocation `id` is over: answered, failed, or failed for the runtime.
     Settled {
         id: String,
-        failure: Option<Diagnostic>,
+        failure: Option<ErrorReport>,
     },
     /// The runtime reported that its initialisation failed.
-    InitError(Diagnostic),
+    InitError(ErrorReport),
     /// An extension registered.
     Registered,
 }
@@ -90,8 +93,8 @@ pub(crate) struct Exit {
 
 impl Exit {
     /// The failure of the invocation `id`.
-    pub(crate) fn failure(&self, id: &str) -> Diagnostic {
-        Diagnostic::new(
+    pub(crate) fn failure(&self, id: &str) -> ErrorReport {
+        ErrorReport::new(
             self.error_type,
             format!("RequestId: {id} Error: {}", self.message),
         )
@@ -100,30 +103,18 @@ impl Exit {
 
 impl RuntimeApi {
     pub(crate) fn new(
-        queue: mpsc::UnboundedReceiver<Job>,
+        queue: mpsc::UnboundedReceiver<Invocation>,
         function_timeout: Duration,
-        config: &Config,
+        function: &FunctionConfig,
         sandbox: Option<Sandbox>,
     ) -> Arc<Self> {
-        let region = if config.region.is_empty() {
-            "us-east-1"
-        } else {
-            config.region.as_str()
-        };
         Arc::new(RuntimeApi {
             queue: AsyncMutex::new(queue),
             in_flight: Mutex::new(HashMap::new()),
             function_timeout,
-            function_arn: format!(
-                "arn:aws:lambda:{region}:000000000000:function:{}",
-                config.function_name
-            ),
-            function_name: config.function_name.clone(),
-            function_version: if config.function_version.is_empty() {
-                "$LATEST".to_owned()
-            } else {
-                config.function_version.clone()
-            },
+            function_arn: function.arn(),
+            function_name: function.name.clone(),
+            function_version: function.version.clone(),
             sandbox,
         })
     }
@@ -131,14 +122,14 @@ impl RuntimeApi {
     /// Closes the queue and takes what is in it, never handed out: the invocations a process
     /// that is gone did not get to.
     #[cfg(feature = "host")]
-    pub(crate) async fn take_queued(&self) -> Vec<Job> {
+    pub(crate) async fn take_queued(&self) -> Vec<Invocation> {
         let mut queue = self.queue.lock().await;
         queue.close();
-        let mut jobs = Vec::new();
+        let mut invocations = Vec::new();
         while let Ok(job) = queue.try_recv() {
-            jobs.push(job);
+            invocations.push(job);
         }
-        jobs
+        invocations
     }
 
     fn in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<String, Flight>> {
@@ -202,7 +193,7 @@ impl RuntimeApi {
 
     /// Why a response broke off: its process's exit, if it died (waiting a little to learn
     /// it), else a truncated stream.
-    async fn broke_off(&self, id: &str) -> Diagnostic {
+    async fn broke_off(&self, id: &str) -> ErrorReport {
         if let Some(sandbox) = &self.sandbox {
             let mut exited = sandbox.exited.clone();
             let died = tokio::time::timeout(EXIT_GRACE, exited.wait_for(Option::is_some)).await;
@@ -307,6 +298,7 @@ async fn next(api: &RuntimeApi) -> Response<Full<Bytes>> {
     // The channel is new and empty: there is room for this one.
     let _ = job.replies.try_send(Signal::Started {
         deadline: tokio::time::Instant::now() + timeout,
+        timeout,
     });
     let mut res = Response::new(Full::new(job.payload));
     let h = res.headers_mut();
@@ -316,12 +308,12 @@ async fn next(api: &RuntimeApi) -> Response<Full<Bytes>> {
             h.insert(name, v);
         }
     };
-    set("lambda-runtime-aws-request-id", &job.request_id);
-    set("lambda-runtime-deadline-ms", &deadline_ms.to_string());
-    set("lambda-runtime-invoked-function-arn", &api.function_arn);
-    set("lambda-runtime-trace-id", &trace_id(&job.request_id));
+    set(protocol::REQUEST_ID, &job.request_id);
+    set(protocol::DEADLINE_MS, &deadline_ms.to_string());
+    set(protocol::INVOKED_FUNCTION_ARN, &api.function_arn);
+    set(protocol::TRACE_ID, &trace_id(&job.request_id));
     if let Some(cc) = &job.client_context {
-        set("lambda-runtime-client-context", cc);
+        set(protocol::CLIENT_CONTEXT, cc);
     }
     tracing::debug!(request_id = %job.request_id, "invocation handed to the runtime");
     api.tell(|| Event::Handed {
@@ -344,7 +336,7 @@ async fn response(api: &RuntimeApi, id: &str, req: Request<Incoming>) -> Respons
     let mode = parts.headers.get(RESPONSE_MODE);
     if mode.is_some_and(|mode| mode != "streaming") {
         let why = "lambda-runtime-function-response-mode must be streaming";
-        let failure = Diagnostic::new(types::INVALID_RESPONSE_MODE, why);
+        let failure = ErrorReport::new(types::INVALID_RESPONSE_MODE, why);
         api.settle(id, Reply::Error(failure)).await;
         return reply(StatusCode::BAD_REQUEST, "InvalidFunctionResponseMode", why);
     }
@@ -352,7 +344,7 @@ async fn response(api: &RuntimeApi, id: &str, req: Request<Incoming>) -> Respons
     // Streamed as the mode header says, or as the content type of a prelude does; otherwise
     // a buffered runtime's one payload.
     let streaming =
-        mode.is_some() || content_type.as_ref() == Some(&wire::HTTP_INTEGRATION_CONTENT_TYPE);
+        mode.is_some() || content_type.as_ref() == Some(&protocol::HTTP_INTEGRATION_CONTENT_TYPE);
     // `None` once the caller has left: the rest is read and dropped, as Lambda does.
     let mut caller = Some(tx);
     let head = Reply::Head {
@@ -376,7 +368,7 @@ async fn response(api: &RuntimeApi, id: &str, req: Request<Incoming>) -> Respons
                 }
                 Err(frame) => {
                     if let Ok(trailers) = frame.into_trailers() {
-                        failure = wire::read_error_trailers(&trailers);
+                        failure = read_error_trailers(&trailers);
                     }
                 }
             },
@@ -404,7 +396,7 @@ async fn response(api: &RuntimeApi, id: &str, req: Request<Incoming>) -> Respons
 /// Whether a chunk of a response starts with what an error trailer does: a runtime that
 /// writes its error "trailers" into the body, where Lambda passes them on as body bytes.
 fn trailers_as_data(data: &[u8]) -> bool {
-    let name = wire::ERROR_TYPE;
+    let name = ERROR_TYPE;
     let name = name.as_str().as_bytes();
     data.len() > name.len()
         && data[..name.len()].eq_ignore_ascii_case(name)
@@ -505,7 +497,7 @@ async fn extension(api: &RuntimeApi, rest: &str, req: Request<Incoming>) -> Resp
                     },
                 }),
             );
-            let id = super::request_id();
+            let id = super::new_request_id();
             if let Ok(v) = HeaderValue::from_str(&id) {
                 res.headers_mut().insert("lambda-extension-identifier", v);
             }
@@ -537,7 +529,7 @@ async fn extension(api: &RuntimeApi, rest: &str, req: Request<Incoming>) -> Resp
 
 /// An error report: `{"errorType","errorMessage"}`, or the `Lambda-Runtime-Function-Error-Type`
 /// header when the body does not say.
-async fn read_failure(req: Request<Incoming>) -> Diagnostic {
+async fn read_failure(req: Request<Incoming>) -> ErrorReport {
     let (parts, body) = req.into_parts();
     let body = match Limited::new(body, ERROR_LIMIT).collect().await {
         Ok(b) => b.to_bytes(),
@@ -555,7 +547,29 @@ async fn read_failure(req: Request<Incoming>) -> Diagnostic {
         .unwrap_or_else(|| types::UNKNOWN.to_owned());
     let message =
         text("errorMessage").unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
-    Diagnostic::new(error_type, message)
+    ErrorReport::new(error_type, message)
+}
+
+/// What the error trailers of a failed response say, if they are there: the type, and the
+/// message of the base64 JSON body.
+fn read_error_trailers(trailers: &HeaderMap) -> Option<ErrorReport> {
+    let error_type = trailers.get(ERROR_TYPE)?;
+    let error_type = String::from_utf8_lossy(error_type.as_bytes()).into_owned();
+    let message = trailers
+        .get(ERROR_BODY)
+        .and_then(|b| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b.as_bytes())
+                .ok()
+        })
+        .and_then(|json| serde_json::from_slice::<serde_json::Value>(&json).ok())
+        .and_then(|v| {
+            v.get("errorMessage")
+                .and_then(|m| m.as_str())
+                .map(str::to_owned)
+        })
+        .unwrap_or_default();
+    Some(ErrorReport::new(error_type, message))
 }
 
 /// An X-Ray trace header derived from the request id.
@@ -592,7 +606,27 @@ fn json_reply(status: StatusCode, body: serde_json::Value) -> Response<Full<Byte
 
 #[cfg(test)]
 mod tests {
-    use super::trailers_as_data;
+    use super::*;
+
+    #[test]
+    fn error_trailers_read_back() {
+        let mut trailers = HeaderMap::new();
+        trailers.insert(ERROR_TYPE, HeaderValue::from_static("Function.StreamError"));
+        // base64 of {"errorType":"Function.StreamError","errorMessage":"upstream closed"}
+        let body = base64::engine::general_purpose::STANDARD
+            .encode(br#"{"errorType":"Function.StreamError","errorMessage":"upstream closed"}"#);
+        trailers.insert(ERROR_BODY, HeaderValue::from_str(&body).unwrap());
+        let report = read_error_trailers(&trailers).unwrap();
+        assert_eq!(
+            report,
+            ErrorReport::new("Function.StreamError", "upstream closed")
+        );
+        assert_eq!(read_error_trailers(&HeaderMap::new()), None);
+        let mut only_type = HeaderMap::new();
+        only_type.insert(ERROR_TYPE, HeaderValue::from_static("Function.X"));
+        let d = read_error_trailers(&only_type).unwrap();
+        assert_eq!((d.error_type(), d.error_message()), ("Function.X", ""));
+    }
 
     #[test]
     fn error_trailers_written_as_data_are_told_apart() {

@@ -7,11 +7,11 @@ use http::header::CONTENT_LENGTH;
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 
 use super::respond::{full, header_value, json, log_failure, text, too_large_response};
-use crate::emulator::http1::Body;
-use crate::emulator::{Next as _, Replies, Reply};
-use crate::local::inspector::Recording;
-use crate::wire::MAX_PAYLOAD;
-use crate::Diagnostic;
+use crate::emulator::{ReadReplies as _, Replies, Reply};
+use crate::http1::Body;
+use crate::inspector::Recording;
+use crate::ErrorReport;
+use lambda_stream_protocol::MAX_PAYLOAD;
 
 /// A whole response, up to Lambda's 6 MB for a buffered one, and how it failed, if it did;
 /// its content type goes to `content_type`.
@@ -19,7 +19,7 @@ pub(super) async fn collect(
     replies: &mut Replies,
     rec: &mut Recording,
     content_type: &mut Option<HeaderValue>,
-) -> (BytesMut, Option<Diagnostic>) {
+) -> (BytesMut, Option<ErrorReport>) {
     let mut payload = BytesMut::new();
     let failure = loop {
         match replies.next().await {

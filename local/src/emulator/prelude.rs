@@ -6,43 +6,49 @@ use http::header::{HeaderName, HeaderValue, CONTENT_TYPE, SET_COOKIE};
 use http::{HeaderMap, StatusCode};
 use serde_json::Value;
 
-use super::{Next, Reply};
-use crate::error::types;
-use crate::wire::{self, DELIMITER, HTTP_INTEGRATION_CONTENT_TYPE};
-use crate::Diagnostic;
+use lambda_stream_protocol::error_types as types;
+use lambda_stream_protocol::{
+    is_dropped_from_prelude, HTTP_INTEGRATION_CONTENT_TYPE, PRELUDE_DELIMITER as DELIMITER,
+};
+
+use super::{ReadReplies, Reply};
+use crate::ErrorReport;
 
 /// How much prelude is read before giving up on finding its delimiter.
 const PRELUDE_LIMIT: usize = 1024 * 1024;
 
-/// The head of a response, and the body bytes that came with the prelude.
+/// The head of a response, as [`open_prelude`] read it, and the body bytes that came with the
+/// prelude.
 #[derive(Debug)]
-pub(crate) struct Opened {
-    pub(crate) status: StatusCode,
-    pub(crate) headers: HeaderMap,
+#[non_exhaustive]
+pub struct Opened {
+    /// The prelude's `statusCode` (`200` without a prelude).
+    pub status: StatusCode,
+    /// The prelude's headers, its cookies as `Set-Cookie`; without a prelude, the response's
+    /// `Content-Type`.
+    pub headers: HeaderMap,
     /// The prelude's JSON as the runtime sent it (without its delimiter); `None` without one.
-    /// (The test kit records it; the local server needs only what it says.)
-    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
-    pub(crate) prelude: Option<Bytes>,
+    pub prelude: Option<Bytes>,
     /// The body bytes that came after the delimiter in the prelude's last chunk.
-    pub(crate) first: Bytes,
+    pub first: Bytes,
 }
 
-/// Why a response could not be opened. (The test kit reads all of it; the local server, the
-/// failure.)
+/// Why a response could not be opened by [`open_prelude`].
 #[derive(Debug)]
-#[cfg_attr(not(feature = "testing"), allow(dead_code))]
-pub(crate) struct Unopened {
-    pub(crate) failure: Diagnostic,
+#[non_exhaustive]
+pub struct Unopened {
+    /// What went wrong: the invocation's failure, or `Runtime.InvalidResponse`.
+    pub failure: ErrorReport,
     /// The runtime had posted the response's head when it failed.
-    pub(crate) head: bool,
+    pub head: bool,
     /// It failed before its head, reported to `/error`.
-    pub(crate) reported: bool,
+    pub reported: bool,
     /// The prelude's JSON, when that is what was wrong.
-    pub(crate) prelude: Option<Bytes>,
+    pub prelude: Option<Bytes>,
 }
 
 impl Unopened {
-    fn new(failure: Diagnostic, head: bool) -> Self {
+    fn new(failure: ErrorReport, head: bool) -> Self {
         Unopened {
             failure,
             head,
@@ -56,7 +62,7 @@ impl Unopened {
 ///
 /// `Err` when the invocation failed before its response started, or the prelude is unusable.
 /// Each byte is searched for the delimiter once, however the prelude is split.
-pub(crate) async fn open(replies: &mut impl Next) -> Result<Opened, Unopened> {
+pub async fn open_prelude(replies: &mut impl ReadReplies) -> Result<Opened, Unopened> {
     let content_type = loop {
         match replies.next().await {
             Reply::Head { content_type, .. } => break content_type,
@@ -113,7 +119,7 @@ pub(crate) async fn open(replies: &mut impl Next) -> Result<Opened, Unopened> {
     let mut json = buf.freeze();
     let first = json.split_off(at + DELIMITER.len());
     json.truncate(at);
-    match parse(&json) {
+    match parse_prelude(&json) {
         Ok((status, headers)) => Ok(Opened {
             status,
             headers,
@@ -131,13 +137,23 @@ fn find_delimiter(bytes: &[u8]) -> Option<usize> {
     bytes.windows(DELIMITER.len()).position(|w| w == DELIMITER)
 }
 
-fn invalid(why: &str) -> Diagnostic {
-    Diagnostic::new(types::INVALID_RESPONSE, why)
+fn invalid(why: &str) -> ErrorReport {
+    ErrorReport::new(types::INVALID_RESPONSE, why)
 }
 
 /// `{"statusCode": 200, "headers": {...}, "cookies": [...]}` (and `multiValueHeaders`, for
 /// preludes of the payload 1.0 shape) → status and headers, cookies as `Set-Cookie`.
-pub(crate) fn parse(json: &[u8]) -> Result<(StatusCode, HeaderMap), Diagnostic> {
+///
+/// A header name or value that cannot be one is left out (and logged); `content-length`
+/// becomes `x-amzn-remapped-content-length`, as a function URL remaps it.
+///
+/// ```
+/// let (status, headers) =
+///     lambda_stream_local::parse_prelude(br#"{"statusCode":201,"cookies":["a=1"]}"#).unwrap();
+/// assert_eq!(status, 201);
+/// assert_eq!(headers["set-cookie"], "a=1");
+/// ```
+pub fn parse_prelude(json: &[u8]) -> Result<(StatusCode, HeaderMap), ErrorReport> {
     let prelude: Value = serde_json::from_slice(json)
         .map_err(|e| invalid(&format!("the prelude is not json: {e}")))?;
     let status = match prelude.get("statusCode") {
@@ -183,7 +199,7 @@ fn add(headers: &mut HeaderMap, name: &str, value: &Value) {
     let name = match lower.as_str() {
         // What a function URL recomputes: a content-length would be wrong for a stream.
         "content-length" => "x-amzn-remapped-content-length",
-        other if wire::is_dropped(other) => return,
+        other if is_dropped_from_prelude(other) => return,
         other => other,
     };
     match (
@@ -205,7 +221,7 @@ mod tests {
     use super::*;
     use std::collections::VecDeque;
 
-    impl Next for VecDeque<Reply> {
+    impl ReadReplies for VecDeque<Reply> {
         async fn next(&mut self) -> Reply {
             self.pop_front().unwrap_or(Reply::End)
         }
@@ -228,7 +244,7 @@ mod tests {
             data(b"\0\0\0\0\0body"),
         ]
         .into();
-        let opened = open(&mut replies).await.unwrap();
+        let opened = open_prelude(&mut replies).await.unwrap();
         assert_eq!(opened.status, StatusCode::CREATED);
         assert_eq!(
             opened.prelude.as_deref(),
@@ -239,9 +255,9 @@ mod tests {
 
     #[tokio::test]
     async fn failures_before_and_after_the_head() {
-        let failure = || Diagnostic::new("Function.Error", "x");
+        let failure = || ErrorReport::new("Function.Error", "x");
         let mut replies: VecDeque<_> = [Reply::Error(failure())].into();
-        let u = open(&mut replies).await.unwrap_err();
+        let u = open_prelude(&mut replies).await.unwrap_err();
         assert!(u.reported && !u.head);
         let mut replies: VecDeque<_> = [
             Reply::Head {
@@ -252,7 +268,7 @@ mod tests {
             Reply::Failed(failure()),
         ]
         .into();
-        let u = open(&mut replies).await.unwrap_err();
+        let u = open_prelude(&mut replies).await.unwrap_err();
         assert!(u.head && !u.reported);
         assert_eq!(u.failure, failure());
         let mut replies: VecDeque<_> = [
@@ -263,14 +279,14 @@ mod tests {
             data(b"nope\0\0\0\0\0\0\0\0"),
         ]
         .into();
-        let u = open(&mut replies).await.unwrap_err();
+        let u = open_prelude(&mut replies).await.unwrap_err();
         assert_eq!(u.failure.error_type(), "Runtime.InvalidResponse");
         assert_eq!(u.prelude.as_deref(), Some(&b"nope"[..]));
     }
 
     #[test]
     fn status_headers_cookies() {
-        let (s, h) = parse(
+        let (s, h) = parse_prelude(
             br#"{"statusCode":201,"headers":{"Content-Type":"text/plain","x-n":3,"content-length":"9"},
                 "cookies":["a=1; Path=/","b=2"]}"#,
         )
@@ -287,7 +303,7 @@ mod tests {
     #[test]
     fn multi_value_headers_and_defaults() {
         let (s, h) =
-            parse(br#"{"headers":{"x":"a"},"multiValueHeaders":{"x":["1","2"]}}"#).unwrap();
+            parse_prelude(br#"{"headers":{"x":"a"},"multiValueHeaders":{"x":["1","2"]}}"#).unwrap();
         assert_eq!(s, StatusCode::OK);
         let xs: Vec<_> = h.get_all("x").iter().collect();
         assert_eq!(xs, ["1", "2"]);
@@ -295,9 +311,9 @@ mod tests {
 
     #[test]
     fn bad_preludes() {
-        assert!(parse(b"not json").is_err());
-        assert!(parse(br#"{"statusCode":99999}"#).is_err());
-        let (_, h) = parse(br#"{"headers":{"bad name":"x","ok":"line\nbreak"}}"#).unwrap();
+        assert!(parse_prelude(b"not json").is_err());
+        assert!(parse_prelude(br#"{"statusCode":99999}"#).is_err());
+        let (_, h) = parse_prelude(br#"{"headers":{"bad name":"x","ok":"line\nbreak"}}"#).unwrap();
         assert!(h.is_empty());
     }
 }

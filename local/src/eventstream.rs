@@ -17,7 +17,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::Diagnostic;
+use crate::ErrorReport;
 
 /// The content type of an event stream.
 pub(crate) const CONTENT_TYPE: &str = "application/vnd.amazon.eventstream";
@@ -91,7 +91,7 @@ pub(crate) fn payload_chunk(chunk: &[u8]) -> Bytes {
 }
 
 /// The final `InvokeComplete` event, with the error if the invocation failed.
-pub(crate) fn invoke_complete(failure: Option<&Diagnostic>) -> Bytes {
+pub(crate) fn invoke_complete(failure: Option<&ErrorReport>) -> Bytes {
     let payload = match failure {
         None => serde_json::json!({}),
         Some(f) => serde_json::json!({
@@ -160,7 +160,7 @@ mod tests {
     #[test]
     fn chunk_and_complete_round_trip() {
         let mut stream = payload_chunk(b"Number: 1\n").to_vec();
-        stream.extend_from_slice(&invoke_complete(Some(&Diagnostic::new(
+        stream.extend_from_slice(&invoke_complete(Some(&ErrorReport::new(
             "Function.StreamError",
             "db gone",
         ))));

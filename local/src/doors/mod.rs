@@ -1,4 +1,4 @@
-//! The front doors: the public HTTP/1.1 server callers use; see the module docs.
+//! The front doors: the public HTTP/1.1 server callers use; see the crate docs.
 //!
 //! - this file: what the doors share ([`Doors`]), the routes, and the inspector's pages;
 //! - `stream`: the streaming doors (the function URL, `POST /invoke`) and Lambda's limits on
@@ -25,12 +25,12 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 use self::respond::{full, json, text, Refused};
-use super::door::{Door, Guard};
-use super::inspector::{self, Inspector, Recording};
-use super::Options;
-use crate::emulator::http1::{self, Body};
-use crate::emulator::{job, Job, Replies};
-use crate::{BoxError, ResponseMode};
+use crate::emulator::{Invocation, Replies};
+use crate::guard::{Door, Guard};
+use crate::http1::{self, Body};
+use crate::inspector::{self, Inspector, Recording};
+use crate::Options;
+use crate::{BoxError, InvokeMode};
 
 const STREAMING_INVOKE: &str = "/response-streaming-invocations";
 const INVOKE: &str = "/invocations";
@@ -40,7 +40,7 @@ pub(crate) const INSPECTOR: &str = "/_lambda/";
 /// What the front doors share: the queue to the runtime, the options, the concurrency
 /// permits and the inspector.
 pub(crate) struct Doors {
-    queue: mpsc::UnboundedSender<Job>,
+    queue: mpsc::UnboundedSender<Invocation>,
     options: Options,
     permits: Arc<Semaphore>,
     inspector: Arc<Inspector>,
@@ -50,9 +50,9 @@ pub(crate) struct Doors {
 
 impl Doors {
     pub(crate) fn new(
-        queue: mpsc::UnboundedSender<Job>,
+        queue: mpsc::UnboundedSender<Invocation>,
         options: Options,
-        mode: ResponseMode,
+        mode: InvokeMode,
         guard: Guard,
     ) -> Arc<Self> {
         Arc::new(Doors {
@@ -60,7 +60,7 @@ impl Doors {
             permits: Arc::new(Semaphore::new(options.concurrency.get())),
             options,
             inspector: Inspector::new(),
-            buffered: mode == ResponseMode::Buffered,
+            buffered: mode == InvokeMode::Buffered,
             guard,
         })
     }
@@ -84,9 +84,8 @@ impl Doors {
     ) -> Result<Admitted, Refused> {
         let permit = self.permit()?;
         let rec = self.inspector.record(door, method, path, id);
-        let timeout = self.options.function_timeout;
-        let (job, replies) = job(id.to_owned(), payload, client_context, timeout);
-        match self.queue.send(job) {
+        let (invocation, replies) = Invocation::new(id.to_owned(), payload, client_context);
+        match self.queue.send(invocation) {
             Ok(()) => Ok(Admitted {
                 permit,
                 rec,
