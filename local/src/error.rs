@@ -4,7 +4,8 @@ use std::borrow::Cow;
 use std::error::Error as StdError;
 use std::fmt;
 
-use crate::BoxError;
+/// A type-erased error, as hyper and tower use.
+pub(crate) type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 
 /// Why the local server could not start or serve: its options are unusable
 /// ([`Options::from_vars`](crate::Options::from_vars)), or it cannot listen, or (under

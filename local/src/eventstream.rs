@@ -17,7 +17,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::ErrorReport;
+use crate::error::ErrorReport;
 
 /// The content type of an event stream.
 pub(crate) const CONTENT_TYPE: &str = "application/vnd.amazon.eventstream";

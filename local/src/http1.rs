@@ -17,7 +17,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
-use crate::BoxError;
+use crate::error::BoxError;
 
 /// The body of every response the emulator's servers send.
 pub(crate) type Body = BoxBody<Bytes, BoxError>;

@@ -15,7 +15,7 @@ use http::{HeaderMap, StatusCode};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-use crate::ErrorReport;
+use crate::error::ErrorReport;
 
 /// The inspector's page: one self-contained file.
 pub(crate) const PAGE: &str = include_str!("inspector.html");

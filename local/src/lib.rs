@@ -186,6 +186,7 @@
 #![warn(unreachable_pub)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod allowed_hosts;
 mod civil;
 mod doors;
 mod emulator;
@@ -205,10 +206,9 @@ pub use emulator::prelude::{open_prelude, parse_prelude, Opened, Unopened};
 pub use emulator::{new_request_id, Emulator, Invocation, ReadReplies, Replies, Reply};
 pub use error::{Error, ErrorReport};
 pub use function::{FunctionConfig, InvokeMode, UnknownInvokeMode};
-pub use guard::{AuthType, Cors, Iam};
 #[cfg(all(feature = "host", unix))]
 pub use host::Function;
-pub use options::{Bandwidth, Options};
+pub use options::{AuthType, Bandwidth, Cors, Iam, Options};
 pub use server::{Server, Serving};
 
 /// Entry points for the fuzz targets in `fuzz/`: not a public API.
@@ -223,6 +223,3 @@ pub mod __fuzz {
         crate::guard::fuzz(host, origin, authorization, date, rest);
     }
 }
-
-/// A type-erased error, as hyper and tower use.
-type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;

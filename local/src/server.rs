@@ -8,7 +8,12 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use crate::emulator::{self, Invocation};
-use crate::{doors, guard, Error, FunctionConfig, Options};
+use crate::error::Error;
+use crate::function::FunctionConfig;
+#[cfg(all(feature = "host", unix))]
+use crate::host;
+use crate::options::Options;
+use crate::{doors, guard};
 
 /// A bound local server: the front doors' listener, ready to serve. See the [crate docs](crate).
 ///
@@ -30,8 +35,8 @@ use crate::{doors, guard, Error, FunctionConfig, Options};
 /// # }
 /// ```
 pub struct Server {
-    pub(crate) function: FunctionConfig,
-    pub(crate) options: Options,
+    function: FunctionConfig,
+    options: Options,
     listener: TcpListener,
     addr: SocketAddr,
 }
@@ -101,7 +106,7 @@ impl Server {
 
     /// Opens the front doors, which queue invocations to `queue`: their task, which stops
     /// when the set is dropped.
-    pub(crate) fn open(self, queue: mpsc::UnboundedSender<Invocation>) -> JoinSet<()> {
+    fn open(self, queue: mpsc::UnboundedSender<Invocation>) -> JoinSet<()> {
         let guard = guard::Guard::new(&self.options);
         guard.warn_at_startup(&self.options);
         let doors = doors::Doors::new(queue, self.options, self.function.invoke_mode, guard);
@@ -114,6 +119,35 @@ impl Server {
             addr = self.addr,
         );
         tasks
+    }
+}
+
+#[cfg(all(feature = "host", unix))]
+impl Server {
+    /// Serves the front doors, with `function` run as the function's processes, until the
+    /// host is stopped (Ctrl-C, `SIGTERM` or `SIGHUP`); see
+    /// [Hosting a process](crate#hosting-a-process).
+    ///
+    /// A host killed outright (`SIGKILL`) cannot stop its processes: they lose their Runtime
+    /// API, and end as their runtime ends then.
+    ///
+    /// Fails at once if a signal handler cannot be installed; a process that cannot be
+    /// started fails each invocation given to it (`Runtime.InvalidEntrypoint`), not the host.
+    pub async fn host(self, function: host::Function) -> Result<(), Error> {
+        let stop = host::stop_signal()?;
+        self.host_until(function, stop).await
+    }
+
+    /// [`Server::host`], stopped when `stop` completes rather than on a signal.
+    pub async fn host_until(
+        self,
+        function: host::Function,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<(), Error> {
+        let config = self.function.clone();
+        let options = self.options.clone();
+        host::serve(function, config, &options, |queue| self.open(queue), stop).await;
+        Ok(())
     }
 }
 

@@ -8,9 +8,9 @@ use http::{HeaderMap, HeaderValue, Response, StatusCode};
 
 use super::respond::{full, header_value, json, log_failure, text, too_large_response};
 use crate::emulator::{ReadReplies as _, Replies, Reply};
+use crate::error::ErrorReport;
 use crate::http1::Body;
 use crate::inspector::Recording;
-use crate::ErrorReport;
 use lambda_stream_protocol::MAX_PAYLOAD;
 
 /// A whole response, up to Lambda's 6 MB for a buffered one, and how it failed, if it did;

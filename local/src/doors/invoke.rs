@@ -13,10 +13,10 @@ use super::buffered::collect;
 use super::respond::{empty, full, header_value, json, log_failure, read_payload, Refused};
 use super::{Admitted, Doors};
 use crate::emulator::{self, ReadReplies as _};
+use crate::error::BoxError;
 use crate::eventstream;
 use crate::guard::Door;
 use crate::http1::Body;
-use crate::BoxError;
 
 /// `InvokeWithResponseStream`: an event stream of `PayloadChunk`s, then `InvokeComplete`.
 pub(super) async fn invoke_with_response_stream(

@@ -26,11 +26,12 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 use self::respond::{full, json, text, Refused};
 use crate::emulator::{Invocation, Replies};
+use crate::error::BoxError;
+use crate::function::InvokeMode;
 use crate::guard::{Door, Guard};
 use crate::http1::{self, Body};
 use crate::inspector::{self, Inspector, Recording};
-use crate::Options;
-use crate::{BoxError, InvokeMode};
+use crate::options::Options;
 
 const STREAMING_INVOKE: &str = "/response-streaming-invocations";
 const INVOKE: &str = "/invocations";

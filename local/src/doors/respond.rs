@@ -11,8 +11,8 @@ use base64::Engine as _;
 use lambda_stream_protocol::error_types as types;
 use lambda_stream_protocol::{ERROR_BODY, ERROR_TYPE, MAX_PAYLOAD};
 
+use crate::error::ErrorReport;
 use crate::http1::Body;
-use crate::ErrorReport;
 
 /// How much of a body over the payload limit is read and dropped before answering `413`.
 const DRAIN_LIMIT: u64 = 64 * 1024 * 1024;

@@ -19,11 +19,11 @@ use super::respond::{
 };
 use super::{Admitted, Doors};
 use crate::emulator::{self, event, prelude, ReadReplies as _, Replies};
+use crate::error::{BoxError, ErrorReport};
 use crate::guard::Door;
 use crate::http1::Body;
 use crate::inspector::Recording;
-use crate::Bandwidth;
-use crate::{BoxError, ErrorReport};
+use crate::options::Bandwidth;
 use lambda_stream_protocol::{MAX_PAYLOAD, TRAILER_DECLARATION};
 
 /// The largest streamed response Lambda sends: 200 MB.

@@ -26,7 +26,9 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::{ErrorReport, FunctionConfig};
+use crate::error::ErrorReport;
+
+use crate::function::FunctionConfig;
 
 /// The default function timeout: Lambda's maximum.
 pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(900);

@@ -12,7 +12,7 @@ use lambda_stream_protocol::{
 };
 
 use super::{ReadReplies, Reply};
-use crate::ErrorReport;
+use crate::error::ErrorReport;
 
 /// How much prelude is read before giving up on finding its delimiter.
 const PRELUDE_LIMIT: usize = 1024 * 1024;

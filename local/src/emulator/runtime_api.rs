@@ -24,8 +24,10 @@ use lambda_stream_protocol::error_types as types;
 use lambda_stream_protocol::{self as protocol, ERROR_BODY, ERROR_TYPE, RESPONSE_MODE};
 
 use super::{Invocation, Reply, Signal};
-use crate::guard::host::Hosts;
-use crate::{http1, ErrorReport, FunctionConfig};
+use crate::allowed_hosts::Hosts;
+use crate::error::ErrorReport;
+use crate::function::FunctionConfig;
+use crate::http1;
 
 const PREFIX: &str = "/2018-06-01/runtime/";
 const EXTENSION_PREFIX: &str = "/2020-01-01/extension/";

@@ -7,7 +7,6 @@
 //! path a deployed function runs.
 
 mod cors;
-pub(crate) mod host;
 mod origin;
 pub(crate) mod sigv4;
 
@@ -23,118 +22,11 @@ use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use serde_json::{json, Value};
 
-pub use cors::Cors;
-
+use crate::allowed_hosts::Hosts;
 use crate::http1::Body;
-use host::Hosts;
+use crate::options::{AuthType, Cors, Iam, Options};
 use origin::Policy;
 use sigv4::{Credentials, Failure};
-
-/// A function URL's `AuthType`; see [`Options::auth`](crate::Options::auth).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum AuthType {
-    /// `NONE`: no signature asked for. The default.
-    #[default]
-    None,
-    /// `AWS_IAM`: every request to the function (function URL, `/invoke`, `Invoke`,
-    /// `InvokeWithResponseStream`) must be signed (SigV4, service `lambda`) with the
-    /// credentials of [`Options::iam`](crate::Options::iam) (`LOCAL_LAMBDA_AUTH=AWS_IAM`).
-    AwsIam,
-}
-
-/// The credentials requests are signed with under [`AuthType::AwsIam`], and the identity
-/// the function sees in `requestContext.authorizer.iam`; see the [module docs](super).
-///
-/// [`Iam::from_env`] reads the process's `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and
-/// `AWS_SESSION_TOKEN` (only those: profiles and SSO are not read).
-#[derive(Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Iam {
-    /// The access key id requests must be signed with (`AWS_ACCESS_KEY_ID`).
-    pub access_key_id: String,
-    /// Its secret (`AWS_SECRET_ACCESS_KEY`); never logged, and left out of `Debug`.
-    pub secret_access_key: String,
-    /// The session token of temporary credentials (`AWS_SESSION_TOKEN`): when set, requests
-    /// must carry it in `x-amz-security-token`, as AWS requires.
-    pub session_token: Option<String>,
-    /// `accountId` of the caller: `LOCAL_LAMBDA_IAM_ACCOUNT_ID` (default `123456789012`).
-    pub account_id: String,
-    /// `userArn`: `LOCAL_LAMBDA_IAM_USER_ARN` (default `arn:aws:iam::<account>:user/local`).
-    pub user_arn: String,
-    /// `callerId` and `userId`: `LOCAL_LAMBDA_IAM_CALLER_ID` (default `AIDALOCALDEVELOPER`).
-    pub caller_id: String,
-    /// `principalOrgId`: `LOCAL_LAMBDA_IAM_PRINCIPAL_ORG_ID` (default none: `null`).
-    pub principal_org_id: Option<String>,
-}
-
-const DEFAULT_ACCOUNT: &str = "123456789012";
-const DEFAULT_CALLER: &str = "AIDALOCALDEVELOPER";
-
-impl Default for Iam {
-    fn default() -> Self {
-        Iam {
-            access_key_id: String::new(),
-            secret_access_key: String::new(),
-            session_token: None,
-            account_id: DEFAULT_ACCOUNT.to_owned(),
-            user_arn: format!("arn:aws:iam::{DEFAULT_ACCOUNT}:user/local"),
-            caller_id: DEFAULT_CALLER.to_owned(),
-            principal_org_id: None,
-        }
-    }
-}
-
-impl fmt::Debug for Iam {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Iam")
-            .field("access_key_id", &self.access_key_id)
-            .field("secret_access_key", &"<redacted>")
-            .field(
-                "session_token",
-                &self.session_token.as_ref().map(|_| "<redacted>"),
-            )
-            .field("account_id", &self.account_id)
-            .field("user_arn", &self.user_arn)
-            .field("caller_id", &self.caller_id)
-            .field("principal_org_id", &self.principal_org_id)
-            .finish()
-    }
-}
-
-impl Iam {
-    /// Reads the credentials from `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and
-    /// `AWS_SESSION_TOKEN`, the identity from the `LOCAL_LAMBDA_IAM_*` variables.
-    pub fn from_env() -> Self {
-        Self::from_lookup(&|name| std::env::var(name).ok())
-    }
-
-    pub(crate) fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Self {
-        let var = |name: &str| {
-            lookup(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-        let mut iam = Iam {
-            access_key_id: var("AWS_ACCESS_KEY_ID").unwrap_or_default(),
-            secret_access_key: var("AWS_SECRET_ACCESS_KEY").unwrap_or_default(),
-            session_token: var("AWS_SESSION_TOKEN"),
-            ..Iam::default()
-        };
-        if let Some(account) = var("LOCAL_LAMBDA_IAM_ACCOUNT_ID") {
-            iam.user_arn = format!("arn:aws:iam::{account}:user/local");
-            iam.account_id = account;
-        }
-        if let Some(arn) = var("LOCAL_LAMBDA_IAM_USER_ARN") {
-            iam.user_arn = arn;
-        }
-        if let Some(id) = var("LOCAL_LAMBDA_IAM_CALLER_ID") {
-            iam.caller_id = id;
-        }
-        iam.principal_org_id = var("LOCAL_LAMBDA_IAM_PRINCIPAL_ORG_ID");
-        iam
-    }
-}
 
 /// Which door a request is for: they answer refusals each in their own shape.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -168,7 +60,7 @@ impl fmt::Debug for Guard {
 const LOGGED: usize = 32;
 
 impl Guard {
-    pub(crate) fn new(options: &crate::Options) -> Self {
+    pub(crate) fn new(options: &Options) -> Self {
         Guard {
             hosts: Hosts::new(Some(options.addr.ip()), &options.allowed_hosts),
             allow_cross_site: options.allow_cross_site,
@@ -307,7 +199,7 @@ impl Guard {
     }
 
     /// Warnings about the settings, once at startup.
-    pub(crate) fn warn_at_startup(&self, options: &crate::Options) {
+    pub(crate) fn warn_at_startup(&self, options: &Options) {
         let ip = options.addr.ip();
         if !ip.is_loopback() {
             tracing::warn!(
@@ -423,7 +315,7 @@ pub(crate) fn fuzz(host: &[u8], origin: &[u8], authorization: &[u8], date: &[u8]
     let hosts = Hosts::new(None, &["phone.lan".to_owned(), ".example.com".to_owned()]);
     if let Ok(text) = std::str::from_utf8(host) {
         let verdict = hosts.admits_authority(text);
-        if let Some((name, _)) = host::split_authority(text) {
+        if let Some((name, _)) = crate::allowed_hosts::split_authority(text) {
             assert_eq!(verdict.is_ok(), hosts.allows(name));
         }
     }

@@ -11,8 +11,8 @@ use http::header::{HOST, ORIGIN};
 use http::request::Parts;
 use http::HeaderMap;
 
-use super::cors::Cors;
-use super::host::{self, Hosts};
+use crate::allowed_hosts::{self, Hosts};
+use crate::options::Cors;
 
 /// The header browsers send to say how the page that sent a request relates to its target.
 pub(crate) const SEC_FETCH_SITE: &str = "sec-fetch-site";
@@ -97,7 +97,7 @@ pub(crate) fn origin_host(origin: &str) -> Option<&str> {
     let authority = origin
         .strip_prefix("http://")
         .or_else(|| origin.strip_prefix("https://"))?;
-    host::split_authority(authority).map(|(host, _)| host)
+    allowed_hosts::split_authority(authority).map(|(host, _)| host)
 }
 
 #[cfg(test)]

@@ -25,14 +25,13 @@ use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use super::pool::Told;
-use super::Host;
+use super::function::Host;
 use lambda_stream_protocol::error_types as types;
 
 use crate::civil;
 use crate::emulator::runtime_api::{self, Event, Exit, RuntimeApi, Sandbox};
 use crate::emulator::{Invocation, Reply};
-use crate::ErrorReport;
+use crate::error::ErrorReport;
 
 /// How long a process with an extension has to exit after `SIGTERM`.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
@@ -44,9 +43,18 @@ const PAST_DEADLINE: Duration = Duration::from_millis(100);
 pub(super) struct Env {
     pub(super) id: u64,
     pub(super) host: Arc<Host>,
+    /// The invocations given to it.
     pub(super) jobs: mpsc::UnboundedReceiver<Invocation>,
-    pub(super) told: mpsc::UnboundedSender<Told>,
+    /// Where it says (with its id) that one of its invocations is over.
+    pub(super) settled: mpsc::UnboundedSender<u64>,
     pub(super) stop: watch::Receiver<bool>,
+}
+
+/// What an environment leaves when it is gone: the invocations queued to it that its process
+/// never took, to be given to another.
+#[derive(Debug, Default)]
+pub(super) struct Gone {
+    pub(super) requeue: Vec<Invocation>,
 }
 
 /// The invocations the process holds, and the lines Lambda writes around each.
@@ -106,12 +114,12 @@ enum Ending {
 }
 
 /// Runs the environment until its process is gone.
-pub(super) async fn run(env: Env) {
+pub(super) async fn run(env: Env) -> Gone {
     let Env {
         id,
         host,
         jobs,
-        told,
+        settled,
         mut stop,
     } = env;
     let (events_tx, mut events) = mpsc::unbounded_channel();
@@ -130,8 +138,7 @@ pub(super) async fn run(env: Env) {
                 message: format!("cannot listen for the runtime api: {e}"),
             };
             tracing::error!("{}", exit.message);
-            gone(id, &api, &told, &exit, false, None).await;
-            return;
+            return gone(&api, &exit, false, None).await;
         }
     };
     let address = listener
@@ -150,8 +157,7 @@ pub(super) async fn run(env: Env) {
                 message: format!("cannot run {:?}: {e}", host.function.program),
             };
             tracing::error!("{}", exit.message);
-            gone(id, &api, &told, &exit, false, None).await;
-            return;
+            return gone(&api, &exit, false, None).await;
         }
     };
     let pid = child.id();
@@ -188,7 +194,7 @@ pub(super) async fn run(env: Env) {
                 Event::Handed { id: request_id } => log.start(request_id),
                 Event::Settled { id: request_id, failure } => {
                     log.end(&request_id, failure.as_ref(), None);
-                    let _ = told.send(Told::Settled { env: id });
+                    let _ = settled.send(id);
                 }
                 Event::InitError(failure) => {
                     let _ = child.start_kill();
@@ -280,20 +286,18 @@ pub(super) async fn run(env: Env) {
         Ending::InitError(failure) => Some(failure),
         _ => None,
     };
-    gone(id, &api, &told, &exit, initialised, init_failure).await;
+    gone(&api, &exit, initialised, init_failure).await
 }
 
 /// The environment is gone: the invocations queued to it and never taken go back to the
 /// pool when the process had initialised (they never reached it), else fail with its init
 /// failure, as the invocation that meets a failed cold start does on Lambda.
 async fn gone(
-    id: u64,
     api: &RuntimeApi,
-    told: &mpsc::UnboundedSender<Told>,
     exit: &Exit,
     initialised: bool,
     init_failure: Option<ErrorReport>,
-) {
+) -> Gone {
     let queued = api.take_queued().await;
     let mut requeue = Vec::new();
     for job in queued {
@@ -306,7 +310,7 @@ async fn gone(
             let _ = job.replies.send(Reply::Error(failure).into()).await;
         }
     }
-    let _ = told.send(Told::Gone { env: id, requeue });
+    Gone { requeue }
 }
 
 async fn bind() -> std::io::Result<TcpListener> {

@@ -5,8 +5,14 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::num::NonZeroUsize;
 use std::time::Duration;
 
+mod cors;
+mod iam;
+
+pub use cors::Cors;
+pub use iam::{AuthType, Iam};
+
 use crate::emulator::DEFAULT_TIMEOUT;
-use crate::{AuthType, Cors, Error, Iam};
+use crate::error::Error;
 
 const DEFAULT_PORT: u16 = 7000;
 /// How long a caller may take to send its request head.
