@@ -13,7 +13,7 @@ use http::HeaderMap;
 
 /// The names and addresses requests may be addressed to.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct Hosts {
+pub(crate) struct AllowedHosts {
     /// The listening address (`0.0.0.0` and `::` included: the server's own startup line
     /// names it, and an address cannot be rebound as a name can).
     bind: Option<IpAddr>,
@@ -24,12 +24,12 @@ pub(crate) struct Hosts {
     any: bool,
 }
 
-impl Hosts {
+impl AllowedHosts {
     /// Loopback only, the listening address `bind`, and `allowed` (the setting's entries).
     pub(crate) fn new(bind: Option<IpAddr>, allowed: &[String]) -> Self {
-        let mut hosts = Hosts {
+        let mut hosts = AllowedHosts {
             bind,
-            ..Hosts::default()
+            ..AllowedHosts::default()
         };
         for name in allowed {
             let name = normalize(name.trim());
@@ -165,9 +165,9 @@ fn normalize(host: &str) -> String {
 mod tests {
     use super::*;
 
-    fn hosts(bind: &str, allowed: &[&str]) -> Hosts {
+    fn hosts(bind: &str, allowed: &[&str]) -> AllowedHosts {
         let allowed: Vec<String> = allowed.iter().map(|s| s.to_string()).collect();
-        Hosts::new(bind.parse().ok(), &allowed)
+        AllowedHosts::new(bind.parse().ok(), &allowed)
     }
 
     #[test]

@@ -109,7 +109,7 @@ impl Server {
     fn open(self, queue: mpsc::UnboundedSender<Invocation>) -> JoinSet<()> {
         let guard = guard::Guard::new(&self.options);
         guard.warn_at_startup(&self.options);
-        let doors = doors::Doors::new(queue, self.options, self.function.invoke_mode, guard);
+        let doors = doors::State::new(queue, self.options, &self.function, guard);
         let mut tasks = JoinSet::new();
         tasks.spawn(doors::serve(self.listener, doors));
         tracing::info!(

@@ -11,28 +11,28 @@ use hyper::body::Incoming;
 
 use super::buffered::collect;
 use super::respond::{empty, full, header_value, json, log_failure, read_payload, Refused};
-use super::{Admitted, Doors};
+use super::{Admitted, State};
 use crate::emulator::{self, ReadReplies as _};
 use crate::error::BoxError;
 use crate::eventstream;
-use crate::guard::Door;
+use crate::guard::RefusalStyle;
 use crate::http1::Body;
 
 /// `InvokeWithResponseStream`: an event stream of `PayloadChunk`s, then `InvokeComplete`.
 pub(super) async fn invoke_with_response_stream(
-    doors: &Doors,
+    state: &State,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Refused> {
     let (parts, body) = req.into_parts();
     let payload = read_payload(&parts.headers, body).await?;
-    doors.guard.authorize(&parts, &payload, Door::Api)?;
+    state.guard.authorize(&parts, &payload, RefusalStyle::Api)?;
     let id = emulator::new_request_id();
     let door = ("InvokeWithResponseStream", "POST", parts.uri.path());
     let Admitted {
         permit,
         mut rec,
         mut replies,
-    } = doors.admit(&id, door, payload, client_context(&parts.headers))?;
+    } = state.admit(&id, door, payload, client_context(&parts.headers))?;
     tracing::info!(request_id = %id, "invoke with response stream");
     let (mut tx, body) = Channel::<Bytes, BoxError>::new(1);
     let task_id = id.clone();
@@ -74,16 +74,13 @@ pub(super) async fn invoke_with_response_stream(
         HeaderValue::from_static(eventstream::CONTENT_TYPE),
     );
     h.insert("x-amzn-requestid", header_value(&id));
-    h.insert(
-        "x-amz-executed-version",
-        HeaderValue::from_static("$LATEST"),
-    );
+    h.insert("x-amz-executed-version", state.version.clone());
     Ok(res)
 }
 
 /// `Invoke`: the whole payload once the invocation is over.
 pub(super) async fn invoke(
-    doors: &Doors,
+    state: &State,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Refused> {
     let (parts, body) = req.into_parts();
@@ -94,7 +91,7 @@ pub(super) async fn invoke(
         .unwrap_or("RequestResponse")
         .to_owned();
     let payload = read_payload(&parts.headers, body).await?;
-    doors.guard.authorize(&parts, &payload, Door::Api)?;
+    state.guard.authorize(&parts, &payload, RefusalStyle::Api)?;
     if invocation_type == "DryRun" {
         return Ok(empty(StatusCode::NO_CONTENT));
     }
@@ -104,7 +101,7 @@ pub(super) async fn invoke(
         permit,
         mut rec,
         mut replies,
-    } = doors.admit(&id, door, payload, client_context(&parts.headers))?;
+    } = state.admit(&id, door, payload, client_context(&parts.headers))?;
     tracing::info!(request_id = %id, invocation_type, "invoke");
     if invocation_type == "Event" {
         rec.answered(StatusCode::ACCEPTED);
@@ -141,10 +138,7 @@ pub(super) async fn invoke(
     drop(permit);
     let h = res.headers_mut();
     h.insert("x-amzn-requestid", header_value(&id));
-    h.insert(
-        "x-amz-executed-version",
-        HeaderValue::from_static("$LATEST"),
-    );
+    h.insert("x-amz-executed-version", state.version.clone());
     Ok(res)
 }
 

@@ -1,6 +1,6 @@
 //! The front doors: the public HTTP/1.1 server callers use; see the crate docs.
 //!
-//! - this file: what the doors share ([`Doors`]), the routes, and the inspector's pages;
+//! - this file: what the doors share ([`State`]), the routes, and the inspector's pages;
 //! - `stream`: the streaming doors (the function URL, `POST /invoke`) and Lambda's limits on
 //!   a streamed response;
 //! - `buffered`: a function URL of a function that answers buffered;
@@ -24,11 +24,11 @@ use hyper::body::Incoming;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
-use self::respond::{full, json, text, Refused};
+use self::respond::{full, header_value, json, text, Refused};
 use crate::emulator::{Invocation, Replies};
 use crate::error::BoxError;
-use crate::function::InvokeMode;
-use crate::guard::{Door, Guard};
+use crate::function::{FunctionConfig, InvokeMode};
+use crate::guard::{Guard, RefusalStyle};
 use crate::http1::{self, Body};
 use crate::inspector::{self, Inspector, Recording};
 use crate::options::Options;
@@ -40,28 +40,31 @@ pub(crate) const INSPECTOR: &str = "/_lambda/";
 
 /// What the front doors share: the queue to the runtime, the options, the concurrency
 /// permits and the inspector.
-pub(crate) struct Doors {
+pub(crate) struct State {
     queue: mpsc::UnboundedSender<Invocation>,
     options: Options,
     permits: Arc<Semaphore>,
     inspector: Arc<Inspector>,
     buffered: bool,
+    /// `X-Amz-Executed-Version`: the function's version.
+    version: HeaderValue,
     guard: Guard,
 }
 
-impl Doors {
+impl State {
     pub(crate) fn new(
         queue: mpsc::UnboundedSender<Invocation>,
         options: Options,
-        mode: InvokeMode,
+        function: &FunctionConfig,
         guard: Guard,
     ) -> Arc<Self> {
-        Arc::new(Doors {
+        Arc::new(State {
             queue,
             permits: Arc::new(Semaphore::new(options.concurrency.get())),
             options,
             inspector: Inspector::new(),
-            buffered: mode == InvokeMode::Buffered,
+            buffered: function.invoke_mode == InvokeMode::Buffered,
+            version: header_value(&function.version),
             guard,
         })
     }
@@ -105,11 +108,11 @@ struct Admitted {
 }
 
 /// Accepts callers until the task is aborted; each connection is served on its own task.
-pub(crate) async fn serve(listener: TcpListener, doors: Arc<Doors>) {
+pub(crate) async fn serve(listener: TcpListener, state: Arc<State>) {
     // A caller that trickles its head (or sends none) is cut off.
-    let header_read_timeout = Some(doors.options.header_read_timeout);
+    let header_read_timeout = Some(state.options.header_read_timeout);
     let handler: http1::Handler =
-        Arc::new(move |req, peer| Box::pin(route(doors.clone(), peer, req)));
+        Arc::new(move |req, peer| Box::pin(route(state.clone(), peer, req)));
     http1::serve(listener, "local server", header_read_timeout, handler).await;
 }
 
@@ -143,33 +146,33 @@ impl Route {
     }
 
     /// The door whose rules the request is checked by.
-    fn door(self) -> Door {
+    fn door(self) -> RefusalStyle {
         match self {
-            Route::Inspector => Door::Inspector,
-            Route::Raw | Route::Streaming | Route::Invoke => Door::Api,
-            Route::FunctionUrl => Door::FunctionUrl,
+            Route::Inspector => RefusalStyle::Inspector,
+            Route::Raw | Route::Streaming | Route::Invoke => RefusalStyle::Api,
+            Route::FunctionUrl => RefusalStyle::FunctionUrl,
         }
     }
 }
 
-async fn route(doors: Arc<Doors>, peer: SocketAddr, req: Request<Incoming>) -> Response<Body> {
+async fn route(state: Arc<State>, peer: SocketAddr, req: Request<Incoming>) -> Response<Body> {
     let route = Route::of(req.method(), req.uri().path());
     let (parts, body) = req.into_parts();
-    if let Err(refused) = doors.guard.admit(&parts, route.door()) {
+    if let Err(refused) = state.guard.check_head(&parts, route.door()) {
         return *refused;
     }
     let req = Request::from_parts(parts, body);
-    let origin = doors.guard.origin_of(req.headers());
+    let origin = state.guard.origin_of(req.headers());
     let mut res = match route {
         // Same-origin only: its answers carry no CORS headers.
-        Route::Inspector => return inspect(&doors, req.uri().path()),
-        Route::Raw => stream::invoke_raw(&doors, req).await,
-        Route::Streaming => invoke::invoke_with_response_stream(&doors, req).await,
-        Route::Invoke => invoke::invoke(&doors, req).await,
-        Route::FunctionUrl => stream::function_url(&doors, peer, req).await,
+        Route::Inspector => return inspect(&state, req.uri().path()),
+        Route::Raw => stream::invoke_raw(&state, req).await,
+        Route::Streaming => invoke::invoke_with_response_stream(&state, req).await,
+        Route::Invoke => invoke::invoke(&state, req).await,
+        Route::FunctionUrl => stream::function_url(&state, peer, req).await,
     }
     .unwrap_or_else(Refused::into_response);
-    doors.guard.finish(&origin, res.headers_mut());
+    state.guard.finish(&origin, res.headers_mut());
     res
 }
 
@@ -181,10 +184,10 @@ fn is_function_path(path: &str, prefix: &str, suffix: &str) -> bool {
 }
 
 /// The inspector's routes: the page, its live feed, and the invocations as JSON.
-fn inspect(doors: &Doors, path: &str) -> Response<Body> {
+fn inspect(state: &State, path: &str) -> Response<Body> {
     match path.strip_prefix(INSPECTOR).unwrap_or("") {
         "" => {
-            let mut res = Response::new(full(Bytes::from(doors.inspector.page())));
+            let mut res = Response::new(full(Bytes::from(state.inspector.page())));
             res.headers_mut().insert(
                 CONTENT_TYPE,
                 HeaderValue::from_static("text/html; charset=utf-8"),
@@ -192,14 +195,14 @@ fn inspect(doors: &Doors, path: &str) -> Response<Body> {
             res
         }
         "invocations" => {
-            let all = doors.inspector.snapshot();
+            let all = state.inspector.snapshot();
             let list = format!("[{}]", all.join(","));
             json(StatusCode::OK, Bytes::from(list))
         }
         "events" => {
             let (mut tx, body) = Channel::<Bytes, BoxError>::new(16);
-            let mut feed = doors.inspector.subscribe();
-            let kept = doors.inspector.snapshot();
+            let mut feed = state.inspector.subscribe();
+            let kept = state.inspector.snapshot();
             tokio::spawn(async move {
                 for json in kept {
                     if tx.send_data(inspector::event(&json)).await.is_err() {

@@ -82,12 +82,12 @@ pub(super) enum Refused {
     /// Every concurrency slot is taken: `429`, as Lambda throttles.
     Throttled,
     /// Turned away by the door (`AWS_IAM` auth): its answer.
-    Door(Box<Response<Body>>),
+    RefusalStyle(Box<Response<Body>>),
 }
 
 impl From<Box<Response<Body>>> for Refused {
     fn from(answer: Box<Response<Body>>) -> Self {
-        Refused::Door(answer)
+        Refused::RefusalStyle(answer)
     }
 }
 
@@ -98,7 +98,7 @@ impl Refused {
             Refused::Unreadable => text(StatusCode::BAD_REQUEST, "cannot read the request body\n"),
             Refused::Stopped => text(StatusCode::SERVICE_UNAVAILABLE, "the runtime has stopped\n"),
             Refused::Throttled => throttled(),
-            Refused::Door(answer) => *answer,
+            Refused::RefusalStyle(answer) => *answer,
         }
     }
 }

@@ -17,10 +17,10 @@ use super::respond::{
     accepts_trailers, error_trailers, header_value, json, log_failure, read_payload, text,
     too_large_response, Refused,
 };
-use super::{Admitted, Doors};
+use super::{Admitted, State};
 use crate::emulator::{self, event, prelude, ReadReplies as _, Replies};
 use crate::error::{BoxError, ErrorReport};
-use crate::guard::Door;
+use crate::guard::RefusalStyle;
 use crate::http1::Body;
 use crate::inspector::Recording;
 use crate::options::Bandwidth;
@@ -36,14 +36,16 @@ const PACED_BYTES_PER_SEC: f64 = 2.0 * 1024.0 * 1024.0;
 /// A function URL: the request becomes a payload 2.0 event; the response streams back with
 /// the prelude's status, headers and cookies.
 pub(super) async fn function_url(
-    doors: &Doors,
+    state: &State,
     peer: SocketAddr,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Refused> {
     let trailers = accepts_trailers(req.headers());
     let (parts, body) = req.into_parts();
     let body = read_payload(&parts.headers, body).await?;
-    let authorizer = doors.guard.authorize(&parts, &body, Door::FunctionUrl)?;
+    let authorizer = state
+        .guard
+        .authorize(&parts, &body, RefusalStyle::FunctionUrl)?;
     let id = emulator::new_request_id();
     let event = event::function_url(&parts, &body, peer, &id, SystemTime::now(), authorizer);
     if event.len() > MAX_PAYLOAD {
@@ -54,7 +56,7 @@ pub(super) async fn function_url(
         permit,
         rec,
         replies,
-    } = doors.admit(&id, door, event, None)?;
+    } = state.admit(&id, door, event, None)?;
     tracing::info!(
         request_id = %id,
         method = %parts.method,
@@ -63,10 +65,10 @@ pub(super) async fn function_url(
     );
     let mut replies = replies;
     // A function URL in `BUFFERED` mode, or a runtime that answered buffered.
-    if doors.buffered || !replies.streamed().await {
+    if state.buffered || !replies.streamed().await {
         return Ok(buffered_function_url(replies, &id, rec).await);
     }
-    let flow = Flow::new(doors, permit, rec);
+    let flow = Flow::new(state, permit, rec);
     Ok(stream_back(replies, &id, trailers, flow, |_| {
         text(StatusCode::BAD_GATEWAY, "Internal Server Error")
     })
@@ -75,22 +77,22 @@ pub(super) async fn function_url(
 
 /// `POST /invoke`: the body is the event, as is.
 pub(super) async fn invoke_raw(
-    doors: &Doors,
+    state: &State,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Refused> {
     let trailers = accepts_trailers(req.headers());
     let (parts, body) = req.into_parts();
     let payload = read_payload(&parts.headers, body).await?;
-    doors.guard.authorize(&parts, &payload, Door::Api)?;
+    state.guard.authorize(&parts, &payload, RefusalStyle::Api)?;
     let id = emulator::new_request_id();
     let door = ("invoke", "POST", "/invoke");
     let Admitted {
         permit,
         rec,
         replies,
-    } = doors.admit(&id, door, payload, None)?;
+    } = state.admit(&id, door, payload, None)?;
     tracing::info!(request_id = %id, "raw invocation");
-    let flow = Flow::new(doors, permit, rec);
+    let flow = Flow::new(state, permit, rec);
     Ok(stream_back(replies, &id, trailers, flow, |failure| {
         let mut res = json(StatusCode::BAD_GATEWAY, failure.to_json().into());
         res.headers_mut().insert(
@@ -114,11 +116,11 @@ struct Flow {
 }
 
 impl Flow {
-    fn new(doors: &Doors, permit: OwnedSemaphorePermit, rec: Recording) -> Self {
+    fn new(state: &State, permit: OwnedSemaphorePermit, rec: Recording) -> Self {
         Flow {
             _permit: permit,
             rec,
-            pace: doors.options.bandwidth == Bandwidth::Lambda,
+            pace: state.options.bandwidth == Bandwidth::Lambda,
             sent: 0,
             paced_from: None,
         }
@@ -126,7 +128,7 @@ impl Flow {
 
     /// `data`, trimmed to what fits in Lambda's 200 MB; waits first when paced. `Err` once
     /// the response is over the limit (after the part that fits is returned once).
-    async fn admit(&mut self, mut data: Bytes) -> Result<Bytes, ErrorReport> {
+    async fn pace(&mut self, mut data: Bytes) -> Result<Bytes, ErrorReport> {
         let room = MAX_STREAMED - self.sent;
         if room == 0 {
             return Err(too_large_response(MAX_STREAMED));
@@ -221,7 +223,7 @@ async fn pump(
             }
             Err(failure) => break failure,
         };
-        let data = match flow.admit(data).await {
+        let data = match flow.pace(data).await {
             Ok(data) => data,
             Err(failure) => break failure,
         };

@@ -19,6 +19,7 @@ use percent_encoding::percent_decode_str;
 use serde_json::{json, Map, Value};
 
 use crate::civil::civil_from_days;
+use crate::function::FunctionConfig;
 
 /// The function URL domain of the event: the caller's `host` when it is one, else
 /// `local.lambda-url.<AWS_REGION, or us-east-1>.on.aws`. A function URL's events always carry
@@ -30,7 +31,7 @@ fn domain_name(host: &str) -> String {
     let region = std::env::var("AWS_REGION")
         .ok()
         .filter(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
-        .unwrap_or_else(|| "us-east-1".to_owned());
+        .unwrap_or_else(|| FunctionConfig::default().region);
     format!("local.lambda-url.{region}.on.aws")
 }
 

@@ -107,7 +107,7 @@ pub(crate) fn bind(
     function: &FunctionConfig,
     function_timeout: Duration,
     invocations: mpsc::UnboundedReceiver<Invocation>,
-    host: Option<runtime_api::Sandbox>,
+    host: Option<runtime_api::HostLink>,
 ) -> io::Result<(SocketAddr, impl Future<Output = ()> + Send + 'static)> {
     let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
     listener.set_nonblocking(true)?;
@@ -124,7 +124,7 @@ pub struct Invocation {
     pub(crate) payload: Bytes,
     /// `Lambda-Runtime-Client-Context`: the caller's client context, JSON.
     pub(crate) client_context: Option<String>,
-    pub(crate) replies: mpsc::Sender<Signal>,
+    pub(crate) replies: mpsc::Sender<Progress>,
 }
 
 impl fmt::Debug for Invocation {
@@ -171,7 +171,7 @@ impl Invocation {
 /// What the Runtime API sends a front door: `Started` once the runtime took the invocation,
 /// then its [`Reply`]s. [`Replies`] keeps the first for itself.
 #[derive(Debug)]
-pub(crate) enum Signal {
+pub(crate) enum Progress {
     /// The runtime took the invocation; it must be done by `deadline`, `timeout` after now.
     Started {
         deadline: tokio::time::Instant,
@@ -181,9 +181,9 @@ pub(crate) enum Signal {
     Reply(Reply),
 }
 
-impl From<Reply> for Signal {
+impl From<Reply> for Progress {
     fn from(reply: Reply) -> Self {
-        Signal::Reply(reply)
+        Progress::Reply(reply)
     }
 }
 
@@ -220,10 +220,10 @@ pub(crate) fn truncated() -> ErrorReport {
 }
 
 /// The caller's end of an [`Invocation`]: its replies, with the deadline enforced (once the
-/// deadline passes, [`Reply::Failed`] with `Sandbox.Timeout`).
+/// deadline passes, [`Reply::Failed`] with `HostLink.Timeout`).
 #[derive(Debug)]
 pub struct Replies {
-    rx: mpsc::Receiver<Signal>,
+    rx: mpsc::Receiver<Progress>,
     timeout: Duration,
     deadline: Option<tokio::time::Instant>,
     /// A reply read ahead by [`Replies::streamed`], for `next` to return first.
@@ -277,11 +277,11 @@ impl Replies {
                 None => self.rx.recv().await,
             };
             match reply {
-                Some(Signal::Started { deadline, timeout }) => {
+                Some(Progress::Started { deadline, timeout }) => {
                     self.deadline = Some(deadline);
                     self.timeout = timeout;
                 }
-                Some(Signal::Reply(reply)) => return reply,
+                Some(Progress::Reply(reply)) => return reply,
                 // The runtime api dropped the invocation without an end.
                 None => return Reply::Failed(truncated()),
             }

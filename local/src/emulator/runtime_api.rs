@@ -4,7 +4,7 @@
 //! invocation and hands it out with the usual headers; `/response` is read as it streams and
 //! passed on chunk by chunk; error trailers, `/error` and `/init/error` are decoded; unknown
 //! request ids get `400 InvalidRequestID`. The Extensions API's `register` and a blocking
-//! `event/next` are served too, as far as a runtime uses them (see [`Sandbox`]).
+//! `event/next` are served too, as far as a runtime uses them (see [`HostLink`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -23,8 +23,8 @@ use http::HeaderMap;
 use lambda_stream_protocol::error_types as types;
 use lambda_stream_protocol::{self as protocol, ERROR_BODY, ERROR_TYPE, RESPONSE_MODE};
 
-use super::{Invocation, Reply, Signal};
-use crate::allowed_hosts::Hosts;
+use super::{Invocation, Progress, Reply};
+use crate::allowed_hosts::AllowedHosts;
 use crate::error::ErrorReport;
 use crate::function::FunctionConfig;
 use crate::http1;
@@ -45,17 +45,17 @@ pub(crate) struct RuntimeApi {
     function_name: String,
     function_version: String,
     /// Set when the runtime is another process, watched by a host.
-    sandbox: Option<Sandbox>,
+    host: Option<HostLink>,
 }
 
 /// An invocation handed out and not yet settled.
 struct Flight {
-    tx: mpsc::Sender<Signal>,
+    tx: mpsc::Sender<Progress>,
     /// Its `/response` has started.
     responding: bool,
 }
 
-/// What a host of a runtime process learns from its Runtime API (only `local::Server::host`
+/// What a host of a runtime process learns from its Runtime API (only `Server::host`
 /// listens).
 #[derive(Debug)]
 #[cfg_attr(not(feature = "host"), allow(dead_code))]
@@ -75,9 +75,10 @@ pub(crate) enum Event {
     Registered,
 }
 
-/// The Runtime API of a runtime that runs as a process of its own: it tells its host what
-/// happens, and learns from it when the process died.
-pub(crate) struct Sandbox {
+/// The link between the Runtime API of a runtime that runs as a process of its own and the
+/// host of that process: the API tells the host what happens ([`Event`]s), and learns from
+/// it when the process died.
+pub(crate) struct HostLink {
     pub(crate) events: mpsc::UnboundedSender<Event>,
     /// `Some` once the process is gone, with why.
     pub(crate) exited: watch::Receiver<Option<Exit>>,
@@ -108,7 +109,7 @@ impl RuntimeApi {
         queue: mpsc::UnboundedReceiver<Invocation>,
         function_timeout: Duration,
         function: &FunctionConfig,
-        sandbox: Option<Sandbox>,
+        host: Option<HostLink>,
     ) -> Arc<Self> {
         Arc::new(RuntimeApi {
             queue: AsyncMutex::new(queue),
@@ -117,7 +118,7 @@ impl RuntimeApi {
             function_arn: function.arn(),
             function_name: function.name.clone(),
             function_version: function.version.clone(),
-            sandbox,
+            host,
         })
     }
 
@@ -128,8 +129,8 @@ impl RuntimeApi {
         let mut queue = self.queue.lock().await;
         queue.close();
         let mut invocations = Vec::new();
-        while let Ok(job) = queue.try_recv() {
-            invocations.push(job);
+        while let Ok(invocation) = queue.try_recv() {
+            invocations.push(invocation);
         }
         invocations
     }
@@ -142,14 +143,14 @@ impl RuntimeApi {
     /// Tells the host `event`, made only when a host listens (the in-process Runtime API of
     /// `run` and the test kit has none).
     fn tell(&self, event: impl FnOnce() -> Event) {
-        if let Some(sandbox) = &self.sandbox {
-            let _ = sandbox.events.send(event());
+        if let Some(host) = &self.host {
+            let _ = host.events.send(event());
         }
     }
 
     /// Starts the response of `id`: its caller's channel, unless `id` is not in flight or
     /// already responding.
-    fn respond(&self, id: &str) -> Option<mpsc::Sender<Signal>> {
+    fn respond(&self, id: &str) -> Option<mpsc::Sender<Progress>> {
         let mut in_flight = self.in_flight();
         let flight = in_flight.get_mut(id).filter(|f| !f.responding)?;
         flight.responding = true;
@@ -161,7 +162,7 @@ impl RuntimeApi {
         let Some(flight) = self.in_flight().remove(id) else {
             return false;
         };
-        let failure = match (&self.sandbox, &last) {
+        let failure = match (&self.host, &last) {
             (Some(_), Reply::Failed(f) | Reply::Error(f)) => Some(f.clone()),
             _ => None,
         };
@@ -196,8 +197,8 @@ impl RuntimeApi {
     /// Why a response broke off: its process's exit, if it died (waiting a little to learn
     /// it), else a truncated stream.
     async fn broke_off(&self, id: &str) -> ErrorReport {
-        if let Some(sandbox) = &self.sandbox {
-            let mut exited = sandbox.exited.clone();
+        if let Some(host) = &self.host {
+            let mut exited = host.exited.clone();
             let died = tokio::time::timeout(EXIT_GRACE, exited.wait_for(Option::is_some)).await;
             if let Ok(Ok(exit)) = died {
                 if let Some(exit) = exit.as_ref() {
@@ -229,7 +230,7 @@ async fn handle(api: Arc<RuntimeApi>, req: Request<Incoming>) -> Response<Full<B
     let browser = ["origin", "sec-fetch-site", "sec-fetch-mode"]
         .iter()
         .any(|h| req.headers().contains_key(*h));
-    let loopback = Hosts::default();
+    let loopback = AllowedHosts::default();
     let foreign = loopback.admits_headers(req.headers()).is_err()
         || (req.uri().authority()).is_some_and(|a| loopback.admits_authority(a.as_str()).is_err());
     if browser || foreign {
@@ -272,15 +273,15 @@ async fn handle(api: Arc<RuntimeApi>, req: Request<Incoming>) -> Response<Full<B
 /// `GET /runtime/invocation/next`: the next invocation whose caller is still waiting.
 async fn next(api: &RuntimeApi) -> Response<Full<Bytes>> {
     api.tell(|| Event::Polling);
-    let job = {
+    let invocation = {
         let mut queue = api.queue.lock().await;
         loop {
             match queue.recv().await {
-                Some(job) if job.replies.is_closed() => {
-                    let id = &job.request_id;
+                Some(invocation) if invocation.replies.is_closed() => {
+                    let id = &invocation.request_id;
                     tracing::info!(request_id = %id, "skipping an invocation whose caller left");
                 }
-                Some(job) => break job,
+                Some(invocation) => break invocation,
                 // The front doors are gone: the server is shutting down.
                 None => {
                     return reply(
@@ -298,11 +299,11 @@ async fn next(api: &RuntimeApi) -> Response<Full<Bytes>> {
         .map(|d| d.as_millis())
         .unwrap_or(0);
     // The channel is new and empty: there is room for this one.
-    let _ = job.replies.try_send(Signal::Started {
+    let _ = invocation.replies.try_send(Progress::Started {
         deadline: tokio::time::Instant::now() + timeout,
         timeout,
     });
-    let mut res = Response::new(Full::new(job.payload));
+    let mut res = Response::new(Full::new(invocation.payload));
     let h = res.headers_mut();
     h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     let mut set = |name: &'static str, value: &str| {
@@ -310,22 +311,22 @@ async fn next(api: &RuntimeApi) -> Response<Full<Bytes>> {
             h.insert(name, v);
         }
     };
-    set(protocol::REQUEST_ID, &job.request_id);
+    set(protocol::REQUEST_ID, &invocation.request_id);
     set(protocol::DEADLINE_MS, &deadline_ms.to_string());
     set(protocol::INVOKED_FUNCTION_ARN, &api.function_arn);
-    set(protocol::TRACE_ID, &trace_id(&job.request_id));
-    if let Some(cc) = &job.client_context {
+    set(protocol::TRACE_ID, &trace_id(&invocation.request_id));
+    if let Some(cc) = &invocation.client_context {
         set(protocol::CLIENT_CONTEXT, cc);
     }
-    tracing::debug!(request_id = %job.request_id, "invocation handed to the runtime");
+    tracing::debug!(request_id = %invocation.request_id, "invocation handed to the runtime");
     api.tell(|| Event::Handed {
-        id: job.request_id.clone(),
+        id: invocation.request_id.clone(),
     });
     let flight = Flight {
-        tx: job.replies,
+        tx: invocation.replies,
         responding: false,
     };
-    api.in_flight().insert(job.request_id, flight);
+    api.in_flight().insert(invocation.request_id, flight);
     res
 }
 
@@ -421,7 +422,7 @@ fn warn_trailers_as_data(id: &str, data: &[u8]) {
 }
 
 /// Sends `reply` to the caller, forgetting the caller once it has gone.
-async fn forward(caller: &mut Option<mpsc::Sender<Signal>>, reply: Reply, id: &str) {
+async fn forward(caller: &mut Option<mpsc::Sender<Progress>>, reply: Reply, id: &str) {
     if let Some(tx) = caller {
         if tx.send(reply.into()).await.is_err() {
             tracing::info!(
@@ -493,8 +494,8 @@ async fn extension(api: &RuntimeApi, rest: &str, req: Request<Incoming>) -> Resp
                     "functionName": api.function_name,
                     "functionVersion": api.function_version,
                     // The process's, or in-process the runtime's own.
-                    "handler": match &api.sandbox {
-                        Some(sandbox) => sandbox.handler.clone(),
+                    "handler": match &api.host {
+                        Some(host) => host.handler.clone(),
                         None => std::env::var("_HANDLER").unwrap_or_default(),
                     },
                 }),

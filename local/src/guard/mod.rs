@@ -22,7 +22,7 @@ use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use serde_json::{json, Value};
 
-use crate::allowed_hosts::Hosts;
+use crate::allowed_hosts::AllowedHosts;
 use crate::http1::Body;
 use crate::options::{AuthType, Cors, Iam, Options};
 use origin::Policy;
@@ -30,7 +30,7 @@ use sigv4::{Credentials, Failure};
 
 /// Which door a request is for: they answer refusals each in their own shape.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Door {
+pub(crate) enum RefusalStyle {
     /// The function URL: refused as a function URL refuses (`{"Message":"Forbidden"}`).
     FunctionUrl,
     /// `Invoke`, `InvokeWithResponseStream` and `/invoke`: refused with AWS's API errors.
@@ -41,7 +41,7 @@ pub(crate) enum Door {
 
 /// The checks, set up once from the options.
 pub(crate) struct Guard {
-    hosts: Hosts,
+    hosts: AllowedHosts,
     allow_cross_site: bool,
     cors: Option<Cors>,
     auth: AuthType,
@@ -62,7 +62,7 @@ const LOGGED: usize = 32;
 impl Guard {
     pub(crate) fn new(options: &Options) -> Self {
         Guard {
-            hosts: Hosts::new(Some(options.addr.ip()), &options.allowed_hosts),
+            hosts: AllowedHosts::new(Some(options.addr.ip()), &options.allowed_hosts),
             allow_cross_site: options.allow_cross_site,
             cors: options.cors.clone(),
             auth: options.auth,
@@ -73,7 +73,11 @@ impl Guard {
 
     /// The checks on the request head, before the body is read: the `Host`, the page the
     /// request comes from, and a CORS preflight (answered here). `Err` is the answer.
-    pub(crate) fn admit(&self, parts: &Parts, door: Door) -> Result<(), Box<Response<Body>>> {
+    pub(crate) fn check_head(
+        &self,
+        parts: &Parts,
+        door: RefusalStyle,
+    ) -> Result<(), Box<Response<Body>>> {
         if let Err(host) = self.hosts.admits(parts) {
             self.log_once(&host, || {
                 tracing::warn!(
@@ -91,8 +95,8 @@ impl Guard {
             )));
         }
         let policy = match door {
-            Door::Inspector => Policy::SameOrigin,
-            _ => Policy::Doors {
+            RefusalStyle::Inspector => Policy::SameOrigin,
+            _ => Policy::State {
                 allow_cross_site: self.allow_cross_site,
             },
         };
@@ -105,7 +109,7 @@ impl Guard {
                 )
             });
             let setting = match door {
-                Door::Inspector => "the inspector is same-origin only",
+                RefusalStyle::Inspector => "the inspector is same-origin only",
                 _ => {
                     "to allow it, add its origin to LOCAL_LAMBDA_CORS_ALLOW_ORIGINS, or set \
                      LOCAL_LAMBDA_ALLOW_CROSS_SITE=true"
@@ -116,7 +120,7 @@ impl Guard {
                 format!("forbidden: a cross-site request from {from}; {setting}\n"),
             )));
         }
-        if door != Door::Inspector {
+        if door != RefusalStyle::Inspector {
             if let Some(headers) = self.cors.as_ref().and_then(|c| c.preflight(parts)) {
                 let mut res = Response::new(full(Bytes::new()));
                 *res.headers_mut() = headers;
@@ -132,9 +136,9 @@ impl Guard {
         &self,
         parts: &Parts,
         body: &[u8],
-        door: Door,
+        door: RefusalStyle,
     ) -> Result<Option<Value>, Box<Response<Body>>> {
-        if self.auth != AuthType::AwsIam || door == Door::Inspector {
+        if self.auth != AuthType::AwsIam || door == RefusalStyle::Inspector {
             return Ok(None);
         }
         let now = SystemTime::now()
@@ -245,8 +249,8 @@ fn describe(failure: &Failure) -> String {
 }
 
 /// What the door answers a request that fails the signature check.
-fn denied(failure: &Failure, door: Door) -> Response<Body> {
-    if door == Door::FunctionUrl {
+fn denied(failure: &Failure, door: RefusalStyle) -> Response<Body> {
+    if door == RefusalStyle::FunctionUrl {
         let mut res = json_response(
             StatusCode::FORBIDDEN,
             Bytes::from_static(b"{\"Message\":\"Forbidden\"}"),
@@ -312,7 +316,7 @@ fn json_response(status: StatusCode, body: Bytes) -> Response<Body> {
 /// Host and signature parsing on arbitrary input: must never panic. For the fuzz target.
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) fn fuzz(host: &[u8], origin: &[u8], authorization: &[u8], date: &[u8], rest: &[u8]) {
-    let hosts = Hosts::new(None, &["phone.lan".to_owned(), ".example.com".to_owned()]);
+    let hosts = AllowedHosts::new(None, &["phone.lan".to_owned(), ".example.com".to_owned()]);
     if let Ok(text) = std::str::from_utf8(host) {
         let verdict = hosts.admits_authority(text);
         if let Some((name, _)) = crate::allowed_hosts::split_authority(text) {
@@ -356,14 +360,14 @@ mod tests {
 
     #[test]
     fn refusals_have_aws_shapes() {
-        let res = denied(&Failure::Mismatch, Door::FunctionUrl);
+        let res = denied(&Failure::Mismatch, RefusalStyle::FunctionUrl);
         assert_eq!(res.status(), 403);
-        let res = denied(&Failure::Mismatch, Door::Api);
+        let res = denied(&Failure::Mismatch, RefusalStyle::Api);
         assert_eq!(
             res.headers()["x-amzn-errortype"],
             "InvalidSignatureException"
         );
-        let res = denied(&Failure::UnknownKey, Door::Api);
+        let res = denied(&Failure::UnknownKey, RefusalStyle::Api);
         assert_eq!(
             res.headers()["x-amzn-errortype"],
             "UnrecognizedClientException"

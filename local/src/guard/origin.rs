@@ -11,7 +11,7 @@ use http::header::{HOST, ORIGIN};
 use http::request::Parts;
 use http::HeaderMap;
 
-use crate::allowed_hosts::{self, Hosts};
+use crate::allowed_hosts::{self, AllowedHosts};
 use crate::options::Cors;
 
 /// The header browsers send to say how the page that sent a request relates to its target.
@@ -23,7 +23,7 @@ pub(crate) enum Policy {
     /// The function's doors: pages on loopback origins, the allowed hosts and the CORS
     /// settings' origins may send requests; other sites only with the setting that allows
     /// cross-site requests.
-    Doors {
+    State {
         /// `LOCAL_LAMBDA_ALLOW_CROSS_SITE`.
         allow_cross_site: bool,
     },
@@ -34,14 +34,14 @@ pub(crate) enum Policy {
 /// `Ok` when the page (if any) that sent this request may; `Err` says what it came from.
 pub(crate) fn admits(
     parts: &Parts,
-    hosts: &Hosts,
+    hosts: &AllowedHosts,
     cors: Option<&Cors>,
     policy: Policy,
 ) -> Result<(), String> {
     let headers = &parts.headers;
     let allow_cross_site = matches!(
         policy,
-        Policy::Doors {
+        Policy::State {
             allow_cross_site: true
         }
     );
@@ -67,7 +67,7 @@ pub(crate) fn admits(
         .unwrap_or(b"");
     let refused = match policy {
         Policy::SameOrigin => site == b"cross-site" || site == b"same-site",
-        Policy::Doors { allow_cross_site } => !allow_cross_site && site == b"cross-site",
+        Policy::State { allow_cross_site } => !allow_cross_site && site == b"cross-site",
     };
     if refused {
         return Err(format!(
@@ -104,7 +104,7 @@ pub(crate) fn origin_host(origin: &str) -> Option<&str> {
 mod tests {
     use super::*;
 
-    const DOORS: Policy = Policy::Doors {
+    const DOORS: Policy = Policy::State {
         allow_cross_site: false,
     };
 
@@ -118,7 +118,7 @@ mod tests {
 
     #[test]
     fn the_doors_refuse_foreign_pages() {
-        let hosts = Hosts::new(None, &["phone.lan".to_owned()]);
+        let hosts = AllowedHosts::new(None, &["phone.lan".to_owned()]);
         let ok = |h: &[(&str, &str)]| admits(&req(h), &hosts, None, DOORS);
         assert_eq!(ok(&[]), Ok(()));
         assert_eq!(ok(&[(SEC_FETCH_SITE, "none")]), Ok(()));
@@ -152,7 +152,7 @@ mod tests {
         );
         assert!(with(&[("origin", "https://evil.example")]).is_err());
 
-        let open = Policy::Doors {
+        let open = Policy::State {
             allow_cross_site: true,
         };
         let any = |h: &[(&str, &str)]| admits(&req(h), &hosts, None, open);
@@ -162,7 +162,7 @@ mod tests {
 
     #[test]
     fn the_inspector_is_same_origin() {
-        let hosts = Hosts::new(None, &[]);
+        let hosts = AllowedHosts::new(None, &[]);
         let cors = Cors {
             allow_origins: vec!["*".into()],
             ..Cors::default()

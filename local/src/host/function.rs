@@ -98,7 +98,7 @@ impl Function {
 }
 
 /// What every environment of the hosted function shares.
-pub(super) struct Host {
+pub(super) struct HostedFunction {
     pub(super) function: Function,
     pub(super) config: FunctionConfig,
     pub(super) timeout: Duration,

@@ -4,12 +4,12 @@
 //! - this file: the host's start and stop;
 //! - `function`: [`Function`], what to run and how, and what every environment shares;
 //! - `pool`: which process takes an invocation, and when a new one starts;
-//! - `sandbox`: one execution environment, its process and its Runtime API, with the
+//! - `environment`: one execution environment, its process and its Runtime API, with the
 //!   lifecycle Lambda gives them, and the log lines Lambda writes around each invocation.
 
+mod environment;
 mod function;
 mod pool;
-mod sandbox;
 
 pub use function::Function;
 
@@ -23,7 +23,7 @@ use crate::emulator::Invocation;
 use crate::error::Error;
 use crate::function::FunctionConfig;
 use crate::options::Options;
-use function::Host;
+use function::HostedFunction;
 
 /// Serves `function` behind the doors `open` opens (which queue invocations to the queue it
 /// is given) until `stop`: what [`Server::host_until`](crate::Server::host_until) does.
@@ -38,7 +38,7 @@ pub(crate) async fn serve(
         Some(_) => 1,
         None => options.concurrency.get(),
     };
-    let host = Arc::new(Host {
+    let hosted = Arc::new(HostedFunction {
         function,
         config,
         timeout: options.function_timeout,
@@ -47,7 +47,12 @@ pub(crate) async fn serve(
     let (queue, invocations) = mpsc::unbounded_channel();
     let mut doors = open(queue);
     let (stopping, stopped) = watch::channel(false);
-    let pool = tokio::spawn(pool::dispatch(host, invocations, stopped, sandbox::run));
+    let pool = tokio::spawn(pool::dispatch(
+        hosted,
+        invocations,
+        stopped,
+        environment::run,
+    ));
     stop.await;
     tracing::info!("stopping: the function's processes are shut down as Lambda does");
     // The doors first: no new invocation while the processes stop.

@@ -16,8 +16,8 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::{Id, JoinSet};
 use tokio::time::Instant;
 
-use super::function::Host;
-use super::sandbox::{Env, Gone};
+use super::environment::{Environment, Gone};
+use super::function::HostedFunction;
 use crate::emulator::Invocation;
 
 /// An environment, as the pool sees it.
@@ -29,18 +29,18 @@ struct Placed {
     last_used: Instant,
 }
 
-/// Gives the invocations of `jobs` to environments, each run by `run` on a task of its own,
+/// Gives the invocations of `invocations` to environments, each run by `run` on a task of its own,
 /// until `stop`; then waits for them all to stop.
 pub(super) async fn dispatch<R, F>(
-    host: Arc<Host>,
-    mut jobs: mpsc::UnboundedReceiver<Invocation>,
+    hosted: Arc<HostedFunction>,
+    mut invocations: mpsc::UnboundedReceiver<Invocation>,
     stop: watch::Receiver<bool>,
     run: R,
 ) where
-    R: Fn(Env) -> F,
+    R: Fn(Environment) -> F,
     F: Future<Output = Gone> + Send + 'static,
 {
-    let capacity = host.function.max_concurrency.map_or(1, |n| n.get());
+    let capacity = hosted.function.max_concurrency.map_or(1, |n| n.get());
     let (settled_tx, mut settled) = mpsc::unbounded_channel();
     let mut envs: Vec<Placed> = Vec::new();
     let mut pending: VecDeque<Invocation> = VecDeque::new();
@@ -51,8 +51,8 @@ pub(super) async fn dispatch<R, F>(
     let mut stopped = stop.clone();
     loop {
         tokio::select! {
-            job = jobs.recv() => match job {
-                Some(job) => pending.push_back(job),
+            invocation = invocations.recv() => match invocation {
+                Some(invocation) => pending.push_back(invocation),
                 None => break,
             },
             Some(env) = settled.recv() => {
@@ -72,15 +72,15 @@ pub(super) async fn dispatch<R, F>(
                 if let Some(env) = tasks.remove(&task) {
                     envs.retain(|e| e.id != env);
                 }
-                for job in gone.requeue.into_iter().rev() {
-                    pending.push_front(job);
+                for invocation in gone.requeue.into_iter().rev() {
+                    pending.push_front(invocation);
                 }
             }
             _ = stopped.wait_for(|stop| *stop) => break,
         }
-        while let Some(job) = pending.pop_front() {
-            if job.replies.is_closed() {
-                tracing::info!(request_id = %job.request_id, "skipping an invocation whose caller left");
+        while let Some(invocation) = pending.pop_front() {
+            if invocation.replies.is_closed() {
+                tracing::info!(request_id = %invocation.request_id, "skipping an invocation whose caller left");
                 continue;
             }
             let free = envs
@@ -90,13 +90,13 @@ pub(super) async fn dispatch<R, F>(
                 .map(|e| e.id);
             let at = match free {
                 Some(id) => id,
-                None if envs.len() < host.environments => {
+                None if envs.len() < hosted.environments => {
                     next_id += 1;
                     let (queue, queued) = mpsc::unbounded_channel();
-                    let env = Env {
+                    let env = Environment {
                         id: next_id,
-                        host: host.clone(),
-                        jobs: queued,
+                        hosted: hosted.clone(),
+                        invocations: queued,
                         settled: settled_tx.clone(),
                         stop: stop.clone(),
                     };
@@ -111,21 +111,21 @@ pub(super) async fn dispatch<R, F>(
                     next_id
                 }
                 None => {
-                    pending.push_front(job);
+                    pending.push_front(invocation);
                     break;
                 }
             };
             let Some(env) = envs.iter_mut().find(|e| e.id == at) else {
-                pending.push_front(job);
+                pending.push_front(invocation);
                 break;
             };
-            match env.queue.send(job) {
+            match env.queue.send(invocation) {
                 Ok(()) => env.load += 1,
-                Err(mpsc::error::SendError(job)) => {
+                Err(mpsc::error::SendError(invocation)) => {
                     // Its process is gone and it takes nothing more: its task is ending.
                     let id = env.id;
                     envs.retain(|e| e.id != id);
-                    pending.push_front(job);
+                    pending.push_front(invocation);
                 }
             }
         }
@@ -183,22 +183,22 @@ mod tests {
             if let Some(n) = max_concurrency.and_then(NonZeroUsize::new) {
                 function = function.max_concurrency(n);
             }
-            let host = Arc::new(Host {
+            let hosted = Arc::new(HostedFunction {
                 function,
                 config: FunctionConfig::default(),
                 timeout: Duration::from_secs(60),
                 environments,
             });
-            let (queue, jobs) = mpsc::unbounded_channel();
+            let (queue, invocations) = mpsc::unbounded_channel();
             let (taken_tx, taken) = mpsc::unbounded_channel();
             let (stop_tx, stop) = watch::channel(false);
-            let run = move |env: Env| stand_in(env, taken_tx.clone());
+            let run = move |env: Environment| stand_in(env, taken_tx.clone());
             Pool {
                 queue,
                 taken,
                 callers: Vec::new(),
                 _stop: stop_tx,
-                _task: tokio::spawn(dispatch(host, jobs, stop, run)),
+                _task: tokio::spawn(dispatch(hosted, invocations, stop, run)),
             }
         }
 
@@ -227,17 +227,17 @@ mod tests {
 
     /// An environment without a process: reports each invocation it takes, then does what
     /// the test says.
-    async fn stand_in(mut env: Env, taken: mpsc::UnboundedSender<Taken>) -> Gone {
+    async fn stand_in(mut env: Environment, taken: mpsc::UnboundedSender<Taken>) -> Gone {
         loop {
-            let job = tokio::select! {
-                job = env.jobs.recv() => job,
+            let invocation = tokio::select! {
+                invocation = env.invocations.recv() => invocation,
                 _ = env.stop.wait_for(|stop| *stop) => None,
             };
-            let Some(job) = job else {
+            let Some(invocation) = invocation else {
                 return Gone::default();
             };
             let (then, told) = oneshot::channel();
-            let id = job.request_id.clone();
+            let id = invocation.request_id.clone();
             let _ = taken.send(Taken {
                 env: env.id,
                 id,
@@ -248,10 +248,10 @@ mod tests {
                     let _ = env.settled.send(env.id);
                 }
                 Ok(Then::Die) => {
-                    env.jobs.close();
+                    env.invocations.close();
                     let mut requeue = Vec::new();
-                    while let Ok(job) = env.jobs.try_recv() {
-                        requeue.push(job);
+                    while let Ok(invocation) = env.invocations.try_recv() {
+                        requeue.push(invocation);
                     }
                     return Gone { requeue };
                 }

@@ -25,26 +25,24 @@ use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use super::function::Host;
+use super::function::HostedFunction;
 use lambda_stream_protocol::error_types as types;
+use lambda_stream_protocol::STOP_AFTER_DEADLINE;
 
 use crate::civil;
-use crate::emulator::runtime_api::{self, Event, Exit, RuntimeApi, Sandbox};
+use crate::emulator::runtime_api::{self, Event, Exit, HostLink, RuntimeApi};
 use crate::emulator::{Invocation, Reply};
 use crate::error::ErrorReport;
 
 /// How long a process with an extension has to exit after `SIGTERM`.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
-/// How long after its deadline a timed-out invocation's environment is ended: the caller
-/// has had its timeout first.
-const PAST_DEADLINE: Duration = Duration::from_millis(100);
 
 /// An environment to run.
-pub(super) struct Env {
+pub(super) struct Environment {
     pub(super) id: u64,
-    pub(super) host: Arc<Host>,
+    pub(super) hosted: Arc<HostedFunction>,
     /// The invocations given to it.
-    pub(super) jobs: mpsc::UnboundedReceiver<Invocation>,
+    pub(super) invocations: mpsc::UnboundedReceiver<Invocation>,
     /// Where it says (with its id) that one of its invocations is over.
     pub(super) settled: mpsc::UnboundedSender<u64>,
     pub(super) stop: watch::Receiver<bool>,
@@ -59,7 +57,7 @@ pub(super) struct Gone {
 
 /// The invocations the process holds, and the lines Lambda writes around each.
 struct Log<'a> {
-    host: &'a Host,
+    hosted: &'a HostedFunction,
     pid: Option<u32>,
     /// How long the process took to initialise, once it has.
     init: Option<Duration>,
@@ -74,7 +72,7 @@ impl Log<'_> {
     fn start(&mut self, request_id: String) {
         log_line(&format!(
             "START RequestId: {request_id} Version: {}",
-            self.host.config.version
+            self.hosted.config.version
         ));
         self.held.insert(request_id, Instant::now());
     }
@@ -88,7 +86,7 @@ impl Log<'_> {
         let init = self.init.filter(|_| !self.init_reported);
         self.init_reported = true;
         report(
-            self.host,
+            self.hosted,
             request_id,
             since.elapsed(),
             init,
@@ -114,22 +112,22 @@ enum Ending {
 }
 
 /// Runs the environment until its process is gone.
-pub(super) async fn run(env: Env) -> Gone {
-    let Env {
+pub(super) async fn run(env: Environment) -> Gone {
+    let Environment {
         id,
-        host,
-        jobs,
+        hosted,
+        invocations,
         settled,
         mut stop,
     } = env;
     let (events_tx, mut events) = mpsc::unbounded_channel();
     let (exit_tx, exit_rx) = watch::channel(None);
-    let sandbox = Sandbox {
+    let link = HostLink {
         events: events_tx,
         exited: exit_rx,
-        handler: host.function.handler.clone(),
+        handler: hosted.function.handler.clone(),
     };
-    let api = RuntimeApi::new(jobs, host.timeout, &host.config, Some(sandbox));
+    let api = RuntimeApi::new(invocations, hosted.timeout, &hosted.config, Some(link));
     let listener = match bind().await {
         Ok(listener) => listener,
         Err(e) => {
@@ -148,13 +146,13 @@ pub(super) async fn run(env: Env) -> Gone {
     let server = tokio::spawn(runtime_api::serve(listener, api.clone()));
 
     let started = Instant::now();
-    let mut child = match command(&host, &address).spawn() {
+    let mut child = match command(&hosted, &address).spawn() {
         Ok(child) => child,
         Err(e) => {
             server.abort();
             let exit = Exit {
                 error_type: types::INVALID_ENTRYPOINT,
-                message: format!("cannot run {:?}: {e}", host.function.program),
+                message: format!("cannot run {:?}: {e}", hosted.function.program),
             };
             tracing::error!("{}", exit.message);
             return gone(&api, &exit, false, None).await;
@@ -164,24 +162,25 @@ pub(super) async fn run(env: Env) -> Gone {
     tracing::debug!(env = id, pid, "started the function's process");
 
     let mut log = Log {
-        host: &host,
+        hosted: &hosted,
         pid,
         init: None,
         init_reported: false,
         held: HashMap::new(),
     };
     let mut extension = false;
-    let one_at_a_time = host.function.max_concurrency.is_none();
+    let one_at_a_time = hosted.function.max_concurrency.is_none();
     let ending = loop {
-        // In classic mode the one invocation held times out; with many at once, the
-        // invocation's caller gets its timeout and the process goes on.
+        // In classic mode the one invocation held times out, STOP_AFTER_DEADLINE after its
+        // caller has had its timeout; with many at once, the caller gets its timeout and
+        // the process goes on.
         let deadline = log
             .held
             .values()
-            .map(|since| *since + host.timeout + PAST_DEADLINE)
+            .map(|since| *since + hosted.timeout + STOP_AFTER_DEADLINE)
             .min()
             .filter(|_| one_at_a_time);
-        let init_deadline = started + host.timeout;
+        let init_deadline = started + hosted.timeout;
         tokio::select! {
             status = child.wait() => {
                 log_exit(status);
@@ -216,7 +215,7 @@ pub(super) async fn run(env: Env) -> Gone {
 
     let timed_out = format!(
         "Task timed out after {:.2} seconds",
-        host.timeout.as_secs_f64()
+        hosted.timeout.as_secs_f64()
     );
     let exit = match &ending {
         Ending::Stopped => {
@@ -234,7 +233,7 @@ pub(super) async fn run(env: Env) -> Gone {
             error_type: types::SANDBOX_TIMEOUT,
             message: format!(
                 "the function's initialisation did not finish within the timeout of {:.2} seconds",
-                host.timeout.as_secs_f64()
+                hosted.timeout.as_secs_f64()
             ),
         },
         Ending::InitError(_) | Ending::Exited => {
@@ -300,14 +299,14 @@ async fn gone(
 ) -> Gone {
     let queued = api.take_queued().await;
     let mut requeue = Vec::new();
-    for job in queued {
+    for invocation in queued {
         if initialised {
-            requeue.push(job);
+            requeue.push(invocation);
         } else {
             let failure = init_failure
                 .clone()
-                .unwrap_or_else(|| exit.failure(&job.request_id));
-            let _ = job.replies.send(Reply::Error(failure).into()).await;
+                .unwrap_or_else(|| exit.failure(&invocation.request_id));
+            let _ = invocation.replies.send(Reply::Error(failure).into()).await;
         }
     }
     Gone { requeue }
@@ -318,9 +317,9 @@ async fn bind() -> std::io::Result<TcpListener> {
 }
 
 /// The process, with the environment Lambda gives a function.
-fn command(host: &Host, runtime_api: &str) -> Command {
-    let f = &host.function;
-    let c = &host.config;
+fn command(hosted: &HostedFunction, runtime_api: &str) -> Command {
+    let f = &hosted.function;
+    let c = &hosted.config;
     let name = &c.name;
     let mut cmd = Command::new(&f.program);
     cmd.args(&f.args);
@@ -340,7 +339,7 @@ fn command(host: &Host, runtime_api: &str) -> Command {
         .env("AWS_REGION", &c.region)
         .env("AWS_DEFAULT_REGION", &c.region)
         .env("AWS_LAMBDA_LOG_GROUP_NAME", c.log_group())
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", log_stream(host))
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", log_stream(hosted))
         .env("LAMBDA_TASK_ROOT", &task_root)
         .env("_HANDLER", &f.handler)
         .env("TZ", ":UTC");
@@ -364,7 +363,7 @@ fn command(host: &Host, runtime_api: &str) -> Command {
 }
 
 /// `2026/12/02/[$LATEST]` and 32 hex digits, as Lambda names a log stream.
-fn log_stream(host: &Host) -> String {
+fn log_stream(hosted: &HostedFunction) -> String {
     let days = (SystemTime::now().duration_since(UNIX_EPOCH))
         .map(|d| (d.as_secs() / 86_400) as i64)
         .unwrap_or(0);
@@ -373,7 +372,7 @@ fn log_stream(host: &Host) -> String {
         .chars()
         .filter(char::is_ascii_hexdigit)
         .collect();
-    format!("{y:04}/{m:02}/{d:02}/[{}]{hex}", host.config.version)
+    format!("{y:04}/{m:02}/{d:02}/[{}]{hex}", hosted.config.version)
 }
 
 /// Stops the process: `SIGTERM` and [`SHUTDOWN_GRACE`] when an extension registered (Lambda
@@ -425,7 +424,7 @@ fn exit_message(status: Option<ExitStatus>) -> String {
 
 /// `END` and `REPORT`, as Lambda writes them when an invocation is over.
 fn report(
-    host: &Host,
+    hosted: &HostedFunction,
     request_id: &str,
     took: Duration,
     init: Option<Duration>,
@@ -438,7 +437,7 @@ fn report(
          Memory Size: {} MB\tMax Memory Used: {} MB",
         ms(took),
         took.as_millis() + 1,
-        host.config.memory_size_mb,
+        hosted.config.memory_size_mb,
         pid.and_then(max_memory_mb).unwrap_or(0),
     );
     if let Some(init) = init {
