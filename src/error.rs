@@ -323,11 +323,18 @@ fn wrapped_diagnostic<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a Diagn
 }
 
 /// `err`'s sources, nearest first, at most [`MAX_CHAIN`] of them (a `source()` may loop).
+///
+/// An `io::Error` made from another error (`io::Error::other(e)`) is followed to that error
+/// itself: its own `source()` skips it, to the inner error's source.
 fn sources<'a>(
     err: &'a (dyn StdError + 'static),
 ) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
     fn next<'a>(e: &&'a (dyn StdError + 'static)) -> Option<&'a (dyn StdError + 'static)> {
-        (*e).source()
+        let e: &'a (dyn StdError + 'static) = *e;
+        match e.downcast_ref::<std::io::Error>() {
+            Some(io) => io.get_ref().map(|inner| inner as &(dyn StdError + 'static)),
+            None => e.source(),
+        }
     }
     std::iter::successors(err.source(), next).take(MAX_CHAIN)
 }
@@ -516,6 +523,9 @@ mod tests {
         // Under a wrapper that adds context of its own: still the inner decision.
         let context = Outer2(Box::new(inner.clone()));
         assert_eq!(Diagnostic::from_error(context, types::STREAM), inner);
+        // Inside an io::Error (whose own `source()` skips the error it was made from).
+        let io = Wraps(Box::new(std::io::Error::other(inner.clone())));
+        assert_eq!(Diagnostic::from_error(io, types::STREAM), inner);
         // No diagnostic anywhere down the chain: the default type, the whole chain.
         let plain = Wraps(Box::new(Outer(std::io::Error::other("disk gone"))));
         assert_eq!(
