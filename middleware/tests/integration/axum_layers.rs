@@ -11,7 +11,9 @@ use lambda_stream::testing::{TestClient, TestResponse};
 use lambda_stream::Body;
 use lambda_stream_middleware::deadline::{self, DeadlineLayer};
 use lambda_stream_middleware::response_limit::{self, ResponseLimitLayer};
+use lambda_stream_middleware::trace::TraceLayer;
 use tower::ServiceBuilder;
+use tower_http::cors::CorsLayer;
 
 use crate::support::ticking;
 
@@ -77,4 +79,30 @@ async fn service_builder_response_limit_around_the_router_reports_response_size_
                 .service(ticking_router()),
         );
     assert_cut_with(&get_root(&client).await, response_limit::ERROR_TYPE);
+}
+
+/// tower-http's `CorsLayer` answers preflight requests itself with a default body of the
+/// inner service's body type: every layer of this crate has one, so CORS goes anywhere in
+/// the stack.
+#[tokio::test(start_paused = true)]
+async fn cors_answers_a_preflight_around_every_layer_of_this_crate() {
+    let client = TestClient::new(
+        ticking_router().layer(
+            ServiceBuilder::new()
+                .layer(CorsLayer::permissive())
+                .layer(TraceLayer::new())
+                .layer(DeadlineLayer::new(Duration::from_millis(300)))
+                .layer(ResponseLimitLayer::lambda()),
+        ),
+    );
+    let req = Request::options("/")
+        .header("origin", "https://app.example.com")
+        .header("access-control-request-method", "GET")
+        .body(Body::empty())
+        .unwrap();
+    let res = client.request(req).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.header("access-control-allow-origin"), Some("*"));
+    assert!(res.body().is_empty());
+    assert!(res.error().is_none(), "{:?}", res.error());
 }
