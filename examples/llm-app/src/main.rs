@@ -13,9 +13,9 @@
 //!   (error trailers for a caller that sent `TE: trailers`, a cut stream otherwise).
 //!
 //! Around it, the stack a production function carries: request ids from the Lambda request
-//! id, tower-http's `TraceLayer` with lambda-stream's span, CORS, compression (gzip, br),
-//! lambda-stream's deadline layer (a stream still going 500 ms before Lambda's deadline ends
-//! with a `Function.Timeout` error) and tower-http's timeout. `APP_LAYERS=router` (the
+//! id, tower-http's `TraceLayer` with lambda-stream's span, CORS, lambda-stream's deadline
+//! layer (a stream still going 500 ms before Lambda's deadline ends with a `Function.Timeout`
+//! error), compression (gzip, br) and tower-http's timeout. `APP_LAYERS=router` (the
 //! default) applies it the axum way, `Router::layer`; `APP_LAYERS=service-builder` around the
 //! router, with `tower::ServiceBuilder`.
 //!
@@ -232,8 +232,9 @@ macro_rules! stack {
                     .allow_methods([Method::GET, Method::POST])
                     .allow_headers([header::CONTENT_TYPE]),
             )
-            .layer(CompressionLayer::new())
             .layer(DeadlineLayer::new(DEADLINE_MARGIN))
+            // Next to the handlers' bodies: it polls a body again after its end.
+            .layer(CompressionLayer::new())
             .layer(TimeoutLayer::with_status_code(
                 StatusCode::GATEWAY_TIMEOUT,
                 START_TIMEOUT,
