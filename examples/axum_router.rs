@@ -20,7 +20,7 @@ use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
-use futures_util::stream::{self, Stream};
+use futures_util::stream::{self, Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 
 /// What every route shares.
@@ -67,7 +67,12 @@ async fn streamed_text() -> impl IntoResponse {
         }
         Some((Ok::<_, Infallible>(format!("line {n}\n")), n + 1))
     });
-    ([("content-type", "text/plain")], Body::from_stream(lines))
+    // A body over a stream that ends cleanly if polled after its end (a compression layer
+    // does poll again): `lambda_stream::StreamBody`, or `Body::from_stream(lines.fuse())`.
+    (
+        [("content-type", "text/plain")],
+        Body::new(lambda_stream::StreamBody::new(lines)),
+    )
 }
 
 /// Server-sent events, one token at a time, then `[DONE]`.
@@ -81,7 +86,8 @@ async fn tokens() -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
         let data = TOKENS.get(i).copied().unwrap_or("[DONE]");
         Some((Ok(Event::default().event("token").data(data)), i + 1))
     });
-    Sse::new(events)
+    // Fused, as every stream a layer may poll after its end.
+    Sse::new(events.fuse())
 }
 
 #[derive(Serialize)]

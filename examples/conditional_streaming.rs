@@ -12,8 +12,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use futures_util::stream;
 use http::{Request, Response, StatusCode};
-use http_body::Frame;
-use http_body_util::{combinators::BoxBody, BodyExt, Full, StreamBody};
+use http_body_util::{combinators::BoxBody, BodyExt, Full};
+use lambda_stream::StreamBody;
 
 /// Whether the request asks for the error response.
 pub fn wants_error(req: &Request<Body>) -> bool {
@@ -48,7 +48,7 @@ pub async fn handler(
 }
 
 /// `[` + five `{"id":i,"timestamp":"<epoch ms>"}` items 500 ms apart + `]`, as they happen.
-fn items() -> impl futures_util::Stream<Item = Result<Frame<Bytes>, Infallible>> + Send {
+fn items() -> impl futures_util::Stream<Item = Result<String, Infallible>> + Send {
     stream::unfold(1u32, |i| async move {
         let chunk = match i {
             1..=5 => {
@@ -65,7 +65,7 @@ fn items() -> impl futures_util::Stream<Item = Result<Frame<Bytes>, Infallible>>
             6 => "]".to_owned(),
             _ => return None,
         };
-        Some((Ok(Frame::data(Bytes::from(chunk))), i + 1))
+        Some((Ok(chunk), i + 1))
     })
 }
 

@@ -17,10 +17,8 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use futures_util::stream::{self, Stream};
-use http_body_util::StreamBody;
 use lambda_stream::http::{Request, Response};
-use lambda_stream::http_body::Frame;
-use lambda_stream::{Bytes, Runtime};
+use lambda_stream::{Bytes, Runtime, StreamBody};
 
 /// What a request without a body hears back.
 pub const DEFAULT_TEXT: &str = "Hello\nfrom\nlambda-stream\n";
@@ -30,7 +28,7 @@ pub const GAP: Duration = Duration::from_millis(100);
 
 /// `text` in lines (each with its `\n`; the last may have none), slices of `text` itself: the
 /// first at once, each next one [`GAP`] after the one before.
-pub fn lines(text: Bytes) -> impl Stream<Item = Result<Frame<Bytes>, Infallible>> + Send {
+pub fn lines(text: Bytes) -> impl Stream<Item = Result<Bytes, Infallible>> + Send {
     stream::unfold((text, true), |(rest, first)| async move {
         if rest.is_empty() {
             return None;
@@ -43,17 +41,15 @@ pub fn lines(text: Bytes) -> impl Stream<Item = Result<Frame<Bytes>, Infallible>
             .position(|&b| b == b'\n')
             .map_or(rest.len(), |i| i + 1);
         let line = rest.slice(..end);
-        Some((Ok(Frame::data(line)), (rest.slice(end..), false)))
+        Some((Ok(line), (rest.slice(end..), false)))
     })
 }
 
 /// The handler: the request's body, streamed back line by line.
 pub async fn handler(
     req: Request<Bytes>,
-) -> Result<
-    Response<StreamBody<impl Stream<Item = Result<Frame<Bytes>, Infallible>> + Send>>,
-    Infallible,
-> {
+) -> Result<Response<StreamBody<impl Stream<Item = Result<Bytes, Infallible>> + Send>>, Infallible>
+{
     let body = req.into_body();
     let text = if body.is_empty() {
         Bytes::from_static(DEFAULT_TEXT.as_bytes())

@@ -14,8 +14,7 @@ use std::convert::Infallible;
 use bytes::Bytes;
 use futures_util::stream;
 use http::{Request, Response};
-use http_body::Frame;
-use http_body_util::StreamBody;
+use lambda_stream::StreamBody;
 
 const CHUNK: usize = 64 * 1024;
 static ZEROS: [u8; CHUNK] = [0; CHUNK];
@@ -33,7 +32,7 @@ async fn main() -> Result<(), lambda_stream::BoxError> {
             }
             let n = left.min(CHUNK as u64);
             let chunk = Bytes::from_static(&ZEROS[..n as usize]);
-            Some((Ok::<_, Infallible>(Frame::data(chunk)), left - n))
+            Some((Ok::<_, Infallible>(chunk), left - n))
         });
         Ok::<_, Infallible>(
             Response::builder()

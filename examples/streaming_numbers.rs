@@ -11,14 +11,12 @@ use lambda_stream::Body;
 use std::convert::Infallible;
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures_util::stream::{self, Stream};
 use http::{Request, Response};
-use http_body::Frame;
-use http_body_util::StreamBody;
+use lambda_stream::StreamBody;
 
 /// The lines, one second apart.
-pub fn numbers() -> impl Stream<Item = Result<Frame<Bytes>, Infallible>> + Send {
+pub fn numbers() -> impl Stream<Item = Result<String, Infallible>> + Send {
     stream::unfold(1u32, |n| async move {
         let line = match n {
             1..=3 => format!("Number: {n}\n"),
@@ -28,17 +26,15 @@ pub fn numbers() -> impl Stream<Item = Result<Frame<Bytes>, Infallible>> + Send 
         if n > 1 {
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
-        Some((Ok(Frame::data(Bytes::from(line))), n + 1))
+        Some((Ok(line), n + 1))
     })
 }
 
 /// The handler: any request gets the stream.
 pub async fn handler(
     _req: Request<Body>,
-) -> Result<
-    Response<StreamBody<impl Stream<Item = Result<Frame<Bytes>, Infallible>> + Send>>,
-    Infallible,
-> {
+) -> Result<Response<StreamBody<impl Stream<Item = Result<String, Infallible>> + Send>>, Infallible>
+{
     Ok(Response::builder()
         .status(200)
         .header("content-type", "text/plain")

@@ -150,6 +150,11 @@ impl StdError for Error {
 /// assert_eq!(err.error_type(), "Function.QuotaExceeded");
 /// ```
 ///
+/// An error that wraps a `Diagnostic` (returns it, or an error that does, from
+/// [`source()`](StdError::source)) is reported as that `Diagnostic`, type and message: axum's
+/// `Router::layer` wraps a body's error in `axum::Error`, and a layer's choice of type (such as
+/// the `Function.Timeout` of lambda-stream-middleware's deadline layer) survives it.
+///
 /// Any other error is reported with a generic type (`Function.Error` before the first byte,
 /// `Function.StreamError` after it, `Function.Panic` for a panic) and its message, including
 /// its `source()` chain. Lambda maps types that do not match `(Runtime|Function).Name` to
@@ -195,8 +200,9 @@ impl Diagnostic {
         &self.error_message
     }
 
-    /// The diagnostic for `err`: `err` itself when it is a `Diagnostic`, else `default_type`
-    /// with the error's message chain.
+    /// The diagnostic for `err`: `err` itself when it is a `Diagnostic`, else the first
+    /// `Diagnostic` down its `source()` chain (under a wrapper such as `axum::Error`), else
+    /// `default_type` with the error's message chain.
     ///
     /// The error is the handler's: its conversion, `Display`, `source()` and `Drop` run
     /// inside the panic boundary. A panic in converting or reading it gives a
@@ -210,12 +216,12 @@ impl Diagnostic {
             Ok(diagnostic) => return *diagnostic,
             Err(err) => err,
         };
-        let described = catch_unwind(AssertUnwindSafe(|| error_chain(&*err)));
+        let described = catch_unwind(AssertUnwindSafe(|| match wrapped_diagnostic(&*err) {
+            Some(diagnostic) => diagnostic.clone(),
+            None => Diagnostic::new(default_type, error_chain(&*err)),
+        }));
         drop_caught(err, "the handler's error");
-        match described {
-            Ok(message) => Diagnostic::new(default_type, message),
-            Err(payload) => Self::from_error_panic(payload),
-        }
+        described.unwrap_or_else(Self::from_error_panic)
     }
 
     /// The diagnostic for a panic in converting or reading the handler's error.
@@ -278,14 +284,12 @@ pub(crate) struct Chain<'a>(pub(crate) &'a (dyn StdError + 'static));
 impl fmt::Display for Chain<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut text = self.0.to_string();
-        let mut source = self.0.source();
-        while let Some(s) = source {
+        for s in sources(self.0) {
             let message = s.to_string();
             if !already_said(&text, &message) {
                 text.push_str(": ");
                 text.push_str(&message);
             }
-            source = s.source();
         }
         f.write_str(&text)
     }
@@ -301,6 +305,36 @@ fn already_said(text: &str, message: &str) -> bool {
         None => false,
     }
 }
+
+/// The first [`Diagnostic`] down `err`'s `source()` chain (`err` itself excluded), if any.
+///
+/// Wrappers hide the type a layer chose: axum's `Router::layer` wraps a body's error in
+/// `axum::Error`, and `anyhow`-style context wraps it in theirs. The type is the innermost
+/// layer's decision, so it is found wherever it sits; the chain is bounded in case a
+/// `source()` loops.
+fn wrapped_diagnostic<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a Diagnostic> {
+    sources(err).find_map(|e| e.downcast_ref::<Diagnostic>())
+}
+
+/// `err`'s sources, nearest first, at most [`MAX_CHAIN`] of them (a `source()` may loop).
+///
+/// An `io::Error` made from another error (`io::Error::other(e)`) is followed to that error
+/// itself: its own `source()` skips it, to the inner error's source.
+fn sources<'a>(
+    err: &'a (dyn StdError + 'static),
+) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
+    fn next<'a>(e: &&'a (dyn StdError + 'static)) -> Option<&'a (dyn StdError + 'static)> {
+        let e: &'a (dyn StdError + 'static) = *e;
+        match e.downcast_ref::<std::io::Error>() {
+            Some(io) => io.get_ref().map(|inner| inner as &(dyn StdError + 'static)),
+            None => e.source(),
+        }
+    }
+    std::iter::successors(err.source(), next).take(MAX_CHAIN)
+}
+
+/// How far down a `source()` chain the runtime looks.
+const MAX_CHAIN: usize = 64;
 
 /// An error's message followed by its sources, `": "`-separated.
 pub(crate) fn error_chain(err: &(dyn StdError + 'static)) -> String {
@@ -417,6 +451,75 @@ mod tests {
         let err: BoxError = Box::new(Diagnostic::new("Function.Custom", "mine"));
         let d = Diagnostic::from_error(err, types::HANDLER);
         assert_eq!(d, Diagnostic::new("Function.Custom", "mine"));
+    }
+
+    /// An error whose message is its source's, and whose source is that error: the shape
+    /// of `axum::Error`.
+    #[derive(Debug)]
+    struct Wraps(BoxError);
+    impl fmt::Display for Wraps {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            fmt::Display::fmt(&self.0, f)
+        }
+    }
+    impl StdError for Wraps {
+        fn source(&self) -> Option<&(dyn StdError + 'static)> {
+            Some(&*self.0)
+        }
+    }
+
+    #[test]
+    fn a_diagnostic_under_wrappers_keeps_its_type_and_message() {
+        let inner = Diagnostic::new("Function.Timeout", "the response was cut");
+        let once = Wraps(Box::new(inner.clone()));
+        assert_eq!(Diagnostic::from_error(once, types::STREAM), inner);
+        let twice = Wraps(Box::new(Wraps(Box::new(inner.clone()))));
+        assert_eq!(Diagnostic::from_error(twice, types::HANDLER), inner);
+        // Under a wrapper that adds context of its own: still the inner decision.
+        let context = Outer2(Box::new(inner.clone()));
+        assert_eq!(Diagnostic::from_error(context, types::STREAM), inner);
+        // Inside an io::Error (whose own `source()` skips the error it was made from).
+        let io = Wraps(Box::new(std::io::Error::other(inner.clone())));
+        assert_eq!(Diagnostic::from_error(io, types::STREAM), inner);
+        // No diagnostic anywhere down the chain: the default type, the whole chain.
+        let plain = Wraps(Box::new(Outer(std::io::Error::other("disk gone"))));
+        assert_eq!(
+            Diagnostic::from_error(plain, types::STREAM),
+            Diagnostic::new("Function.StreamError", "cannot load model: disk gone")
+        );
+    }
+
+    /// A wrapper with a message of its own.
+    #[derive(Debug)]
+    struct Outer2(BoxError);
+    impl fmt::Display for Outer2 {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("streaming the answer")
+        }
+    }
+    impl StdError for Outer2 {
+        fn source(&self) -> Option<&(dyn StdError + 'static)> {
+            Some(&*self.0)
+        }
+    }
+
+    #[test]
+    fn a_source_chain_that_loops_ends() {
+        /// An error that is its own source, forever.
+        #[derive(Debug)]
+        struct Loop;
+        impl fmt::Display for Loop {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("again")
+            }
+        }
+        impl StdError for Loop {
+            fn source(&self) -> Option<&(dyn StdError + 'static)> {
+                Some(&Loop)
+            }
+        }
+        assert!(wrapped_diagnostic(&Loop).is_none());
+        assert_eq!(error_chain(&Loop), "again");
     }
 
     #[test]

@@ -12,10 +12,8 @@
 //! use std::time::Duration;
 //!
 //! use futures_util::stream;
-//! use http_body_util::StreamBody;
 //! use lambda_stream::http::{Request, Response};
-//! use lambda_stream::http_body::Frame;
-//! use lambda_stream::Bytes;
+//! use lambda_stream::{Bytes, StreamBody};
 //!
 //! #[tokio::main]
 //! async fn main() -> Result<(), lambda_stream::Error> {
@@ -26,8 +24,7 @@
 //!                 return None;
 //!             }
 //!             tokio::time::sleep(Duration::from_secs(1)).await;
-//!             let frame = Frame::data(Bytes::from(format!("tick {n}\n")));
-//!             Some((Ok::<_, Infallible>(frame), n + 1))
+//!             Some((Ok::<_, Infallible>(format!("tick {n}\n")), n + 1))
 //!         });
 //!         Ok::<_, Infallible>(
 //!             Response::builder()
@@ -41,8 +38,9 @@
 //! ```
 //!
 //! [`http`], [`http_body`] and [`Bytes`], the crates lambda-stream's API is written in, are
-//! re-exported; the stream helpers above (`futures-util`, `http-body-util`) are the
-//! function's own dependencies.
+//! re-exported; the stream helper above (`futures-util`) is the function's own dependency.
+//! [`StreamBody`] makes a body of any stream of chunks, and stays ended once it ended, which
+//! some layers (tower-http's compression) rely on.
 //!
 //! # What goes where
 //!
@@ -99,6 +97,7 @@ mod runtime;
 mod service;
 #[cfg(feature = "graceful-shutdown")]
 pub mod shutdown;
+mod stream_body;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod wire;
@@ -135,6 +134,7 @@ pub use http;
 pub use http_body;
 pub use runtime::Runtime;
 pub use service::{IntoLambdaService, LambdaService};
+pub use stream_body::StreamBody;
 pub use writer::{stream_fn, ResponseWriter};
 
 // The README's Rust blocks are doctests: they compile (or run) with `cargo test --doc`.

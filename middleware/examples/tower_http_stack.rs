@@ -11,11 +11,11 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::stream::{self, StreamExt};
+use futures_util::stream;
 use http::{header, HeaderValue, Method, Request, Response};
-use http_body::Frame;
 use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, StreamBody};
+use http_body_util::BodyExt;
+use lambda_stream::StreamBody;
 use lambda_stream_middleware::deadline::DeadlineLayer;
 use lambda_stream_middleware::trace::{LambdaRequestId, MakeInvocationSpan};
 use tower::{BoxError, Service, ServiceBuilder};
@@ -40,11 +40,12 @@ pub async fn ticks(
         if n > 1 {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        Some((Ok(Frame::data(Bytes::from(format!("tick {n}\n")))), n + 1))
+        Some((Ok(format!("tick {n}\n")), n + 1))
     });
-    // Fused: tower-http's compression polls the body once more after its end, and a bare
-    // `unfold` stream panics when polled after it returned `None`.
-    let mut res = Response::new(StreamBody::new(lines.fuse()).boxed_unsync());
+    // `lambda_stream::StreamBody` stays ended once ended: tower-http's compression polls the
+    // body once more after its end, and a bare `unfold` stream panics when polled after it
+    // returned `None`.
+    let mut res = Response::new(StreamBody::new(lines).boxed_unsync());
     res.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),

@@ -33,8 +33,15 @@
 //!
 //! # Features
 //!
-//! - `tower-http` (off by default): hooks for tower-http's `TraceLayer` and `SetRequestIdLayer`
-//!   (see [`trace`]).
+//! - `tower-http` (off by default): hooks for tower-http 0.7's `TraceLayer` and
+//!   `SetRequestIdLayer` (see [`trace`]).
+//! - `tower-http-06` (off by default): the same hooks for tower-http 0.6, for a project that
+//!   has not moved to 0.7 yet. Both may be on.
+//!
+//! Each tower-http version has traits of its own: a hook is a `MakeSpan` only of the versions
+//! whose feature is on. Without the feature of the version your project uses, rustc says
+//! "expected a `FnMut(&Request<Body>)` closure, found `MakeInvocationSpan`" (`cargo tree -i
+//! tower-http` shows which versions you have).
 #![warn(unreachable_pub)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

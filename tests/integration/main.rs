@@ -38,6 +38,7 @@ mod axum_router;
 mod backpressure;
 mod bad_input;
 mod cargo_lambda;
+mod compression;
 mod concurrency;
 mod drop_panics;
 mod error_chains;

@@ -18,13 +18,12 @@ use std::io;
 use std::time::Duration;
 
 use futures_util::stream::{self, Stream};
-use http_body_util::{Either, Full, StreamBody};
+use http_body_util::{Either, Full};
 use lambda_stream::http::{self, Request, Response, StatusCode};
-use lambda_stream::http_body::Frame;
-use lambda_stream::{Body, Bytes};
+use lambda_stream::{Body, Bytes, StreamBody};
 
 /// The lines, one second apart; with `fail`, an error in place of the last one.
-fn numbers(fail: bool) -> impl Stream<Item = Result<Frame<Bytes>, io::Error>> + Send {
+fn numbers(fail: bool) -> impl Stream<Item = Result<String, io::Error>> + Send {
     stream::unfold(1u32, move |n| async move {
         if n > 4 {
             return None;
@@ -37,7 +36,7 @@ fn numbers(fail: bool) -> impl Stream<Item = Result<Frame<Bytes>, io::Error>> + 
             _ if fail => Err(io::Error::other("the numbers ran out")),
             _ => Ok("Streaming complete!\n".to_owned()),
         };
-        Some((line.map(|l| Frame::data(Bytes::from(l))), n + 1))
+        Some((line, n + 1))
     })
 }
 
@@ -47,10 +46,8 @@ type NumbersBody<S> = Either<StreamBody<S>, Full<Bytes>>;
 /// The handler.
 async fn handler(
     req: Request<Body>,
-) -> Result<
-    Response<NumbersBody<impl Stream<Item = Result<Frame<Bytes>, io::Error>> + Send>>,
-    http::Error,
-> {
+) -> Result<Response<NumbersBody<impl Stream<Item = Result<String, io::Error>> + Send>>, http::Error>
+{
     let response = Response::builder()
         .header("content-type", "text/plain")
         .header("x-my-custom-header", "streaming-example");

@@ -63,6 +63,14 @@ impl<B> ResponseBody<B> {
     }
 }
 
+/// An empty inner body with no cutoff, as layers that answer on their own make one (tower-http's
+/// `CorsLayer` for a preflight request).
+impl<B: Default> Default for ResponseBody<B> {
+    fn default() -> Self {
+        ResponseBody::new(B::default(), None, Duration::ZERO)
+    }
+}
+
 fn timeout_error(margin: Duration) -> BoxError {
     Box::new(Diagnostic::new(
         ERROR_TYPE,

@@ -57,9 +57,12 @@
 //! # Errors
 //!
 //! The body fails with a boxed [`Diagnostic`](lambda_stream::Diagnostic), not a marker type
-//! of its own: the runtime takes the trailers' error type from a `Diagnostic`. To tell
+//! of its own: the runtime takes the trailers' error type from a `Diagnostic`, also when it
+//! sits under wrappers (axum's `Router::layer` wraps a body's error in `axum::Error`; the
+//! runtime looks down the `source()` chain). To tell
 //! that the deadline layer cut a body, downcast the error and compare its type with [`ERROR_TYPE`]:
-//! `err.downcast_ref::<Diagnostic>().is_some_and(|d| d.error_type() == ERROR_TYPE)`.
+//! `err.downcast_ref::<Diagnostic>().is_some_and(|d| d.error_type() == ERROR_TYPE)` (behind a
+//! wrapper, on each error of its `source()` chain).
 //!
 //! # Example
 //!

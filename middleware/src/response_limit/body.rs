@@ -23,6 +23,14 @@ pin_project! {
     }
 }
 
+/// An empty inner body under Lambda's cap, as layers that answer on their own make one
+/// (tower-http's `CorsLayer` for a preflight request).
+impl<B: Default> Default for ResponseBody<B> {
+    fn default() -> Self {
+        ResponseBody::new(B::default(), super::LAMBDA_STREAMING_CAP)
+    }
+}
+
 impl<B> ResponseBody<B> {
     pub(super) fn new(inner: B, limit: u64) -> Self {
         ResponseBody {

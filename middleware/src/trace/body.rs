@@ -17,6 +17,14 @@ pin_project! {
     }
 }
 
+/// An empty inner body outside any span, as layers that answer on their own make one
+/// (tower-http's `CorsLayer` for a preflight request).
+impl<B: Default> Default for ResponseBody<B> {
+    fn default() -> Self {
+        ResponseBody::new(B::default(), Span::none())
+    }
+}
+
 impl<B> ResponseBody<B> {
     pub(super) fn new(inner: B, span: Span) -> Self {
         ResponseBody { inner, span }

@@ -98,3 +98,10 @@ impl<B> tower_http::trace::MakeSpan<B> for MakeInvocationSpan {
         self.make(request)
     }
 }
+
+#[cfg(feature = "tower-http-06")]
+impl<B> tower_http_06::trace::MakeSpan<B> for MakeInvocationSpan {
+    fn make_span(&mut self, request: &Request<B>) -> Span {
+        self.make(request)
+    }
+}

@@ -6,13 +6,15 @@
 //!
 //! - [`MakeInvocationSpan`]: builds a `lambda.request` span from a request: `request_id`,
 //!   `xray_trace_id`, `cold_start`, `function_name`, `function_version`, `method`, `path`.
-//!   With the `tower-http` feature it is a `tower_http::trace::MakeSpan`, so tower-http's
-//!   `TraceLayer` gets Lambda's fields (and keeps its own `on_response`/`on_failure` hooks).
+//!   With the `tower-http` feature it is a `tower_http::trace::MakeSpan` of tower-http 0.7
+//!   (with `tower-http-06`, of 0.6), so tower-http's `TraceLayer` gets Lambda's fields (and
+//!   keeps its own `on_response`/`on_failure` hooks).
 //! - [`TraceLayer`] (the [`Trace`] service): the same span without tower-http: it wraps the
 //!   service's future and the response body, so events logged while the body streams carry
 //!   the span too. `TraceLayer::new().make_span_with(...)` takes a [`MakeInvocationSpan`] of
 //!   another level.
-//! - `LambdaRequestId` (feature `tower-http`): a `tower_http::request_id::MakeRequestId`
+//! - `LambdaRequestId` (feature `tower-http` or `tower-http-06`): a
+//!   `tower_http::request_id::MakeRequestId`
 //!   that uses the Lambda request id, so `SetRequestIdLayer`/`PropagateRequestIdLayer` give
 //!   callers an `x-request-id` they can find in CloudWatch.
 //!
@@ -44,8 +46,10 @@
 //! }
 //! ```
 //!
-//! With tower-http (feature `tower-http`), whose `TraceLayer` is another type of the same
-//! name: use [`MakeInvocationSpan`] as its span maker. The runtime's request body,
+//! With tower-http (feature `tower-http` for tower-http 0.7, `tower-http-06` for 0.6), whose
+//! `TraceLayer` is another type of the same name: use [`MakeInvocationSpan`] as its span maker.
+//! Without the feature of your tower-http version, rustc says "expected a
+//! `FnMut(&Request<Body>)` closure, found `MakeInvocationSpan`". The runtime's request body,
 //! [`lambda_stream::Body`], is an [`http_body::Body`], so tower-http's layers take it as it is.
 //!
 //! ```no_run
@@ -75,7 +79,7 @@ mod body;
 mod future;
 mod layer;
 mod make_span;
-#[cfg(feature = "tower-http")]
+#[cfg(any(feature = "tower-http", feature = "tower-http-06"))]
 mod request_id;
 mod service;
 
@@ -83,7 +87,7 @@ pub use body::ResponseBody;
 pub use future::ResponseFuture;
 pub use layer::TraceLayer;
 pub use make_span::MakeInvocationSpan;
-#[cfg(feature = "tower-http")]
+#[cfg(any(feature = "tower-http", feature = "tower-http-06"))]
 pub use request_id::LambdaRequestId;
 pub use service::Trace;
 

@@ -1,6 +1,5 @@
 use http::{HeaderValue, Request};
 use lambda_stream::Context;
-use tower_http::request_id::{MakeRequestId, RequestId};
 
 /// Uses the Lambda request id as the request id of tower-http's `SetRequestIdLayer`.
 ///
@@ -23,10 +22,31 @@ use tower_http::request_id::{MakeRequestId, RequestId};
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LambdaRequestId;
 
-impl MakeRequestId for LambdaRequestId {
-    fn make_request_id<B>(&mut self, request: &Request<B>) -> Option<RequestId> {
+impl LambdaRequestId {
+    /// The request id's header value: the Lambda request id, if there is one and it is a
+    /// valid header value.
+    fn value<B>(request: &Request<B>) -> Option<HeaderValue> {
         let ctx = request.extensions().get::<Context>()?;
-        let value = HeaderValue::from_str(&ctx.request_id).ok()?;
-        Some(RequestId::new(value))
+        HeaderValue::from_str(&ctx.request_id).ok()
+    }
+}
+
+#[cfg(feature = "tower-http")]
+impl tower_http::request_id::MakeRequestId for LambdaRequestId {
+    fn make_request_id<B>(
+        &mut self,
+        request: &Request<B>,
+    ) -> Option<tower_http::request_id::RequestId> {
+        Self::value(request).map(tower_http::request_id::RequestId::new)
+    }
+}
+
+#[cfg(feature = "tower-http-06")]
+impl tower_http_06::request_id::MakeRequestId for LambdaRequestId {
+    fn make_request_id<B>(
+        &mut self,
+        request: &Request<B>,
+    ) -> Option<tower_http_06::request_id::RequestId> {
+        Self::value(request).map(tower_http_06::request_id::RequestId::new)
     }
 }

@@ -14,6 +14,7 @@ mod example {
     pub mod tower_http_stack;
 }
 
+mod axum_layers;
 mod deadline;
 mod response_limit;
 mod tower_http_stack;

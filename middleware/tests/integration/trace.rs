@@ -212,6 +212,30 @@ async fn tower_http_trace_layer_and_request_id_use_the_lambda_fields() {
     );
 }
 
+/// The same hooks in tower-http 0.6's layers (feature `tower-http-06`).
+#[tokio::test]
+async fn tower_http_06_trace_layer_and_request_id_use_the_lambda_fields() {
+    use tower_http_06::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
+    use tower_http_06::trace::TraceLayer;
+
+    let (captured, _guard) = capture();
+    let service = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::x_request_id(LambdaRequestId))
+        .layer(TraceLayer::new_for_http().make_span_with(MakeInvocationSpan::new()))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .service(service_fn(|_req: Request<Body>| async move {
+            tracing::info!("in the 0.6 handler");
+            Ok::<_, Infallible>(Response::new(String::from("ok")))
+        }));
+    let res = get(&client("on-demand", service), "req-06").await;
+    assert_eq!(res.header("x-request-id"), Some("req-06"));
+    let lines = captured.of("req-06");
+    assert!(
+        lines.iter().any(|l| l.contains("in the 0.6 handler")),
+        "{lines:#?}"
+    );
+}
+
 #[test]
 fn requests_without_a_lambda_context_get_no_request_id() {
     use tower_http::request_id::MakeRequestId;
