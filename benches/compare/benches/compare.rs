@@ -90,6 +90,12 @@ impl Process {
 
     /// utime + stime of the whole process, from `/proc/PID/stat`, in clock ticks.
     fn cpu_ticks(&self) -> Result<u64> {
+        let (user, system) = self.user_system_ticks()?;
+        Ok(user + system)
+    }
+
+    /// utime and stime of the whole process, from `/proc/PID/stat`, in clock ticks.
+    fn user_system_ticks(&self) -> Result<(u64, u64)> {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))?;
         // Fields after the command name, which is in parentheses and may contain spaces.
         let rest = stat.rsplit_once(')').ok_or("bad /proc/PID/stat")?.1;
@@ -97,7 +103,7 @@ impl Process {
         // rest starts at field 3 (state); utime is field 14, stime field 15.
         let utime: u64 = fields.get(11).ok_or("no utime")?.parse()?;
         let stime: u64 = fields.get(12).ok_or("no stime")?.parse()?;
-        Ok(utime + stime)
+        Ok((utime, stime))
     }
 
     /// CPU time of all live threads, from `/proc/PID/task/*/schedstat`, in nanoseconds.
@@ -720,6 +726,13 @@ struct ManyRound {
     exact: usize,
     /// Events queued → last body ended.
     wall: Duration,
+    /// User and system CPU over the row, `/proc/PID/stat` (clock ticks).
+    user_ticks: u64,
+    system_ticks: u64,
+    /// Write-family system calls of the function over the row (`syscw`).
+    writes: Option<u64>,
+    /// Data segments the mock received on the function's connections over the row.
+    segments: Option<u64>,
 }
 
 fn vm_kib(pid: u32, field: &str) -> Result<u64> {
@@ -761,17 +774,30 @@ async fn many(f: &Function, mock: &mut Mock, row: &ManyRow) -> Result<ManyRound>
             .await
             .ok_or_else(|| format!("{}: fewer than {n} GET /next within {WAIT:?}", f.name))?;
     }
+    let port = mock.addr.port();
+    let segments = mock_data_segments(port);
+    let writes = write_calls(process.pid());
+    let (user, system) = process.user_system_ticks()?;
     let ns = process.cpu_ns()?;
     let start = Instant::now();
     let tag = if row.tokens > 0 { "many" } else { "bulk" };
     let done = invocations(mock, f, tag, row.n, &payload).await?;
     let wall = start.elapsed();
     let cpu_ns = process.cpu_ns()? - ns;
+    let (user_after, system_after) = process.user_system_ticks()?;
+    let writes = writes.zip(write_calls(process.pid())).map(|(a, b)| b - a);
+    let segments = segments
+        .zip(mock_data_segments(port))
+        .map(|(a, b)| segments_between(&a, &b));
     let peak_rss_kib = vm_kib(process.pid(), "VmHWM:")?;
     let mut round = ManyRound {
         cpu_ns,
         peak_rss_kib,
         wall,
+        user_ticks: user_after - user,
+        system_ticks: system_after - system,
+        writes,
+        segments,
         ..ManyRound::default()
     };
     let gap_ns = MANY_GAP_MS * 1_000_000;
@@ -888,6 +914,34 @@ async fn many_table(mock: &mut Mock, rounds: usize, tokens: u32, ns: &[usize]) -
             runs,
             &|r| r.cpu_ns as f64 / 1e3 / units,
             2,
+        );
+        // The share of it in the kernel, over all rounds (10 ms ticks are coarse per round).
+        let split: [String; 2] = [0, 1].map(|i| {
+            let user: u64 = runs[i].iter().map(|r| r.user_ticks).sum();
+            let system: u64 = runs[i].iter().map(|r| r.system_ticks).sum();
+            format!(
+                "{:.0}%",
+                100.0 * system as f64 / (user + system).max(1) as f64
+            )
+        });
+        println!(
+            "| {label} | of which in the kernel, /proc/PID/stat, all rounds | {} | {} | - |",
+            split[0], split[1]
+        );
+        let per_unit = |v: Option<u64>| v.map_or(f64::NAN, |n| n as f64 / units);
+        line(
+            &label,
+            &format!("write system calls per {unit} (syscw)"),
+            runs,
+            &|r| per_unit(r.writes),
+            3,
+        );
+        line(
+            &label,
+            &format!("data segments the mock received per {unit}"),
+            runs,
+            &|r| per_unit(r.segments),
+            3,
         );
         line(
             &label,
