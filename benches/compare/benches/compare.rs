@@ -748,6 +748,13 @@ fn vm_kib(pid: u32, field: &str) -> Result<u64> {
         .parse()?)
 }
 
+/// The soft limit on open files of this process (`ulimit -n`), if `/proc` tells.
+fn open_files_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
 /// The load average of the last minute.
 fn load() -> String {
     std::fs::read_to_string("/proc/loadavg")
@@ -850,6 +857,21 @@ async fn many_table(mock: &mut Mock, rounds: usize, tokens: u32, ns: &[usize]) -
         tokens: 0,
         chunks: 64,
     });
+    // One socket per stream on each side: the mock's (here) and the function's (which
+    // inherits this limit). Rows that would run out are left out, and say so.
+    if let Some(limit) = open_files_limit() {
+        rows.retain(|r| {
+            let fits = r.n as u64 + 128 <= limit;
+            if !fits {
+                eprintln!(
+                    "many: {} streams need more open files than `ulimit -n` allows ({limit}); \
+                     left out (raise it, e.g. `ulimit -n 4096`)",
+                    r.n
+                );
+            }
+            fits
+        });
+    }
     eprintln!(
         "many: {rounds} rounds of each row, alternating; load average {} at the start",
         load()
