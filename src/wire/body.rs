@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::{pin, Pin};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, ThreadId};
@@ -22,6 +22,15 @@ use crate::{BoxError, Diagnostic};
 /// one scheduler turn after it), up to this many bytes in all, into one frame: one chunk on
 /// the wire, one write.
 const COALESCE_LIMIT: usize = 16 * 1024;
+
+/// After passing on this many bytes in a row from a body that is always ready, a stream lets
+/// the other tasks run (one scheduler turn) before it goes on, while other streamed responses
+/// are in flight in the process: many large streams then take turns, instead of the first
+/// written whole before the next one's first byte. Alone, a stream never steps aside.
+const FAIR_SHARE: usize = 256 * 1024;
+
+/// Streamed responses in flight in this process (the [`FAIR_SHARE`] rule's "others").
+static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
 
 pin_project! {
     /// Wraps the handler's body for the Runtime API.
@@ -46,7 +55,8 @@ pin_project! {
     ///   come, and a turn is tried again after 2, 4, ... up to [`MAX_SKIPS`] frames, or at
     ///   once when the body has its next chunk ready right after a frame left (see
     ///   [`Pace`]). A chunk of [`COALESCE_LIMIT`] bytes or more, the end of the body and an
-    ///   error never wait. Outside a tokio runtime's worker the turn is empty: nothing waits.
+    ///   error never wait. While other streamed responses are in flight, a body that is
+    ///   always ready lets the other tasks run for one turn after every [`FAIR_SHARE`] bytes. Outside a tokio runtime's worker the turn is empty: nothing waits.
     ///   hyper writes and flushes what it holds whenever this body is not ready, and polls
     ///   for more only when its write buffer has room, so a slow reader holds the handler
     ///   back instead of growing memory.
@@ -70,12 +80,15 @@ pin_project! {
         turn: Turn,
         // Whether gathered chunks wait for a turn at all.
         pace: Pace,
+        // Bytes passed on since the task last waited.
+        unyielded: usize,
         // The error trailers, once the data before them has left.
         trailers: Option<HeaderMap>,
     }
 
     impl<B> PinnedDrop for ResponseStream<B> {
         fn drop(this: Pin<&mut Self>) {
+            IN_FLIGHT.fetch_sub(1, Ordering::Relaxed);
             let this = this.project();
             // Here rather than in `Caught`'s own drop: a log line belongs to the invocation.
             let _entered = this.span.enter();
@@ -86,6 +99,7 @@ pin_project! {
 
 impl<B> ResponseStream<B> {
     pub(crate) fn new(prelude: Option<Bytes>, body: B, span: tracing::Span) -> Self {
+        IN_FLIGHT.fetch_add(1, Ordering::Relaxed);
         ResponseStream {
             delimiter: prelude.is_some(),
             prelude,
@@ -95,6 +109,7 @@ impl<B> ResponseStream<B> {
             held: None,
             turn: Turn::default(),
             pace: Pace::default(),
+            unyielded: 0,
             trailers: None,
         }
     }
@@ -362,6 +377,15 @@ where
         if std::mem::take(this.delimiter) {
             return Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(&super::DELIMITER)))));
         }
+        if *this.unyielded >= FAIR_SHARE {
+            *this.unyielded = 0;
+            if IN_FLIGHT.load(Ordering::Relaxed) > 1 {
+                // Back at once, after the tasks that are ready (a task that wakes itself goes
+                // to the back of its worker's queue).
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+        }
         if let Some(held) = this.held.take() {
             this.gathered.push(held);
             this.turn.chunk();
@@ -396,6 +420,7 @@ where
                 // Nothing gathered: wait for the body, which wakes the task.
                 Poll::Pending if this.gathered.is_empty() => {
                     this.pace.skipped = false;
+                    *this.unyielded = 0;
                     return Poll::Pending;
                 }
                 // Something gathered, from a body whose turns bring nothing: leave now.
@@ -407,12 +432,16 @@ where
                 }
                 Poll::Pending => {
                     this.pace.waiting = true;
+                    *this.unyielded = 0;
                     return Poll::Pending;
                 }
             }
         }
         match this.gathered.take() {
-            Some(data) => Poll::Ready(Some(Ok(Frame::data(data)))),
+            Some(data) => {
+                *this.unyielded += data.len();
+                Poll::Ready(Some(Ok(Frame::data(data))))
+            }
             // The body ended or failed with nothing gathered.
             None => Poll::Ready(this.trailers.take().map(|t| Ok(Frame::trailers(t)))),
         }
@@ -784,6 +813,49 @@ mod tests {
         let data = b.frame().await.unwrap().unwrap().into_data().unwrap();
         assert_eq!(data.as_ptr(), at, "copied");
         assert_eq!(data.len(), COALESCE_LIMIT);
+    }
+
+    #[test]
+    fn an_always_ready_body_steps_aside_after_its_fair_share_while_others_stream() {
+        // 64 KiB chunks, always ready, while another stream is in flight: four frames
+        // (256 KiB), then one poll that wakes the task at once and steps aside, then four
+        // more; nothing lost, nothing waits longer.
+        struct Wakes(std::sync::atomic::AtomicUsize);
+        impl Wake for Wakes {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let _other = ResponseStream::new(
+            None,
+            http_body_util::Empty::<Bytes>::new(),
+            tracing::Span::none(),
+        );
+        let chunks: Vec<Bytes> = (0..8u8).map(|i| Bytes::from(vec![i; 64 * 1024])).collect();
+        let body = http_body_util::StreamBody::new(futures_util::stream::iter(
+            chunks
+                .into_iter()
+                .map(|c| Ok::<_, BoxError>(Frame::data(c))),
+        ));
+        let mut stream = std::pin::pin!(ResponseStream::new(None, body, tracing::Span::none()));
+        let wakes = Arc::new(Wakes(std::sync::atomic::AtomicUsize::new(0)));
+        let waker = Waker::from(wakes.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut seen = Vec::new();
+        loop {
+            match stream.as_mut().poll_frame(&mut cx) {
+                Poll::Ready(Some(Ok(f))) => seen.push(f.into_data().unwrap()[0]),
+                Poll::Ready(None) => break,
+                Poll::Ready(Some(Err(e))) => match e {},
+                Poll::Pending => seen.push(u8::MAX),
+            }
+        }
+        assert_eq!(seen, [0, 1, 2, 3, u8::MAX, 4, 5, 6, 7, u8::MAX]);
+        assert_eq!(
+            wakes.0.load(Ordering::Relaxed),
+            2,
+            "woken at once each time"
+        );
     }
 
     #[tokio::test]
