@@ -56,7 +56,8 @@ pin_project! {
     ///   once when the body has its next chunk ready right after a frame left (see
     ///   [`Pace`]). A chunk of [`COALESCE_LIMIT`] bytes or more, the end of the body and an
     ///   error never wait. While other streamed responses are in flight, a body that is
-    ///   always ready lets the other tasks run for one turn after every [`FAIR_SHARE`] bytes. Outside a tokio runtime's worker the turn is empty: nothing waits.
+    ///   always ready lets the other tasks run for one turn after every [`FAIR_SHARE`]
+    ///   bytes. Outside a tokio runtime's worker the turn is empty: nothing waits.
     ///   hyper writes and flushes what it holds whenever this body is not ready, and polls
     ///   for more only when its write buffer has room, so a slow reader holds the handler
     ///   back instead of growing memory.
