@@ -13,11 +13,16 @@ use crate::BoxError;
 
 pin_project! {
     /// What a request to the Runtime API carries: nothing, a small buffered body (`/error`),
-    /// or the streamed response. One connection type serves them all, without boxing.
+    /// or the streamed response. One connection type serves them all.
+    ///
+    /// The streamed response is boxed: hyper's connection keeps a channel of requests whose
+    /// first block of 32 slots is allocated with the connection, so every byte of this type
+    /// costs every worker 32 bytes, for as long as it lives (a box is one allocation of a
+    /// few hundred bytes per streamed response).
     #[project = OutgoingProj]
     pub(crate) enum Outgoing<B> {
         Full { data: Option<Bytes> },
-        Stream { #[pin] body: ResponseStream<B> },
+        Stream { body: Pin<Box<ResponseStream<B>>> },
     }
 }
 
@@ -31,7 +36,9 @@ impl<B> Outgoing<B> {
     }
 
     pub(crate) fn stream(body: ResponseStream<B>) -> Self {
-        Outgoing::Stream { body }
+        Outgoing::Stream {
+            body: Box::pin(body),
+        }
     }
 }
 
@@ -49,7 +56,7 @@ where
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         match self.project() {
             OutgoingProj::Full { data } => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
-            OutgoingProj::Stream { body } => body.poll_frame(cx),
+            OutgoingProj::Stream { body } => body.as_mut().poll_frame(cx),
         }
     }
 

@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::{pin, Pin};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, ThreadId};
@@ -22,6 +22,15 @@ use crate::{BoxError, Diagnostic};
 /// one scheduler turn after it), up to this many bytes in all, into one frame: one chunk on
 /// the wire, one write.
 const COALESCE_LIMIT: usize = 16 * 1024;
+
+/// After passing on this many bytes in a row from a body that is always ready, a stream lets
+/// the other tasks run (one scheduler turn) before it goes on, while other streamed responses
+/// are in flight in the process: many large streams then take turns, instead of the first
+/// written whole before the next one's first byte. Alone, a stream never steps aside.
+const FAIR_SHARE: usize = 256 * 1024;
+
+/// Streamed responses in flight in this process (the [`FAIR_SHARE`] rule's "others").
+static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
 
 pin_project! {
     /// Wraps the handler's body for the Runtime API.
@@ -41,8 +50,14 @@ pin_project! {
     ///   chunk in that turn. Gathering goes on while each turn brings another chunk, up to
     ///   the limit, and the frame leaves at the first turn that brings none; a producer that
     ///   is not ready (waiting on a timer, a socket, a model) costs its chunk one turn, no
-    ///   more. A chunk of [`COALESCE_LIMIT`] bytes or more, the end of the body and an error
-    ///   never wait. Outside a tokio runtime's worker the turn is empty: nothing waits.
+    ///   more, and once two turns in a row have brought nothing (a paced stream: a token
+    ///   every few milliseconds), its chunks stop waiting at all: they leave as soon as they
+    ///   come, and a turn is tried again after 2, 4, ... up to [`MAX_SKIPS`] frames, or at
+    ///   once when the body has its next chunk ready right after a frame left (see
+    ///   [`Pace`]). A chunk of [`COALESCE_LIMIT`] bytes or more, the end of the body and an
+    ///   error never wait. While other streamed responses are in flight, a body that is
+    ///   always ready lets the other tasks run for one turn after every [`FAIR_SHARE`]
+    ///   bytes. Outside a tokio runtime's worker the turn is empty: nothing waits.
     ///   hyper writes and flushes what it holds whenever this body is not ready, and polls
     ///   for more only when its write buffer has room, so a slow reader holds the handler
     ///   back instead of growing memory.
@@ -64,12 +79,17 @@ pin_project! {
         held: Option<Bytes>,
         // The scheduler turn the gathered chunks wait for.
         turn: Turn,
+        // Whether gathered chunks wait for a turn at all.
+        pace: Pace,
+        // Bytes passed on since the task last waited.
+        unyielded: usize,
         // The error trailers, once the data before them has left.
         trailers: Option<HeaderMap>,
     }
 
     impl<B> PinnedDrop for ResponseStream<B> {
         fn drop(this: Pin<&mut Self>) {
+            IN_FLIGHT.fetch_sub(1, Ordering::Relaxed);
             let this = this.project();
             // Here rather than in `Caught`'s own drop: a log line belongs to the invocation.
             let _entered = this.span.enter();
@@ -80,6 +100,7 @@ pin_project! {
 
 impl<B> ResponseStream<B> {
     pub(crate) fn new(prelude: Option<Bytes>, body: B, span: tracing::Span) -> Self {
+        IN_FLIGHT.fetch_add(1, Ordering::Relaxed);
         ResponseStream {
             delimiter: prelude.is_some(),
             prelude,
@@ -88,6 +109,8 @@ impl<B> ResponseStream<B> {
             gathered: Gathered::Empty,
             held: None,
             turn: Turn::default(),
+            pace: Pace::default(),
+            unyielded: 0,
             trailers: None,
         }
     }
@@ -136,6 +159,64 @@ impl Gathered {
             Gathered::Empty => None,
             Gathered::One(b) => Some(b),
             Gathered::Joined(b) => Some(b.freeze()),
+        }
+    }
+}
+
+/// The most frames a paced body sends without waiting for a turn before it tries one again.
+const MAX_SKIPS: u8 = 64;
+
+/// Whether the body's chunks are worth a scheduler turn: what the last turns brought.
+///
+/// A turn costs the connection's task one more poll and the runtime one more wake-up (and,
+/// on a worker with nothing else to run, a poll of the I/O driver): nothing when a producer
+/// hands over its next chunk in it, a pure loss for a body whose next chunk is a timer or a
+/// socket away, as a paced token stream's is, on every token of every stream. Two turns in
+/// a row that brought nothing make the next frames leave without one; a turn is tried again
+/// after 2, then 4, ... up to [`MAX_SKIPS`] frames, and gathering resumes at the first turn
+/// that brings a chunk, or when the body has its next chunk ready as soon as a frame left
+/// without one (a producer on another worker thread that was only a little late). Counts,
+/// never a clock: a chunk still waits at most one turn.
+#[derive(Default)]
+struct Pace {
+    // Turns in a row that brought nothing (saturating).
+    misses: u8,
+    // Frames still to leave without a turn before the next try.
+    skips: u8,
+    // The skips granted after the last turn that brought nothing.
+    backoff: u8,
+    // The task waits for a turn: data now is what the turn brought.
+    waiting: bool,
+    // The last frame left without a turn: data at once now means the producer is quick.
+    skipped: bool,
+}
+
+impl Pace {
+    /// Whether the frame leaves now, without a turn.
+    fn skip(&mut self) -> bool {
+        if self.misses < 2 || self.skips == 0 {
+            return false;
+        }
+        self.skips -= 1;
+        self.skipped = true;
+        true
+    }
+
+    /// Data came: after a turn asked for, or at the first poll after a frame that skipped
+    /// one, the producer keeps pace with the turns.
+    fn data(&mut self) {
+        if self.waiting || self.skipped {
+            *self = Pace::default();
+        }
+    }
+
+    /// A turn ended that brought nothing.
+    fn missed(&mut self) {
+        self.waiting = false;
+        self.misses = self.misses.saturating_add(1);
+        if self.misses >= 2 {
+            self.backoff = self.backoff.saturating_mul(2).clamp(2, MAX_SKIPS);
+            self.skips = self.backoff;
         }
     }
 }
@@ -297,6 +378,15 @@ where
         if std::mem::take(this.delimiter) {
             return Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(&super::DELIMITER)))));
         }
+        if *this.unyielded >= FAIR_SHARE {
+            *this.unyielded = 0;
+            if IN_FLIGHT.load(Ordering::Relaxed) > 1 {
+                // Back at once, after the tasks that are ready (a task that wakes itself goes
+                // to the back of its worker's queue).
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+        }
         if let Some(held) = this.held.take() {
             this.gathered.push(held);
             this.turn.chunk();
@@ -310,6 +400,7 @@ where
             };
             match poll_data(body, cx) {
                 Poll::Ready(Step::Data(data)) => {
+                    this.pace.data();
                     let len = this.gathered.len();
                     if len > 0 && len + data.len() > COALESCE_LIMIT {
                         *this.held = Some(data);
@@ -328,14 +419,30 @@ where
                     break;
                 }
                 // Nothing gathered: wait for the body, which wakes the task.
-                Poll::Pending if this.gathered.is_empty() => return Poll::Pending,
+                Poll::Pending if this.gathered.is_empty() => {
+                    this.pace.skipped = false;
+                    *this.unyielded = 0;
+                    return Poll::Pending;
+                }
+                // Something gathered, from a body whose turns bring nothing: leave now.
+                Poll::Pending if this.pace.skip() => break,
                 // Something gathered: leave with it at the first turn that brings nothing.
-                Poll::Pending if this.turn.ended(cx) => break,
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending if this.turn.ended(cx) => {
+                    this.pace.missed();
+                    break;
+                }
+                Poll::Pending => {
+                    this.pace.waiting = true;
+                    *this.unyielded = 0;
+                    return Poll::Pending;
+                }
             }
         }
         match this.gathered.take() {
-            Some(data) => Poll::Ready(Some(Ok(Frame::data(data)))),
+            Some(data) => {
+                *this.unyielded += data.len();
+                Poll::Ready(Some(Ok(Frame::data(data))))
+            }
             // The body ended or failed with nothing gathered.
             None => Poll::Ready(this.trailers.take().map(|t| Ok(Frame::trailers(t)))),
         }
@@ -531,6 +638,83 @@ mod tests {
         assert!(stream.frame().await.is_none());
     }
 
+    /// `n` chunks of 100 bytes through a one-slot channel, `gap` apart (none: back to back).
+    fn paced_producer(
+        n: usize,
+        gap: Option<std::time::Duration>,
+    ) -> tokio::sync::mpsc::Receiver<Bytes> {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(1);
+        tokio::spawn(async move {
+            for i in 0..n {
+                if tx
+                    .send(Bytes::from(vec![(i % 251) as u8; 100]))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                if let Some(gap) = gap {
+                    tokio::time::sleep(gap).await;
+                }
+            }
+        });
+        rx
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_paced_body_stops_paying_a_turn_per_chunk() {
+        // A chunk every 10 ms: each leaves alone at the instant it was made, and after the
+        // first two turns that brought nothing, most leave without a turn: two polls per
+        // chunk (one that finds nothing, one that finds the chunk and sends it) instead of
+        // three (the third after the turn).
+        let body = http_body_util::StreamBody::new(futures_util_stream(paced_producer(
+            100,
+            Some(std::time::Duration::from_millis(10)),
+        )));
+        let mut stream = std::pin::pin!(ResponseStream::new(None, body, tracing::Span::none()));
+        let mut polls = 0;
+        for i in 0..100usize {
+            let made = tokio::time::Instant::now();
+            let frame = std::future::poll_fn(|cx| {
+                polls += 1;
+                stream.as_mut().poll_frame(cx)
+            })
+            .await;
+            let data = frame.unwrap().unwrap().into_data().unwrap();
+            assert_eq!(data, vec![(i % 251) as u8; 100], "one chunk per frame");
+            assert!(tokio::time::Instant::now() - made <= std::time::Duration::from_millis(10));
+        }
+        // 100 chunks: turns at chunks 1, 2, 5, 10, 19, 36 and 69 (skips doubling up to 64).
+        assert_eq!(polls, 2 * 100 + 7, "{polls} polls");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_producer_that_becomes_quick_is_gathered_again() {
+        // Paced for 10 chunks (turns stop), then 1,000 back to back: gathering resumes at the
+        // next turn tried, and the quick chunks share frames.
+        let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(1);
+        tokio::spawn(async move {
+            for i in 0..1010usize {
+                if tx
+                    .send(Bytes::from(vec![(i % 251) as u8; 100]))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                if i < 10 {
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+            }
+        });
+        let body = http_body_util::StreamBody::new(futures_util_stream(rx));
+        let frames = data_frames(ResponseStream::new(None, body, tracing::Span::none())).await;
+        assert_eq!(frames.concat(), expected(1010));
+        // 10 paced frames, a few lone quick chunks until a turn is tried, then 163 chunks a
+        // frame: 7 frames if gathering had never stopped.
+        assert!(frames.len() <= 10 + 8 + 7, "{} frames", frames.len());
+    }
+
     /// One chunk, then never ready again.
     struct OneThenPending(Option<Bytes>);
     impl Body for OneThenPending {
@@ -630,6 +814,49 @@ mod tests {
         let data = b.frame().await.unwrap().unwrap().into_data().unwrap();
         assert_eq!(data.as_ptr(), at, "copied");
         assert_eq!(data.len(), COALESCE_LIMIT);
+    }
+
+    #[test]
+    fn an_always_ready_body_steps_aside_after_its_fair_share_while_others_stream() {
+        // 64 KiB chunks, always ready, while another stream is in flight: four frames
+        // (256 KiB), then one poll that wakes the task at once and steps aside, then four
+        // more; nothing lost, nothing waits longer.
+        struct Wakes(std::sync::atomic::AtomicUsize);
+        impl Wake for Wakes {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let _other = ResponseStream::new(
+            None,
+            http_body_util::Empty::<Bytes>::new(),
+            tracing::Span::none(),
+        );
+        let chunks: Vec<Bytes> = (0..8u8).map(|i| Bytes::from(vec![i; 64 * 1024])).collect();
+        let body = http_body_util::StreamBody::new(futures_util::stream::iter(
+            chunks
+                .into_iter()
+                .map(|c| Ok::<_, BoxError>(Frame::data(c))),
+        ));
+        let mut stream = std::pin::pin!(ResponseStream::new(None, body, tracing::Span::none()));
+        let wakes = Arc::new(Wakes(std::sync::atomic::AtomicUsize::new(0)));
+        let waker = Waker::from(wakes.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut seen = Vec::new();
+        loop {
+            match stream.as_mut().poll_frame(&mut cx) {
+                Poll::Ready(Some(Ok(f))) => seen.push(f.into_data().unwrap()[0]),
+                Poll::Ready(None) => break,
+                Poll::Ready(Some(Err(e))) => match e {},
+                Poll::Pending => seen.push(u8::MAX),
+            }
+        }
+        assert_eq!(seen, [0, 1, 2, 3, u8::MAX, 4, 5, 6, 7, u8::MAX]);
+        assert_eq!(
+            wakes.0.load(Ordering::Relaxed),
+            2,
+            "woken at once each time"
+        );
     }
 
     #[tokio::test]

@@ -90,6 +90,12 @@ impl Process {
 
     /// utime + stime of the whole process, from `/proc/PID/stat`, in clock ticks.
     fn cpu_ticks(&self) -> Result<u64> {
+        let (user, system) = self.user_system_ticks()?;
+        Ok(user + system)
+    }
+
+    /// utime and stime of the whole process, from `/proc/PID/stat`, in clock ticks.
+    fn user_system_ticks(&self) -> Result<(u64, u64)> {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))?;
         // Fields after the command name, which is in parentheses and may contain spaces.
         let rest = stat.rsplit_once(')').ok_or("bad /proc/PID/stat")?.1;
@@ -97,7 +103,7 @@ impl Process {
         // rest starts at field 3 (state); utime is field 14, stime field 15.
         let utime: u64 = fields.get(11).ok_or("no utime")?.parse()?;
         let stime: u64 = fields.get(12).ok_or("no stime")?.parse()?;
-        Ok(utime + stime)
+        Ok((utime, stime))
     }
 
     /// CPU time of all live threads, from `/proc/PID/task/*/schedstat`, in nanoseconds.
@@ -663,6 +669,361 @@ async fn token_table(mock: &mut Mock, table: usize, rounds: usize, chosen: &[usi
     Ok(())
 }
 
+/// One row of the many-streams table (`--only many`): `n` invocations at once in one process
+/// (`AWS_LAMBDA_MAX_CONCURRENCY=n`), each `/many/T/G` (paced tokens) or `/bulk/C` (unpaced
+/// 64 KiB chunks).
+struct ManyRow {
+    n: usize,
+    /// Tokens per stream (paced rows), or 0.
+    tokens: u32,
+    /// 64 KiB chunks per stream (the unpaced row), or 0.
+    chunks: u64,
+}
+
+/// The gap between two tokens of a paced stream.
+const MANY_GAP_MS: u64 = 20;
+
+impl ManyRow {
+    fn path(&self) -> String {
+        if self.tokens > 0 {
+            format!("/many/{}/{MANY_GAP_MS}", self.tokens)
+        } else {
+            format!("/bulk/{}", self.chunks)
+        }
+    }
+
+    fn label(&self) -> String {
+        if self.tokens > 0 {
+            format!("{} × {} tokens", self.n, self.tokens)
+        } else {
+            format!("{} × {} unpaced 64 KiB chunks", self.n, self.chunks)
+        }
+    }
+
+    /// Chunks the function writes in the row: tokens, or 64 KiB chunks.
+    fn units(&self) -> u64 {
+        self.n as u64
+            * if self.tokens > 0 {
+                u64::from(self.tokens)
+            } else {
+                self.chunks
+            }
+    }
+}
+
+/// What one round of a many-streams row measured.
+#[derive(Clone, Default)]
+struct ManyRound {
+    /// The function's CPU over the row (events queued → last body ended), schedstat (ns).
+    cpu_ns: u64,
+    /// `VmHWM` at the end of the row (KiB).
+    peak_rss_kib: u64,
+    /// Every token's arrival past its schedule (ns), sorted.
+    lags: Vec<i64>,
+    /// `/next` reply → first body byte, per stream, sorted.
+    first_byte: Vec<Duration>,
+    /// Streams whose body was complete and exact (every token, in order, on schedule).
+    exact: usize,
+    /// Events queued → last body ended.
+    wall: Duration,
+    /// User and system CPU over the row, `/proc/PID/stat` (clock ticks).
+    user_ticks: u64,
+    system_ticks: u64,
+    /// Write-family system calls of the function over the row (`syscw`).
+    writes: Option<u64>,
+    /// Data segments the mock received on the function's connections over the row.
+    segments: Option<u64>,
+}
+
+fn vm_kib(pid: u32, field: &str) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .ok_or("no such field in /proc/PID/status")?;
+    Ok(line
+        .split_whitespace()
+        .nth(1)
+        .ok_or("bad status")?
+        .parse()?)
+}
+
+/// The soft limit on open files of this process (`ulimit -n`), if `/proc` tells.
+fn open_files_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// The load average of the last minute.
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".into())
+}
+
+/// One round of `row` on function `f`, served concurrently.
+async fn many(f: &Function, mock: &mut Mock, row: &ManyRow) -> Result<ManyRound> {
+    let payload = event(&row.path())?;
+    let n = row.n.to_string();
+    let process = spawn_with(
+        f,
+        mock,
+        &[
+            ("BENCH_ENTRY", "concurrent"),
+            ("AWS_LAMBDA_MAX_CONCURRENCY", n.as_str()),
+        ],
+    )?;
+    // Ready once every worker waits for an event.
+    for _ in 0..row.n {
+        mock.next_arrival(WAIT)
+            .await
+            .ok_or_else(|| format!("{}: fewer than {n} GET /next within {WAIT:?}", f.name))?;
+    }
+    let port = mock.addr.port();
+    let segments = mock_data_segments(port);
+    let writes = write_calls(process.pid());
+    let (user, system) = process.user_system_ticks()?;
+    let ns = process.cpu_ns()?;
+    let start = Instant::now();
+    let tag = if row.tokens > 0 { "many" } else { "bulk" };
+    let done = invocations(mock, f, tag, row.n, &payload).await?;
+    let wall = start.elapsed();
+    let cpu_ns = process.cpu_ns()? - ns;
+    let (user_after, system_after) = process.user_system_ticks()?;
+    let writes = writes.zip(write_calls(process.pid())).map(|(a, b)| b - a);
+    let segments = segments
+        .zip(mock_data_segments(port))
+        .map(|(a, b)| segments_between(&a, &b));
+    let peak_rss_kib = vm_kib(process.pid(), "VmHWM:")?;
+    let mut round = ManyRound {
+        cpu_ns,
+        peak_rss_kib,
+        wall,
+        user_ticks: user_after - user,
+        system_ticks: system_after - system,
+        writes,
+        segments,
+        ..ManyRound::default()
+    };
+    let gap_ns = MANY_GAP_MS * 1_000_000;
+    for d in &done {
+        if let Some(first) = d.first_body {
+            round
+                .first_byte
+                .push(first.saturating_duration_since(d.handed_out));
+        }
+        let exact = if row.tokens > 0 {
+            round.lags.extend(d.tokens.iter().map(|&(_, lag)| lag));
+            d.tokens.len() == row.tokens as usize
+                && d.body_bytes == 8 * u64::from(row.tokens)
+                && d.tokens
+                    .iter()
+                    .enumerate()
+                    .all(|(i, &(due, _))| due == d.tokens[0].0 + i as u64 * gap_ns)
+        } else {
+            d.body_bytes == row.chunks * bench_fn::LARGE_CHUNK as u64
+        };
+        round.exact += usize::from(exact && d.complete);
+    }
+    round.lags.sort_unstable();
+    round.first_byte.sort_unstable();
+    Ok(round)
+}
+
+fn pct_i64(sorted: &[i64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let at = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[at] as f64 / 1e6
+}
+
+/// The many-streams table: each row's rounds alternate the two functions (A B, then B A).
+async fn many_table(mock: &mut Mock, rounds: usize, tokens: u32, ns: &[usize]) -> Result<()> {
+    let mut rows = vec![ManyRow {
+        n: 1,
+        tokens,
+        chunks: 0,
+    }];
+    rows.extend(ns.iter().map(|&n| ManyRow {
+        n,
+        tokens,
+        chunks: 0,
+    }));
+    rows.push(ManyRow {
+        n: 64,
+        tokens: 0,
+        chunks: 64,
+    });
+    // One socket per stream on each side: the mock's (here) and the function's (which
+    // inherits this limit). Rows that would run out are left out, and say so.
+    if let Some(limit) = open_files_limit() {
+        rows.retain(|r| {
+            let fits = r.n as u64 + 128 <= limit;
+            if !fits {
+                eprintln!(
+                    "many: {} streams need more open files than `ulimit -n` allows ({limit}); \
+                     left out (raise it, e.g. `ulimit -n 4096`)",
+                    r.n
+                );
+            }
+            fits
+        });
+    }
+    eprintln!(
+        "many: {rounds} rounds of each row, alternating; load average {} at the start",
+        load()
+    );
+    let mut results: Vec<[Vec<ManyRound>; 2]> = Vec::new();
+    for row in &rows {
+        let mut runs: [Vec<ManyRound>; 2] = [Vec::new(), Vec::new()];
+        for round in 0..rounds {
+            for i in [0, 1] {
+                let i = if round % 2 == 0 { i } else { 1 - i };
+                let r = many(&FUNCTIONS[i], mock, row).await?;
+                runs[i].push(r);
+            }
+        }
+        eprintln!("many: {} done, load average {}", row.label(), load());
+        results.push(runs);
+    }
+    println!(
+        "| N streams at once, one process ({rounds} alternating rounds, medians) | figure | lambda-stream | lambda_http | ratio |"
+    );
+    println!("|---|---|---:|---:|---:|");
+    // Per round: one figure of each function, and the median of their per-round ratios.
+    let line = |label: &str,
+                what: &str,
+                runs: &[Vec<ManyRound>; 2],
+                f: &dyn Fn(&ManyRound) -> f64,
+                digits: usize| {
+        let mut a: Vec<f64> = runs[0].iter().map(f).collect();
+        let mut b: Vec<f64> = runs[1].iter().map(f).collect();
+        let mut r: Vec<f64> = a.iter().zip(&b).map(|(x, y)| x / y).collect();
+        let r = median(&mut r);
+        println!(
+            "| {label} | {what} | {:.digits$} | {:.digits$} | {} |",
+            median(&mut a),
+            median(&mut b),
+            if r.is_finite() {
+                ratio(r, 1.0)
+            } else {
+                "-".into()
+            }
+        );
+    };
+    let base_peak: [f64; 2] = [0, 1].map(|i| {
+        median(
+            &mut results[0][i]
+                .iter()
+                .map(|r| r.peak_rss_kib as f64)
+                .collect::<Vec<_>>(),
+        )
+    });
+    for (row, runs) in rows.iter().zip(&results) {
+        let label = row.label();
+        let units = row.units() as f64;
+        let unit = if row.tokens > 0 {
+            "token"
+        } else {
+            "64 KiB chunk"
+        };
+        line(
+            &label,
+            &format!("CPU per {unit} (µs)"),
+            runs,
+            &|r| r.cpu_ns as f64 / 1e3 / units,
+            2,
+        );
+        // The share of it in the kernel, over all rounds (10 ms ticks are coarse per round).
+        let split: [String; 2] = [0, 1].map(|i| {
+            let user: u64 = runs[i].iter().map(|r| r.user_ticks).sum();
+            let system: u64 = runs[i].iter().map(|r| r.system_ticks).sum();
+            format!(
+                "{:.0}%",
+                100.0 * system as f64 / (user + system).max(1) as f64
+            )
+        });
+        println!(
+            "| {label} | of which in the kernel, /proc/PID/stat, all rounds | {} | {} | - |",
+            split[0], split[1]
+        );
+        let per_unit = |v: Option<u64>| v.map_or(f64::NAN, |n| n as f64 / units);
+        line(
+            &label,
+            &format!("write system calls per {unit} (syscw)"),
+            runs,
+            &|r| per_unit(r.writes),
+            3,
+        );
+        line(
+            &label,
+            &format!("data segments the mock received per {unit}"),
+            runs,
+            &|r| per_unit(r.segments),
+            3,
+        );
+        line(
+            &label,
+            "peak RSS, VmHWM (MiB)",
+            runs,
+            &|r| r.peak_rss_kib as f64 / 1024.0,
+            1,
+        );
+        if row.n > 1 {
+            let extra = (row.n - 1) as f64;
+            let per: [f64; 2] = [0, 1].map(|i| {
+                let mut v: Vec<f64> = runs[i].iter().map(|r| r.peak_rss_kib as f64).collect();
+                (median(&mut v) - base_peak[i]) / extra
+            });
+            println!(
+                "| {label} | RSS per extra stream, over 1 × {tokens} (KiB) | {:.1} | {:.1} | {} |",
+                per[0],
+                per[1],
+                ratio(per[0], per[1])
+            );
+        }
+        if row.tokens > 0 {
+            for (what, p) in [("p50", 0.5), ("p99", 0.99), ("p99.9", 0.999), ("max", 1.0)] {
+                line(
+                    &label,
+                    &format!("token lag past its schedule, {what} (ms)"),
+                    runs,
+                    &|r| pct_i64(&r.lags, p),
+                    3,
+                );
+            }
+        } else {
+            line(
+                &label,
+                "wall, events queued → last body end (ms)",
+                runs,
+                &|r| ms(r.wall),
+                0,
+            );
+        }
+        line(
+            &label,
+            "/next reply → first body byte, p99 (ms)",
+            runs,
+            &|r| ms(pct(&r.first_byte, 0.99)),
+            3,
+        );
+        let exact: [usize; 2] = [0, 1].map(|i| runs[i].iter().map(|r| r.exact).sum());
+        let all = row.n * runs[0].len();
+        println!(
+            "| {label} | streams complete and exact | {}/{all} | {}/{all} | - |",
+            exact[0], exact[1]
+        );
+    }
+    println!();
+    println!("many: load average {} at the end", load());
+    println!();
+    Ok(())
+}
+
 /// What loopback itself carries: 256 MiB in 64 KiB writes, one thread each side.
 fn loopback_throughput() -> Result<f64> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
@@ -829,6 +1190,27 @@ async fn main() -> Result<()> {
             "tokens: {token_rounds} rounds of 10 MB in 100-byte chunks, order reversed each round"
         );
         token_table(&mut mock, CAPACITY_32, token_rounds, &chosen).await?;
+    }
+    if runs("many") {
+        // `--many-rounds R` (5), `--many-tokens T` (100), `--many-n 64,256,1024`.
+        let many_rounds: usize = match arg("--many-rounds") {
+            Some(n) => n.parse()?,
+            None if quick => 1,
+            None => 5,
+        };
+        let many_tokens: u32 = match arg("--many-tokens") {
+            Some(n) => n.parse()?,
+            None if quick => 20,
+            None => 100,
+        };
+        let many_n: Vec<usize> = match arg("--many-n") {
+            Some(list) => list
+                .split(',')
+                .map(|x| x.parse::<usize>())
+                .collect::<Result<_, _>>()?,
+            None => vec![64, 256, 1024],
+        };
+        many_table(&mut mock, many_rounds, many_tokens, &many_n).await?;
     }
     if runs("tokens1") {
         eprintln!(

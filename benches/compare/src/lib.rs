@@ -11,7 +11,13 @@
 //!   or, with `BENCH_BODY=channel`, through `lambda_runtime::streaming::channel()`
 //!   ([`lambda_channel_response`]), the one-slot channel of lambda_http's own streaming example;
 //! - `/fail`: one chunk, then the body fails (an I/O error), for what a caller sees of a
-//!   stream that breaks midway.
+//!   stream that breaks midway;
+//! - `/many/T/G`: `T` tokens of 8 bytes, `G` ms apart on a fixed schedule from the call
+//!   (the first at once), the way a model's answer arrives; each token is its own scheduled
+//!   time (Unix nanoseconds, little-endian), so the receiver can tell how late it came and
+//!   whether the stream is exact. The body waits on its own timer (no task of its own), as a
+//!   body fed by an upstream socket does;
+//! - `/bulk/C`: `C` chunks of 64 KiB, unpaced.
 #![forbid(unsafe_code)]
 
 use std::future::Future;
@@ -63,6 +69,16 @@ pub enum Chunks {
         sent: u32,
         pause: Option<Pin<Box<tokio::time::Sleep>>>,
     },
+    /// `/many`: `sent` of `total` tokens sent, token `i` due at `start + i * gap` (and
+    /// carrying `unix_start + i * gap` in nanoseconds); `pause` waits for the next.
+    Ticks {
+        sent: u32,
+        total: u32,
+        start: tokio::time::Instant,
+        unix_start: u64,
+        gap: Duration,
+        pause: Pin<Box<tokio::time::Sleep>>,
+    },
     /// The receiving end of the token stream's producer task.
     Tokens(tokio::sync::mpsc::Receiver<Bytes>),
     /// `sent` chunks of `/fail` so far: its one chunk, then its error, then the end (a body
@@ -82,6 +98,27 @@ impl Chunks {
                 left: LARGE_BYTES,
             },
             "/fail" => Chunks::Fail { sent: 0 },
+            _ if path.starts_with("/many/") => {
+                let mut parts = path["/many/".len()..].split('/');
+                let total = parts.next().and_then(|t| t.parse().ok()).unwrap_or(1);
+                let gap = parts.next().and_then(|g| g.parse().ok()).unwrap_or(20);
+                let start = tokio::time::Instant::now();
+                Chunks::Ticks {
+                    sent: 0,
+                    total,
+                    start,
+                    unix_start: unix_nanos(),
+                    gap: Duration::from_millis(gap),
+                    pause: Box::pin(tokio::time::sleep_until(start)),
+                }
+            }
+            _ if path.starts_with("/bulk/") => {
+                let chunks: u64 = path["/bulk/".len()..].parse().unwrap_or(1);
+                Chunks::Large {
+                    chunk: Bytes::from(vec![b'x'; LARGE_CHUNK]),
+                    left: chunks * LARGE_CHUNK as u64,
+                }
+            }
             "/paced" => Chunks::Paced {
                 sent: 0,
                 pause: None,
@@ -108,10 +145,14 @@ impl Chunks {
 
 /// A paced chunk: the time of its writing, `t=<unix nanos>\n`.
 pub fn stamp() -> Bytes {
-    let nanos = SystemTime::now()
+    Bytes::from(format!("t={}\n", unix_nanos()))
+}
+
+/// The Unix time, in nanoseconds.
+pub fn unix_nanos() -> u64 {
+    SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    Bytes::from(format!("t={nanos}\n"))
+        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 impl http_body::Body for Chunks {
@@ -145,6 +186,30 @@ impl http_body::Body for Chunks {
                 *sent += 1;
                 *pause = Some(Box::pin(tokio::time::sleep(PACED_GAP)));
                 Poll::Ready(Some(Ok(Frame::data(stamp()))))
+            }
+            Chunks::Ticks {
+                sent,
+                total,
+                start,
+                unix_start,
+                gap,
+                pause,
+            } => {
+                if *sent == *total {
+                    return Poll::Ready(None);
+                }
+                if pause.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                let offset = *gap * *sent;
+                let token = *unix_start + offset.as_nanos() as u64;
+                *sent += 1;
+                // One timer per stream, reset for each token: no allocation per token.
+                let next = *start + *gap * *sent;
+                pause.as_mut().reset(next);
+                Poll::Ready(Some(Ok(Frame::data(Bytes::copy_from_slice(
+                    &token.to_le_bytes(),
+                )))))
             }
             Chunks::Tokens(rx) => rx.poll_recv(cx).map(|c| c.map(|c| Ok(Frame::data(c)))),
             Chunks::Fail { sent } => {

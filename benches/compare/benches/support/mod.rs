@@ -7,7 +7,8 @@
 //! - `POST /{id}/response` is read frame by frame; the mock finds the 8-NUL delimiter after
 //!   the prelude and notes when the first body byte arrived, when the body ended, how many
 //!   body bytes came, and (for small bodies) the body chunks with their arrival wall-clock
-//!   time.
+//!   time; for a request id starting with `many`, each 8-byte token of the body (its
+//!   scheduled Unix time in nanoseconds, little-endian) with how late it arrived.
 //!
 //! Function processes come and go while the mock lives: each connection belongs to the
 //! *generation* current when it was accepted, and only the current generation is handed
@@ -50,6 +51,9 @@ pub struct Done {
     pub kept: Vec<(SystemTime, Bytes)>,
     /// Whether the body ended with its terminating chunk.
     pub complete: bool,
+    /// For `many-*` request ids: each token's schedule (Unix ns) and its arrival past it (ns;
+    /// negative if early), in order.
+    pub tokens: Vec<(u64, i64)>,
 }
 
 struct Shared {
@@ -237,6 +241,10 @@ async fn receive(shared: &Shared, request_id: String, head: Instant, mut body: I
     let mut body_bytes = 0u64;
     let mut kept = Vec::new();
     let mut complete = false;
+    let tokens_wanted = request_id.starts_with("many");
+    let mut tokens = Vec::new();
+    // The bytes of a token split across frames.
+    let mut partial: Vec<u8> = Vec::with_capacity(8);
     loop {
         match body.frame().await {
             None => {
@@ -262,6 +270,19 @@ async fn receive(shared: &Shared, request_id: String, head: Instant, mut body: I
                     }
                     rest = if in_body { &data[offset..] } else { &[] };
                 }
+                if tokens_wanted && !rest.is_empty() {
+                    let arrived = unix_nanos_now();
+                    for &b in rest {
+                        partial.push(b);
+                        if partial.len() == 8 {
+                            let mut t = [0u8; 8];
+                            t.copy_from_slice(&partial);
+                            partial.clear();
+                            let due = u64::from_le_bytes(t);
+                            tokens.push((due, arrived as i64 - due as i64));
+                        }
+                    }
+                }
                 if !rest.is_empty() {
                     first_body.get_or_insert(now);
                     body_bytes += rest.len() as u64;
@@ -280,6 +301,13 @@ async fn receive(shared: &Shared, request_id: String, head: Instant, mut body: I
         end: Instant::now(),
         body_bytes,
         kept,
-        complete,
+        complete: complete && partial.is_empty(),
+        tokens,
     });
+}
+
+fn unix_nanos_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
 }
