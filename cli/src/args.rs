@@ -100,7 +100,7 @@ pub(crate) struct Local {
     /// More of the host's own log (-vv: all of it)
     #[arg(short, long, action = ArgAction::Count)]
     verbose: u8,
-    /// Less of it
+    /// Less of the host's own log
     #[arg(short, long, action = ArgAction::Count)]
     quiet: u8,
 
@@ -126,7 +126,6 @@ pub(crate) struct Local {
 /// The local server's settings. Each field is declared only to be a flag: the values are read by
 /// their variable from the parsed matches ([`settings`]), where clap tells a flag's value from a
 /// variable's.
-#[allow(dead_code)]
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Server (each flag sets the variable shown, and wins over it)")]
 struct Server {
