@@ -781,16 +781,32 @@ fn the_command_line_says_what_is_wrong() {
 
     let out = run(&["local", "--prot", "1", "--", "true"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown option \"--prot\""));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unexpected argument '--prot'"), "{err}");
+    assert!(err.contains("a similar argument exists: '--port'"), "{err}");
 
+    // A bad value is named as it was given: by its flag (a usage error) or its variable.
     let out = run(&["local", "--port", "seventy", "--", "true"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("invalid value 'seventy' for '--port <PORT>': not a port number"),
+        "{err}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_lambda-stream"))
+        .args(["local", "--", "true"])
+        .env("LOCAL_LAMBDA_PORT", "seventy")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("LOCAL_LAMBDA_PORT=\"seventy\""), "{err}");
 
     let out = run(&["local", "--help"]);
     assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("--max-concurrency"));
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("--max-concurrency"), "{help}");
+    assert!(help.contains("[env: LOCAL_LAMBDA_PORT="), "{help}");
 }
 
 #[test]
