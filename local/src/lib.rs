@@ -112,16 +112,28 @@
 //!
 //! # Hosting a process
 //!
-//! With the `host` feature (Unix), [`Server::host`] puts the same front doors in front of a
+//! With the `host` feature (Unix), `Server::host` puts the same front doors in front of a
 //! function that runs as a process of its own: a release `bootstrap` as it is deployed, a
 //! binary built with another Lambda runtime, or a runtime in another language; anything that
 //! speaks the Runtime API. The `lambda-stream local -- COMMAND` command (package
 //! `lambda-stream-cli`) is this method behind a command line. Each execution environment is
-//! a process with Lambda's environment (`AWS_LAMBDA_RUNTIME_API` pointing at a Runtime API of
-//! its own, `AWS_LAMBDA_FUNCTION_NAME`, `_VERSION`, `_MEMORY_SIZE`, `AWS_REGION`,
-//! `AWS_LAMBDA_LOG_GROUP_NAME`, `_LOG_STREAM_NAME`, `LAMBDA_TASK_ROOT`, `_HANDLER`,
-//! `AWS_LAMBDA_INITIALIZATION_TYPE`, `TZ`), its stdout and stderr the host's, and the life
-//! Lambda gives one:
+//! a process with Lambda's environment, its stdout and stderr the host's, and the life
+//! Lambda gives one. The environment:
+//!
+//! | variable | value |
+//! |---|---|
+//! | `AWS_LAMBDA_RUNTIME_API` | the `127.0.0.1:port` of a Runtime API of the environment's own |
+//! | `AWS_LAMBDA_FUNCTION_NAME`, `AWS_LAMBDA_FUNCTION_VERSION`, `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` | the [`FunctionConfig`]'s name, version and memory |
+//! | `AWS_REGION`, `AWS_DEFAULT_REGION` | the [`FunctionConfig`]'s region |
+//! | `AWS_LAMBDA_LOG_GROUP_NAME`, `AWS_LAMBDA_LOG_STREAM_NAME` | `/aws/lambda/{name}`; `2026/12/02/[$LATEST]` and 32 hex digits, as Lambda names them |
+//! | `LAMBDA_TASK_ROOT` | `Function::task_root`, also the working directory (default: the host's) |
+//! | `_HANDLER` | `Function::handler` (default `bootstrap`) |
+//! | `TZ` | `:UTC` |
+//! | `AWS_LAMBDA_INITIALIZATION_TYPE` | `on-demand`; `lambda-managed-instances` with `Function::max_concurrency` |
+//! | `AWS_LAMBDA_MAX_CONCURRENCY` | with `Function::max_concurrency` only, its count (the host's own is never passed on) |
+//!
+//! and the host's own variables, with `Function::env`'s over all. The life:
+
 //!
 //! - it starts when an invocation needs it and is initialised once it asks for the next
 //!   invocation; an init error it reports (`/init/error`) is the answer of the invocations
@@ -130,7 +142,7 @@
 //! - around each invocation the host writes the `START`, `END` and `REPORT` lines Lambda writes
 //!   (`Max Memory Used` is the process's peak resident size, on Linux);
 //! - concurrent invocations each get an environment, up to [`Options::concurrency`], and a
-//!   warm one is reused; with [`Function::max_concurrency`] there is one process, told
+//!   warm one is reused; with `Function::max_concurrency` there is one process, told
 //!   `AWS_LAMBDA_MAX_CONCURRENCY`, that is given up to that many at once, as on Lambda Managed
 //!   Instances;
 //! - when the process exits or crashes, the invocations it held fail with
@@ -140,8 +152,8 @@
 //!   queued to the dead one and never handed to it go to another;
 //! - in one-at-a-time mode, an invocation past its deadline ends its environment, as Lambda
 //!   ends a timed-out one (the next starts fresh);
-//! - on stop (Ctrl-C, `SIGTERM`), the doors close, then each process gets `SIGTERM` and
-//!   500 ms to exit if an extension registered (the Extensions API is served, so a runtime's
+//! - on stop (Ctrl-C, `SIGTERM`, or `SIGHUP` when the terminal closes), the doors close,
+//!   then each process gets `SIGTERM` and 500 ms to exit if an extension registered (the Extensions API is served, so a runtime's
 //!   graceful-shutdown extension registers as it does on Lambda), otherwise `SIGKILL`, as
 //!   Lambda does. Each process runs in its own process group, so a Ctrl-C in the terminal
 //!   reaches the host, not the function.
