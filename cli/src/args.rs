@@ -870,16 +870,14 @@ mod tests {
                 Some((var, default.map(|d| d.to_string_lossy().into_owned())))
             })
             .collect();
-        let settings = lambda_stream_local::SETTINGS
-            .iter()
-            .map(|s| {
-                // A default the help could not apply (it names another setting) is not shown;
-                // one the library applies only by turning a feature on is not either.
-                let shown = s.default.filter(|d| {
-                    !d.contains('<') && !s.name.starts_with("LOCAL_LAMBDA_CORS_")
-                });
-                (s.name.to_owned(), shown.map(str::to_owned))
-            });
+        let settings = lambda_stream_local::SETTINGS.iter().map(|s| {
+            // A default the help could not apply (it names another setting) is not shown;
+            // one the library applies only by turning a feature on is not either.
+            let shown = s
+                .default
+                .filter(|d| !d.contains('<') && !s.name.starts_with("LOCAL_LAMBDA_CORS_"));
+            (s.name.to_owned(), shown.map(str::to_owned))
+        });
         let mut settings: Vec<_> = settings.collect();
         flags.sort();
         settings.sort();

@@ -132,7 +132,14 @@ mod tests {
             assert_eq!(format!(" {mode} ").parse(), Ok(mode));
         }
         // Other words for them are refused, not taken for something else.
-        for other in ["streaming", "stream", "RESPONSE_STREAM", "buffer", "", "sometimes"] {
+        for other in [
+            "streaming",
+            "stream",
+            "RESPONSE_STREAM",
+            "buffer",
+            "",
+            "sometimes",
+        ] {
             assert!(other.parse::<ResponseMode>().is_err(), "{other}");
         }
         assert_eq!(

@@ -206,7 +206,10 @@ mod tests {
                 continue;
             }
             let e = read(&[(setting.name, "bad")]).unwrap_err();
-            assert_eq!(e, format!("{}=\"bad\": not {}", setting.name, setting.takes));
+            assert_eq!(
+                e,
+                format!("{}=\"bad\": not {}", setting.name, setting.takes)
+            );
         }
         // The response mode's one vocabulary: what the docs of other tools call it is refused.
         let e = read(&[("LAMBDA_STREAM_RESPONSE_MODE", "streaming")]).unwrap_err();

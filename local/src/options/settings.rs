@@ -319,7 +319,11 @@ mod tests {
             files.extend(guide);
         }
         let ticked = |cell: &str| -> Vec<String> {
-            cell.split('`').skip(1).step_by(2).map(str::to_owned).collect()
+            cell.split('`')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_owned)
+                .collect()
         };
         let mut rows = Vec::new();
         for file in files {
@@ -339,7 +343,13 @@ mod tests {
                 let prefix: String = first.split('_').take(3).collect::<Vec<_>>().join("_");
                 let names: Vec<String> = written
                     .into_iter()
-                    .map(|n| if n.starts_with('_') { format!("{prefix}{n}") } else { n })
+                    .map(|n| {
+                        if n.starts_with('_') {
+                            format!("{prefix}{n}")
+                        } else {
+                            n
+                        }
+                    })
                     .collect();
                 let mut defaults: Vec<Option<String>> = cells[1]
                     .split(" / ")
