@@ -2,7 +2,7 @@
 //! the local server with ([`curl`], [`boto3`], headless [`chromium`]), the rule for a client
 //! that is missing ([`skip`]), the timing checks for streams read on another process's clock
 //! ([`assert_each_before_the_next`]), and where the build puts what it makes
-//! ([`target_dir`]).
+//! ([`target_dir`]), and a capture of what is logged ([`logs::Logs`]).
 //!
 //! A missing client skips its test with a line that says so, unless
 //! `LAMBDA_STREAM_REQUIRE_CLIENTS` is set (CI sets it): then it fails the test.
@@ -14,6 +14,7 @@ use std::time::Duration;
 pub mod boto3;
 pub mod chromium;
 pub mod curl;
+pub mod logs;
 
 /// The variable that makes a missing client a failure rather than a skip.
 pub const REQUIRE_CLIENTS: &str = "LAMBDA_STREAM_REQUIRE_CLIENTS";
