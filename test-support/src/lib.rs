@@ -74,6 +74,15 @@ pub fn seconds(times: &serde_json::Value) -> Vec<Duration> {
         .collect()
 }
 
+/// A loopback port free a moment ago: bound, then released, for another process (or a
+/// listener started later) to take. Nothing listens on it until then.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("no free loopback port: {e}"))
+}
+
 /// The target directory of a build of `workspace`: `CARGO_TARGET_DIR` when set (as cargo
 /// reads it), else `workspace/target`.
 pub fn target_dir(workspace: &Path) -> PathBuf {

@@ -297,11 +297,7 @@ async fn the_design_shape_binary_streams_under_run_concurrent() {
 #[test]
 fn the_design_shape_binary_serves_locally() {
     use std::io::{Read, Write};
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = lambda_stream_test_support::free_port();
     let _child = Killed(
         Command::new(example_binary("design_shape"))
             .env_remove("AWS_LAMBDA_RUNTIME_API")
