@@ -2,6 +2,7 @@
 //! as the real example binaries against the Runtime API mock.
 
 use crate::support::{self, process};
+use lambda_stream_test_support as test_support;
 use process::{example_binary, Killed};
 
 use std::process::{Command, Stdio};
@@ -40,7 +41,7 @@ fn assert_numbers(res: &support::StreamedResponse) {
     // The binary's clock cannot be paused: each line was on the wire before the next existed.
     let handed_out = res.handed_out_at.expect("the mock handed the event out");
     let arrivals: Vec<_> = chunks.iter().map(|(at, _)| *at - handed_out).collect();
-    process::assert_each_before_the_next(&arrivals, Duration::from_secs(1));
+    test_support::assert_each_before_the_next(&arrivals, Duration::from_secs(1));
 }
 
 /// The example's response, through the test kit (paused time: exact arrival times).
@@ -203,7 +204,7 @@ fn assert_lines(res: &support::StreamedResponse, text: &str) {
         .iter()
         .map(|(at, _)| *at - handed_out)
         .collect();
-    process::assert_each_before_the_next(&arrivals, design_shape::GAP);
+    test_support::assert_each_before_the_next(&arrivals, design_shape::GAP);
 }
 
 #[tokio::test(start_paused = true)]
@@ -296,11 +297,7 @@ async fn the_design_shape_binary_streams_under_run_concurrent() {
 #[test]
 fn the_design_shape_binary_serves_locally() {
     use std::io::{Read, Write};
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = lambda_stream_test_support::free_port();
     let _child = Killed(
         Command::new(example_binary("design_shape"))
             .env_remove("AWS_LAMBDA_RUNTIME_API")
@@ -309,17 +306,7 @@ fn the_design_shape_binary_serves_locally() {
             .spawn()
             .unwrap(),
     );
-    let started = std::time::Instant::now();
-    let mut stream = loop {
-        match std::net::TcpStream::connect(("127.0.0.1", port)) {
-            Ok(stream) => break stream,
-            Err(e) => assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "the local server is not listening after 20 s: {e}"
-            ),
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let mut stream = test_support::connect_when_listening(port, Duration::from_secs(20));
     let body = "one\ntwo\n";
     write!(
         stream,
@@ -328,9 +315,6 @@ fn the_design_shape_binary_serves_locally() {
         body.len()
     )
     .unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
