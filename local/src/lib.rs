@@ -208,7 +208,7 @@ pub use error::{Error, ErrorReport};
 pub use function::{FunctionConfig, InvokeMode, UnknownInvokeMode};
 #[cfg(all(feature = "host", unix))]
 pub use host::Function;
-pub use options::{AuthType, Bandwidth, Cors, Iam, Options};
+pub use options::{Alb, AuthType, Bandwidth, Cors, Iam, Options, RestApi, Source, TransferMode};
 pub use server::{Server, Serving};
 
 /// Entry points for the fuzz targets in `fuzz/`: not a public API.

@@ -9,6 +9,7 @@
 //! [`ReadReplies::chunk`] for the body alone).
 
 pub(crate) mod event;
+pub(crate) mod fronts;
 pub(crate) mod prelude;
 pub(crate) mod runtime_api;
 

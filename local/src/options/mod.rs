@@ -7,9 +7,11 @@ use std::time::Duration;
 
 mod cors;
 mod iam;
+mod source;
 
 pub use cors::Cors;
 pub use iam::{AuthType, Iam};
+pub use source::{Alb, RestApi, Source, TransferMode};
 
 use crate::emulator::DEFAULT_TIMEOUT;
 use crate::error::Error;
@@ -64,6 +66,13 @@ pub struct Options {
     pub auth: AuthType,
     /// The credentials and identity used under [`AuthType::AwsIam`] ([`Iam::from_env`]).
     pub iam: Iam,
+    /// The front end the door for the function's callers plays: `LOCAL_LAMBDA_SOURCE`
+    /// (`url`, the default, `rest`, `http-api` or `alb`); see [front ends](crate#front-ends).
+    pub source: Source,
+    /// The REST API played under [`Source::RestApi`]: its stage, resource and transfer mode.
+    pub rest_api: RestApi,
+    /// The target group played under [`Source::Alb`]: its multi-value headers.
+    pub alb: Alb,
 }
 
 impl Default for Options {
@@ -79,6 +88,9 @@ impl Default for Options {
             cors: None,
             auth: AuthType::None,
             iam: Iam::default(),
+            source: Source::FunctionUrl,
+            rest_api: RestApi::default(),
+            alb: Alb::default(),
         }
     }
 }
@@ -86,8 +98,9 @@ impl Default for Options {
 impl Options {
     /// Reads the options from `LOCAL_LAMBDA_HOST`, `LOCAL_LAMBDA_PORT`, `LOCAL_LAMBDA_TIMEOUT`,
     /// `LOCAL_LAMBDA_CONCURRENCY`, `LOCAL_LAMBDA_BANDWIDTH`, `LOCAL_LAMBDA_ALLOWED_HOSTS`,
-    /// `LOCAL_LAMBDA_ALLOW_CROSS_SITE`, the `LOCAL_LAMBDA_CORS_*` variables, `LOCAL_LAMBDA_AUTH`
-    /// and [`Iam::from_env`]'s; a missing or unparsable variable keeps its default (with a
+    /// `LOCAL_LAMBDA_ALLOW_CROSS_SITE`, the `LOCAL_LAMBDA_CORS_*` variables, `LOCAL_LAMBDA_AUTH`,
+    /// `LOCAL_LAMBDA_SOURCE`, `LOCAL_LAMBDA_STAGE`, `LOCAL_LAMBDA_RESOURCE`,
+    /// `LOCAL_LAMBDA_TRANSFER_MODE`, `LOCAL_LAMBDA_MULTI_VALUE_HEADERS` and [`Iam::from_env`]'s; a missing or unparsable variable keeps its default (with a
     /// warning when unparsable).
     pub fn from_env() -> Self {
         let (options, complaints) = Self::from_lookup(|name| std::env::var(name).ok());
@@ -173,7 +186,7 @@ impl Options {
     }
 }
 
-/// The door's settings: allowed hosts, cross-site requests, CORS, auth.
+/// The door's settings: allowed hosts, cross-site requests, CORS, the front end, auth.
 fn door_settings(
     options: &mut Options,
     var: &dyn Fn(&str) -> Option<String>,
@@ -236,6 +249,7 @@ fn door_settings(
     if any {
         options.cors = Some(cors);
     }
+    source::front_settings(options, var, &flag, warn);
     if let Some(auth) = var("LOCAL_LAMBDA_AUTH") {
         match auth.trim().to_ascii_uppercase().as_str() {
             "AWS_IAM" => options.auth = AuthType::AwsIam,
@@ -294,6 +308,7 @@ mod tests {
         let o = lookup(|n| {
             (n.starts_with("LOCAL_LAMBDA_")
                 && !n.contains("HOST")
+                && !n.contains("STAGE")
                 && !n.contains("CORS_ALLOW_")
                 && !n.contains("CORS_EXPOSE")
                 && !n.contains("_IAM_"))
