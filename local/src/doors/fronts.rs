@@ -15,11 +15,11 @@ use serde_json::Value;
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::buffered::{buffered_response, collect};
-use super::respond::{full, header_value, log_failure, read_payload, too_large_response, Refused};
+use super::respond::{full, header_value, log_failure, too_large_response, Refused};
 use super::stream::{stream_back, Flow};
-use super::{Admitted, State};
+use super::{Admitted, Door, Made, State};
 use crate::emulator::fronts::{self, Caller};
-use crate::emulator::{self, ReadReplies as _, Replies};
+use crate::emulator::{ReadReplies as _, Replies};
 use crate::error::ErrorReport;
 use crate::guard::RefusalStyle;
 use crate::http1::Body;
@@ -64,44 +64,48 @@ pub(super) async fn front_door(
         }
         _ => None,
     };
-    let (parts, body) = req.into_parts();
-    let body = read_payload(&parts.headers, body).await?;
-    state
-        .guard
-        .authorize(&parts, &body, RefusalStyle::FunctionUrl)?;
-    let id = emulator::new_request_id();
-    let caller = Caller {
-        parts: &parts,
-        body: &body,
-        peer,
-        request_id: &id,
-        now: SystemTime::now(),
+    let name = match (&route, state.options.source) {
+        (Some(_), _) => "rest api",
+        (None, Source::Alb) => "alb",
+        (None, _) => "http api",
     };
-    let (event, door) = match (&route, state.options.source) {
-        (Some(route), _) => (
-            fronts::rest_event(&caller, &state.place, &rest.stage, route),
-            "rest api",
-        ),
-        (None, Source::Alb) => {
-            let multi = state.options.alb.multi_value_headers;
-            (fronts::alb_event(&caller, &state.place, multi), "alb")
+    let door = Door {
+        name,
+        style: RefusalStyle::FunctionUrl,
+    };
+    let admitted = state.admit(req, door, |req| {
+        let caller = Caller {
+            parts: req.parts,
+            body: &req.body,
+            peer,
+            request_id: req.id,
+            now: SystemTime::now(),
+        };
+        let event = match (&route, state.options.source) {
+            (Some(route), _) => fronts::rest_event(&caller, &state.place, &rest.stage, route),
+            (None, Source::Alb) => {
+                let multi = state.options.alb.multi_value_headers;
+                fronts::alb_event(&caller, &state.place, multi)
+            }
+            (None, _) => fronts::http_api_event(&caller, &state.place),
+        };
+        if event.len() > MAX_PAYLOAD {
+            return Err(Refused::TooLarge);
         }
-        (None, _) => (fronts::http_api_event(&caller, &state.place), "http api"),
-    };
-    if event.len() > MAX_PAYLOAD {
-        return Err(Refused::TooLarge);
-    }
-    let Admitted {
+        Ok(Made::event(event))
+    });
+    let Some(Admitted {
+        parts,
+        id,
         permit,
         rec,
         mut replies,
-    } = state.admit(
-        &id,
-        (door, parts.method.as_str(), parts.uri.path()),
-        event,
-        None,
-    )?;
-    tracing::info!(request_id = %id, method = %parts.method, uri = %parts.uri, "{door} invocation");
+    }) = admitted.await?
+    else {
+        // Never: these doors invoke for every request they let in.
+        return Err(Refused::Stopped);
+    };
+    tracing::info!(request_id = %id, method = %parts.method, uri = %parts.uri, "{name} invocation");
     let front = match state.options.source {
         Source::RestApi if rest.transfer_mode == TransferMode::Stream => {
             // A function that answered buffered is read whole.
