@@ -19,6 +19,7 @@ use super::respond::{full, header_value, log_failure, too_large_response, Refuse
 use super::stream::{stream_back, Flow};
 use super::{Admitted, Door, Made, State};
 use crate::emulator::fronts::{self, Caller};
+use crate::emulator::rest_route;
 use crate::emulator::{ReadReplies as _, Replies};
 use crate::error::ErrorReport;
 use crate::guard::RefusalStyle;
@@ -48,7 +49,7 @@ pub(super) async fn front_door(
     let route = match state.options.source {
         Source::RestApi => {
             let path = req.uri().path();
-            match fronts::route(path, &rest.stage, state.resource.as_ref()) {
+            match rest_route::route(path, &rest.stage, state.resource.as_ref()) {
                 Ok(route) => Some(route),
                 Err(message) => {
                     tracing::warn!(

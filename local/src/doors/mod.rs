@@ -28,7 +28,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 use self::respond::{full, header_value, json, read_payload, text, Refused};
-use crate::emulator::fronts::{Place, Resource};
+use crate::emulator::fronts::Place;
+use crate::emulator::rest_route::Resource;
 use crate::emulator::{new_request_id, Invocation, Replies};
 use crate::error::BoxError;
 use crate::function::{FunctionConfig, InvokeMode};

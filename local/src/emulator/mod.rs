@@ -11,6 +11,7 @@
 pub(crate) mod event;
 pub(crate) mod fronts;
 pub(crate) mod prelude;
+pub(crate) mod rest_route;
 pub(crate) mod runtime_api;
 
 use std::fmt;

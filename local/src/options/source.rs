@@ -132,7 +132,7 @@ pub(super) fn front_settings(
     }
     if let Some(resource) = var("LOCAL_LAMBDA_RESOURCE") {
         let resource = resource.trim();
-        if crate::emulator::fronts::Resource::parse(resource).is_some() {
+        if crate::emulator::rest_route::Resource::parse(resource).is_some() {
             options.rest_api.resource = Some(resource.to_owned());
         } else {
             warn(format!(
