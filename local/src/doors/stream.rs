@@ -62,17 +62,13 @@ pub(super) async fn function_url(
         }
         Ok(Made::event(event))
     });
-    let Some(Admitted {
+    let Admitted {
         parts,
         id,
         permit,
         rec,
         replies,
-    }) = admitted.await?
-    else {
-        // Never: this door invokes for every request it lets in.
-        return Err(Refused::Stopped);
-    };
+    } = admitted.await?;
     tracing::info!(
         request_id = %id,
         method = %parts.method,
@@ -102,17 +98,13 @@ pub(super) async fn invoke_raw(
         style: RefusalStyle::Api,
     };
     let admitted = state.admit(req, door, |req| Ok(Made::event(req.body)));
-    let Some(Admitted {
+    let Admitted {
         id,
         permit,
         rec,
         replies,
         ..
-    }) = admitted.await?
-    else {
-        // Never: this door invokes for every request it lets in.
-        return Err(Refused::Stopped);
-    };
+    } = admitted.await?;
     tracing::info!(request_id = %id, "raw invocation");
     let flow = Flow::new(state, permit, rec);
     Ok(stream_back(replies, &id, trailers, flow, |failure| {
