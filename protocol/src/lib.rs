@@ -30,6 +30,10 @@
 
 use std::time::Duration;
 
+mod response_mode;
+
+pub use response_mode::{ResponseMode, UnknownResponseMode, RESPONSE_MODE_VAR};
+
 use http::{HeaderName, HeaderValue};
 
 /// `Lambda-Runtime-Function-Response-Mode`: `streaming` on a streamed response.

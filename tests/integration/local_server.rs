@@ -821,3 +821,36 @@ async fn a_caller_that_never_finishes_its_head_is_cut_off() {
         String::from_utf8_lossy(&reply)
     );
 }
+
+/// A setting the server cannot read stops `cargo run` before it serves, with an error that
+/// names the variable and what it takes: as the `lambda-stream local` command does.
+#[tokio::test]
+async fn a_bad_setting_stops_the_example_and_names_its_variable() {
+    for (name, value, says) in [
+        (
+            "LOCAL_LAMBDA_PORT",
+            "abc",
+            "LOCAL_LAMBDA_PORT=\"abc\": not a port number (0 to 65535; 0 picks a free one)",
+        ),
+        (
+            "LAMBDA_STREAM_RESPONSE_MODE",
+            "streaming",
+            "LAMBDA_STREAM_RESPONSE_MODE=\"streaming\": not `streamed`, `buffered` or `auto`",
+        ),
+    ] {
+        let run = tokio::process::Command::new(example_binary("streaming_numbers"))
+            .env_remove("AWS_LAMBDA_RUNTIME_API")
+            .env(name, value)
+            .kill_on_drop(true)
+            .output();
+        let out = tokio::time::timeout(Duration::from_secs(20), run)
+            .await
+            .expect("the example still runs after 20 s")
+            .unwrap();
+        assert!(!out.status.success(), "{name}={value}: {:?}", out.status);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(says), "{name}={value}: {stderr}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(!stdout.contains("curl -N"), "it served: {stdout}");
+    }
+}

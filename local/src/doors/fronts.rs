@@ -95,17 +95,13 @@ pub(super) async fn front_door(
         }
         Ok(Made::event(event))
     });
-    let Some(Admitted {
+    let Admitted {
         parts,
         id,
         permit,
         rec,
         mut replies,
-    }) = admitted.await?
-    else {
-        // Never: these doors invoke for every request they let in.
-        return Err(Refused::Stopped);
-    };
+    } = admitted.await?;
     tracing::info!(request_id = %id, method = %parts.method, uri = %parts.uri, "{name} invocation");
     let front = match state.options.source {
         Source::RestApi if rest.transfer_mode == TransferMode::Stream => {
