@@ -681,3 +681,81 @@ async fn a_buffered_rest_api_refuses_a_streamed_answer_as_api_gateway_does() {
     assert_eq!(seen.status, 502);
     assert_eq!(seen.text(), r#"{"message":"Internal server error"}"#);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The streamed REST API's limits (paused time)
+
+/// `n` chunks of `size` bytes, `gap` apart (the first at once).
+fn paced_chunks(n: usize, size: usize, gap: Duration) -> TestBody {
+    let frames = stream::unfold(0usize, move |i| async move {
+        if i == n {
+            return None;
+        }
+        if i > 0 && !gap.is_zero() {
+            tokio::time::sleep(gap).await;
+        }
+        let frame: Result<Frame<Bytes>, BoxError> = Ok(Frame::data(Bytes::from(vec![b'x'; size])));
+        Some((frame, i + 1))
+    });
+    StreamBody::new(frames).boxed()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rest_stream_is_paced_after_10_mb_where_a_function_url_paces_after_6() {
+    let mut took = Vec::new();
+    for source in [Source::RestApi, Source::FunctionUrl] {
+        let svc = service_fn(|_req: Request<Body>| async {
+            Ok::<_, Infallible>(Response::new(paced_chunks(48, 256 * 1024, Duration::ZERO)))
+        });
+        let mut o = options(source);
+        o.bandwidth = lambda_stream::local::Bandwidth::Lambda;
+        let runtime = Runtime::new(lambda_stream::Config::default());
+        let addr = local::serve(runtime, o, svc).await;
+        let seen = get(addr, "/dev/").await;
+        assert_eq!(seen.body().len(), 12 * 1024 * 1024, "{source:?}");
+        // When the first 10 MB had arrived, and the whole.
+        let mut bytes = 0;
+        let ten_mb = seen
+            .chunks
+            .iter()
+            .find_map(|(at, data)| {
+                bytes += data.len();
+                (bytes >= 10 * 1024 * 1024).then(|| *at - seen.sent_at)
+            })
+            .unwrap();
+        took.push((ten_mb, *seen.arrivals().last().unwrap()));
+    }
+    // REST: 10 MB at once, the other 2 MB at 2 MB/s. A function URL: 6 MB at once, 6 at 2 MB/s.
+    let (rest_burst, rest) = took[0];
+    let (url_burst, url) = took[1];
+    assert!(rest_burst < Duration::from_millis(100), "{rest_burst:?}");
+    assert!(
+        (Duration::from_millis(900)..Duration::from_millis(1100)).contains(&rest),
+        "{rest:?}"
+    );
+    assert!(url_burst > Duration::from_millis(1900), "{url_burst:?}");
+    assert!(
+        (Duration::from_millis(2900)..Duration::from_millis(3100)).contains(&url),
+        "{url:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rest_stream_is_cut_after_5_idle_minutes_or_15_in_all() {
+    for (gap, chunks, cut_at) in [
+        (Duration::from_secs(6 * 60), 1, 5 * 60),
+        (Duration::from_secs(4 * 60), 4, 15 * 60),
+    ] {
+        let svc = service_fn(move |_req: Request<Body>| async move {
+            Ok::<_, Infallible>(Response::new(paced_chunks(10, 8, gap)))
+        });
+        let runtime = Runtime::new(lambda_stream::Config::default());
+        let addr = local::serve(runtime, options(Source::RestApi), svc).await;
+        let started = Instant::now();
+        let seen = get(addr, "/dev/").await;
+        assert_eq!(seen.status, 200);
+        assert_eq!(seen.chunks.len(), chunks, "{gap:?}");
+        assert!(seen.end.is_err(), "{gap:?}: the body must break off");
+        assert_eq!(started.elapsed().as_secs(), cut_at, "{gap:?}");
+    }
+}
