@@ -854,3 +854,63 @@ async fn a_bad_setting_stops_the_example_and_names_its_variable() {
         assert!(!stdout.contains("curl -N"), "it served: {stdout}");
     }
 }
+
+/// A raw payload reaches the service as `POST /` with the payload as its body. A router
+/// without that route answers `405`, which a raw invocation's caller cannot see (`Invoke`
+/// answers 200): the local server says so in its log, and its inspector shows the `405`.
+#[tokio::test]
+async fn a_raw_invocations_hidden_status_is_logged_and_shown() {
+    use crate::support::logs::Logs;
+    use axum::routing::{get as route_get, post as route_post};
+
+    let (logs, _guard) = Logs::capture();
+    // A page at `/` for browsers: `POST /` is not allowed.
+    let router = axum::Router::new().route("/", route_get(|| async { "home" }));
+    let addr = start(router).await;
+    let doors = [
+        ("/invoke", "invoke"),
+        ("/2015-03-31/functions/f/invocations", "Invoke"),
+        (
+            "/2021-11-15/functions/f/response-streaming-invocations",
+            "InvokeWithResponseStream",
+        ),
+    ];
+    for (path, _) in doors {
+        let seen = send(addr, post(path, "{}")).await;
+        // What the caller sees: a success, with the router's empty body.
+        assert_eq!(seen.status, 200, "{path}");
+    }
+    let warned = logs.count(&[
+        "the function answered this raw invocation 405 Method Not Allowed, which its caller cannot see",
+        "route `POST /`",
+    ]);
+    assert_eq!(warned, 3, "{}", logs.text());
+
+    let seen = send(addr, get("/_lambda/invocations")).await;
+    let records: serde_json::Value = serde_json::from_slice(&seen.body()).unwrap();
+    let records = records.as_array().unwrap();
+    for (_, door) in doors {
+        let record = records
+            .iter()
+            .find(|r| r["door"] == door)
+            .unwrap_or_else(|| panic!("no record of {door}: {records:?}"));
+        assert_eq!(record["status"], 405, "{door}: {record}");
+    }
+
+    // Routed, a raw payload is answered, and nothing is said.
+    let router = axum::Router::new().route("/", route_post(|body: String| async move { body }));
+    let addr = start(router).await;
+    for (path, _) in doors {
+        let seen = send(addr, post(path, r#"{"ok":true}"#)).await;
+        assert_eq!(seen.status, 200, "{path}");
+        if !path.contains("response-streaming") {
+            assert_eq!(seen.text(), r#"{"ok":true}"#, "{path}");
+        }
+    }
+    let seen = send(addr, get("/_lambda/invocations")).await;
+    let records: serde_json::Value = serde_json::from_slice(&seen.body()).unwrap();
+    for record in records.as_array().unwrap() {
+        assert_eq!(record["status"], 200, "{record}");
+    }
+    assert_eq!(logs.count(&["which its caller cannot see"]), warned);
+}
