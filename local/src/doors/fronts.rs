@@ -250,10 +250,7 @@ fn answer_of(front: Front, payload: &[u8], streamed: bool) -> Result<Response<Bo
     }
     let object = serde_json::from_slice::<Value>(payload);
     match (front, object) {
-        (Front::HttpApi, Ok(v)) if v.get("statusCode").is_none() => {
-            // Payload 2.0: any JSON without a statusCode is the body of a 200.
-            Ok(buffered_response(payload))
-        }
+        // Payload 2.0: a response object, or any JSON as the body of a 200.
         (Front::HttpApi, Ok(_)) => Ok(buffered_response(payload)),
         (_, Ok(v)) if v.get("statusCode").is_some_and(Value::is_number) => {
             response_object(&v, front).ok_or_else(|| format!("malformed response object{hint}"))
