@@ -12,6 +12,7 @@
 use crate::support::client::send;
 use crate::support::{local, process};
 use lambda_stream::Body;
+use lambda_stream_test_support as test_support;
 use process::example_binary;
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -617,35 +618,6 @@ async fn invoke_passes_the_client_context_and_the_function_arn() {
 // ---------------------------------------------------------------------------------------------
 // Real clients
 
-/// Skips a test whose external client is missing, unless `LAMBDA_STREAM_REQUIRE_CLIENTS` is set
-/// (CI sets it, so that a missing client fails instead of passing silently).
-fn skip(why: &str) {
-    if std::env::var_os("LAMBDA_STREAM_REQUIRE_CLIENTS").is_some() {
-        panic!("{why}, and LAMBDA_STREAM_REQUIRE_CLIENTS is set");
-    }
-    eprintln!("{why}: skipping");
-}
-
-/// Runs `curl` with `args`; each stdout line with when it arrived (from curl's start), and
-/// the exit code. `None` when curl is not installed.
-async fn curl(args: &[&str]) -> Option<(Vec<(Duration, String)>, Option<i32>)> {
-    use tokio::io::AsyncBufReadExt;
-    let started = Instant::now();
-    let mut child = tokio::process::Command::new("curl")
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .ok()?;
-    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut out = vec![];
-    while let Some(line) = lines.next_line().await.unwrap() {
-        out.push((started.elapsed(), line));
-    }
-    let status = child.wait().await.unwrap();
-    Some((out, status.code()))
-}
-
 #[tokio::test]
 async fn the_example_binary_serves_locally_without_a_runtime_api() {
     use tokio::io::AsyncBufReadExt;
@@ -684,44 +656,38 @@ async fn the_example_binary_serves_locally_without_a_runtime_api() {
         seen.chunks
     );
     // Another process's clock: each line was on the wire before the next existed.
-    process::assert_each_before_the_next(&seen.arrivals(), Duration::from_secs(1));
+    test_support::assert_each_before_the_next(&seen.arrivals(), Duration::from_secs(1));
 }
 
 #[tokio::test]
 async fn curl_sees_the_lines_as_they_are_produced() {
     let addr = start(service_fn(streaming_numbers::handler)).await;
     let url = format!("http://{addr}/");
-    let Some((lines, code)) = curl(&["-sN", &url]).await else {
-        return skip("curl is not installed");
+    let Some(seen) = test_support::curl::lines(&["-sN", &url]).await else {
+        return;
     };
-    assert_eq!(code, Some(0));
-    let text: Vec<_> = lines.iter().map(|(_, l)| format!("{l}\n")).collect();
-    assert_eq!(text, NUMBERS);
+    assert_eq!(seen.code, Some(0));
+    assert_eq!(seen.text(), NUMBERS.concat());
     // curl's clock cannot be paused: each line reached curl before the next existed.
-    let arrivals: Vec<_> = lines.iter().map(|(at, _)| *at).collect();
-    process::assert_each_before_the_next(&arrivals, Duration::from_secs(1));
+    test_support::assert_each_before_the_next(&seen.arrivals(), Duration::from_secs(1));
 }
 
 #[tokio::test]
 async fn curl_sees_an_incomplete_response_when_the_stream_fails() {
     let addr = start(service_fn(failing_midway)).await;
     let url = format!("http://{addr}/");
-    let Some((lines, code)) = curl(&["-sN", &url]).await else {
-        return skip("curl is not installed");
+    let Some(seen) = test_support::curl::lines(&["-sN", &url]).await else {
+        return;
     };
-    assert_eq!(lines.len(), 1);
-    assert_eq!(lines[0].1, "partial ");
+    assert_eq!(seen.text(), "partial \n");
     // 18: "transfer closed with outstanding read data remaining".
-    assert_eq!(code, Some(18), "curl must see a broken transfer");
+    assert_eq!(seen.code, Some(18), "curl must see a broken transfer");
 }
 
 #[tokio::test]
 async fn boto3_invoke_with_response_stream() {
-    let python = std::process::Command::new("python3")
-        .args(["-c", "import boto3"])
-        .status();
-    if !python.is_ok_and(|s| s.success()) {
-        return skip("python3 with boto3 is not installed");
+    if !test_support::boto3::available() {
+        return;
     }
     let svc = service_fn(|req: Request<Body>| async move {
         if req.body().windows(4).any(|w| w == b"fail") {
@@ -741,31 +707,15 @@ async fn boto3_invoke_with_response_stream() {
     });
     let addr = start(svc).await;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/boto3_invoke_stream.py");
-    let out = tokio::process::Command::new("python3")
-        .args([script, &format!("http://{addr}")])
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let report = test_support::boto3::report(script, [format!("http://{addr}")]).await;
 
     let ok = &report["ok"];
     assert_eq!(ok["status"], 200);
     assert_eq!(ok["chunks"], serde_json::json!(NUMBERS));
     assert_eq!(ok["complete"], serde_json::json!({}));
     // Seconds since the call, on boto3's clock: each chunk before the next existed.
-    let times: Vec<Duration> = ok["times"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| Duration::from_secs_f64(t.as_f64().unwrap()))
-        .collect();
-    process::assert_each_before_the_next(&times, Duration::from_secs(1));
+    let times = test_support::seconds(&ok["times"]);
+    test_support::assert_each_before_the_next(&times, Duration::from_secs(1));
 
     let failed = &report["failed"];
     assert_eq!(failed["status"], 200);

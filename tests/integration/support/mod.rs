@@ -4,9 +4,8 @@
 mod mock;
 pub use mock::*;
 
-pub mod browser;
 pub mod client;
 pub mod local;
-pub mod logs;
+pub use lambda_stream_test_support::logs;
 pub mod process;
 pub mod raw;
