@@ -26,7 +26,8 @@ use tokio::time::Instant;
 use tower::service_fn;
 
 use crate::support::client::send;
-use crate::support::{local, process};
+use crate::support::local;
+use lambda_stream_test_support as test_support;
 
 type TestBody = BoxBody<Bytes, BoxError>;
 
@@ -110,49 +111,34 @@ impl Curl {
     }
 }
 
+/// `curl -sS -N -i` with `args`: the head and the body's lines as they arrived.
 async fn curl(args: &[&str]) -> Option<Curl> {
-    use tokio::io::AsyncBufReadExt;
-    let started = Instant::now();
-    let mut child = tokio::process::Command::new("curl")
-        .args(["-sS", "-N", "-i", "-m", "30"])
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .ok()?;
-    let mut out = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut all = vec!["-sS", "-N", "-i", "-m", "30"];
+    all.extend_from_slice(args);
+    let out = test_support::curl::lines(&all).await?;
     let mut seen = Curl {
         status_line: String::new(),
         headers: vec![],
         lines: vec![],
-        code: None,
+        code: out.code,
     };
     let mut in_head = true;
-    while let Some(line) = out.next_line().await.unwrap() {
-        if in_head {
-            let line = line.trim_end_matches('\r');
-            if seen.status_line.is_empty() {
-                seen.status_line = line.to_owned();
-            } else if line.is_empty() {
-                in_head = false;
-            } else if let Some((n, v)) = line.split_once(':') {
-                seen.headers
-                    .push((n.trim().to_ascii_lowercase(), v.trim().to_owned()));
-            }
-        } else {
-            seen.lines.push((started.elapsed(), line));
+    for (at, line) in out.lines {
+        if !in_head {
+            seen.lines.push((at, line));
+            continue;
+        }
+        let line = line.trim_end_matches('\r');
+        if seen.status_line.is_empty() {
+            seen.status_line = line.to_owned();
+        } else if line.is_empty() {
+            in_head = false;
+        } else if let Some((n, v)) = line.split_once(':') {
+            seen.headers
+                .push((n.trim().to_ascii_lowercase(), v.trim().to_owned()));
         }
     }
-    seen.code = child.wait().await.unwrap().code();
     Some(seen)
-}
-
-fn skip(why: &str) {
-    if std::env::var_os("LAMBDA_STREAM_REQUIRE_CLIENTS").is_some() {
-        panic!("{why}, and LAMBDA_STREAM_REQUIRE_CLIENTS is set");
-    }
-    eprintln!("{why}: skipping");
 }
 
 /// The top-level keys of a JSON object.
@@ -176,20 +162,13 @@ fn curl_in_background(args: Vec<String>) -> tokio::task::JoinHandle<Option<Curl>
     })
 }
 
-fn curl_installed() -> bool {
-    std::process::Command::new("curl")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 // ---------------------------------------------------------------------------------------------
 // The events, field by field
 
 #[tokio::test]
 async fn the_rest_door_sends_a_payload_1_0_event_and_relays_the_prelude() {
-    if !curl_installed() {
-        return skip("curl is not installed");
+    if !test_support::have("curl", &["--version"]) {
+        return;
     }
     let mut o = options(Source::RestApi);
     o.rest_api.stage = "prod".into();
@@ -284,8 +263,8 @@ async fn the_rest_door_sends_a_payload_1_0_event_and_relays_the_prelude() {
 
 #[tokio::test]
 async fn the_rest_door_answers_paths_outside_its_stage_and_resource_as_api_gateway() {
-    if !curl_installed() {
-        return skip("curl is not installed");
+    if !test_support::have("curl", &["--version"]) {
+        return;
     }
     let mut o = options(Source::RestApi);
     o.rest_api.resource = Some("/items/{id}".into());
@@ -313,8 +292,8 @@ async fn the_rest_door_answers_paths_outside_its_stage_and_resource_as_api_gatew
 
 #[tokio::test]
 async fn the_http_api_door_sends_a_payload_2_0_event_from_an_execute_api_domain() {
-    if !curl_installed() {
-        return skip("curl is not installed");
+    if !test_support::have("curl", &["--version"]) {
+        return;
     }
     let serving = bare(options(Source::HttpApi)).await;
     let (addr, api) = (serving.local_addr(), serving.runtime_api());
@@ -379,8 +358,8 @@ async fn the_http_api_door_sends_a_payload_2_0_event_from_an_execute_api_domain(
 
 #[tokio::test]
 async fn the_alb_door_sends_the_alb_event_with_or_without_multi_value_headers() {
-    if !curl_installed() {
-        return skip("curl is not installed");
+    if !test_support::have("curl", &["--version"]) {
+        return;
     }
     for multi in [false, true] {
         let mut o = options(Source::Alb);
@@ -502,7 +481,7 @@ async fn serve_lines(options: Options) -> SocketAddr {
 async fn curl_sees_the_rest_doors_lines_as_they_are_produced() {
     let addr = serve_lines(options(Source::RestApi)).await;
     let Some(seen) = curl(&[&format!("http://{addr}/dev/items")]).await else {
-        return skip("curl is not installed");
+        return;
     };
     assert_eq!(seen.code, Some(0));
     assert!(seen.status_line.contains(" 201"), "{}", seen.status_line);
@@ -510,7 +489,7 @@ async fn curl_sees_the_rest_doors_lines_as_they_are_produced() {
     assert_eq!(seen.all("set-cookie"), ["s=1; Path=/", "t=2"]);
     assert_eq!(seen.text(), "rest dev /items\nline 1\nline 2\n");
     let arrivals: Vec<_> = seen.lines.iter().map(|(at, _)| *at).collect();
-    process::assert_each_before_the_next(&arrivals, Duration::from_secs(1));
+    test_support::assert_each_before_the_next(&arrivals, Duration::from_secs(1));
 
     // The inspector names the door.
     let list = send(
@@ -536,7 +515,7 @@ async fn curl_gets_the_http_api_and_alb_doors_answers_whole() {
         o.alb.multi_value_headers = multi_value;
         let addr = serve_lines(o).await;
         let Some(seen) = curl(&[&format!("http://{addr}/items")]).await else {
-            return skip("curl is not installed");
+            return;
         };
         assert_eq!(seen.code, Some(0));
         assert!(seen.status_line.contains(" 201"), "{}", seen.status_line);
@@ -573,7 +552,7 @@ async fn curl_gets_the_http_api_and_alb_doors_answers_whole() {
 async fn a_rest_stream_that_fails_midway_is_cut_without_trailers() {
     let addr = serve_lines(options(Source::RestApi)).await;
     let Some(seen) = curl(&[&format!("http://{addr}/dev/fail")]).await else {
-        return skip("curl is not installed");
+        return;
     };
     assert!(seen.status_line.contains(" 201"), "{}", seen.status_line);
     assert_eq!(seen.text(), "rest dev /fail\nline 1\nline 2\n");
