@@ -58,7 +58,9 @@ use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
 
-pub use lambda_stream_local::{AuthType, Bandwidth, Cors, Iam, Options};
+pub use lambda_stream_local::{
+    Alb, AuthType, Bandwidth, Cors, Iam, Options, RestApi, Source, TransferMode,
+};
 use lambda_stream_local::{FunctionConfig, InvokeMode};
 
 use crate::service::init_into_service;

@@ -51,7 +51,9 @@ pub(crate) enum Command {
         Examples:\n  \
         lambda-stream local -- target/release/my-fn\n  \
         lambda-stream local --port 9000 --max-concurrency 4 -- target/lambda/my-fn/bootstrap\n  \
-        curl -N http://127.0.0.1:7000/"
+        lambda-stream local --source rest --stage prod -- target/release/my-fn\n  \
+        curl -N http://127.0.0.1:7000/          (the function url)\n  \
+        curl -N http://127.0.0.1:7000/prod/     (--source rest --stage prod)"
 )]
 pub(crate) struct Local {
     /// AWS_LAMBDA_FUNCTION_NAME [default: the command's name]
@@ -213,6 +215,45 @@ struct Server {
         default_value = "NONE"
     )]
     auth: OsString,
+    /// The front end callers come through: a function URL, an API Gateway REST API, an HTTP
+    /// API or an ALB
+    #[arg(
+        long,
+        env = "LOCAL_LAMBDA_SOURCE",
+        value_name = "url|rest|http-api|alb",
+        default_value = "url"
+    )]
+    source: OsString,
+    /// REST API: the stage, the first segment of every path
+    #[arg(
+        long,
+        env = "LOCAL_LAMBDA_STAGE",
+        value_name = "NAME",
+        default_value = "dev"
+    )]
+    stage: OsString,
+    /// REST API: the resource, e.g. /items/{id} [default: / and /{proxy+}]
+    #[arg(long, env = "LOCAL_LAMBDA_RESOURCE", value_name = "PATH")]
+    resource: Option<OsString>,
+    /// REST API: responseTransferMode
+    #[arg(
+        long,
+        env = "LOCAL_LAMBDA_TRANSFER_MODE",
+        value_name = "stream|buffered",
+        default_value = "stream"
+    )]
+    transfer_mode: OsString,
+    /// ALB: the target group's multi-value headers
+    #[arg(
+        long,
+        env = "LOCAL_LAMBDA_MULTI_VALUE_HEADERS",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        default_value = "false"
+    )]
+    multi_value_headers: OsString,
     /// AWS_IAM caller's accountId
     #[arg(
         long,
@@ -524,7 +565,7 @@ mod tests {
     #[test]
     fn every_setting_is_a_flag_named_after_its_variable() {
         let settings = declared();
-        assert_eq!(settings.len(), 19, "{settings:?}");
+        assert_eq!(settings.len(), 24, "{settings:?}");
         for (flag, var, switch) in settings {
             let name = flag.to_ascii_uppercase().replace('-', "_");
             assert!(
@@ -832,8 +873,8 @@ mod tests {
                 assert!(help.contains(&format!("[env: {var}=")), "{var}");
             }
         }
-        // 18 server settings, 8 of the function, -v, -q, -h, -V.
-        assert_eq!(flags, 30);
+        // 23 server settings, 8 of the function, -v, -q, -h, -V.
+        assert_eq!(flags, 35);
     }
 
     /// A default the help shows is the one the library applies.
@@ -852,7 +893,7 @@ mod tests {
             let o = Options::from_vars(|n| (n == var).then(|| default.to_string()));
             assert_eq!(o.unwrap(), Options::default(), "{var}={default}");
         }
-        assert_eq!(shown, 10);
+        assert_eq!(shown, 14);
     }
 
     /// The flags are the library's settings: each of them, by its variable, with its default.

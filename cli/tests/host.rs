@@ -938,3 +938,42 @@ fn a_web_page_reaches_neither_the_doors_nor_the_functions_runtime_api() {
     // And the function still serves.
     assert_eq!(pid_of(&curl(&[&host.url("/pid")]).text()), pid_of(&text));
 }
+
+/// The same release binary behind each front end (`--source`): streamed through a REST API's
+/// stage, answered whole by an HTTP API and an ALB, as `auto` mode decides from their events.
+#[test]
+fn the_same_binary_behind_each_front_end() {
+    if !have_curl() {
+        return;
+    }
+    let exe = release_example();
+    let rest = Host::start(&["--source", "rest", "--stage", "prod"], &[exe], &[]);
+    let seen = curl(&[&rest.url("/prod/items/1")]);
+    assert_eq!(seen.code, Some(0));
+    assert_eq!(seen.text(), NUMBERS.concat());
+    assert_each_before_the_next(&seen.arrivals(), Duration::from_secs(1));
+    // Outside the stage: API Gateway's 403.
+    let outside = curl(&["-w", "\n%{http_code}\n", &rest.url("/items/1")]);
+    assert_eq!(outside.text(), "{\"message\":\"Forbidden\"}\n403\n");
+    drop(rest);
+
+    for source in ["http-api", "alb"] {
+        let host = Host::start(&["--source", source], &[exe], &[]);
+        let seen = curl(&["-i", &host.url("/")]);
+        assert_eq!(seen.code, Some(0));
+        let text = seen.text();
+        let length = format!("content-length: {}", NUMBERS.concat().len());
+        assert!(
+            text.to_ascii_lowercase().contains(&length),
+            "{source}: {text}"
+        );
+        assert!(text.ends_with(&NUMBERS.concat()), "{source}: {text}");
+        // Whole: nothing before the last line was written, 3 s in.
+        let first = seen.lines.first().map(|(at, _)| *at).unwrap_or_default();
+        assert!(
+            first >= Duration::from_secs(2),
+            "{source}: {:?}",
+            seen.lines
+        );
+    }
+}

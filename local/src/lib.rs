@@ -23,13 +23,85 @@
 //! | `POST /2021-11-15/functions/{name}/response-streaming-invocations` | `InvokeWithResponseStream`: an `application/vnd.amazon.eventstream` of `PayloadChunk` events as the chunks arrive, then `InvokeComplete` (with `ErrorCode`/`ErrorDetails` after an error) |
 //! | `POST /2015-03-31/functions/{name}/invocations` | `Invoke`: the collected payload; `X-Amz-Function-Error: Unhandled` and the error JSON when it failed |
 //! | `POST /invoke` | the request body is the event, as is; the response streams back, with the prelude (if any) applied as status and headers |
-//! | anything else | a **function URL**: the request becomes a payload 2.0 event; the prelude's status, headers and cookies become the response's; chunks reach the client as they arrive |
+//! | anything else | a **function URL**: the request becomes a payload 2.0 event; the prelude's status, headers and cookies become the response's; chunks reach the client as they arrive. With `LOCAL_LAMBDA_SOURCE`, another [front end](#front-ends) instead |
 //!
 //! A failure after the response started stays visible on the function URL and `/invoke`
 //! doors: the response ends with the `Lambda-Runtime-Function-Error-Type` and
 //! `Lambda-Runtime-Function-Error-Body` trailers when the client sent `TE: trailers`,
 //! otherwise the connection is aborted, so the response is visibly incomplete. A failure
 //! before the response started is a `502`. Both are logged.
+//!
+//! # Front ends
+//!
+//! [`Options::source`] (`LOCAL_LAMBDA_SOURCE`, per run; `--source` under the host) chooses
+//! what the door for the function's callers plays. Each builds the event its front end sends
+//! of the caller's request, and answers as that front end does, so the same handler answers
+//! each as it will in production; the inspector names the door of each invocation (`function
+//! url`, `rest api`, `http api`, `alb`). The Lambda API's doors are served whichever it is.
+//!
+//! - **`url`** (the default): the function URL above.
+//! - **`rest`**: an API Gateway REST API with a Lambda proxy integration, at
+//!   `http://127.0.0.1:7000/<stage>/...` ([`RestApi::stage`], `LOCAL_LAMBDA_STAGE`, default
+//!   `dev`). The event is payload 1.0: `resource`, `path` without the stage and
+//!   `requestContext.path` with it, `httpMethod`, `headers` (the last value of a repeated
+//!   header) and `multiValueHeaders` (all of them), `queryStringParameters` and
+//!   `multiValueQueryStringParameters` (decoded; `null` without a query, as API Gateway sends
+//!   them), `pathParameters`, `stageVariables` (`null`), `requestContext` (`stage`,
+//!   `resourcePath`, `httpMethod`, `requestId`, `requestTime`, `requestTimeEpoch`,
+//!   `identity.sourceIp` and `userAgent`, `accountId`, `apiId` `local`, `domainName`
+//!   `local.execute-api.<region>.amazonaws.com`, `protocol`), `body` (`null` when empty; text
+//!   when UTF-8, else base64 with `isBase64Encoded`). [`RestApi::resource`]
+//!   (`LOCAL_LAMBDA_RESOURCE`, such as `/items/{id}` or `/files/{path+}`) is the one resource
+//!   the method is on, its `{name}` segments the `pathParameters` (decoded); without one, the
+//!   door is the usual proxy API, `/` and `/{proxy+}` (`pathParameters.proxy`). A path outside
+//!   the stage gets API Gateway's `403` `{"message":"Forbidden"}`, one within it that is not
+//!   the resource's `403` `{"message":"Missing Authentication Token"}`.
+//!
+//!   With `LOCAL_LAMBDA_TRANSFER_MODE=stream` (the default: `responseTransferMode: STREAM`),
+//!   the function is invoked as `InvokeWithResponseStream` is, and its answer relayed as it
+//!   comes, with the prelude's status, `headers`, `multiValueHeaders` and `cookies`; within
+//!   the REST API's limits: 5 minutes at most without data (the idle timeout of a regional
+//!   API; an edge-optimized one allows 30 s), 15 minutes in all, and with
+//!   `LOCAL_LAMBDA_BANDWIDTH=lambda` the first 10 MB at full speed, then 2 MB/s. A stream the
+//!   function fails midway, or that a limit ends, is **cut**: API Gateway passes no Lambda
+//!   error trailers on, so a client sees a transfer that breaks off (curl: `(18) transfer
+//!   closed with outstanding read data remaining`), whether or not it asked for trailers. The
+//!   function runs on after a cut, as on AWS. A failure before the prelude is `502`
+//!   `{"message":"Internal server error"}`.
+//!
+//!   With `buffered`, the REST API reads one response object (`statusCode`, `headers`,
+//!   `multiValueHeaders`, `body`, `isBase64Encoded`): Lambda's 6 MB response limit applies
+//!   (before API Gateway's 10 MB), an answer later than 29 s (the default integration timeout)
+//!   is `504` `{"message":"Endpoint request timed out"}` while the function runs on, and a
+//!   failed invocation or an answer that is not such an object is `502` `{"message":"Internal
+//!   server error"}`; a function that streams its answer (a prelude and 8 NULs) is one, and
+//!   the log says to answer buffered.
+//! - **`http-api`**: an API Gateway HTTP API's `$default` route and stage. The event is a
+//!   function URL's payload 2.0 with the API's `routeKey` and `stage` `$default`, `apiId`
+//!   `local`, `domainName` `local.execute-api.<region>.amazonaws.com` and the account's
+//!   `accountId`, from which lambda-stream's `auto` mode answers buffered. An HTTP API cannot
+//!   stream: the answer is read whole (payload 2.0: a response object, or any JSON as a
+//!   `200`'s body); later than 30 s (its integration timeout) is `503` `{"message":"Service
+//!   Unavailable"}`, a failure or an answer that is not JSON `500` `{"message":"Internal
+//!   Server Error"}`.
+//! - **`alb`**: an Application Load Balancer's Lambda target group. The event has
+//!   `requestContext.elb.targetGroupArn` (a target group named after the function),
+//!   `httpMethod`, `path`, `queryStringParameters` as the caller sent them (an ALB does not
+//!   decode them) and `headers`, the last value of each repeated one; with
+//!   [`Alb::multi_value_headers`] (`LOCAL_LAMBDA_MULTI_VALUE_HEADERS=true`),
+//!   `multiValueQueryStringParameters` and `multiValueHeaders` with every value instead. The
+//!   body is text for a text content type, else base64. The answer is read whole: a response
+//!   object (`statusCode`, `statusDescription` as the status line's reason, `headers` or
+//!   `multiValueHeaders` as the setting says, `body`, `isBase64Encoded`) of at most 1 MB; a
+//!   larger one, a failure, or an answer that is not such an object is the ALB's `502 Bad
+//!   Gateway` page. Without multi-value headers a header has one value: of two `Set-Cookie`s,
+//!   only the last reaches the caller, as on AWS.
+//!
+//! Not emulated: API keys, usage plans, authorizers, request validation, mapping templates,
+//! custom domains, stage variables' values, binary media types (a REST body that is not UTF-8
+//! is passed base64-encoded, as with `*/*`), the header-name case a client sent (names
+//! arrive lowercase), and an ALB's listener rules and health checks. Under `AWS_IAM`
+//! ([the guard](#the-guard)) requests are checked as a function URL checks them.
 //!
 //! # Concurrency
 //!
@@ -222,7 +294,8 @@ pub use function::{FunctionConfig, InvokeMode, UnknownInvokeMode};
 #[cfg(all(feature = "host", unix))]
 pub use host::Function;
 pub use options::{
-    setting, AuthType, Bandwidth, Cors, Iam, Options, ResponseMode, Setting, SETTINGS,
+    setting, Alb, AuthType, Bandwidth, Cors, Iam, Options, ResponseMode, RestApi, Setting, Source,
+    TransferMode, SETTINGS,
 };
 pub use server::{Server, Serving};
 

@@ -12,7 +12,7 @@ use crate::error::Error;
 use crate::function::FunctionConfig;
 #[cfg(all(feature = "host", unix))]
 use crate::host;
-use crate::options::Options;
+use crate::options::{Options, Source};
 use crate::{doors, guard};
 
 /// A bound local server: the front doors' listener, ready to serve. See the [crate docs](crate).
@@ -109,15 +109,24 @@ impl Server {
     fn open(self, queue: mpsc::UnboundedSender<Invocation>) -> JoinSet<()> {
         let guard = guard::Guard::new(&self.options);
         guard.warn_at_startup(&self.options);
-        let doors = doors::State::new(queue, self.options, &self.function, guard);
-        let mut tasks = JoinSet::new();
-        tasks.spawn(doors::serve(self.listener, doors));
+        let (front, path) = match self.options.source {
+            Source::FunctionUrl => ("function url".to_owned(), String::new()),
+            Source::RestApi => (
+                format!("rest api, stage {}", self.options.rest_api.stage),
+                format!("{}/", self.options.rest_api.stage),
+            ),
+            Source::HttpApi => ("http api".to_owned(), String::new()),
+            Source::Alb => ("alb".to_owned(), String::new()),
+        };
         tracing::info!(
-            "local lambda server on http://{addr}: try `curl -N http://{addr}/` \
-             (function url), `curl -N -d '{{}}' http://{addr}/invoke` (raw event), or an aws sdk \
+            "local lambda server on http://{addr}: try `curl -N http://{addr}/{path}` \
+             ({front}), `curl -N -d '{{}}' http://{addr}/invoke` (raw event), or an aws sdk \
              with endpoint_url http://{addr}; inspector on http://{addr}/_lambda/",
             addr = self.addr,
         );
+        let doors = doors::State::new(queue, self.options, &self.function, guard);
+        let mut tasks = JoinSet::new();
+        tasks.spawn(doors::serve(self.listener, doors));
         tasks
     }
 }

@@ -51,6 +51,7 @@ mod local_browser;
 mod local_concurrency;
 mod local_door;
 mod local_door_browser;
+mod local_fronts;
 mod local_hostile;
 mod local_server;
 mod max_concurrency;

@@ -67,7 +67,7 @@ pub(super) async fn buffered_function_url(
 /// The response a function URL makes of a buffered response object: `statusCode`, `headers`,
 /// `cookies` and `body` (base64-decoded when `isBase64Encoded`), or, when the payload is not
 /// such an object, the payload itself as a `200` JSON body.
-fn buffered_response(payload: &[u8]) -> Response<Body> {
+pub(super) fn buffered_response(payload: &[u8]) -> Response<Body> {
     let object = serde_json::from_slice::<serde_json::Value>(payload)
         .ok()
         .filter(|v| v.get("statusCode").is_some());

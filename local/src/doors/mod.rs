@@ -4,10 +4,12 @@
 //! - `stream`: the streaming doors (the function URL, `POST /invoke`) and Lambda's limits on
 //!   a streamed response;
 //! - `buffered`: a function URL of a function that answers buffered;
+//! - `fronts`: the other front ends' doors (REST API, HTTP API, ALB);
 //! - `invoke`: the Lambda API's `Invoke` and `InvokeWithResponseStream`;
 //! - `respond`: reading the request, refusals, and the small responses every door makes.
 
 mod buffered;
+mod fronts;
 mod invoke;
 mod respond;
 mod stream;
@@ -26,13 +28,15 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 use self::respond::{full, header_value, json, read_payload, text, Refused};
+use crate::emulator::fronts::Place;
+use crate::emulator::rest_route::Resource;
 use crate::emulator::{new_request_id, Invocation, Replies};
 use crate::error::BoxError;
 use crate::function::{FunctionConfig, InvokeMode};
 use crate::guard::{Guard, RefusalStyle};
 use crate::http1::{self, Body};
 use crate::inspector::{self, Inspector, Recording};
-use crate::options::Options;
+use crate::options::{Options, Source};
 
 const STREAMING_INVOKE: &str = "/response-streaming-invocations";
 const INVOKE: &str = "/invocations";
@@ -50,6 +54,10 @@ pub(crate) struct State {
     /// `X-Amz-Executed-Version`: the function's version.
     version: HeaderValue,
     guard: Guard,
+    /// Where the emulated API or load balancer lives.
+    place: Place,
+    /// The REST API's resource, when one is set.
+    resource: Option<Resource>,
 }
 
 impl State {
@@ -59,7 +67,19 @@ impl State {
         function: &FunctionConfig,
         guard: Guard,
     ) -> Arc<Self> {
+        let place = Place {
+            region: function.region.clone(),
+            account_id: options.iam.account_id.clone(),
+            function_name: function.name.clone(),
+        };
+        let resource = options
+            .rest_api
+            .resource
+            .as_deref()
+            .and_then(Resource::parse);
         Arc::new(State {
+            place,
+            resource,
             queue,
             permits: Arc::new(Semaphore::new(options.concurrency.get())),
             options,
@@ -68,6 +88,15 @@ impl State {
             version: header_value(&function.version),
             guard,
         })
+    }
+
+    /// The REST API's resource, as the logs say it.
+    fn resource_text(&self) -> &str {
+        self.options
+            .rest_api
+            .resource
+            .as_deref()
+            .unwrap_or("{proxy+}")
     }
 
     /// A slot for one more invocation, or `429` when all are taken.
@@ -220,7 +249,10 @@ async fn route(state: Arc<State>, peer: SocketAddr, req: Request<Incoming>) -> R
         Route::Raw => stream::invoke_raw(&state, req).await,
         Route::Streaming => invoke::invoke_with_response_stream(&state, req).await,
         Route::Invoke => invoke::invoke(&state, req).await,
-        Route::FunctionUrl => stream::function_url(&state, peer, req).await,
+        Route::FunctionUrl if state.options.source == Source::FunctionUrl => {
+            stream::function_url(&state, peer, req).await
+        }
+        Route::FunctionUrl => fronts::front_door(&state, peer, req).await,
     }
     .unwrap_or_else(Refused::into_response);
     state.guard.finish(&origin, res.headers_mut());

@@ -1,8 +1,9 @@
 //! The streaming doors: a function URL and `POST /invoke`, streamed back to the caller as the
 //! runtime sends the response, within Lambda's limits on its size and pace.
 
+use std::future::Future;
 use std::net::SocketAddr;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::header::TRAILER;
@@ -32,6 +33,14 @@ const MAX_STREAMED: u64 = 200 * 1024 * 1024;
 const BURST: u64 = 6 * 1024 * 1024;
 /// The rate Lambda streams at after the burst: 2 MB/s.
 const PACED_BYTES_PER_SEC: f64 = 2.0 * 1024.0 * 1024.0;
+/// How much of a streamed response a REST API sends at full speed before pacing it at 2 MB/s.
+const REST_BURST: u64 = 10 * 1024 * 1024;
+/// How long a streamed REST API response may go without data (regional and private APIs).
+const REST_IDLE: Duration = Duration::from_secs(5 * 60);
+/// How long a streamed REST API response may last.
+const REST_MAX: Duration = Duration::from_secs(15 * 60);
+/// The error type of a response a front end's own time limit ended.
+pub(super) const GATEWAY_TIMEOUT: &str = "ApiGateway.Timeout";
 
 /// A function URL: the request becomes a payload 2.0 event; the response streams back with
 /// the prelude's status, headers and cookies.
@@ -111,13 +120,18 @@ pub(super) async fn invoke_raw(
 
 /// What goes with a streamed response to its end: its concurrency slot, its recording, and
 /// Lambda's limits on its size and pace.
-struct Flow {
+pub(super) struct Flow {
     _permit: OwnedSemaphorePermit,
     rec: Recording,
     pace: bool,
+    /// How much is sent at full speed before pacing.
+    burst: u64,
     sent: u64,
     /// When the response passed the burst, with pacing on.
     paced_from: Option<tokio::time::Instant>,
+    /// A front end's time limits: how long without data, and when it ends the response.
+    idle: Option<Duration>,
+    ends_at: Option<tokio::time::Instant>,
 }
 
 impl Flow {
@@ -126,9 +140,43 @@ impl Flow {
             _permit: permit,
             rec,
             pace: state.options.bandwidth == Bandwidth::Lambda,
+            burst: BURST,
             sent: 0,
             paced_from: None,
+            idle: None,
+            ends_at: None,
         }
+    }
+
+    /// A REST API's stream: its first 10 MB at full speed, then 2 MB/s (when pacing), 5
+    /// minutes at most without data, 15 minutes in all.
+    pub(super) fn rest_api(state: &State, permit: OwnedSemaphorePermit, rec: Recording) -> Self {
+        Flow {
+            burst: REST_BURST,
+            idle: Some(REST_IDLE),
+            ends_at: Some(tokio::time::Instant::now() + REST_MAX),
+            ..Flow::new(state, permit, rec)
+        }
+    }
+
+    /// `next`, unless the front end's idle timeout or time limit comes first.
+    async fn within<T>(&self, next: impl Future<Output = T>) -> Result<T, ErrorReport> {
+        let idle = self.idle.map(|idle| tokio::time::Instant::now() + idle);
+        let limit = match (idle, self.ends_at) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => match a.or(b) {
+                Some(limit) => limit,
+                None => return Ok(next.await),
+            },
+        };
+        tokio::time::timeout_at(limit, next).await.map_err(|_| {
+            let why = if Some(limit) == self.ends_at {
+                "the response reached the front end's time limit (15 minutes); it was cut"
+            } else {
+                "no data within the front end's idle timeout (5 minutes); the response was cut"
+            };
+            ErrorReport::new(GATEWAY_TIMEOUT, why)
+        })
     }
 
     /// `data`, trimmed to what fits in Lambda's 200 MB; waits first when paced. `Err` once
@@ -141,11 +189,11 @@ impl Flow {
         if data.len() as u64 > room {
             data.truncate(room as usize);
         }
-        if self.pace && self.sent + data.len() as u64 > BURST {
+        if self.pace && self.sent + data.len() as u64 > self.burst {
             let from = *self
                 .paced_from
                 .get_or_insert_with(tokio::time::Instant::now);
-            let beyond = (self.sent + data.len() as u64).saturating_sub(BURST);
+            let beyond = (self.sent + data.len() as u64).saturating_sub(self.burst);
             let due = std::time::Duration::from_secs_f64(beyond as f64 / PACED_BYTES_PER_SEC);
             tokio::time::sleep_until(from + due).await;
         }
@@ -156,16 +204,16 @@ impl Flow {
 }
 
 /// Waits for the response to start, then streams it to the caller as it arrives.
-async fn stream_back(
+pub(super) async fn stream_back(
     mut replies: Replies,
     id: &str,
     trailers: bool,
     mut flow: Flow,
     failed: impl FnOnce(&ErrorReport) -> Response<Body>,
 ) -> Response<Body> {
-    let opened = match prelude::open_prelude(&mut replies).await {
-        Ok(opened) => opened,
-        Err(unopened) => {
+    let opened = match flow.within(prelude::open_prelude(&mut replies)).await {
+        Ok(Ok(opened)) => opened,
+        Ok(Err(unopened)) => {
             let failure = unopened.failure;
             flow.rec.failed(&failure);
             let res = failed(&failure);
@@ -178,6 +226,18 @@ async fn stream_back(
                 ),
             );
             flow.rec.answered(res.status());
+            return res;
+        }
+        Err(timeout) => {
+            let res = failed(&timeout);
+            log_failure(id, &timeout, &format!("answering {}", res.status()));
+            flow.rec.failed(&timeout);
+            flow.rec.answered(res.status());
+            // The invocation goes on, in its slot, until it ends.
+            tokio::spawn(async move {
+                let _flow = flow;
+                replies.drain().await;
+            });
             return res;
         }
     };
@@ -219,7 +279,7 @@ async fn pump(
     let failure = loop {
         let chunk = match first.take() {
             Some(first) => Ok(Some(first)),
-            None => replies.chunk().await,
+            None => flow.within(replies.chunk()).await.and_then(|chunk| chunk),
         };
         let data = match chunk {
             Ok(Some(data)) => data,

@@ -28,11 +28,15 @@ fn domain_name(host: &str) -> String {
     if lambda_stream_protocol::is_function_url_domain(host) {
         return host.to_owned();
     }
-    let region = std::env::var("AWS_REGION")
+    format!("local.lambda-url.{}.on.aws", region())
+}
+
+/// `AWS_REGION` when it is a region's name, else the default region.
+fn region() -> String {
+    std::env::var("AWS_REGION")
         .ok()
         .filter(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
-        .unwrap_or_else(|| FunctionConfig::default().region);
-    format!("local.lambda-url.{region}.on.aws")
+        .unwrap_or_else(|| FunctionConfig::default().region)
 }
 
 /// The payload 2.0 event a function URL sends for the request `parts` with `body`, from
@@ -76,6 +80,22 @@ pub(crate) fn function_url(
     now: SystemTime,
     authorizer: Option<Value>,
 ) -> Bytes {
+    let event = payload_v2(parts, body, peer, request_id, now, authorizer);
+    serde_json::to_vec(&Value::Object(event))
+        .unwrap_or_default()
+        .into()
+}
+
+/// The payload 2.0 event of a function URL, as a JSON object: [`function_url`]'s, which an HTTP
+/// API's event is made from.
+pub(super) fn payload_v2(
+    parts: &Parts,
+    body: &[u8],
+    peer: SocketAddr,
+    request_id: &str,
+    now: SystemTime,
+    authorizer: Option<Value>,
+) -> Map<String, Value> {
     let headers = headers(&parts.headers, peer);
     let host = parts
         .headers
@@ -152,9 +172,7 @@ pub(crate) fn function_url(
     } else {
         event.insert("isBase64Encoded".into(), false.into());
     }
-    serde_json::to_vec(&Value::Object(event))
-        .unwrap_or_default()
-        .into()
+    event
 }
 
 /// Headers by lowercase name, repeated values comma-joined, without `cookie` (it goes to
@@ -183,7 +201,7 @@ fn headers(headers: &HeaderMap, peer: SocketAddr) -> Map<String, Value> {
 }
 
 /// Every cookie of every `Cookie` header, one per entry.
-fn cookies(headers: &HeaderMap) -> Vec<String> {
+pub(super) fn cookies(headers: &HeaderMap) -> Vec<String> {
     headers
         .get_all(COOKIE)
         .iter()
@@ -219,7 +237,7 @@ fn query_parameters(query: &str) -> Option<Map<String, Value>> {
 
 /// Whether a body of this content type is sent as text rather than base64: `text/*` and
 /// `application/json`, as function URLs do.
-fn is_text(headers: &HeaderMap) -> bool {
+pub(super) fn is_text(headers: &HeaderMap) -> bool {
     let Some(content_type) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
         return false;
     };
@@ -233,7 +251,7 @@ fn is_text(headers: &HeaderMap) -> bool {
     mime.starts_with("text/") || mime == "application/json"
 }
 
-fn protocol(version: Version) -> &'static str {
+pub(super) fn protocol(version: Version) -> &'static str {
     match version {
         Version::HTTP_09 => "HTTP/0.9",
         Version::HTTP_10 => "HTTP/1.0",
@@ -242,7 +260,7 @@ fn protocol(version: Version) -> &'static str {
     }
 }
 
-fn strip_port(host: &str) -> &str {
+pub(super) fn strip_port(host: &str) -> &str {
     if host.starts_with('[') {
         // [::1]:7000
         return host
@@ -253,7 +271,7 @@ fn strip_port(host: &str) -> &str {
 }
 
 /// `15/Jul/2025:10:36:52 +0000`, the format of `requestContext.time`.
-fn clf_time(epoch_secs: u64) -> String {
+pub(super) fn clf_time(epoch_secs: u64) -> String {
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];

@@ -9,7 +9,9 @@
 //! [`ReadReplies::chunk`] for the body alone).
 
 pub(crate) mod event;
+pub(crate) mod fronts;
 pub(crate) mod prelude;
+pub(crate) mod rest_route;
 pub(crate) mod runtime_api;
 
 use std::fmt;

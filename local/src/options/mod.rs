@@ -7,11 +7,13 @@ use std::time::Duration;
 mod cors;
 mod iam;
 mod settings;
+mod source;
 
 pub use cors::Cors;
 pub use iam::{AuthType, Iam};
 pub use lambda_stream_protocol::ResponseMode;
 pub use settings::{setting, Setting, SETTINGS};
+pub use source::{Alb, RestApi, Source, TransferMode};
 
 use crate::emulator::DEFAULT_TIMEOUT;
 use crate::error::Error;
@@ -70,6 +72,13 @@ pub struct Options {
     /// `auto`, the default). With `buffered` the function URL answers as a `BUFFERED` one
     /// does; the host passes the variable on to the function's processes.
     pub response_mode: ResponseMode,
+    /// The front end the door for the function's callers plays: `LOCAL_LAMBDA_SOURCE`
+    /// (`url`, the default, `rest`, `http-api` or `alb`); see [front ends](crate#front-ends).
+    pub source: Source,
+    /// The REST API played under [`Source::RestApi`]: its stage, resource and transfer mode.
+    pub rest_api: RestApi,
+    /// The target group played under [`Source::Alb`]: its multi-value headers.
+    pub alb: Alb,
 }
 
 impl Default for Options {
@@ -86,6 +95,9 @@ impl Default for Options {
             auth: AuthType::None,
             iam: Iam::default(),
             response_mode: ResponseMode::Auto,
+            source: Source::FunctionUrl,
+            rest_api: RestApi::default(),
+            alb: Alb::default(),
         }
     }
 }
@@ -200,7 +212,7 @@ mod tests {
     /// Every setting that takes a value of a kind refuses a value that is not, by its name.
     #[test]
     fn every_bad_value_is_an_error_that_names_its_variable() {
-        let free_text = ["HOSTS", "CORS_ALLOW_", "CORS_EXPOSE", "_IAM_"];
+        let free_text = ["HOSTS", "CORS_ALLOW_", "CORS_EXPOSE", "_IAM_", "_STAGE"];
         for setting in SETTINGS {
             if free_text.iter().any(|t| setting.name.contains(t)) {
                 continue;

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use lambda_stream_protocol::{ResponseMode, RESPONSE_MODE_VAR};
 
-use super::{AuthType, Bandwidth, Cors, Options};
+use super::{AuthType, Bandwidth, Cors, Options, Source, TransferMode};
+use crate::emulator::rest_route::Resource;
 
 /// One setting of the local server: its variable, its default, what it takes, what it does.
 ///
@@ -221,6 +222,72 @@ pub static SETTINGS: &[Setting] = &[
                 "NONE" => AuthType::None,
                 _ => return Err(()),
             };
+            Ok(())
+        },
+    },
+    Setting {
+        name: "LOCAL_LAMBDA_SOURCE",
+        default: Some("url"),
+        takes: "`url`, `rest`, `http-api` or `alb`",
+        values: &["url", "rest", "http-api", "alb"],
+        about: "the front end callers come through: a function URL, an API Gateway REST API, an HTTP API or an ALB",
+        apply: |o, v| {
+            o.source = Source::from_name(v).ok_or(())?;
+            Ok(())
+        },
+    },
+    Setting {
+        name: "LOCAL_LAMBDA_STAGE",
+        default: Some("dev"),
+        takes: "a stage name (letters, digits, `-` and `_`)",
+        values: &[],
+        about: "REST API: the stage, the first segment of every path",
+        apply: |o, v| {
+            let valid = v.len() <= 128
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !valid {
+                return Err(());
+            }
+            o.rest_api.stage = v.to_owned();
+            Ok(())
+        },
+    },
+    Setting {
+        name: "LOCAL_LAMBDA_RESOURCE",
+        default: None,
+        takes: "a resource path such as `/items/{id}` (`{name}` segments; `{name+}` only last)",
+        values: &[],
+        about: "REST API: the resource, e.g. /items/{id} (unset: / and /{proxy+})",
+        apply: |o, v| {
+            Resource::parse(v).ok_or(())?;
+            o.rest_api.resource = Some(v.to_owned());
+            Ok(())
+        },
+    },
+    Setting {
+        name: "LOCAL_LAMBDA_TRANSFER_MODE",
+        default: Some("stream"),
+        takes: "`stream` or `buffered`",
+        values: &["stream", "buffered"],
+        about: "REST API: its responseTransferMode",
+        apply: |o, v| {
+            o.rest_api.transfer_mode = match v.to_ascii_lowercase().as_str() {
+                "stream" => TransferMode::Stream,
+                "buffered" => TransferMode::Buffered,
+                _ => return Err(()),
+            };
+            Ok(())
+        },
+    },
+    Setting {
+        name: "LOCAL_LAMBDA_MULTI_VALUE_HEADERS",
+        default: Some("false"),
+        takes: "`true` or `false`",
+        values: BOOLS,
+        about: "ALB: the target group's multi-value headers",
+        apply: |o, v| {
+            o.alb.multi_value_headers = flag(v)?;
             Ok(())
         },
     },
