@@ -10,7 +10,6 @@ use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::channel::{Channel, Sender};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use tokio::sync::OwnedSemaphorePermit;
 
 use super::buffered::buffered_function_url;
 use super::respond::{
@@ -68,7 +67,10 @@ pub(super) async fn function_url(
     if state.buffered || !replies.streamed().await {
         return Ok(buffered_function_url(replies, &id, rec).await);
     }
-    let flow = Flow::new(state, permit, rec);
+    // The slot is the environment's: free once the runtime is done, even if the caller
+    // stopped reading.
+    replies.hold(permit);
+    let flow = Flow::new(state, rec);
     Ok(stream_back(replies, &id, trailers, flow, |_| {
         text(StatusCode::BAD_GATEWAY, "Internal Server Error")
     })
@@ -92,7 +94,8 @@ pub(super) async fn invoke_raw(
         replies,
     } = state.admit(&id, door, payload, None)?;
     tracing::info!(request_id = %id, "raw invocation");
-    let flow = Flow::new(state, permit, rec);
+    replies.hold(permit);
+    let flow = Flow::new(state, rec);
     Ok(stream_back(replies, &id, trailers, flow, |failure| {
         let mut res = json(StatusCode::BAD_GATEWAY, failure.to_json().into());
         res.headers_mut().insert(
@@ -104,10 +107,9 @@ pub(super) async fn invoke_raw(
     .await)
 }
 
-/// What goes with a streamed response to its end: its concurrency slot, its recording, and
-/// Lambda's limits on its size and pace.
+/// What goes with a streamed response to its end: its recording, and Lambda's limits on its
+/// size and pace.
 struct Flow {
-    _permit: OwnedSemaphorePermit,
     rec: Recording,
     pace: bool,
     sent: u64,
@@ -116,9 +118,8 @@ struct Flow {
 }
 
 impl Flow {
-    fn new(state: &State, permit: OwnedSemaphorePermit, rec: Recording) -> Self {
+    fn new(state: &State, rec: Recording) -> Self {
         Flow {
-            _permit: permit,
             rec,
             pace: state.options.bandwidth == Bandwidth::Lambda,
             sent: 0,

@@ -18,6 +18,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -125,6 +126,51 @@ pub struct Invocation {
     /// `Lambda-Runtime-Client-Context`: the caller's client context, JSON.
     pub(crate) client_context: Option<String>,
     pub(crate) replies: mpsc::Sender<Progress>,
+    /// What the caller's end and the Runtime API share about the invocation's end.
+    pub(crate) ending: Arc<Ending>,
+}
+
+/// The end of an invocation, as its caller's end and the Runtime API share it: the last
+/// reply when the caller's channel had no room for it (a caller that stopped reading gets it
+/// once it reads again), and what the caller holds until the invocation is over on the
+/// runtime's side ([`Replies::hold`]).
+#[derive(Default)]
+pub(crate) struct Ending {
+    last: Mutex<Option<Reply>>,
+    held: Mutex<Option<Box<dyn std::any::Any + Send>>>,
+}
+
+impl fmt::Debug for Ending {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ending")
+            .field("last", &lock(&self.last).is_some())
+            .field("held", &lock(&self.held).is_some())
+            .finish()
+    }
+}
+
+impl Ending {
+    /// The invocation is over on the runtime's side: `last` goes to the caller, now if its
+    /// channel has room, else once it has read what is ahead of it; what it held is let go.
+    /// Never waits on the caller.
+    pub(crate) fn settle(&self, tx: &mpsc::Sender<Progress>, last: Reply) {
+        if let Err(mpsc::error::TrySendError::Full(Progress::Reply(last))) =
+            tx.try_send(last.into())
+        {
+            *lock(&self.last) = Some(last);
+        }
+        self.release();
+    }
+
+    fn release(&self) {
+        let held = lock(&self.held).take();
+        drop(held);
+    }
+}
+
+/// A lock that a panic elsewhere cannot poison: what it guards is a single value.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl fmt::Debug for Invocation {
@@ -147,14 +193,17 @@ impl Invocation {
     ) -> (Invocation, Replies) {
         // Small: the runtime's stream waits for a slow caller, as over TCP on Lambda.
         let (tx, rx) = mpsc::channel(4);
+        let ending = Arc::new(Ending::default());
         let invocation = Invocation {
             request_id,
             payload,
             client_context,
             replies: tx,
+            ending: ending.clone(),
         };
         let replies = Replies {
             rx,
+            ending,
             timeout: Duration::ZERO,
             deadline: None,
             ahead: None,
@@ -224,13 +273,27 @@ pub(crate) fn truncated() -> ErrorReport {
 #[derive(Debug)]
 pub struct Replies {
     rx: mpsc::Receiver<Progress>,
+    ending: Arc<Ending>,
     timeout: Duration,
     deadline: Option<tokio::time::Instant>,
     /// A reply read ahead by [`Replies::streamed`], for `next` to return first.
     ahead: Option<Reply>,
 }
 
+impl Drop for Replies {
+    fn drop(&mut self) {
+        self.ending.release();
+    }
+}
+
 impl Replies {
+    /// Holds `slot` (a concurrency slot, say) until the invocation is over on the runtime's
+    /// side, or these replies are dropped, whichever comes first: a caller that stopped
+    /// reading does not hold it once the runtime is done.
+    pub(crate) fn hold(&self, slot: impl Send + 'static) {
+        *lock(&self.ending.held) = Some(Box::new(slot));
+    }
+
     /// Whether the runtime took the invocation (`Started` was seen).
     pub fn is_started(&self) -> bool {
         self.deadline.is_some()
@@ -282,8 +345,12 @@ impl Replies {
                     self.timeout = timeout;
                 }
                 Some(Progress::Reply(reply)) => return reply,
-                // The runtime api dropped the invocation without an end.
-                None => return Reply::Failed(truncated()),
+                // Its end, kept for when the caller read what was ahead of it; or the
+                // runtime api dropped the invocation without one.
+                None => {
+                    let last = lock(&self.ending.last).take();
+                    return last.unwrap_or_else(|| Reply::Failed(truncated()));
+                }
             }
         }
     }

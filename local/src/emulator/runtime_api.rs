@@ -51,6 +51,7 @@ pub(crate) struct RuntimeApi {
 /// An invocation handed out and not yet settled.
 struct Flight {
     tx: mpsc::Sender<Progress>,
+    ending: Arc<super::Ending>,
     /// Its `/response` has started.
     responding: bool,
 }
@@ -158,7 +159,8 @@ impl RuntimeApi {
     }
 
     /// Ends the invocation `id` with `last`, unless it has ended already; `false` then.
-    async fn settle(&self, id: &str, last: Reply) -> bool {
+    /// Never waits on the caller: a caller that stopped reading gets `last` when it reads again.
+    fn settle(&self, id: &str, last: Reply) -> bool {
         let Some(flight) = self.in_flight().remove(id) else {
             return false;
         };
@@ -166,7 +168,7 @@ impl RuntimeApi {
             (Some(_), Reply::Failed(f) | Reply::Error(f)) => Some(f.clone()),
             _ => None,
         };
-        let _ = flight.tx.send(last.into()).await;
+        flight.ending.settle(&flight.tx, last);
         self.tell(|| Event::Settled {
             id: id.to_owned(),
             failure,
@@ -177,7 +179,7 @@ impl RuntimeApi {
     /// Fails every invocation in flight as their process died: `/error`'s treatment for
     /// those not responding yet, a failed stream for the others.
     #[cfg(feature = "host")]
-    pub(crate) async fn fail_in_flight(&self, exit: &Exit) {
+    pub(crate) fn fail_in_flight(&self, exit: &Exit) {
         let held: Vec<(String, bool)> = self
             .in_flight()
             .iter()
@@ -190,7 +192,7 @@ impl RuntimeApi {
             } else {
                 Reply::Error(failure)
             };
-            self.settle(&id, last).await;
+            self.settle(&id, last);
         }
     }
 
@@ -324,6 +326,7 @@ async fn next(api: &RuntimeApi) -> Response<Full<Bytes>> {
     });
     let flight = Flight {
         tx: invocation.replies,
+        ending: invocation.ending,
         responding: false,
     };
     api.in_flight().insert(invocation.request_id, flight);
@@ -340,7 +343,7 @@ async fn response(api: &RuntimeApi, id: &str, req: Request<Incoming>) -> Respons
     if mode.is_some_and(|mode| mode != "streaming") {
         let why = "lambda-runtime-function-response-mode must be streaming";
         let failure = ErrorReport::new(types::INVALID_RESPONSE_MODE, why);
-        api.settle(id, Reply::Error(failure)).await;
+        api.settle(id, Reply::Error(failure));
         return reply(StatusCode::BAD_REQUEST, "InvalidFunctionResponseMode", why);
     }
     let content_type = parts.headers.get(CONTENT_TYPE).cloned();
@@ -378,7 +381,7 @@ async fn response(api: &RuntimeApi, id: &str, req: Request<Incoming>) -> Respons
             Some(Err(e)) => {
                 tracing::warn!(request_id = id, error = %e, "the runtime's response broke off");
                 let failure = api.broke_off(id).await;
-                api.settle(id, Reply::Failed(failure)).await;
+                api.settle(id, Reply::Failed(failure));
                 return reply(
                     StatusCode::BAD_REQUEST,
                     "TruncatedHTTPRequest",
@@ -392,7 +395,7 @@ async fn response(api: &RuntimeApi, id: &str, req: Request<Incoming>) -> Respons
         Some(f) => Reply::Failed(f),
         None => Reply::End,
     };
-    api.settle(id, end).await;
+    api.settle(id, end);
     accepted()
 }
 
@@ -440,7 +443,7 @@ async fn error(api: &RuntimeApi, id: &str, req: Request<Incoming>) -> Response<F
         return unknown_request_id();
     }
     let failure = read_failure(req).await;
-    if !api.settle(id, Reply::Error(failure)).await {
+    if !api.settle(id, Reply::Error(failure)) {
         return unknown_request_id();
     }
     accepted()

@@ -26,8 +26,10 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::function::HostedFunction;
+use super::group::Group;
 use lambda_stream_protocol::error_types as types;
 use lambda_stream_protocol::STOP_AFTER_DEADLINE;
+use nix::sys::signal::Signal;
 
 use crate::civil;
 use crate::emulator::runtime_api::{self, Event, Exit, HostLink, RuntimeApi};
@@ -36,6 +38,8 @@ use crate::error::ErrorReport;
 
 /// How long a process with an extension has to exit after `SIGTERM`.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
+/// How often the memory of the environment's processes is sampled while it runs an invocation.
+const MEMORY_SAMPLES: Duration = Duration::from_millis(100);
 
 /// An environment to run.
 pub(super) struct Environment {
@@ -58,7 +62,8 @@ pub(super) struct Gone {
 /// The invocations the process holds, and the lines Lambda writes around each.
 struct Log<'a> {
     hosted: &'a HostedFunction,
-    pid: Option<u32>,
+    /// The environment's processes, whose memory its `REPORT` lines give.
+    group: Option<Group>,
     /// How long the process took to initialise, once it has.
     init: Option<Duration>,
     /// Whether a `REPORT` carried the init duration already: the first one does.
@@ -85,12 +90,13 @@ impl Log<'_> {
         };
         let init = self.init.filter(|_| !self.init_reported);
         self.init_reported = true;
+        let memory_mb = self.group.as_mut().map_or(0, Group::sample_memory);
         report(
             self.hosted,
             request_id,
             since.elapsed(),
             init,
-            self.pid,
+            memory_mb,
             failure,
             status,
         );
@@ -163,13 +169,15 @@ pub(super) async fn run(env: Environment) -> Gone {
 
     let mut log = Log {
         hosted: &hosted,
-        pid,
+        group: pid.and_then(Group::led_by),
         init: None,
         init_reported: false,
         held: HashMap::new(),
     };
     let mut extension = false;
     let one_at_a_time = hosted.function.max_concurrency.is_none();
+    let mut memory = tokio::time::interval(MEMORY_SAMPLES);
+    memory.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let ending = loop {
         // In classic mode the one invocation held times out, STOP_AFTER_DEADLINE after its
         // caller has had its timeout; with many at once, the caller gets its timeout and
@@ -195,36 +203,37 @@ pub(super) async fn run(env: Environment) -> Gone {
                     log.end(&request_id, failure.as_ref(), None);
                     let _ = settled.send(id);
                 }
-                Event::InitError(failure) => {
-                    let _ = child.start_kill();
-                    break Ending::InitError(failure);
-                }
+                Event::InitError(failure) => break Ending::InitError(failure),
                 Event::Registered => extension = true,
             },
-            () = sleep_until(deadline) => {
-                let _ = child.start_kill();
-                break Ending::TimedOut;
-            }
+            () = sleep_until(deadline) => break Ending::TimedOut,
             () = tokio::time::sleep_until(init_deadline), if log.init.is_none() => {
-                let _ = child.start_kill();
                 break Ending::InitTimeout;
+            }
+            _ = memory.tick(), if !log.held.is_empty() => {
+                if let Some(group) = log.group.as_mut() {
+                    group.sample_memory();
+                }
             }
             _ = stop.wait_for(|stop| *stop) => break Ending::Stopped,
         }
     };
+    // Nothing of the environment outlives it: every process of its group goes with it (on
+    // stop, once it had its time to shut down).
+    match &ending {
+        Ending::Stopped => shut_down(&mut child, log.group.as_ref(), extension).await,
+        _ => kill(log.group.as_ref()).await,
+    }
 
     let timed_out = format!(
         "Task timed out after {:.2} seconds",
         hosted.timeout.as_secs_f64()
     );
     let exit = match &ending {
-        Ending::Stopped => {
-            shut_down(&mut child, extension).await;
-            Exit {
-                error_type: types::EXIT_ERROR,
-                message: "the local server is shutting down".to_owned(),
-            }
-        }
+        Ending::Stopped => Exit {
+            error_type: types::EXIT_ERROR,
+            message: "the local server is shutting down".to_owned(),
+        },
         Ending::TimedOut => Exit {
             error_type: types::SANDBOX_TIMEOUT,
             message: timed_out.clone(),
@@ -268,7 +277,7 @@ pub(super) async fn run(env: Environment) -> Gone {
         _ => "error",
     };
     // What the process held fails for it; each gets its END and REPORT.
-    api.fail_in_flight(&exit).await;
+    api.fail_in_flight(&exit);
     while let Ok(event) = events.try_recv() {
         if let Event::Settled {
             id: request_id,
@@ -306,7 +315,9 @@ async fn gone(
             let failure = init_failure
                 .clone()
                 .unwrap_or_else(|| exit.failure(&invocation.request_id));
-            let _ = invocation.replies.send(Reply::Error(failure).into()).await;
+            invocation
+                .ending
+                .settle(&invocation.replies, Reply::Error(failure));
         }
     }
     Gone { requeue }
@@ -375,21 +386,26 @@ fn log_stream(hosted: &HostedFunction) -> String {
     format!("{y:04}/{m:02}/{d:02}/[{}]{hex}", hosted.config.version)
 }
 
-/// Stops the process: `SIGTERM` and [`SHUTDOWN_GRACE`] when an extension registered (Lambda
-/// sends no `SIGTERM` otherwise), then `SIGKILL`.
-async fn shut_down(child: &mut Child, extension: bool) {
-    if extension {
-        if let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()) {
-            let pid = nix::unistd::Pid::from_raw(pid);
-            if nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).is_ok() {
-                if let Ok(status) = tokio::time::timeout(SHUTDOWN_GRACE, child.wait()).await {
-                    log_exit(status);
-                    return;
-                }
+/// Stops the environment: `SIGTERM` to its processes and [`SHUTDOWN_GRACE`] for the
+/// runtime to exit when an extension registered (Lambda sends no `SIGTERM` otherwise), then
+/// `SIGKILL` to every process left.
+async fn shut_down(child: &mut Child, group: Option<&Group>, extension: bool) {
+    if let (true, Some(group)) = (extension, group) {
+        if group.signal(Signal::SIGTERM) {
+            if let Ok(status) = tokio::time::timeout(SHUTDOWN_GRACE, child.wait()).await {
+                log_exit(status);
             }
         }
     }
+    kill(group).await;
     let _ = child.kill().await;
+}
+
+/// `SIGKILL` to every process of the environment.
+async fn kill(group: Option<&Group>) {
+    if let Some(group) = group {
+        group.kill().await;
+    }
 }
 
 fn log_exit(status: std::io::Result<ExitStatus>) {
@@ -428,7 +444,7 @@ fn report(
     request_id: &str,
     took: Duration,
     init: Option<Duration>,
-    pid: Option<u32>,
+    memory_mb: u64,
     failure: Option<&ErrorReport>,
     status: Option<&str>,
 ) {
@@ -438,7 +454,7 @@ fn report(
         ms(took),
         took.as_millis() + 1,
         hosted.config.memory_size_mb,
-        pid.and_then(max_memory_mb).unwrap_or(0),
+        memory_mb,
     );
     if let Some(init) = init {
         line += &format!("\tInit Duration: {:.2} ms", ms(init));
@@ -456,14 +472,6 @@ fn report(
     }
     log_line(&format!("END RequestId: {request_id}"));
     log_line(&line);
-}
-
-/// The process's peak resident memory, in MB (Linux only).
-fn max_memory_mb(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb.div_ceil(1024))
 }
 
 fn ms(d: Duration) -> f64 {

@@ -5,10 +5,13 @@
 //! - `function`: [`Function`], what to run and how, and what every environment shares;
 //! - `pool`: which process takes an invocation, and when a new one starts;
 //! - `environment`: one execution environment, its process and its Runtime API, with the
-//!   lifecycle Lambda gives them, and the log lines Lambda writes around each invocation.
+//!   lifecycle Lambda gives them, and the log lines Lambda writes around each invocation;
+//! - `group`: an environment's processes, its process group: signalled and killed as one,
+//!   and whose memory is the environment's.
 
 mod environment;
 mod function;
+mod group;
 mod pool;
 
 pub use function::Function;
