@@ -266,3 +266,62 @@ fn the_function_url_event_is_the_one_aws_builds() {
     );
     assert_eq!(event["requestContext"]["http"]["sourceIp"], "10.0.0.7");
 }
+
+#[tokio::test]
+async fn under_aws_iam_every_door_refuses_an_unsigned_request_before_invoking() {
+    let mut options = Options::default();
+    options.addr = "127.0.0.1:0".parse().unwrap();
+    options.auth = lambda_stream_local::AuthType::AwsIam;
+    options.iam.access_key_id = "AKIDEXAMPLE".to_owned();
+    options.iam.secret_access_key = "secret".to_owned();
+    let server = Server::bind(options, FunctionConfig::default())
+        .await
+        .unwrap();
+    let doors = server.local_addr();
+    let _serving = server.serve().unwrap();
+
+    let post = |path: &str, extra: &str| {
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{extra}\
+             Content-Length: 2\r\n\r\n{{}}"
+        )
+    };
+    let function_url = [
+        "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".to_owned(),
+        post("/orders", ""),
+    ];
+    for request in function_url {
+        let refused = exchange(doors, request.as_bytes()).await;
+        assert!(refused.starts_with("HTTP/1.1 403"), "{refused}");
+        assert!(refused.ends_with(r#"{"Message":"Forbidden"}"#), "{refused}");
+    }
+    let api = [
+        post("/invoke", ""),
+        post("/2015-03-31/functions/local/invocations", ""),
+        post(
+            "/2015-03-31/functions/local/invocations",
+            "X-Amz-Invocation-Type: DryRun\r\n",
+        ),
+        post(
+            "/2021-11-15/functions/local/response-streaming-invocations",
+            "",
+        ),
+    ];
+    for request in api {
+        let refused = exchange(doors, request.as_bytes()).await;
+        assert!(refused.starts_with("HTTP/1.1 403"), "{request}: {refused}");
+        assert_eq!(
+            header(&refused, "x-amzn-errortype"),
+            Some("MissingAuthenticationTokenException"),
+            "{request}: {refused}"
+        );
+    }
+    // None of them reached the function: the inspector recorded no invocation.
+    let list = exchange(
+        doors,
+        b"GET /_lambda/invocations HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(list.starts_with("HTTP/1.1 200"), "{list}");
+    assert!(list.ends_with("[]"), "{list}");
+}

@@ -10,9 +10,9 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use super::buffered::collect;
-use super::respond::{empty, full, header_value, json, log_failure, read_payload, Refused};
-use super::{Admitted, State};
-use crate::emulator::{self, ReadReplies as _};
+use super::respond::{empty, full, header_value, json, log_failure, Refused};
+use super::{Admitted, Authorized, Door, Made, State};
+use crate::emulator::ReadReplies as _;
 use crate::error::BoxError;
 use crate::eventstream;
 use crate::guard::RefusalStyle;
@@ -23,16 +23,21 @@ pub(super) async fn invoke_with_response_stream(
     state: &State,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Refused> {
-    let (parts, body) = req.into_parts();
-    let payload = read_payload(&parts.headers, body).await?;
-    state.guard.authorize(&parts, &payload, RefusalStyle::Api)?;
-    let id = emulator::new_request_id();
-    let door = ("InvokeWithResponseStream", "POST", parts.uri.path());
-    let Admitted {
+    let door = Door {
+        name: "InvokeWithResponseStream",
+        style: RefusalStyle::Api,
+    };
+    let Some(Admitted {
+        id,
         permit,
         mut rec,
         mut replies,
-    } = state.admit(&id, door, payload, client_context(&parts.headers))?;
+        ..
+    }) = state.admit(req, door, made).await?
+    else {
+        // Never: this door invokes for every request it lets in.
+        return Err(Refused::Stopped);
+    };
     tracing::info!(request_id = %id, "invoke with response stream");
     let (mut tx, body) = Channel::<Bytes, BoxError>::new(1);
     let task_id = id.clone();
@@ -84,25 +89,31 @@ pub(super) async fn invoke(
     state: &State,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Refused> {
-    let (parts, body) = req.into_parts();
-    let invocation_type = parts
-        .headers
+    let invocation_type = req
+        .headers()
         .get("x-amz-invocation-type")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("RequestResponse")
         .to_owned();
-    let payload = read_payload(&parts.headers, body).await?;
-    state.guard.authorize(&parts, &payload, RefusalStyle::Api)?;
-    if invocation_type == "DryRun" {
-        return Ok(empty(StatusCode::NO_CONTENT));
-    }
-    let id = emulator::new_request_id();
-    let door = ("Invoke", "POST", parts.uri.path());
-    let Admitted {
+    let door = Door {
+        name: "Invoke",
+        style: RefusalStyle::Api,
+    };
+    let admitted = state.admit(req, door, |req| match invocation_type.as_str() {
+        // Authorized, and not invoked.
+        "DryRun" => Ok(None),
+        _ => made(req),
+    });
+    let Some(Admitted {
+        id,
         permit,
         mut rec,
         mut replies,
-    } = state.admit(&id, door, payload, client_context(&parts.headers))?;
+        ..
+    }) = admitted.await?
+    else {
+        return Ok(empty(StatusCode::NO_CONTENT));
+    };
     tracing::info!(request_id = %id, invocation_type, "invoke");
     if invocation_type == "Event" {
         rec.answered(StatusCode::ACCEPTED);
@@ -141,6 +152,14 @@ pub(super) async fn invoke(
     h.insert("x-amzn-requestid", header_value(&id));
     h.insert("x-amz-executed-version", state.version.clone());
     Ok(res)
+}
+
+/// The invocation of a Lambda API request: its payload as the event, and its client context.
+fn made(req: Authorized<'_>) -> Result<Option<Made>, Refused> {
+    Ok(Some(Made {
+        client_context: client_context(&req.parts.headers),
+        payload: req.body,
+    }))
 }
 
 /// `X-Amz-Client-Context` (base64 JSON) → the JSON the Runtime API hands on.

@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::header::CONTENT_TYPE;
+use http::request::Parts;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::channel::Channel;
 use http_body_util::BodyExt;
@@ -24,8 +25,8 @@ use hyper::body::Incoming;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
-use self::respond::{full, header_value, json, text, Refused};
-use crate::emulator::{Invocation, Replies};
+use self::respond::{full, header_value, json, read_payload, text, Refused};
+use crate::emulator::{new_request_id, Invocation, Replies};
 use crate::error::BoxError;
 use crate::function::{FunctionConfig, InvokeMode};
 use crate::guard::{Guard, RefusalStyle};
@@ -77,31 +78,83 @@ impl State {
             .map_err(|_| Refused::Throttled)
     }
 
-    /// Lets the invocation `id` of `payload` in: takes its slot (or refuses it, `429`), starts
-    /// its recording as `door` `method` `path`, and queues it.
-    fn admit(
+    /// The one step every request to the function passes, whichever door it came by: reads
+    /// its payload (`413` past 6 MB), authorizes it (under `AWS_IAM`, refused in `door`'s
+    /// style), assigns its request id, lets the door `make` the invocation of it (`None`: the
+    /// door answers without invoking), takes its concurrency slot (`429` when all are taken),
+    /// starts its recording, and queues it.
+    async fn admit(
         &self,
-        id: &str,
-        (door, method, path): (&'static str, &str, &str),
-        payload: Bytes,
-        client_context: Option<String>,
-    ) -> Result<Admitted, Refused> {
+        req: Request<Incoming>,
+        door: Door,
+        make: impl FnOnce(Authorized<'_>) -> Result<Option<Made>, Refused>,
+    ) -> Result<Option<Admitted>, Refused> {
+        let (parts, body) = req.into_parts();
+        let body = read_payload(&parts.headers, body).await?;
+        let authorizer = self.guard.authorize(&parts, &body, door.style)?;
+        let id = new_request_id();
+        let authorized = Authorized {
+            parts: &parts,
+            body,
+            id: &id,
+            authorizer,
+        };
+        let Some(made) = make(authorized)? else {
+            return Ok(None);
+        };
         let permit = self.permit()?;
-        let rec = self.inspector.record(door, method, path, id);
-        let (invocation, replies) = Invocation::new(id.to_owned(), payload, client_context);
+        let (method, path) = (parts.method.as_str(), parts.uri.path());
+        let rec = self.inspector.record(door.name, method, path, &id);
+        let (invocation, replies) = Invocation::new(id.clone(), made.payload, made.client_context);
         match self.queue.send(invocation) {
-            Ok(()) => Ok(Admitted {
+            Ok(()) => Ok(Some(Admitted {
+                parts,
+                id,
                 permit,
                 rec,
                 replies,
-            }),
+            })),
             Err(_) => Err(Refused::Stopped),
         }
     }
 }
 
-/// An invocation a door let in: its concurrency slot, its recording, and its replies.
+/// A door to the function: its name (in the inspector) and the style of its refusals.
+#[derive(Clone, Copy, Debug)]
+struct Door {
+    name: &'static str,
+    style: RefusalStyle,
+}
+
+/// A request that passed the guard, with its request id: what a door makes an invocation of.
+struct Authorized<'a> {
+    parts: &'a Parts,
+    body: Bytes,
+    id: &'a str,
+    /// `requestContext.authorizer` of a request signed under `AWS_IAM`.
+    authorizer: Option<serde_json::Value>,
+}
+
+/// The invocation a door made of a request: the event, and the caller's client context.
+struct Made {
+    payload: Bytes,
+    client_context: Option<String>,
+}
+
+impl Made {
+    fn event(payload: Bytes) -> Option<Made> {
+        Some(Made {
+            payload,
+            client_context: None,
+        })
+    }
+}
+
+/// An invocation let in: its request's head, its request id, its concurrency slot, its
+/// recording, and its replies.
 struct Admitted {
+    parts: Parts,
+    id: String,
     permit: OwnedSemaphorePermit,
     rec: Recording,
     replies: Replies,

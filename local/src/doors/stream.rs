@@ -13,11 +13,11 @@ use hyper::body::Incoming;
 
 use super::buffered::buffered_function_url;
 use super::respond::{
-    accepts_trailers, error_trailers, header_value, json, log_failure, read_payload, text,
-    too_large_response, Refused,
+    accepts_trailers, error_trailers, header_value, json, log_failure, text, too_large_response,
+    Refused,
 };
-use super::{Admitted, State};
-use crate::emulator::{self, event, prelude, ReadReplies as _, Replies};
+use super::{Admitted, Door, Made, State};
+use crate::emulator::{event, prelude, ReadReplies as _, Replies};
 use crate::error::{BoxError, ErrorReport};
 use crate::guard::RefusalStyle;
 use crate::http1::Body;
@@ -40,22 +40,29 @@ pub(super) async fn function_url(
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Refused> {
     let trailers = accepts_trailers(req.headers());
-    let (parts, body) = req.into_parts();
-    let body = read_payload(&parts.headers, body).await?;
-    let authorizer = state
-        .guard
-        .authorize(&parts, &body, RefusalStyle::FunctionUrl)?;
-    let id = emulator::new_request_id();
-    let event = event::function_url(&parts, &body, peer, &id, SystemTime::now(), authorizer);
-    if event.len() > MAX_PAYLOAD {
-        return Err(Refused::TooLarge);
-    }
-    let door = ("function url", parts.method.as_str(), parts.uri.path());
-    let Admitted {
+    let door = Door {
+        name: "function url",
+        style: RefusalStyle::FunctionUrl,
+    };
+    let admitted = state.admit(req, door, |req| {
+        let now = SystemTime::now();
+        let event = event::function_url(req.parts, &req.body, peer, req.id, now, req.authorizer);
+        if event.len() > MAX_PAYLOAD {
+            return Err(Refused::TooLarge);
+        }
+        Ok(Made::event(event))
+    });
+    let Some(Admitted {
+        parts,
+        id,
         permit,
         rec,
         replies,
-    } = state.admit(&id, door, event, None)?;
+    }) = admitted.await?
+    else {
+        // Never: this door invokes for every request it lets in.
+        return Err(Refused::Stopped);
+    };
     tracing::info!(
         request_id = %id,
         method = %parts.method,
@@ -83,16 +90,22 @@ pub(super) async fn invoke_raw(
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Refused> {
     let trailers = accepts_trailers(req.headers());
-    let (parts, body) = req.into_parts();
-    let payload = read_payload(&parts.headers, body).await?;
-    state.guard.authorize(&parts, &payload, RefusalStyle::Api)?;
-    let id = emulator::new_request_id();
-    let door = ("invoke", "POST", "/invoke");
-    let Admitted {
+    let door = Door {
+        name: "invoke",
+        style: RefusalStyle::Api,
+    };
+    let admitted = state.admit(req, door, |req| Ok(Made::event(req.body)));
+    let Some(Admitted {
+        id,
         permit,
         rec,
         replies,
-    } = state.admit(&id, door, payload, None)?;
+        ..
+    }) = admitted.await?
+    else {
+        // Never: this door invokes for every request it lets in.
+        return Err(Refused::Stopped);
+    };
     tracing::info!(request_id = %id, "raw invocation");
     replies.hold(permit);
     let flow = Flow::new(state, rec);

@@ -13,7 +13,6 @@
 //!   `START`, `END` and `REPORT` lines Lambda writes.
 
 use std::collections::HashMap;
-use std::io::Write as _;
 use std::net::Ipv4Addr;
 use std::os::unix::process::ExitStatusExt as _;
 use std::process::{ExitStatus, Stdio};
@@ -25,16 +24,17 @@ use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use super::function::HostedFunction;
-use super::group::Group;
 use lambda_stream_protocol::error_types as types;
 use lambda_stream_protocol::STOP_AFTER_DEADLINE;
-use nix::sys::signal::Signal;
 
+use super::function::HostedFunction;
+use super::group::Group;
+use super::log::{init_report, log_line, task_timed_out, timestamp, Log};
 use crate::civil;
 use crate::emulator::runtime_api::{self, Event, Exit, HostLink, RuntimeApi};
 use crate::emulator::{Invocation, Reply};
 use crate::error::ErrorReport;
+use nix::sys::signal::Signal;
 
 /// How long a process with an extension has to exit after `SIGTERM`.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
@@ -57,50 +57,6 @@ pub(super) struct Environment {
 #[derive(Debug, Default)]
 pub(super) struct Gone {
     pub(super) requeue: Vec<Invocation>,
-}
-
-/// The invocations the process holds, and the lines Lambda writes around each.
-struct Log<'a> {
-    hosted: &'a HostedFunction,
-    /// The environment's processes, whose memory its `REPORT` lines give.
-    group: Option<Group>,
-    /// How long the process took to initialise, once it has.
-    init: Option<Duration>,
-    /// Whether a `REPORT` carried the init duration already: the first one does.
-    init_reported: bool,
-    /// Since when each invocation is held.
-    held: HashMap<String, Instant>,
-}
-
-impl Log<'_> {
-    /// The invocation `request_id` was handed to the process: its `START` line.
-    fn start(&mut self, request_id: String) {
-        log_line(&format!(
-            "START RequestId: {request_id} Version: {}",
-            self.hosted.config.version
-        ));
-        self.held.insert(request_id, Instant::now());
-    }
-
-    /// The invocation `request_id` is over: its `END` and `REPORT` lines, with `status` when
-    /// the environment ended it.
-    fn end(&mut self, request_id: &str, failure: Option<&ErrorReport>, status: Option<&str>) {
-        let Some(since) = self.held.remove(request_id) else {
-            return;
-        };
-        let init = self.init.filter(|_| !self.init_reported);
-        self.init_reported = true;
-        let memory_mb = self.group.as_mut().map_or(0, Group::sample_memory);
-        report(
-            self.hosted,
-            request_id,
-            since.elapsed(),
-            init,
-            memory_mb,
-            failure,
-            status,
-        );
-    }
 }
 
 /// What ended the process, besides its own exit.
@@ -225,10 +181,7 @@ pub(super) async fn run(env: Environment) -> Gone {
         _ => kill(log.group.as_ref()).await,
     }
 
-    let timed_out = format!(
-        "Task timed out after {:.2} seconds",
-        hosted.timeout.as_secs_f64()
-    );
+    let timed_out = task_timed_out(hosted.timeout);
     let exit = match &ending {
         Ending::Stopped => Exit {
             error_type: types::EXIT_ERROR,
@@ -256,7 +209,10 @@ pub(super) async fn run(env: Environment) -> Gone {
     let _ = exit_tx.send(Some(exit.clone()));
     if let Ending::TimedOut = ending {
         for request_id in log.held.keys() {
-            log_line(&format!("{} {request_id} {timed_out}", timestamp()));
+            log_line(&format!(
+                "{} {request_id} {timed_out}",
+                timestamp(SystemTime::now())
+            ));
         }
     }
     // A process that never initialised: its init failed, with the error it reported or the
@@ -267,10 +223,7 @@ pub(super) async fn run(env: Environment) -> Gone {
         _ => log.init.is_none().then_some(exit.error_type),
     };
     if let Some(error_type) = init_error_type {
-        log_line(&format!(
-            "INIT_REPORT Init Duration: {:.2} ms\tPhase: init\tStatus: error\tError Type: {error_type}",
-            ms(started.elapsed()),
-        ));
+        log_line(&init_report(started.elapsed(), error_type));
     }
     let status = match ending {
         Ending::TimedOut => "timeout",
@@ -436,70 +389,6 @@ fn exit_message(status: Option<ExitStatus>) -> String {
         None => "unknown".to_owned(),
     };
     format!("Runtime exited with error: signal: {signal}")
-}
-
-/// `END` and `REPORT`, as Lambda writes them when an invocation is over.
-fn report(
-    hosted: &HostedFunction,
-    request_id: &str,
-    took: Duration,
-    init: Option<Duration>,
-    memory_mb: u64,
-    failure: Option<&ErrorReport>,
-    status: Option<&str>,
-) {
-    let mut line = format!(
-        "REPORT RequestId: {request_id}\tDuration: {:.2} ms\tBilled Duration: {} ms\t\
-         Memory Size: {} MB\tMax Memory Used: {} MB",
-        ms(took),
-        took.as_millis() + 1,
-        hosted.config.memory_size_mb,
-        memory_mb,
-    );
-    if let Some(init) = init {
-        line += &format!("\tInit Duration: {:.2} ms", ms(init));
-    }
-    if let Some(status) = status {
-        line += &format!("\tStatus: {status}");
-        if let Some(f) = failure {
-            line += &format!("\tError Type: {}", f.error_type());
-        }
-    }
-    if status.is_some() {
-        if let Some(f) = failure {
-            log_line(&format!("{}\n{}", f.error_message(), f.error_type()));
-        }
-    }
-    log_line(&format!("END RequestId: {request_id}"));
-    log_line(&line);
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-/// An RFC 3339 UTC timestamp, to the millisecond.
-fn timestamp() -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    let secs = now.as_secs();
-    let (y, m, d) = civil::civil_from_days((secs / 86_400) as i64);
-    let t = secs % 86_400;
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        t / 3600,
-        t / 60 % 60,
-        t % 60,
-        now.subsec_millis()
-    )
-}
-
-/// A line of the function's log, on the host's stdout beside the process's own output.
-fn log_line(line: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}");
-    let _ = out.flush();
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

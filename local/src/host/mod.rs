@@ -5,13 +5,15 @@
 //! - `function`: [`Function`], what to run and how, and what every environment shares;
 //! - `pool`: which process takes an invocation, and when a new one starts;
 //! - `environment`: one execution environment, its process and its Runtime API, with the
-//!   lifecycle Lambda gives them, and the log lines Lambda writes around each invocation;
+//!   lifecycle Lambda gives them;
 //! - `group`: an environment's processes, its process group: signalled and killed as one,
-//!   and whose memory is the environment's.
+//!   and whose memory is the environment's;
+//! - `log`: the lines Lambda writes in the function's log around each invocation.
 
 mod environment;
 mod function;
 mod group;
+mod log;
 mod pool;
 
 pub use function::Function;

@@ -6,14 +6,12 @@
 //! Real processes over real sockets: the `lambda-stream` binary, `sh`, `sleep`, the Python
 //! runtime of `fixtures/runtime.py`, curl, and a caller on a bare TCP socket.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::support::*;
 
 /// The running (not zombie) processes of process group `pgid`, from `/proc`.
 fn group(pgid: u32) -> Vec<u32> {

@@ -1,8 +1,5 @@
-//! What the suites of `lambda-stream local` share: the host as its users start it, curl as
+//! What the tests of `lambda-stream local` share: the host as its users start it, curl as
 //! a caller, the fixtures, and the checks on what arrived when.
-
-// Each suite uses a part of it.
-#![allow(dead_code)]
 
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Read};

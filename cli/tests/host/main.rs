@@ -8,13 +8,14 @@
 //! a test whose client is missing is skipped unless `LAMBDA_STREAM_REQUIRE_CLIENTS` is set (CI
 //! sets it).
 
-mod common;
+mod environment;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::*;
+use support::*;
 
 #[test]
 fn a_release_binary_streams_to_curl_and_boto3_as_it_writes() {
