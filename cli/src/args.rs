@@ -69,10 +69,10 @@ pub(crate) struct Local {
         help_heading = "Function"
     )]
     pub(crate) memory_mb: Option<u32>,
-    /// _HANDLER [default: bootstrap]
+    /// _HANDLER [default: the last argument if it is module.function, else bootstrap]
     #[arg(long, value_name = "NAME", help_heading = "Function")]
     pub(crate) handler: Option<String>,
-    /// LAMBDA_TASK_ROOT and working directory [default: .]
+    /// LAMBDA_TASK_ROOT and working directory: where the handler's code is [default: .]
     #[arg(long, value_name = "DIR", help_heading = "Function")]
     pub(crate) task_root: Option<PathBuf>,
     /// One process serves N invocations at once (Managed Instances)

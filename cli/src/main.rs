@@ -9,9 +9,8 @@
 #![forbid(unsafe_code)]
 
 mod args;
+mod command;
 
-use std::ffi::OsString;
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[cfg(unix)]
@@ -63,7 +62,7 @@ fn run(local: args::Local, options: lambda_stream_local::Options) -> Result<(), 
     use lambda_stream_local::{Function, FunctionConfig, InvokeMode, Server};
 
     init_log(local.verbosity());
-    let program = find(&local.program)?;
+    let program = command::find(&local.program)?;
 
     let mut config = FunctionConfig::default();
     config.name = local
@@ -87,6 +86,7 @@ fn run(local: args::Local, options: lambda_stream_local::Options) -> Result<(), 
         .clone()
         .or_else(|| env_text("LAMBDA_STREAM_RESPONSE_MODE"));
 
+    let handler = (local.handler.clone()).or_else(|| command::handler_in(&local.args));
     let mut function = Function::new(program.as_os_str()).args(local.args);
     if let Some(mode) = &mode {
         if mode.trim().eq_ignore_ascii_case("buffered") {
@@ -97,7 +97,7 @@ fn run(local: args::Local, options: lambda_stream_local::Options) -> Result<(), 
     if let Some(mb) = local.memory_mb {
         config.memory_size_mb = mb;
     }
-    if let Some(handler) = local.handler {
+    if let Some(handler) = handler {
         function = function.handler(handler);
     }
     if let Some(dir) = local.task_root {
@@ -125,41 +125,6 @@ fn run(local: args::Local, options: lambda_stream_local::Options) -> Result<(), 
             server.host(function).await
         })
         .map_err(|e| format!("{e:?}"))
-}
-
-/// The command as it will be run, checked first so that a typo is an error now, not a
-/// failed invocation later: a path, or a name looked up in `PATH`.
-fn find(program: &OsString) -> Result<PathBuf, String> {
-    let path = Path::new(program);
-    let runnable = |p: &Path| p.is_file();
-    if path.components().count() > 1 || path.is_absolute() {
-        if runnable(path) {
-            return Ok(path.to_path_buf());
-        }
-        return Err(format!(
-            "cannot find {}: no such file (build it first, e.g. `cargo build --release`)",
-            path.display()
-        ));
-    }
-    let found = std::env::var_os("PATH")
-        .map(|paths| {
-            std::env::split_paths(&paths)
-                .map(|dir| dir.join(path))
-                .any(|p| runnable(&p))
-        })
-        .unwrap_or(false);
-    if found {
-        // Run by name, so that the process sees its name as the user typed it.
-        Ok(path.to_path_buf())
-    } else if runnable(path) {
-        Err(format!(
-            "{} is not in PATH: to run the file in this directory, say ./{}",
-            path.display(),
-            path.display()
-        ))
-    } else {
-        Err(format!("cannot find {} in PATH", path.display()))
-    }
 }
 
 fn env_text(name: &str) -> Option<String> {

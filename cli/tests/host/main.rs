@@ -13,7 +13,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use support::*;
 
@@ -405,21 +405,95 @@ fn a_lambda_stream_graceful_shutdown_hook_runs_on_stop() {
 }
 
 #[test]
-fn a_command_that_cannot_run_fails_each_invocation_not_the_host() {
+fn a_command_that_cannot_run_is_refused_before_the_host_listens() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let refused = |exe: &Path| {
+        let out = Command::new(env!("CARGO_BIN_EXE_lambda-stream"))
+            .args(["local", "--port", "0", "--"])
+            .arg(exe)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            !err.contains("local lambda server on"),
+            "it listened: {err}"
+        );
+        err
+    };
+    // A file, but not executable.
+    let exe = mark_file("not-executable");
+    std::fs::write(&exe, "#!/bin/sh\n").unwrap();
+    let err = refused(&exe);
+    assert!(err.contains("is not executable"), "{err}");
+    assert!(
+        err.contains(&format!("chmod +x {}", exe.display())),
+        "{err}"
+    );
+    // A script whose interpreter is not there, by path or by name.
+    for (line, missing) in [
+        ("#!/no/such/python3", "/no/such/python3"),
+        ("#!/usr/bin/env no-such-python", "no-such-python"),
+    ] {
+        std::fs::write(&exe, format!("{line}\n")).unwrap();
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let err = refused(&exe);
+        assert!(
+            err.contains(&format!(
+                "its first line asks for {missing}, which is not here"
+            )),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn a_command_that_is_not_a_runtime_is_reported_within_the_init_limit() {
     if !have_curl() {
         return;
     }
-    // A file, but not executable.
-    let exe = mark_file("not-executable");
-    std::fs::write(&exe, "not a program").unwrap();
-    let host = Host::start(&[], &[&exe], &[]);
-    for _ in 0..2 {
-        let seen = curl(&["-d", "{}", &host.url("/2015-03-31/functions/f/invocations")]);
-        let text = seen.text();
-        assert!(
-            text.contains("\"errorType\":\"Runtime.InvalidEntrypoint\""),
-            "{text}"
-        );
+    // `sleep` never asks the Runtime API for an invocation.
+    let host = Host::start(&[], &["sleep", "600"], &[]);
+    let started = Instant::now();
+    let seen = curl(&["-d", "{}", &host.url("/2015-03-31/functions/f/invocations")]);
+    let took = started.elapsed();
+    let text = seen.text();
+    assert!(text.contains("\"errorType\":\"Sandbox.Timeout\""), "{text}");
+    assert!(
+        text.contains(
+            "nothing in the environment called the Runtime API's /next within 10 s \
+             (Lambda's limit on init): is \\\"sleep\\\" a Lambda runtime?"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("AWS_LAMBDA_RUNTIME_API=127.0.0.1:"), "{text}");
+    assert!(
+        (Duration::from_secs(9)..Duration::from_secs(30)).contains(&took),
+        "answered after {took:?}"
+    );
+    let log = host.wait_for_stdout("INIT_REPORT", 1);
+    assert!(log.contains("Error Type: Sandbox.Timeout"), "{log}");
+    assert!(host.stderr().contains("is \"sleep\" a Lambda runtime?"));
+}
+
+#[test]
+fn an_init_error_about_the_handler_names_the_flag_that_fixes_it() {
+    if !have_curl() || !have_python() {
+        return;
+    }
+    for (error_type, flag) in [
+        (
+            "Runtime.MalformedHandlerName",
+            "`--handler module.function`",
+        ),
+        ("Runtime.ImportModuleError", "`--task-root DIR`"),
+    ] {
+        let env = [("FAIL_INIT", "1"), ("FAIL_INIT_TYPE", error_type)];
+        let host = Host::start(&[], &python_function(), &env);
+        let text = curl(&["-d", "{}", &host.url("/2015-03-31/functions/f/invocations")]).text();
+        assert!(text.contains(error_type), "{text}");
+        let err = host.stderr();
+        assert!(err.contains(flag), "{error_type}: {err}");
     }
 }
 

@@ -36,6 +36,10 @@ use crate::emulator::{Invocation, Reply};
 use crate::error::ErrorReport;
 use nix::sys::signal::Signal;
 
+/// Lambda's limit on the init phase. Lambda would try the init once more, within the first
+/// invocation's timeout; the host does not: a process that never asks for an invocation is
+/// far more often not a runtime at all than a slow one, and its caller is told so now.
+const INIT_LIMIT: Duration = Duration::from_secs(10);
 /// How long a process with an extension has to exit after `SIGTERM`.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 /// How often the memory of the environment's processes is sampled while it runs an invocation.
@@ -67,7 +71,7 @@ enum Ending {
     TimedOut,
     /// It reported an init error.
     InitError(ErrorReport),
-    /// It did not initialise within the function timeout.
+    /// Nothing of it asked for an invocation within [`INIT_LIMIT`].
     InitTimeout,
     /// The host is stopping.
     Stopped,
@@ -144,7 +148,7 @@ pub(super) async fn run(env: Environment) -> Gone {
             .map(|since| *since + hosted.timeout + STOP_AFTER_DEADLINE)
             .min()
             .filter(|_| one_at_a_time);
-        let init_deadline = started + hosted.timeout;
+        let init_deadline = started + INIT_LIMIT;
         tokio::select! {
             status = child.wait() => {
                 log_exit(status);
@@ -159,7 +163,12 @@ pub(super) async fn run(env: Environment) -> Gone {
                     log.end(&request_id, failure.as_ref(), None);
                     let _ = settled.send(id);
                 }
-                Event::InitError(failure) => break Ending::InitError(failure),
+                Event::InitError(failure) => {
+                    if let Some(hint) = init_hint(&failure, &hosted) {
+                        tracing::error!("{hint}");
+                    }
+                    break Ending::InitError(failure);
+                }
                 Event::Registered => extension = true,
             },
             () = sleep_until(deadline) => break Ending::TimedOut,
@@ -191,13 +200,20 @@ pub(super) async fn run(env: Environment) -> Gone {
             error_type: types::SANDBOX_TIMEOUT,
             message: timed_out.clone(),
         },
-        Ending::InitTimeout => Exit {
-            error_type: types::SANDBOX_TIMEOUT,
-            message: format!(
-                "the function's initialisation did not finish within the timeout of {:.2} seconds",
-                hosted.timeout.as_secs_f64()
-            ),
-        },
+        Ending::InitTimeout => {
+            let exit = Exit {
+                error_type: types::SANDBOX_TIMEOUT,
+                message: format!(
+                    "nothing in the environment called the Runtime API's /next within {} s \
+                     (Lambda's limit on init): is {:?} a Lambda runtime? It is given \
+                     AWS_LAMBDA_RUNTIME_API={address}, and must ask there for its invocations",
+                    INIT_LIMIT.as_secs(),
+                    hosted.function.program,
+                ),
+            };
+            tracing::error!("{}", exit.message);
+            exit
+        }
         Ending::InitError(_) | Ending::Exited => {
             let status = child.wait().await;
             Exit {
@@ -287,11 +303,7 @@ fn command(hosted: &HostedFunction, runtime_api: &str) -> Command {
     let name = &c.name;
     let mut cmd = Command::new(&f.program);
     cmd.args(&f.args);
-    let task_root = f
-        .task_root
-        .clone()
-        .or_else(|| std::env::current_dir().ok())
-        .unwrap_or_default();
+    let task_root = f.task_root_dir();
     cmd.current_dir(&task_root);
     cmd.env("AWS_LAMBDA_RUNTIME_API", runtime_api)
         .env("AWS_LAMBDA_FUNCTION_NAME", name)
@@ -395,5 +407,38 @@ async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
+    }
+}
+
+/// What to change when the runtime's init error says the handler is wrong or not found: the
+/// flag (and [`Function`](super::Function) setting) that fixes it.
+fn init_hint(failure: &ErrorReport, hosted: &HostedFunction) -> Option<String> {
+    let f = &hosted.function;
+    let handler = &f.handler;
+    let task_root = f.task_root_dir();
+    let message = failure.error_message();
+    match failure.error_type() {
+        "Runtime.MalformedHandlerName" | "Runtime.HandlerNotFound" => Some(format!(
+            "the runtime cannot use the handler {handler:?} (_HANDLER): name it with \
+             `--handler module.function`, e.g. `--handler app.handler` for the function \
+             `handler` of app.mjs or app.py"
+        )),
+        "Runtime.ImportModuleError" | "Runtime.UserCodeSyntaxError"
+            if !message.contains("SyntaxError") =>
+        {
+            Some(format!(
+                "the runtime cannot find the handler's module in {} (LAMBDA_TASK_ROOT, and \
+                 the working directory): give the directory of the function's code with \
+                 `--task-root DIR`, and its handler with `--handler module.function` (now \
+                 {handler:?})",
+                task_root.display()
+            ))
+        }
+        _ if message.contains("Cannot find module") => Some(format!(
+            "the runtime cannot find a module in {}: give the directory of the function's \
+             code with `--task-root DIR`",
+            task_root.display()
+        )),
+        _ => None,
     }
 }

@@ -97,6 +97,15 @@ impl Function {
     }
 }
 
+impl Function {
+    /// `LAMBDA_TASK_ROOT`: the one set, else the host's working directory.
+    pub(super) fn task_root_dir(&self) -> PathBuf {
+        (self.task_root.clone())
+            .or_else(|| std::env::current_dir().ok())
+            .unwrap_or_default()
+    }
+}
+
 /// What every environment of the hosted function shares.
 pub(super) struct HostedFunction {
     pub(super) function: Function,
