@@ -96,6 +96,13 @@ pub(crate) struct Local {
         help_heading = "Function"
     )]
     pub(crate) envs: Vec<(OsString, OsString)>,
+    /// Start each program in DIR as an external extension, as Lambda does /opt/extensions'
+    #[arg(long, value_name = "DIR", help_heading = "Function")]
+    pub(crate) extensions: Vec<PathBuf>,
+    /// A layer, unpacked in DIR, as /opt: its extensions/ start, its bin/ is on PATH, and
+    /// /opt/... in COMMAND and AWS_LAMBDA_EXEC_WRAPPER is DIR/... (repeatable)
+    #[arg(long, value_name = "DIR", help_heading = "Function")]
+    pub(crate) layer: Vec<PathBuf>,
 
     /// More of the host's own log (-vv: all of it)
     #[arg(short, long, action = ArgAction::Count)]

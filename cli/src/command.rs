@@ -119,6 +119,93 @@ pub(crate) fn handler_in(args: &[OsString]) -> Option<String> {
     handler.then(|| last.to_owned())
 }
 
+/// The layers given (`--layer`), each a directory laid out as Lambda unpacks a layer under
+/// `/opt`: `extensions/`, `bin/`, and files such as a `bootstrap`.
+pub(crate) struct Layers(Vec<PathBuf>);
+
+impl Layers {
+    pub(crate) fn new(dirs: &[PathBuf]) -> Result<Layers, String> {
+        if let Some(dir) = dirs.iter().find(|d| !d.is_dir()) {
+            return Err(format!(
+                "the layer {} is not a directory: give the directory the layer unpacks to \
+                 (its extensions/, bin/, ...), as Lambda unpacks it under /opt",
+                dir.display()
+            ));
+        }
+        Ok(Layers(dirs.to_vec()))
+    }
+
+    /// `/opt/...` as the first layer that has it; any other path as it is.
+    pub(crate) fn opt(&self, path: &OsString) -> OsString {
+        let Ok(rest) = Path::new(path).strip_prefix("/opt") else {
+            return path.clone();
+        };
+        let found = self.0.iter().map(|dir| dir.join(rest));
+        found
+            .into_iter()
+            .find(|p| p.exists())
+            .map_or_else(|| path.clone(), PathBuf::into_os_string)
+    }
+
+    /// The external extensions: the programs in each of `dirs`, then in each layer's
+    /// `extensions/`, by name within each; refused when one cannot run.
+    pub(crate) fn extensions(&self, dirs: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+        let in_layers = self.0.iter().map(|d| d.join("extensions"));
+        let mut programs = Vec::new();
+        for (dir, given) in dirs
+            .iter()
+            .cloned()
+            .map(|d| (d, true))
+            .chain(in_layers.map(|d| (d, false)))
+        {
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(_) if !given => continue,
+                Err(e) => {
+                    return Err(format!(
+                        "cannot read the extensions in {}: {e}",
+                        dir.display()
+                    ))
+                }
+            };
+            let mut files: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_file())
+                .collect();
+            files.sort();
+            for file in &files {
+                runnable(file).map_err(|e| format!("the extension {e}"))?;
+            }
+            programs.extend(files);
+        }
+        Ok(programs)
+    }
+
+    /// What the layers give the function's environment: `PATH` with each layer's `bin/`
+    /// first, as Lambda's has `/opt/bin`; and `AWS_LAMBDA_EXEC_WRAPPER` (`wrapper`) with
+    /// `/opt/...` in the layers, checked to run.
+    pub(crate) fn envs(
+        &self,
+        wrapper: Option<OsString>,
+    ) -> Result<Vec<(OsString, OsString)>, String> {
+        let mut envs = Vec::new();
+        if !self.0.is_empty() {
+            let bins = self.0.iter().map(|d| d.join("bin"));
+            let path = std::env::var_os("PATH").unwrap_or_default();
+            let all = bins.chain(std::env::split_paths(&path));
+            let joined = std::env::join_paths(all)
+                .map_err(|e| format!("cannot put the layers' bin/ on PATH: {e}"))?;
+            envs.push(("PATH".into(), joined));
+        }
+        if let Some(wrapper) = wrapper.filter(|w| !w.is_empty()) {
+            let mapped = self.opt(&wrapper);
+            find(&mapped).map_err(|e| format!("AWS_LAMBDA_EXEC_WRAPPER: {e}"))?;
+            envs.push(("AWS_LAMBDA_EXEC_WRAPPER".into(), mapped));
+        }
+        Ok(envs)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

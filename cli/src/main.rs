@@ -62,7 +62,8 @@ fn run(local: args::Local, options: lambda_stream_local::Options) -> Result<(), 
     use lambda_stream_local::{Function, FunctionConfig, InvokeMode, Server};
 
     init_log(local.verbosity());
-    let program = command::find(&local.program)?;
+    let layers = command::Layers::new(&local.layer)?;
+    let program = command::find(&layers.opt(&local.program))?;
 
     let mut config = FunctionConfig::default();
     config.name = local
@@ -106,7 +107,19 @@ fn run(local: args::Local, options: lambda_stream_local::Options) -> Result<(), 
     if let Some(n) = local.max_concurrency {
         function = function.max_concurrency(n);
     }
+    // As the function sets it, else the host's, which it inherits.
+    let wrapper = "AWS_LAMBDA_EXEC_WRAPPER";
+    let wrapper = (local.envs.iter().rev())
+        .find(|(k, _)| k == wrapper)
+        .map(|(_, v)| v.clone())
+        .or_else(|| std::env::var_os(wrapper));
     for (k, v) in local.envs {
+        function = function.env(k, v);
+    }
+    for extension in layers.extensions(&local.extensions)? {
+        function = function.extension(extension);
+    }
+    for (k, v) in layers.envs(wrapper)? {
         function = function.env(k, v);
     }
     let name = config.name.clone();

@@ -9,6 +9,7 @@
 //! sets it).
 
 mod environment;
+mod extensions;
 mod support;
 
 use std::path::{Path, PathBuf};
@@ -473,7 +474,8 @@ fn a_command_that_is_not_a_runtime_is_reported_within_the_init_limit() {
     );
     let log = host.wait_for_stdout("INIT_REPORT", 1);
     assert!(log.contains("Error Type: Sandbox.Timeout"), "{log}");
-    assert!(host.stderr().contains("is \"sleep\" a Lambda runtime?"));
+    let err = host.wait_for_stderr("is \"sleep\" a Lambda runtime?");
+    assert!(err.contains("is \"sleep\" a Lambda runtime?"), "{err}");
 }
 
 #[test]
@@ -492,7 +494,7 @@ fn an_init_error_about_the_handler_names_the_flag_that_fixes_it() {
         let host = Host::start(&[], &python_function(), &env);
         let text = curl(&["-d", "{}", &host.url("/2015-03-31/functions/f/invocations")]).text();
         assert!(text.contains(error_type), "{text}");
-        let err = host.stderr();
+        let err = host.wait_for_stderr(flag);
         assert!(err.contains(flag), "{error_type}: {err}");
     }
 }

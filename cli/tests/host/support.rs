@@ -184,14 +184,12 @@ impl Host {
 
     /// Waits (up to 10 s) until the host's stdout holds `text` `n` times.
     pub fn wait_for_stdout(&self, text: &str, n: usize) -> String {
-        let until = Instant::now() + Duration::from_secs(10);
-        loop {
-            let out = self.stdout();
-            if out.matches(text).count() >= n || Instant::now() > until {
-                return out;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_for(|| self.stdout(), text, n)
+    }
+
+    /// Waits (up to 10 s) until the host's own log, on stderr, holds `text`.
+    pub fn wait_for_stderr(&self, text: &str) -> String {
+        wait_for(|| self.stderr(), text, 1)
     }
 
     /// Stops the host as Ctrl-C would (`SIGTERM`); its exit status, and how long it took.
@@ -352,4 +350,16 @@ pub fn mark_file(name: &str) -> PathBuf {
         Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("host-{name}-{}", std::process::id()));
     let _ = std::fs::remove_file(&path);
     path
+}
+
+/// Waits (up to 10 s) until what `read` gives holds `text` `n` times; what it gave last.
+fn wait_for(read: impl Fn() -> String, text: &str, n: usize) -> String {
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = read();
+        if out.matches(text).count() >= n || Instant::now() > until {
+            return out;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

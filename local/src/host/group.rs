@@ -1,4 +1,5 @@
-//! An execution environment's processes: the process group its first process leads.
+//! An execution environment's processes: the process group its runtime leads, and one per
+//! external extension.
 //!
 //! Every process the function starts (a `bootstrap` script's children, a web app a wrapper
 //! starts in the background) is in the group unless it leaves it on purpose, so the group is
@@ -19,72 +20,103 @@ use tokio::time::Instant;
 /// How long the host waits for the group's processes to be gone once killed.
 const GONE_WITHIN: Duration = Duration::from_secs(2);
 
-/// The process group of an environment; killed when dropped, whatever ended the environment.
+/// The process groups of an environment: the runtime's (its first process and what it
+/// starts), and one per external extension, as each is its own program. Killed when
+/// dropped, whatever ended the environment.
+#[derive(Default)]
 pub(super) struct Group {
-    pgid: Pid,
-    /// The most memory seen in use by the group's processes at once, in kB.
+    /// The runtime's group first, once it started.
+    pgids: Vec<Pid>,
+    /// The most memory seen in use by its processes at once, in kB.
     peak_kb: u64,
 }
 
 impl Group {
-    /// The group that the process `leader` leads (it was started with `process_group(0)`).
-    pub(super) fn led_by(leader: u32) -> Option<Group> {
-        let pgid = Pid::from_raw(i32::try_from(leader).ok()?);
-        Some(Group { pgid, peak_kb: 0 })
+    /// Adds the group that the process `leader` leads (it was started with
+    /// `process_group(0)`).
+    pub(super) fn add(&mut self, leader: Option<u32>) {
+        if let Some(pgid) = leader.and_then(|p| i32::try_from(p).ok()) {
+            self.pgids.push(Pid::from_raw(pgid));
+        }
     }
 
-    pub(super) fn id(&self) -> i32 {
-        self.pgid.as_raw()
+    /// Sends `signal` to every process of the group led by `leader`; `false` when none is
+    /// left.
+    pub(super) fn signal(leader: Option<u32>, signal: Signal) -> bool {
+        let Some(pgid) = leader.and_then(|p| i32::try_from(p).ok()) else {
+            return false;
+        };
+        killpg(Pid::from_raw(pgid), signal).is_ok()
     }
 
-    /// Sends `signal` to every process of the group; `false` when none is left.
-    pub(super) fn signal(&self, signal: Signal) -> bool {
-        killpg(self.pgid, signal).is_ok()
+    /// `SIGKILL` to every process of the group led by `leader`, then waits (briefly) until
+    /// none is running.
+    pub(super) async fn kill_one(leader: Option<u32>) {
+        if let Some(pgid) = leader.and_then(|p| i32::try_from(p).ok()) {
+            kill(&[Pid::from_raw(pgid)]).await;
+        }
     }
 
-    /// `SIGKILL` to every process of the group, then waits (briefly) until none is running.
+    /// `SIGKILL` to every process of the environment, then waits (briefly) until none is
+    /// running.
     pub(super) async fn kill(&self) {
-        if !self.signal(Signal::SIGKILL) {
-            return;
-        }
-        let until = Instant::now() + GONE_WITHIN;
-        while !self.members().is_empty() && Instant::now() < until {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        let left = self.members();
-        if !left.is_empty() {
-            tracing::warn!(
-                pgid = self.id(),
-                ?left,
-                "processes of the environment are still running after SIGKILL"
-            );
-        }
+        kill(&self.pgids).await;
     }
 
-    /// Samples the memory the group's processes use now; the peak so far, in MB.
+    /// Samples the memory the environment's processes use now; the peak so far, in MB.
     pub(super) fn sample_memory(&mut self) -> u64 {
         let now: u64 = self.members().iter().filter_map(|p| rss_kb(*p)).sum();
-        // The leader's own peak, which a spike between two samples leaves behind.
-        let leader = u32::try_from(self.pgid.as_raw()).ok().and_then(hwm_kb);
-        self.peak_kb = self.peak_kb.max(now).max(leader.unwrap_or(0));
+        // The runtime's own peak, which a spike between two samples leaves behind.
+        let first = self
+            .pgids
+            .first()
+            .and_then(|p| u32::try_from(p.as_raw()).ok());
+        let peak = first.and_then(hwm_kb).unwrap_or(0);
+        self.peak_kb = self.peak_kb.max(now).max(peak);
         self.peak_kb.div_ceil(1024)
     }
 
-    /// The group's processes that are running (not zombies), from `/proc`.
+    /// The environment's processes that are running (not zombies), from `/proc`.
     pub(super) fn members(&self) -> Vec<u32> {
-        members(self.pgid.as_raw())
+        let pgids: Vec<i32> = self.pgids.iter().map(|p| p.as_raw()).collect();
+        members(&pgids)
     }
 }
 
 impl Drop for Group {
     fn drop(&mut self) {
         // Nothing of an environment outlives it, however its task ended.
-        let _ = killpg(self.pgid, Signal::SIGKILL);
+        for pgid in &self.pgids {
+            let _ = killpg(*pgid, Signal::SIGKILL);
+        }
     }
 }
 
-/// The running processes of process group `pgid`.
-fn members(pgid: i32) -> Vec<u32> {
+/// `SIGKILL` to every process of the groups `pgids`, then waits (briefly) until none runs.
+async fn kill(pgids: &[Pid]) {
+    let signalled = pgids
+        .iter()
+        .filter(|pgid| killpg(**pgid, Signal::SIGKILL).is_ok())
+        .count();
+    if signalled == 0 {
+        return;
+    }
+    let raw: Vec<i32> = pgids.iter().map(|p| p.as_raw()).collect();
+    let until = Instant::now() + GONE_WITHIN;
+    while !members(&raw).is_empty() && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let left = members(&raw);
+    if !left.is_empty() {
+        tracing::warn!(
+            ?left,
+            "processes of the environment are still running after SIGKILL"
+        );
+    }
+}
+
+/// The running processes of the process groups `pgids`.
+fn members(pgids: &[i32]) -> Vec<u32> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
@@ -96,7 +128,7 @@ fn members(pgid: i32) -> Vec<u32> {
         let mut fields = rest.split_whitespace();
         let state = fields.next()?;
         let pgrp: i32 = fields.nth(1)?.parse().ok()?;
-        (pgrp == pgid && state != "Z" && state != "X").then_some(pid)
+        (pgids.contains(&pgrp) && state != "Z" && state != "X").then_some(pid)
     })
     .collect()
 }
@@ -124,9 +156,9 @@ mod tests {
     fn the_groups_members_are_read_from_proc() {
         let me = std::process::id();
         let pgid = nix::unistd::getpgrp().as_raw();
-        assert!(members(pgid).contains(&me));
+        assert!(members(&[pgid]).contains(&me));
         assert!(rss_kb(me).is_some_and(|kb| kb > 0));
         // A group no process is in.
-        assert!(members(i32::MAX - 1).is_empty());
+        assert!(members(&[i32::MAX - 1]).is_empty());
     }
 }

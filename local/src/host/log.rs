@@ -17,7 +17,7 @@ use crate::error::ErrorReport;
 pub(super) struct Log<'a> {
     pub(super) hosted: &'a HostedFunction,
     /// The environment's processes, whose memory its `REPORT` lines give.
-    pub(super) group: Option<Group>,
+    pub(super) group: Group,
     /// How long the process took to initialise, once it has.
     pub(super) init: Option<Duration>,
     /// Whether a `REPORT` carried the init duration already: the first one does.
@@ -57,7 +57,7 @@ impl Log<'_> {
             request_id,
             took,
             memory_size_mb: self.hosted.config.memory_size_mb,
-            max_memory_used_mb: self.group.as_mut().map_or(0, Group::sample_memory),
+            max_memory_used_mb: self.group.sample_memory(),
             init,
             status,
             error_type: failure.map(ErrorReport::error_type),

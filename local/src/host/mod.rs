@@ -8,13 +8,16 @@
 //!   lifecycle Lambda gives them;
 //! - `group`: an environment's processes, its process group: signalled and killed as one,
 //!   and whose memory is the environment's;
-//! - `log`: the lines Lambda writes in the function's log around each invocation.
+//! - `log`: the lines Lambda writes in the function's log around each invocation;
+//! - `process`: the processes of an environment (the runtime, behind its exec wrapper, and
+//!   the external extensions), started with the environment Lambda gives them.
 
 mod environment;
 mod function;
 mod group;
 mod log;
 mod pool;
+mod process;
 
 pub use function::Function;
 

@@ -19,6 +19,10 @@ use crate::error::ErrorReport;
 /// `GET /runtime/invocation/next`: the next invocation whose caller is still waiting.
 pub(super) async fn next(api: &RuntimeApi) -> Response<Full<Bytes>> {
     api.tell(|| Event::Polling);
+    if let Some(host) = &api.host {
+        let mut ready = host.ready.clone();
+        let _ = ready.wait_for(|ready| *ready).await;
+    }
     let invocation = {
         let mut queue = api.queue.lock().await;
         loop {
@@ -65,6 +69,13 @@ pub(super) async fn next(api: &RuntimeApi) -> Response<Full<Bytes>> {
         set(protocol::CLIENT_CONTEXT, cc);
     }
     tracing::debug!(request_id = %invocation.request_id, "invocation handed to the runtime");
+    api.extensions.invoke(&serde_json::json!({
+        "eventType": "INVOKE",
+        "deadlineMs": deadline_ms,
+        "requestId": invocation.request_id,
+        "invokedFunctionArn": api.function_arn,
+        "tracing": {"type": "X-Amzn-Trace-Id", "value": trace_id(&invocation.request_id)},
+    }));
     api.tell(|| Event::Handed {
         id: invocation.request_id.clone(),
     });

@@ -23,7 +23,7 @@ use lambda_stream_protocol::ERROR_TYPE;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch, Mutex as AsyncMutex};
 
-use self::extension::extension;
+use self::extension::{extension, Extensions};
 use self::invocation::{error, init_error, next, response};
 use super::{Invocation, Progress, Reply};
 use crate::allowed_hosts::AllowedHosts;
@@ -48,6 +48,8 @@ pub(crate) struct RuntimeApi {
     function_version: String,
     /// Set when the runtime is another process, watched by a host.
     host: Option<HostLink>,
+    /// The extensions registered, and the events waiting for them.
+    pub(crate) extensions: Extensions,
 }
 
 /// An invocation handed out and not yet settled.
@@ -75,7 +77,9 @@ pub(crate) enum Event {
     /// The runtime reported that its initialisation failed.
     InitError(ErrorReport),
     /// An extension registered.
-    Registered,
+    Registered { name: String },
+    /// The extension `name` asked for its next event: it is initialised.
+    ExtensionPolling { name: String },
 }
 
 /// The link between the Runtime API of a runtime that runs as a process of its own and the
@@ -87,6 +91,9 @@ pub(crate) struct HostLink {
     pub(crate) exited: watch::Receiver<Option<Exit>>,
     /// The process's `_HANDLER`, which `register` tells extensions.
     pub(crate) handler: String,
+    /// Whether the environment is initialised (the runtime and every extension asked for
+    /// what is next): until then `/next` hands out nothing, as on Lambda.
+    pub(crate) ready: watch::Receiver<bool>,
 }
 
 /// Why a runtime process is gone, as Lambda says it to the invocations it held.
@@ -122,6 +129,7 @@ impl RuntimeApi {
             function_name: function.name.clone(),
             function_version: function.version.clone(),
             host,
+            extensions: Extensions::default(),
         })
     }
 
