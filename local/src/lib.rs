@@ -11,10 +11,10 @@
 //! A [`Server`] has two listeners:
 //!
 //! - an internal one, on an ephemeral loopback port, that serves the **Lambda Runtime API**
-//!   (`/2018-06-01/runtime/...`) to the function's runtime ([`Serving::runtime_api`]). The
-//!   runtime's usual worker and Runtime API client run against it, so what runs locally is
-//!   the code path that runs on Lambda: event decoding, the prelude, chunked streaming, error
-//!   trailers.
+//!   (`/2018-06-01/runtime/...`) to the function's runtime ([`Serving::runtime_api`]), and
+//!   the Extensions API as far as a runtime uses it. Any runtime runs against it as it runs
+//!   on Lambda (lambda-stream's own worker and Runtime API client, under `cargo run`): event
+//!   decoding, the prelude, chunked streaming, error trailers.
 //! - a public one (default `127.0.0.1:7000`; `LOCAL_LAMBDA_HOST` and `LOCAL_LAMBDA_PORT` change
 //!   it) with the front doors callers use:
 //!
@@ -47,10 +47,10 @@
 //! With [`InvokeMode::Buffered`] ([`FunctionConfig::invoke_mode`]; lambda-stream sets it
 //! from `LAMBDA_STREAM_RESPONSE_MODE=buffered`), or when the runtime answers buffered (no
 //! streaming mode header, no prelude content type), the function URL door behaves as a
-//! `BUFFERED` function URL: the whole
-//! response at once with its `content-length`, made from the response object (`statusCode`,
-//! `headers`, `cookies`, `body`, base64-decoded when `isBase64Encoded`); a response over 6 MB
-//! is a `502`. `Invoke` returns the JSON payload in either mode.
+//! `BUFFERED` function URL: the whole response at once with its `content-length`, made from
+//! the response object (`statusCode`, `headers`, `cookies`, `body`, base64-decoded when
+//! `isBase64Encoded`); a response over 6 MB is a `502`. `Invoke` returns the JSON payload in
+//! either mode.
 //!
 //! # Limits
 //!
@@ -61,9 +61,10 @@
 //!   ([`Options::function_timeout`], `LOCAL_LAMBDA_TIMEOUT` in seconds, default 900 s,
 //!   Lambda's maximum). When it passes, the response is ended as failed (`Sandbox.Timeout`:
 //!   error trailers, or the connection cut, as a function URL cuts a timed-out stream), and
-//!   100 ms later the invocation is stopped as Lambda stops a timed-out function: the
-//!   handler's future or response body is dropped and its slot is free. (Lambda would also
-//!   start the next invocation in a fresh environment; here the service goes on serving.);
+//!   100 ms later the invocation is stopped as Lambda stops a timed-out function: under
+//!   `cargo run`, lambda-stream's runtime drops the handler's future or response body and
+//!   goes on serving; a hosted process that takes one invocation at a time is ended (see
+//!   [hosting a process](#hosting-a-process));
 //! - a streamed response is cut after 200 MB, Lambda's maximum streamed response size, and
 //!   ended as failed (`Function.ResponseSizeTooLarge`);
 //! - with `LOCAL_LAMBDA_BANDWIDTH=lambda` ([`Bandwidth::Lambda`]), the function URL and
@@ -89,8 +90,8 @@
 //! - its `Host` must be a loopback name or address (`localhost`, `*.localhost`,
 //!   127.0.0.0/8, `[::1]`), the listening address, or one of [`Options::allowed_hosts`]
 //!   (`LOCAL_LAMBDA_ALLOWED_HOSTS`); otherwise `403`, so that a page rebinding its DNS name
-//!   to 127.0.0.1 reads and calls nothing. The in-process Runtime API checks it too, and
-//!   refuses any request a browser sent;
+//!   to 127.0.0.1 reads and calls nothing. The Runtime API checks it too, and refuses any
+//!   request a browser sent;
 //! - a page on another site may not send it: an `Origin` that is not a loopback origin, the
 //!   server's own, an allowed host or one of the CORS settings' origins, or
 //!   `Sec-Fetch-Site: cross-site` without one, gets `403` unless
@@ -112,16 +113,28 @@
 //!
 //! # Hosting a process
 //!
-//! With the `host` feature (Unix), [`Server::host`] puts the same front doors in front of a
+//! With the `host` feature (Unix), `Server::host` puts the same front doors in front of a
 //! function that runs as a process of its own: a release `bootstrap` as it is deployed, a
 //! binary built with another Lambda runtime, or a runtime in another language; anything that
 //! speaks the Runtime API. The `lambda-stream local -- COMMAND` command (package
 //! `lambda-stream-cli`) is this method behind a command line. Each execution environment is
-//! a process with Lambda's environment (`AWS_LAMBDA_RUNTIME_API` pointing at a Runtime API of
-//! its own, `AWS_LAMBDA_FUNCTION_NAME`, `_VERSION`, `_MEMORY_SIZE`, `AWS_REGION`,
-//! `AWS_LAMBDA_LOG_GROUP_NAME`, `_LOG_STREAM_NAME`, `LAMBDA_TASK_ROOT`, `_HANDLER`,
-//! `AWS_LAMBDA_INITIALIZATION_TYPE`, `TZ`), its stdout and stderr the host's, and the life
-//! Lambda gives one:
+//! a process with Lambda's environment, its stdout and stderr the host's, and the life
+//! Lambda gives one. The environment:
+//!
+//! | variable | value |
+//! |---|---|
+//! | `AWS_LAMBDA_RUNTIME_API` | the `127.0.0.1:port` of a Runtime API of the environment's own |
+//! | `AWS_LAMBDA_FUNCTION_NAME`, `AWS_LAMBDA_FUNCTION_VERSION`, `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` | the [`FunctionConfig`]'s name, version and memory |
+//! | `AWS_REGION`, `AWS_DEFAULT_REGION` | the [`FunctionConfig`]'s region |
+//! | `AWS_LAMBDA_LOG_GROUP_NAME`, `AWS_LAMBDA_LOG_STREAM_NAME` | `/aws/lambda/{name}`; `2026/12/02/[$LATEST]` and 32 hex digits, as Lambda names them |
+//! | `LAMBDA_TASK_ROOT` | `Function::task_root`, also the working directory (default: the host's) |
+//! | `_HANDLER` | `Function::handler` (default `bootstrap`) |
+//! | `TZ` | `:UTC` |
+//! | `AWS_LAMBDA_INITIALIZATION_TYPE` | `on-demand`; `lambda-managed-instances` with `Function::max_concurrency` |
+//! | `AWS_LAMBDA_MAX_CONCURRENCY` | with `Function::max_concurrency` only, its count (the host's own is never passed on) |
+//!
+//! and the host's own variables, with `Function::env`'s over all. The life:
+
 //!
 //! - it starts when an invocation needs it and is initialised once it asks for the next
 //!   invocation; an init error it reports (`/init/error`) is the answer of the invocations
@@ -130,7 +143,7 @@
 //! - around each invocation the host writes the `START`, `END` and `REPORT` lines Lambda writes
 //!   (`Max Memory Used` is the process's peak resident size, on Linux);
 //! - concurrent invocations each get an environment, up to [`Options::concurrency`], and a
-//!   warm one is reused; with [`Function::max_concurrency`] there is one process, told
+//!   warm one is reused; with `Function::max_concurrency` there is one process, told
 //!   `AWS_LAMBDA_MAX_CONCURRENCY`, that is given up to that many at once, as on Lambda Managed
 //!   Instances;
 //! - when the process exits or crashes, the invocations it held fail with
@@ -140,14 +153,14 @@
 //!   queued to the dead one and never handed to it go to another;
 //! - in one-at-a-time mode, an invocation past its deadline ends its environment, as Lambda
 //!   ends a timed-out one (the next starts fresh);
-//! - on stop (Ctrl-C, `SIGTERM`), the doors close, then each process gets `SIGTERM` and
-//!   500 ms to exit if an extension registered (the Extensions API is served, so a runtime's
+//! - on stop (Ctrl-C, `SIGTERM`, or `SIGHUP` when the terminal closes), the doors close,
+//!   then each process gets `SIGTERM` and 500 ms to exit if an extension registered (the Extensions API is served, so a runtime's
 //!   graceful-shutdown extension registers as it does on Lambda), otherwise `SIGKILL`, as
 //!   Lambda does. Each process runs in its own process group, so a Ctrl-C in the terminal
 //!   reaches the host, not the function.
 //!
 //! Only the runtime's process may call its Runtime API: each listens on an ephemeral loopback
-//! port and refuses requests from browsers, as the in-process one does. The Extensions API
+//! port and refuses requests from browsers, as every Runtime API here does. The Extensions API
 //! registers extensions and never sends them events: `INVOKE` and `SHUTDOWN` events, the
 //! Telemetry API and the Logs API are not served.
 //!

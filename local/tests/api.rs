@@ -325,3 +325,27 @@ async fn under_aws_iam_every_door_refuses_an_unsigned_request_before_invoking() 
     assert!(list.starts_with("HTTP/1.1 200"), "{list}");
     assert!(list.ends_with("[]"), "{list}");
 }
+
+#[tokio::test]
+async fn a_dry_run_is_answered_without_invoking() {
+    let mut options = Options::default();
+    options.addr = "127.0.0.1:0".parse().unwrap();
+    let server = Server::bind(options, FunctionConfig::default())
+        .await
+        .unwrap();
+    let doors = server.local_addr();
+    let _serving = server.serve().unwrap();
+    let answer = exchange(
+        doors,
+        b"POST /2015-03-31/functions/local/invocations HTTP/1.1\r\nHost: localhost\r\n\
+          Connection: close\r\nX-Amz-Invocation-Type: DryRun\r\nContent-Length: 2\r\n\r\n{}",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 204"), "{answer}");
+    let list = exchange(
+        doors,
+        b"GET /_lambda/invocations HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(list.ends_with("[]"), "{list}");
+}

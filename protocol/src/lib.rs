@@ -80,6 +80,7 @@ pub const STOP_AFTER_DEADLINE: Duration = Duration::from_millis(100);
 /// assert!(lambda_stream_protocol::is_dropped_from_prelude("content-length"));
 /// assert!(!lambda_stream_protocol::is_dropped_from_prelude("content-type"));
 /// ```
+#[inline]
 pub fn is_dropped_from_prelude(name: &str) -> bool {
     matches!(
         name,
@@ -98,6 +99,7 @@ pub fn is_dropped_from_prelude(name: &str) -> bool {
 /// like in other partitions, or under an emulator that gives function URLs such host names).
 /// A function URL's events always carry such a `requestContext.domainName`; an API Gateway
 /// HTTP API's never do.
+#[inline]
 pub fn is_function_url_domain(domain: &str) -> bool {
     let mut labels = domain.split('.');
     labels.next().is_some_and(|id| !id.is_empty())

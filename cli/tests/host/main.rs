@@ -541,20 +541,94 @@ fn the_command_line_says_what_is_wrong() {
     assert!(help.contains("[env: LOCAL_LAMBDA_PORT="), "{help}");
 }
 
+/// What the Python runtime saw of its environment (`/env`).
+fn environment(host: &Host) -> serde_json::Value {
+    let text = curl(&[&host.url("/env")]).text();
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
 #[test]
 fn the_function_gets_lambdas_environment() {
     if !have_curl() || !have_python() {
         return;
     }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let root = root.canonicalize().unwrap();
+    let flags = [
+        "--function-name",
+        "orders",
+        "--region",
+        "eu-west-1",
+        "--memory",
+        "512",
+        "--handler",
+        "app.handler",
+        "--task-root",
+        root.to_str().unwrap(),
+    ];
+    // The host's own AWS_LAMBDA_MAX_CONCURRENCY does not leak into a classic environment.
     let host = Host::start(
-        &["--function-name", "orders"],
+        &flags,
         &python_function(),
-        &[("AWS_LAMBDA_MAX_CONCURRENCY", "9")],
+        &[
+            ("AWS_LAMBDA_MAX_CONCURRENCY", "9"),
+            ("AWS_LAMBDA_FUNCTION_VERSION", ""),
+        ],
     );
-    let text = curl(&[&host.url("/pid")]).text();
-    // Classic mode: the host's own AWS_LAMBDA_MAX_CONCURRENCY does not leak through.
-    assert!(text.contains("max= "), "{text}");
-    assert!(text.contains("name=orders"), "{text}");
+    let env = environment(&host);
+    let text = |name: &str| {
+        env[name]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name}: {env}"))
+    };
+    let api = text("AWS_LAMBDA_RUNTIME_API");
+    let (ip, port) = api.split_once(':').unwrap();
+    assert_eq!(ip, "127.0.0.1", "{env}");
+    assert!(port.parse::<u16>().is_ok_and(|p| p > 0), "{env}");
+    assert_ne!(api, host.addr, "the runtime's api is not the doors'");
+    assert_eq!(text("AWS_LAMBDA_FUNCTION_NAME"), "orders");
+    assert_eq!(text("AWS_LAMBDA_FUNCTION_VERSION"), "$LATEST");
+    assert_eq!(text("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"), "512");
+    assert_eq!(text("AWS_REGION"), "eu-west-1");
+    assert_eq!(text("AWS_DEFAULT_REGION"), "eu-west-1");
+    assert_eq!(text("AWS_LAMBDA_LOG_GROUP_NAME"), "/aws/lambda/orders");
+    // `2026/12/02/[$LATEST]` and 32 hex digits.
+    let stream = text("AWS_LAMBDA_LOG_STREAM_NAME");
+    let (date, rest) = stream.split_at(11);
+    let date: Vec<_> = date
+        .trim_end_matches('/')
+        .split('/')
+        .map(str::len)
+        .collect();
+    assert_eq!(date, [4, 2, 2], "{stream}");
+    let hex = rest
+        .strip_prefix("[$LATEST]")
+        .unwrap_or_else(|| panic!("{stream}"));
+    assert_eq!(hex.len(), 32, "{stream}");
+    assert!(hex.bytes().all(|b| b.is_ascii_hexdigit()), "{stream}");
+    assert_eq!(text("LAMBDA_TASK_ROOT"), root.to_str().unwrap());
+    assert_eq!(text("cwd"), root.to_str().unwrap());
+    assert_eq!(text("_HANDLER"), "app.handler");
+    assert_eq!(text("TZ"), ":UTC");
+    assert_eq!(text("AWS_LAMBDA_INITIALIZATION_TYPE"), "on-demand");
+    assert!(env["AWS_LAMBDA_MAX_CONCURRENCY"].is_null(), "{env}");
+    drop(host);
+
+    // On Lambda Managed Instances: one process, told how many invocations it takes at once.
+    // Whatever the machine's own region (empty is unset).
+    let unset = [("AWS_REGION", ""), ("AWS_DEFAULT_REGION", "")];
+    let host = Host::start(&["--max-concurrency", "2"], &python_function(), &unset);
+    let env = environment(&host);
+    assert_eq!(env["AWS_LAMBDA_MAX_CONCURRENCY"], "2", "{env}");
+    assert_eq!(
+        env["AWS_LAMBDA_INITIALIZATION_TYPE"], "lambda-managed-instances",
+        "{env}"
+    );
+    // The defaults: the command's name, us-east-1, 128 MB, `bootstrap`, this directory.
+    assert_eq!(env["AWS_LAMBDA_FUNCTION_NAME"], "python3", "{env}");
+    assert_eq!(env["AWS_REGION"], "us-east-1", "{env}");
+    assert_eq!(env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"], "128", "{env}");
+    assert_eq!(env["_HANDLER"], "bootstrap", "{env}");
 }
 
 #[test]

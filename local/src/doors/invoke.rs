@@ -27,17 +27,13 @@ pub(super) async fn invoke_with_response_stream(
         name: "InvokeWithResponseStream",
         style: RefusalStyle::Api,
     };
-    let Some(Admitted {
+    let Admitted {
         id,
         permit,
         mut rec,
         mut replies,
         ..
-    }) = state.admit(req, door, made).await?
-    else {
-        // Never: this door invokes for every request it lets in.
-        return Err(Refused::Stopped);
-    };
+    } = state.admit(req, door, made).await?;
     tracing::info!(request_id = %id, "invoke with response stream");
     let (mut tx, body) = Channel::<Bytes, BoxError>::new(1);
     let task_id = id.clone();
@@ -101,19 +97,16 @@ pub(super) async fn invoke(
     };
     let admitted = state.admit(req, door, |req| match invocation_type.as_str() {
         // Authorized, and not invoked.
-        "DryRun" => Ok(None),
+        "DryRun" => Err(Refused::DryRun),
         _ => made(req),
     });
-    let Some(Admitted {
+    let Admitted {
         id,
         permit,
         mut rec,
         mut replies,
         ..
-    }) = admitted.await?
-    else {
-        return Ok(empty(StatusCode::NO_CONTENT));
-    };
+    } = admitted.await?;
     tracing::info!(request_id = %id, invocation_type, "invoke");
     if invocation_type == "Event" {
         rec.answered(StatusCode::ACCEPTED);
@@ -155,11 +148,11 @@ pub(super) async fn invoke(
 }
 
 /// The invocation of a Lambda API request: its payload as the event, and its client context.
-fn made(req: Authorized<'_>) -> Result<Option<Made>, Refused> {
-    Ok(Some(Made {
+fn made(req: Authorized<'_>) -> Result<Made, Refused> {
+    Ok(Made {
         client_context: client_context(&req.parts.headers),
         payload: req.body,
-    }))
+    })
 }
 
 /// `X-Amz-Client-Context` (base64 JSON) → the JSON the Runtime API hands on.

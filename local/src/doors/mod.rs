@@ -80,15 +80,15 @@ impl State {
 
     /// The one step every request to the function passes, whichever door it came by: reads
     /// its payload (`413` past 6 MB), authorizes it (under `AWS_IAM`, refused in `door`'s
-    /// style), assigns its request id, lets the door `make` the invocation of it (`None`: the
-    /// door answers without invoking), takes its concurrency slot (`429` when all are taken),
-    /// starts its recording, and queues it.
+    /// style), assigns its request id, lets the door `make` the invocation of it (or answer
+    /// without invoking), takes its concurrency slot (`429` when all are taken), starts its
+    /// recording, and queues it.
     async fn admit(
         &self,
         req: Request<Incoming>,
         door: Door,
-        make: impl FnOnce(Authorized<'_>) -> Result<Option<Made>, Refused>,
-    ) -> Result<Option<Admitted>, Refused> {
+        make: impl FnOnce(Authorized<'_>) -> Result<Made, Refused>,
+    ) -> Result<Admitted, Refused> {
         let (parts, body) = req.into_parts();
         let body = read_payload(&parts.headers, body).await?;
         let authorizer = self.guard.authorize(&parts, &body, door.style)?;
@@ -99,21 +99,19 @@ impl State {
             id: &id,
             authorizer,
         };
-        let Some(made) = make(authorized)? else {
-            return Ok(None);
-        };
+        let made = make(authorized)?;
         let permit = self.permit()?;
         let (method, path) = (parts.method.as_str(), parts.uri.path());
         let rec = self.inspector.record(door.name, method, path, &id);
         let (invocation, replies) = Invocation::new(id.clone(), made.payload, made.client_context);
         match self.queue.send(invocation) {
-            Ok(()) => Ok(Some(Admitted {
+            Ok(()) => Ok(Admitted {
                 parts,
                 id,
                 permit,
                 rec,
                 replies,
-            })),
+            }),
             Err(_) => Err(Refused::Stopped),
         }
     }
@@ -142,11 +140,11 @@ struct Made {
 }
 
 impl Made {
-    fn event(payload: Bytes) -> Option<Made> {
-        Some(Made {
+    fn event(payload: Bytes) -> Made {
+        Made {
             payload,
             client_context: None,
-        })
+        }
     }
 }
 

@@ -70,7 +70,8 @@ pub(super) fn error_trailers(failure: &ErrorReport) -> HeaderMap {
     trailers
 }
 
-/// Why a door turned a request away without invoking the function.
+/// Why a door answered a request without invoking the function: turned away, or (`DryRun`)
+/// asked not to invoke.
 #[derive(Debug)]
 pub(super) enum Refused {
     /// Over Lambda's 6 MB payload limit: `413`.
@@ -81,13 +82,15 @@ pub(super) enum Refused {
     Stopped,
     /// Every concurrency slot is taken: `429`, as Lambda throttles.
     Throttled,
-    /// Turned away by the door (`AWS_IAM` auth): its answer.
-    RefusalStyle(Box<Response<Body>>),
+    /// Turned away by the guard (`AWS_IAM` auth): its answer.
+    Guard(Box<Response<Body>>),
+    /// An `Invoke` of type `DryRun`, authorized: `204`, and nothing invoked.
+    DryRun,
 }
 
 impl From<Box<Response<Body>>> for Refused {
     fn from(answer: Box<Response<Body>>) -> Self {
-        Refused::RefusalStyle(answer)
+        Refused::Guard(answer)
     }
 }
 
@@ -98,7 +101,8 @@ impl Refused {
             Refused::Unreadable => text(StatusCode::BAD_REQUEST, "cannot read the request body\n"),
             Refused::Stopped => text(StatusCode::SERVICE_UNAVAILABLE, "the runtime has stopped\n"),
             Refused::Throttled => throttled(),
-            Refused::RefusalStyle(answer) => *answer,
+            Refused::Guard(answer) => *answer,
+            Refused::DryRun => empty(StatusCode::NO_CONTENT),
         }
     }
 }

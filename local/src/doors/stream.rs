@@ -52,17 +52,13 @@ pub(super) async fn function_url(
         }
         Ok(Made::event(event))
     });
-    let Some(Admitted {
+    let Admitted {
         parts,
         id,
         permit,
         rec,
         replies,
-    }) = admitted.await?
-    else {
-        // Never: this door invokes for every request it lets in.
-        return Err(Refused::Stopped);
-    };
+    } = admitted.await?;
     tracing::info!(
         request_id = %id,
         method = %parts.method,
@@ -95,17 +91,13 @@ pub(super) async fn invoke_raw(
         style: RefusalStyle::Api,
     };
     let admitted = state.admit(req, door, |req| Ok(Made::event(req.body)));
-    let Some(Admitted {
+    let Admitted {
         id,
         permit,
         rec,
         replies,
         ..
-    }) = admitted.await?
-    else {
-        // Never: this door invokes for every request it lets in.
-        return Err(Refused::Stopped);
-    };
+    } = admitted.await?;
     tracing::info!(request_id = %id, "raw invocation");
     replies.hold(permit);
     let flow = Flow::new(state, rec);
