@@ -166,3 +166,79 @@ fn a_layer_gives_its_extensions_its_bin_and_its_exec_wrapper() {
     assert_eq!(lines(&marks, "INVOKE ").len(), 1, "{marks}");
     assert_eq!(lines(&marks, "SHUTDOWN spindown ").len(), 1, "{marks}");
 }
+
+#[test]
+fn the_web_adapter_as_a_layer_streams_a_plain_web_app_and_ends_with_it() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let Some(adapter) = peer(
+        "LAMBDA_STREAM_WEB_ADAPTER",
+        "aws-lambda-web-adapter's lambda-adapter binary (cargo install lambda_web_adapter)",
+    ) else {
+        return;
+    };
+    if !have_curl() || !have_python() {
+        return;
+    }
+    // The layer as it unpacks under /opt: the adapter as an external extension, and the
+    // exec wrapper that runs the function's handler (a start script) instead of the runtime.
+    let layer = mark_file("web-adapter-layer");
+    let _ = std::fs::remove_dir_all(&layer);
+    std::fs::create_dir_all(layer.join("extensions")).unwrap();
+    std::os::unix::fs::symlink(&adapter, layer.join("extensions/lambda-adapter")).unwrap();
+    let wrapper = layer.join("bootstrap");
+    std::fs::write(
+        &wrapper,
+        "#!/bin/sh\nexec \"$LAMBDA_TASK_ROOT/$_HANDLER\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let app = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/webapp");
+    let flags = [
+        "--layer",
+        layer.to_str().unwrap(),
+        "--task-root",
+        app.to_str().unwrap(),
+        "--handler",
+        "run.sh",
+        "--env",
+        "AWS_LAMBDA_EXEC_WRAPPER=/opt/bootstrap",
+        "--env",
+        "AWS_LWA_INVOKE_MODE=response_stream",
+    ];
+    let env = [("PORT", port.as_str()), ("AWS_LWA_PORT", port.as_str())];
+    // The command stands for the managed runtime the wrapper replaces.
+    let mut host = Host::start(&flags, &["python3"], &env);
+
+    let seen = curl(&["-i", &host.url("/stream")]);
+    assert_eq!(seen.code, Some(0));
+    let text = seen.text();
+    assert!(
+        text.to_ascii_lowercase().contains("\nx-app: plain\n"),
+        "{text}"
+    );
+    assert!(text.ends_with("\n\nline 1\nline 2\nline 3\n"), "{text}");
+    let body = &seen.arrivals()[seen.lines.len() - 3..];
+    assert_each_before_the_next(body, Duration::from_secs(1));
+
+    // The web app runs in the environment's group, and ends with it.
+    let who = curl(&[&host.url("/pid")]).text();
+    let pid: u32 = who
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("pid="))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{who}"));
+    let (status, took) = host.stop();
+    assert!(status.success(), "{status}");
+    assert!(
+        took < Duration::from_millis(2500),
+        "the shutdown took {took:?}"
+    );
+    assert!(!alive(pid), "the web app outlived the host");
+}

@@ -10,6 +10,7 @@
 
 mod environment;
 mod extensions;
+mod peers;
 mod support;
 
 use std::path::{Path, PathBuf};
@@ -653,21 +654,11 @@ fn a_runtime_that_answers_buffered_gets_the_function_urls_buffered_treatment() {
     assert_eq!(curl(&[&host.url("/")]).text(), "hello\n");
 }
 
-/// AWS's Node.js runtime client: `LAMBDA_STREAM_NODE_RIC`, the path of its `aws-lambda-ric`
-/// command (`.ci/run` installs it: `npm install aws-lambda-ric`, which builds its native part).
+/// AWS's Node.js runtime client 3.x: `LAMBDA_STREAM_NODE_RIC`, the path of its
+/// `aws-lambda-ric` command (`.ci/run` installs it: `npm install aws-lambda-ric@3.3.0`, which
+/// builds its native part).
 fn node_ric() -> Option<PathBuf> {
-    let ric = std::env::var_os("LAMBDA_STREAM_NODE_RIC").map(PathBuf::from);
-    match ric {
-        Some(ric) if ric.exists() => Some(ric),
-        _ => {
-            let why = "LAMBDA_STREAM_NODE_RIC does not name aws-lambda-ric's command";
-            if std::env::var_os("LAMBDA_STREAM_REQUIRE_CLIENTS").is_some() {
-                panic!("{why}, and LAMBDA_STREAM_REQUIRE_CLIENTS is set");
-            }
-            eprintln!("{why}: skipping");
-            None
-        }
-    }
+    peer("LAMBDA_STREAM_NODE_RIC", "aws-lambda-ric's command")
 }
 
 #[test]

@@ -43,6 +43,23 @@ pub fn have(program: &str, args: &[&str]) -> bool {
     ok
 }
 
+/// A peer installed outside the clone (`.ci/run` caches them): the path the variable `var`
+/// names, when it exists; if not, the test is skipped, or fails when
+/// `LAMBDA_STREAM_REQUIRE_CLIENTS` is set.
+pub fn peer(var: &str, what: &str) -> Option<PathBuf> {
+    match std::env::var_os(var).map(PathBuf::from) {
+        Some(path) if path.exists() => Some(path),
+        _ => {
+            let why = format!("{var} does not name {what}");
+            if std::env::var_os("LAMBDA_STREAM_REQUIRE_CLIENTS").is_some() {
+                panic!("{why}, and LAMBDA_STREAM_REQUIRE_CLIENTS is set");
+            }
+            eprintln!("{why}: skipping");
+            None
+        }
+    }
+}
+
 pub fn have_curl() -> bool {
     have("curl", &["--version"])
 }
