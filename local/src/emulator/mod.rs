@@ -419,6 +419,34 @@ pub fn new_request_id() -> String {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn a_stalled_caller_gets_the_end_after_what_was_ahead_and_its_slot_goes_at_once() {
+        let (invocation, mut replies) = Invocation::new("r-1".into(), Bytes::new(), None);
+        let slot = std::sync::Arc::new(());
+        replies.hold(slot.clone());
+        // The caller stopped reading: its channel is full.
+        for n in 0..4u8 {
+            let data = Reply::Data(Bytes::from(vec![n]));
+            invocation.replies.try_send(data.into()).unwrap();
+        }
+        let failure = ErrorReport::new(types::EXIT_ERROR, "gone");
+        invocation
+            .ending
+            .settle(&invocation.replies, Reply::Failed(failure));
+        assert_eq!(std::sync::Arc::strong_count(&slot), 1, "the slot is still held");
+        drop(invocation);
+        for n in 0..4u8 {
+            match replies.next().await {
+                Reply::Data(data) => assert_eq!(data[..], [n]),
+                other => panic!("{other:?}"),
+            }
+        }
+        match replies.next().await {
+            Reply::Failed(f) => assert_eq!(f.error_type(), types::EXIT_ERROR),
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn request_ids_are_uuid_shaped_and_distinct() {
         let a = new_request_id();

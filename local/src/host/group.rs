@@ -6,8 +6,9 @@
 //! what a signal goes to, what is killed when the environment ends, and whose memory is the
 //! environment's `Max Memory Used`.
 //!
-//! Memory is read from `/proc` (Linux): the resident memory of the group's processes,
-//! summed, sampled while an invocation runs and at its end. A cgroup would count it exactly
+//! Memory is read from `/proc` (Linux): the resident memory of the environment's processes
+//! (each group's leader and its descendants), summed, sampled while an invocation runs and
+//! at its end. A cgroup would count it exactly
 //! (`memory.peak`), but creating one needs a writable cgroup v2 hierarchy delegated to the
 //! user, which most machines and containers do not give; the group works everywhere.
 
@@ -65,7 +66,14 @@ impl Group {
 
     /// Samples the memory the environment's processes use now; the peak so far, in MB.
     pub(super) fn sample_memory(&mut self) -> u64 {
-        let now: u64 = self.members().iter().filter_map(|p| rss_kb(*p)).sum();
+        let leaders = self
+            .pgids
+            .iter()
+            .filter_map(|p| u32::try_from(p.as_raw()).ok());
+        // The leaders and their descendants, read off a few files of /proc; the whole of
+        // /proc only where the kernel does not list a process's children.
+        let processes = descendants(leaders.collect()).unwrap_or_else(|| self.members());
+        let now: u64 = processes.iter().filter_map(|p| rss_kb(*p)).sum();
         // The runtime's own peak, which a spike between two samples leaves behind.
         let first = self
             .pgids
@@ -133,6 +141,37 @@ fn members(pgids: &[i32]) -> Vec<u32> {
     .collect()
 }
 
+/// `pids` and all their descendants, from `/proc/{pid}/task/{tid}/children`; `None` when
+/// the kernel does not list them.
+fn descendants(mut pids: Vec<u32>) -> Option<Vec<u32>> {
+    let mut seen = Vec::new();
+    while let Some(pid) = pids.pop() {
+        if seen.contains(&pid) {
+            continue;
+        }
+        seen.push(pid);
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            // It is gone.
+            continue;
+        };
+        for task in tasks.filter_map(Result::ok) {
+            let children = std::fs::read_to_string(task.path().join("children"));
+            match children {
+                Ok(children) => {
+                    pids.extend(
+                        children
+                            .split_whitespace()
+                            .filter_map(|c| c.parse::<u32>().ok()),
+                    );
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+                Err(_) => {}
+            }
+        }
+    }
+    Some(seen)
+}
+
 /// A field of `/proc/{pid}/status`, in kB.
 fn status_kb(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -158,6 +197,19 @@ mod tests {
         let pgid = nix::unistd::getpgrp().as_raw();
         assert!(members(&[pgid]).contains(&me));
         assert!(rss_kb(me).is_some_and(|kb| kb > 0));
+        // A child of this process is among its descendants.
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let found = descendants(vec![me]);
+        let _ = child.kill();
+        let _ = child.wait();
+        let found = found.expect("this kernel lists children");
+        assert!(
+            found.contains(&me) && found.contains(&child.id()),
+            "{found:?}"
+        );
         // A group no process is in.
         assert!(members(&[i32::MAX - 1]).is_empty());
     }
