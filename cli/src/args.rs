@@ -12,7 +12,6 @@ use std::ffi::OsString;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
-use clap::builder::{PossibleValuesParser, TypedValueParser as _};
 use clap::error::ErrorKind;
 use clap::parser::ValueSource;
 use clap::{ArgAction, ArgMatches, Args, CommandFactory as _, FromArgMatches as _, Parser};
@@ -78,16 +77,6 @@ pub(crate) struct Local {
     /// One process serves N invocations at once (Managed Instances)
     #[arg(long, value_name = "N", value_parser = max_concurrency, help_heading = "Function")]
     pub(crate) max_concurrency: Option<NonZeroUsize>,
-    /// The function URL's invoke mode (and LAMBDA_STREAM_RESPONSE_MODE)
-    #[arg(
-        long,
-        value_name = "MODE",
-        ignore_case = true,
-        value_parser = PossibleValuesParser::new(["streaming", "buffered"])
-            .map(|mode| mode.to_ascii_lowercase()),
-        help_heading = "Function"
-    )]
-    pub(crate) response_mode: Option<String>,
     /// An environment variable of the function (repeatable)
     #[arg(
         long = "env",
@@ -176,6 +165,14 @@ struct Server {
         default_value = "unlimited"
     )]
     bandwidth: OsString,
+    /// buffered: the function URL answers as a BUFFERED one; passed on to the function
+    #[arg(
+        long,
+        env = "LAMBDA_STREAM_RESPONSE_MODE",
+        value_name = "streamed|buffered|auto",
+        default_value = "auto"
+    )]
+    response_mode: OsString,
     /// Host names served besides loopback ones, comma-separated
     #[arg(long, env = "LOCAL_LAMBDA_ALLOWED_HOSTS", value_name = "LIST")]
     allowed_hosts: Option<OsString>,
@@ -224,14 +221,24 @@ struct Server {
     )]
     auth: OsString,
     /// AWS_IAM caller's accountId
-    #[arg(long, env = "LOCAL_LAMBDA_IAM_ACCOUNT_ID", value_name = "ID")]
-    iam_account_id: Option<OsString>,
+    #[arg(
+        long,
+        env = "LOCAL_LAMBDA_IAM_ACCOUNT_ID",
+        value_name = "ID",
+        default_value = "123456789012"
+    )]
+    iam_account_id: OsString,
     /// AWS_IAM caller's userArn
     #[arg(long, env = "LOCAL_LAMBDA_IAM_USER_ARN", value_name = "ARN")]
     iam_user_arn: Option<OsString>,
     /// AWS_IAM caller's callerId
-    #[arg(long, env = "LOCAL_LAMBDA_IAM_CALLER_ID", value_name = "ID")]
-    iam_caller_id: Option<OsString>,
+    #[arg(
+        long,
+        env = "LOCAL_LAMBDA_IAM_CALLER_ID",
+        value_name = "ID",
+        default_value = "AIDALOCALDEVELOPER"
+    )]
+    iam_caller_id: OsString,
     /// AWS_IAM caller's principalOrgId
     #[arg(long, env = "LOCAL_LAMBDA_IAM_PRINCIPAL_ORG_ID", value_name = "ID")]
     iam_principal_org_id: Option<OsString>,
@@ -524,14 +531,12 @@ mod tests {
     #[test]
     fn every_setting_is_a_flag_named_after_its_variable() {
         let settings = declared();
-        assert_eq!(settings.len(), 18, "{settings:?}");
+        assert_eq!(settings.len(), 19, "{settings:?}");
         for (flag, var, switch) in settings {
-            assert_eq!(
-                var,
-                format!(
-                    "LOCAL_LAMBDA_{}",
-                    flag.to_ascii_uppercase().replace('-', "_")
-                )
+            let name = flag.to_ascii_uppercase().replace('-', "_");
+            assert!(
+                var == format!("LOCAL_LAMBDA_{name}") || var == format!("LAMBDA_STREAM_{name}"),
+                "--{flag}: {var}"
             );
             // A switch takes its value after `=` only; other flags either way.
             let set = if switch { "false" } else { "x" };
@@ -605,7 +610,7 @@ mod tests {
         };
         let text = e.to_string();
         assert!(
-            text.contains("invalid value 'abc' for '--port <PORT>': not a port number"),
+            text.contains("invalid value 'abc' for '--port <PORT>': not a port number (0 to 65535"),
             "{text}"
         );
         assert!(!text.contains("LOCAL_LAMBDA_PORT"), "{text}");
@@ -718,7 +723,8 @@ mod tests {
                 (OsString::from("D"), OsString::new())
             ]
         );
-        assert_eq!(l.response_mode.as_deref(), Some("buffered"));
+        let o = options(&l).unwrap();
+        assert_eq!(o.response_mode, lambda_stream_local::ResponseMode::Buffered);
         assert_eq!(l.verbosity(), 1);
     }
 
@@ -750,7 +756,6 @@ mod tests {
         assert!(err(&["--env", "=x", "fn"]).contains("KEY=VALUE"));
         assert!(err(&["--function-name", " ", "fn"]).contains("--function-name"));
         assert!(err(&["-x", "fn"]).contains("'-x'"));
-        assert!(err(&["--response-mode", "fast", "fn"]).contains("streaming"));
 
         let top = |args: &[&str]| {
             let _env = env_lock();
@@ -834,8 +839,8 @@ mod tests {
                 assert!(help.contains(&format!("[env: {var}=")), "{var}");
             }
         }
-        // 18 server settings, 8 of the function, -v, -q, -h, -V.
-        assert_eq!(flags, 30);
+        // 18 server settings, 10 of the function, -v, -q, -h, -V.
+        assert_eq!(flags, 32);
     }
 
     /// A default the help shows is the one the library applies.
@@ -854,6 +859,62 @@ mod tests {
             let o = Options::from_vars(|n| (n == var).then(|| default.to_string()));
             assert_eq!(o.unwrap(), Options::default(), "{var}={default}");
         }
-        assert_eq!(shown, 7);
+        assert_eq!(shown, 10);
+    }
+
+    /// The flags are the library's settings: each of them, by its variable, with its default.
+    #[test]
+    fn the_flags_are_the_librarys_settings() {
+        let mut cmd = Cli::command();
+        cmd.build();
+        let mut flags: Vec<(String, Option<String>)> = cmd
+            .find_subcommand("local")
+            .unwrap()
+            .get_arguments()
+            .filter_map(|arg| {
+                let var = arg.get_env()?.to_string_lossy().into_owned();
+                let default = arg.get_default_values().first();
+                Some((var, default.map(|d| d.to_string_lossy().into_owned())))
+            })
+            .collect();
+        let settings = lambda_stream_local::SETTINGS.iter().map(|s| {
+            // A default the help could not apply (it names another setting) is not shown;
+            // one the library applies only by turning a feature on is not either.
+            let shown = s
+                .default
+                .filter(|d| !d.contains('<') && !s.name.starts_with("LOCAL_LAMBDA_CORS_"));
+            (s.name.to_owned(), shown.map(str::to_owned))
+        });
+        let mut settings: Vec<_> = settings.collect();
+        flags.sort();
+        settings.sort();
+        assert_eq!(flags, settings);
+    }
+
+    #[test]
+    fn a_bad_response_mode_is_named_by_where_it_came_from() {
+        let l = local(&["--response-mode", "streaming", "fn"]).unwrap();
+        let Err(Refused::Flag(e)) = options(&l) else {
+            panic!("not a flag's error");
+        };
+        assert!(
+            e.to_string().contains(
+                "invalid value 'streaming' for '--response-mode <streamed|buffered|auto>': \
+                 not `streamed`, `buffered` or `auto`"
+            ),
+            "{e}"
+        );
+        let l = local_with_env(&[("LAMBDA_STREAM_RESPONSE_MODE", "streaming")], &["fn"]).unwrap();
+        let Err(Refused::Variable(e)) = options(&l) else {
+            panic!("not a variable's error");
+        };
+        assert_eq!(
+            e,
+            "LAMBDA_STREAM_RESPONSE_MODE=\"streaming\": not `streamed`, `buffered` or `auto`"
+        );
+        for mode in ["streamed", "buffered", "auto"] {
+            let l = local(&["--response-mode", mode, "fn"]).unwrap();
+            assert_eq!(options(&l).unwrap().response_mode.as_str(), mode);
+        }
     }
 }

@@ -59,7 +59,8 @@ fn main() -> ExitCode {
 
 #[cfg(unix)]
 fn run(local: args::Local, options: lambda_stream_local::Options) -> Result<(), String> {
-    use lambda_stream_local::{Function, FunctionConfig, InvokeMode, Server};
+    use lambda_stream_local::{Function, FunctionConfig, InvokeMode, ResponseMode, Server};
+    const RESPONSE_MODE_VAR: &str = "LAMBDA_STREAM_RESPONSE_MODE";
 
     init_log(local.verbosity());
     let layers = command::Layers::new(&local.layer)?;
@@ -80,20 +81,14 @@ fn run(local: args::Local, options: lambda_stream_local::Options) -> Result<(), 
     {
         config.region = region;
     }
-    // The function URL's invoke mode: `--response-mode`, else lambda-stream's variable (the
-    // process inherits it, and a lambda-stream function answers in that mode).
-    let mode = local
-        .response_mode
-        .clone()
-        .or_else(|| env_text("LAMBDA_STREAM_RESPONSE_MODE"));
-
     let handler = (local.handler.clone()).or_else(|| command::handler_in(&local.args));
-    let mut function = Function::new(program.as_os_str()).args(local.args);
-    if let Some(mode) = &mode {
-        if mode.trim().eq_ignore_ascii_case("buffered") {
-            config.invoke_mode = InvokeMode::Buffered;
-        }
-        function = function.env("LAMBDA_STREAM_RESPONSE_MODE", mode);
+    // The response mode (`--response-mode`, else `LAMBDA_STREAM_RESPONSE_MODE`): the function
+    // URL's invoke mode, and the function's variable (a lambda-stream function answers in it).
+    let mut function = Function::new(program.as_os_str())
+        .args(local.args)
+        .env(RESPONSE_MODE_VAR, options.response_mode.as_str());
+    if options.response_mode == ResponseMode::Buffered {
+        config.invoke_mode = InvokeMode::Buffered;
     }
     if let Some(mb) = local.memory_mb {
         config.memory_size_mb = mb;

@@ -216,6 +216,8 @@ fn the_web_adapter_as_a_layer_streams_a_plain_web_app_and_ends_with_it() {
     // The command stands for the managed runtime the wrapper replaces.
     let mut host = Host::start(&flags, &["python3"], &env);
 
+    // The web app runs in the environment (its cold start, before the stream is timed).
+    let pid = pid_of(&curl(&[&host.url("/pid")]).text());
     let seen = curl(&["-i", &host.url("/stream")]);
     assert_eq!(seen.code, Some(0));
     let text = seen.text();
@@ -227,13 +229,7 @@ fn the_web_adapter_as_a_layer_streams_a_plain_web_app_and_ends_with_it() {
     let body = &seen.arrivals()[seen.lines.len() - 3..];
     assert_each_before_the_next(body, Duration::from_secs(1));
 
-    // The web app runs in the environment's group, and ends with it.
-    let who = curl(&[&host.url("/pid")]).text();
-    let pid: u32 = who
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("pid="))
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("{who}"));
+    // The web app ends with its environment.
     let (status, took) = host.stop();
     assert!(status.success(), "{status}");
     assert!(

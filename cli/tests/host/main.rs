@@ -21,7 +21,7 @@ use support::*;
 
 #[test]
 fn a_release_binary_streams_to_curl_and_boto3_as_it_writes() {
-    if !have_curl() || !have_python() || !have("python3", &["-c", "import boto3"]) {
+    if !have_curl() || !test_support::boto3::available() {
         return;
     }
     let exe = release_example();
@@ -33,28 +33,12 @@ fn a_release_binary_streams_to_curl_and_boto3_as_it_writes() {
     assert_each_before_the_next(&seen.arrivals(), Duration::from_secs(1));
 
     let script = root().join("tests/boto3_invoke_stream.py");
-    let out = Command::new("python3")
-        .arg(&script)
-        .args([&host.url(""), "ok"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let report = test_support::boto3::report_blocking(&script, [host.url("").as_str(), "ok"]);
     let ok = &report["ok"];
     assert_eq!(ok["status"], 200);
     assert_eq!(ok["chunks"], serde_json::json!(NUMBERS));
     assert_eq!(ok["complete"], serde_json::json!({}));
-    let times: Vec<Duration> = ok["times"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| Duration::from_secs_f64(t.as_f64().unwrap()))
-        .collect();
+    let times = test_support::seconds(&ok["times"]);
     assert_each_before_the_next(&times, Duration::from_secs(1));
 
     // Lambda's lines around each invocation; one process, initialised once, served both.
@@ -224,7 +208,7 @@ fn a_process_that_dies_mid_stream_fails_the_invocation_and_the_next_starts_fresh
 
     // A caller that takes trailers is told why, as Lambda tells it.
     let raw = curl(&["--raw", "-H", "TE: trailers", &host.url("/crash")]);
-    let (error_type, body) = raw.error_trailers();
+    let (error_type, body) = error_trailers(&raw);
     assert_eq!(error_type, "Runtime.ExitError");
     assert_eq!(body["errorType"], "Runtime.ExitError");
     let message = body["errorMessage"].as_str().unwrap();
@@ -692,7 +676,7 @@ fn aws_lambda_ric_for_node_streams_and_its_error_midway_reaches_the_caller() {
     assert_eq!(seen.text(), "partial\n");
     assert_eq!(seen.code, Some(18), "not a clean end");
     let raw = curl(&["--raw", "-H", "TE: trailers", &host.url("/fail")]);
-    let (error_type, body) = raw.error_trailers();
+    let (error_type, body) = error_trailers(&raw);
     assert_eq!(error_type, "Error");
     assert_eq!(body["errorMessage"], "db gone");
     let log = host.wait_for_stdout("REPORT RequestId: ", 3);

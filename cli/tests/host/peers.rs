@@ -56,7 +56,7 @@ fn aws_lambda_ric_4_on_node_22_streams_with_its_handler_from_its_argument() {
     assert_each_before_the_next(body, Duration::from_secs(1));
 
     let raw = curl(&["--raw", "-H", "TE: trailers", &host.url("/fail")]);
-    let (error_type, body) = raw.error_trailers();
+    let (error_type, body) = error_trailers(&raw);
     assert_eq!(error_type, "Error");
     assert_eq!(body["errorMessage"], "db gone");
     // It ran on the Node given, 22 or newer.

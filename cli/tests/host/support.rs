@@ -24,24 +24,7 @@ pub fn runtime_py() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/runtime.py")
 }
 
-/// Whether `program --version` (or `args`) runs; if not, the test is skipped, or fails when
-/// `LAMBDA_STREAM_REQUIRE_CLIENTS` is set.
-pub fn have(program: &str, args: &[&str]) -> bool {
-    let ok = Command::new(program)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        let why = format!("{program} {args:?} does not run");
-        if std::env::var_os("LAMBDA_STREAM_REQUIRE_CLIENTS").is_some() {
-            panic!("{why}, and LAMBDA_STREAM_REQUIRE_CLIENTS is set");
-        }
-        eprintln!("{why}: skipping");
-    }
-    ok
-}
+pub use lambda_stream_test_support::{self as test_support, assert_each_before_the_next, have};
 
 /// A peer installed outside the clone (`.ci/run` caches them): the path the variable `var`
 /// names, when it exists; if not, the test is skipped, or fails when
@@ -50,11 +33,7 @@ pub fn peer(var: &str, what: &str) -> Option<PathBuf> {
     match std::env::var_os(var).map(PathBuf::from) {
         Some(path) if path.exists() => Some(path),
         _ => {
-            let why = format!("{var} does not name {what}");
-            if std::env::var_os("LAMBDA_STREAM_REQUIRE_CLIENTS").is_some() {
-                panic!("{why}, and LAMBDA_STREAM_REQUIRE_CLIENTS is set");
-            }
-            eprintln!("{why}: skipping");
+            test_support::skip(&format!("{var} does not name {what}"));
             None
         }
     }
@@ -88,10 +67,7 @@ pub fn release_example() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
         cargo_build(&["-p", "lambda-stream", "--example", "streaming_numbers"]);
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root().join("target"));
-        target.join("release/examples/streaming_numbers")
+        test_support::target_dir(root()).join("release/examples/streaming_numbers")
     })
 }
 
@@ -101,20 +77,16 @@ pub fn lambda_http_function() -> &'static Path {
     BUILT.get_or_init(|| {
         let manifest = "benches/compare/Cargo.toml";
         cargo_build(&["--manifest-path", manifest, "--bin", "fn_lambda_http"]);
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root().join("benches/compare/target"));
-        target.join("release/fn_lambda_http")
+        test_support::target_dir(&root().join("benches/compare")).join("release/fn_lambda_http")
     })
 }
 
 /// lambda-stream's example `name`, as `cargo test --workspace` builds it (built here when
 /// missing).
 pub fn debug_example(name: &str) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"));
-    let exe = target.join("debug/examples").join(name);
+    let exe = test_support::target_dir(root())
+        .join("debug/examples")
+        .join(name);
     let _one = BUILD.lock().unwrap_or_else(|e| e.into_inner());
     if !exe.exists() {
         let status = Command::new(option_env!("CARGO").unwrap_or("cargo"))
@@ -284,66 +256,30 @@ pub fn alive(pid: u32) -> bool {
 }
 
 /// What curl printed, line by line with when each arrived (from curl's start), and its exit code.
-pub struct Curl {
-    pub lines: Vec<(Duration, String)>,
-    pub code: Option<i32>,
+pub type Curl = test_support::curl::Lines;
+
+/// The error trailers of a `--raw` response: the type, and the body decoded.
+pub fn error_trailers(raw: &Curl) -> (String, serde_json::Value) {
+    let trailer = |name: &str| {
+        raw.lines
+            .iter()
+            .find_map(|(_, l)| {
+                let (n, v) = l.split_once(": ")?;
+                n.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+            })
+            .unwrap_or_else(|| panic!("no {name} in {:?}", raw.lines))
+    };
+    let body = decode(&trailer("lambda-runtime-function-error-body"));
+    let body = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{body:?}: {e}"));
+    (trailer("lambda-runtime-function-error-type"), body)
 }
 
-impl Curl {
-    pub fn text(&self) -> String {
-        self.lines.iter().map(|(_, l)| format!("{l}\n")).collect()
-    }
-
-    pub fn arrivals(&self) -> Vec<Duration> {
-        self.lines.iter().map(|(at, _)| *at).collect()
-    }
-
-    /// The error trailers of a `--raw` response: the type, and the body decoded.
-    pub fn error_trailers(&self) -> (String, serde_json::Value) {
-        let trailer = |name: &str| {
-            self.lines
-                .iter()
-                .find_map(|(_, l)| {
-                    let (n, v) = l.split_once(": ")?;
-                    n.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
-                })
-                .unwrap_or_else(|| panic!("no {name} in {:?}", self.lines))
-        };
-        let body = decode(&trailer("lambda-runtime-function-error-body"));
-        let body = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{body:?}: {e}"));
-        (trailer("lambda-runtime-function-error-type"), body)
-    }
-}
-
+/// curl on a streamed response (`-sN`, a minute at most); skips the test's remaining calls
+/// when curl is missing (the tests ask [`have_curl`] first).
 pub fn curl(args: &[&str]) -> Curl {
-    let started = Instant::now();
-    let mut child = Command::new("curl")
-        .args(["-sN", "--max-time", "60"])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = vec![];
-    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
-        lines.push((started.elapsed(), line.unwrap()));
-    }
-    let code = child.wait().unwrap().code();
-    Curl { lines, code }
-}
-
-/// Asserts that each line of a stream produced `gap` apart reached the caller before the next
-/// existed: line `n + 1` is produced `n` gaps after the request at the earliest. A whole gap
-/// of slack for a loaded machine; a stream held back by one line still fails.
-pub fn assert_each_before_the_next(arrivals: &[Duration], gap: Duration) {
-    assert!(arrivals.len() > 1, "{arrivals:?}");
-    for (n, at) in (1u32..).zip(&arrivals[..arrivals.len() - 1]) {
-        assert!(
-            *at < gap * n,
-            "line {n} arrived {at:?} after the start, when line {} could exist: {arrivals:?}",
-            n + 1
-        );
-    }
+    let mut all = vec!["-sN", "--max-time", "60"];
+    all.extend(args);
+    test_support::curl::lines_blocking(&all).expect("curl runs")
 }
 
 /// The `pid=` a `/pid` answer names.
@@ -357,18 +293,6 @@ pub fn python_function() -> Vec<OsString> {
     vec!["python3".into(), runtime_py().into()]
 }
 
-/// What the fixture runtime wrote to its mark file.
-pub fn marks(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_default()
-}
-
-pub fn mark_file(name: &str) -> PathBuf {
-    let path =
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("host-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_file(&path);
-    path
-}
-
 /// Waits (up to 10 s) until what `read` gives holds `text` `n` times; what it gave last.
 fn wait_for(read: impl Fn() -> String, text: &str, n: usize) -> String {
     let until = Instant::now() + Duration::from_secs(10);
@@ -379,4 +303,16 @@ fn wait_for(read: impl Fn() -> String, text: &str, n: usize) -> String {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// What the fixture runtime wrote to its mark file.
+pub fn marks(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+pub fn mark_file(name: &str) -> PathBuf {
+    let path =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("host-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    path
 }

@@ -207,6 +207,7 @@ impl Invocation {
             timeout: Duration::ZERO,
             deadline: None,
             ahead: None,
+            raw_status: None,
         };
         (invocation, replies)
     }
@@ -228,6 +229,9 @@ pub(crate) enum Progress {
     },
     /// What the runtime made of it.
     Reply(Reply),
+    /// Before the head of a raw response: the status the function answered with, not a
+    /// success, which the response does not carry (`Lambda-Stream-Raw-Status`).
+    RawStatus(http::StatusCode),
 }
 
 impl From<Reply> for Progress {
@@ -278,6 +282,8 @@ pub struct Replies {
     deadline: Option<tokio::time::Instant>,
     /// A reply read ahead by [`Replies::streamed`], for `next` to return first.
     ahead: Option<Reply>,
+    /// See [`Replies::raw_status`].
+    raw_status: Option<http::StatusCode>,
 }
 
 impl Drop for Replies {
@@ -318,6 +324,14 @@ impl Replies {
         streamed
     }
 
+    /// The status the function answered a raw invocation with (one that is not an HTTP
+    /// event, so whose response carries no status), when it is not a success: a router that
+    /// answered `405` to the `POST /` a raw payload becomes, say. Known once the response's
+    /// head was read; `None` for any other response.
+    pub fn raw_status(&self) -> Option<http::StatusCode> {
+        self.raw_status
+    }
+
     /// The next reply. After `End`, `Failed` or `Error`, do not ask again.
     pub async fn next(&mut self) -> Reply {
         if let Some(ahead) = self.ahead.take() {
@@ -345,6 +359,7 @@ impl Replies {
                     self.timeout = timeout;
                 }
                 Some(Progress::Reply(reply)) => return reply,
+                Some(Progress::RawStatus(status)) => self.raw_status = Some(status),
                 // Its end, kept for when the caller read what was ahead of it; or the
                 // runtime api dropped the invocation without one.
                 None => {
@@ -433,7 +448,11 @@ mod tests {
         invocation
             .ending
             .settle(&invocation.replies, Reply::Failed(failure));
-        assert_eq!(std::sync::Arc::strong_count(&slot), 1, "the slot is still held");
+        assert_eq!(
+            std::sync::Arc::strong_count(&slot),
+            1,
+            "the slot is still held"
+        );
         drop(invocation);
         for n in 0..4u8 {
             match replies.next().await {
