@@ -85,7 +85,8 @@ pub(crate) struct Local {
         help_heading = "Function"
     )]
     pub(crate) envs: Vec<(OsString, OsString)>,
-    /// Start each program in DIR as an external extension, as Lambda does /opt/extensions'
+    /// Start each program in DIR as an external extension, as Lambda does those of
+    /// /opt/extensions (repeatable)
     #[arg(long, value_name = "DIR", help_heading = "Function")]
     pub(crate) extensions: Vec<PathBuf>,
     /// A layer, unpacked in DIR, as /opt: its extensions/ start, its bin/ is on PATH, and

@@ -20,7 +20,7 @@
 //! - Its stdout and stderr are the host's; around each invocation the host writes the
 //!   `START`, `END` and `REPORT` lines Lambda writes.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -34,6 +34,7 @@ use tokio::time::Instant;
 use lambda_stream_protocol::error_types as types;
 use lambda_stream_protocol::STOP_AFTER_DEADLINE;
 
+use super::extension::{start_extensions, External, Init};
 use super::function::HostedFunction;
 use super::group::Group;
 use super::log::{init_report, log_line, task_timed_out, timestamp, Log};
@@ -45,7 +46,7 @@ use crate::error::ErrorReport;
 /// Lambda's limit on the init phase. Lambda would try the init once more, within the first
 /// invocation's timeout; the host does not: a process that never asks for an invocation is
 /// far more often not a runtime at all than a slow one, and its caller is told so now.
-const INIT_LIMIT: Duration = Duration::from_secs(10);
+pub(super) const INIT_LIMIT: Duration = Duration::from_secs(10);
 /// Lambda's limit on the shutdown phase, with an external extension.
 const SHUTDOWN_LIMIT: Duration = Duration::from_millis(2000);
 /// How long the runtime has to exit after `SIGTERM`: 300 ms, 500 ms with an internal extension.
@@ -88,61 +89,6 @@ enum Ending {
     Stopped,
     /// The runtime's command could not be started.
     CannotRun(String),
-}
-
-/// An external extension's process.
-struct External {
-    name: String,
-    /// `true` once it exited.
-    exited: watch::Receiver<bool>,
-}
-
-/// Who of the environment has registered, and asked for what is next.
-#[derive(Default)]
-struct Init {
-    runtime_polled: bool,
-    registered: HashSet<String>,
-    polled: HashSet<String>,
-    /// An extension registered that the host did not start: the runtime's own.
-    internal: bool,
-}
-
-impl Init {
-    /// Whether the runtime and every extension (the external ones registered) asked for
-    /// what is next.
-    fn done(&self, externals: &[External]) -> bool {
-        self.runtime_polled
-            && externals.iter().all(|e| self.registered.contains(&e.name))
-            && self.registered.iter().all(|n| self.polled.contains(n))
-    }
-
-    /// Why it is not done, for the caller and the log.
-    fn missing(&self, externals: &[External], program: &str, address: &str) -> String {
-        let limit = INIT_LIMIT.as_secs();
-        let unregistered: Vec<&String> = (externals.iter().map(|e| &e.name))
-            .filter(|n| !self.registered.contains(*n))
-            .collect();
-        if !unregistered.is_empty() {
-            return format!(
-                "the extensions {unregistered:?} did not register with the Extensions API \
-                 within {limit} s (Lambda's limit on init; the runtime starts once they have)"
-            );
-        }
-        if !self.runtime_polled {
-            return format!(
-                "nothing in the environment called the Runtime API's /next within {limit} s \
-                 (Lambda's limit on init): is {program:?} a Lambda runtime? It is given \
-                 AWS_LAMBDA_RUNTIME_API={address}, and must ask there for its invocations"
-            );
-        }
-        let silent: Vec<&String> = (self.registered.iter())
-            .filter(|n| !self.polled.contains(*n))
-            .collect();
-        format!(
-            "the extensions {silent:?} did not call the Extensions API's event/next within \
-             {limit} s (Lambda's limit on init)"
-        )
-    }
 }
 
 /// Runs the environment until its processes are gone.
@@ -375,38 +321,6 @@ pub(super) async fn run(env: Environment) -> Gone {
         _ => None,
     };
     gone(&api, &exit, initialised, init_failure).await
-}
-
-/// Starts the function's external extensions, each in a group of its own.
-fn start_extensions(
-    hosted: &HostedFunction,
-    address: &str,
-    group: &mut Group,
-    externals: &mut Vec<External>,
-    exits: mpsc::UnboundedSender<String>,
-) -> Result<(), String> {
-    for path in &hosted.function.extensions {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let mut child = process::extension(hosted, path, address)
-            .spawn()
-            .map_err(|e| format!("cannot run the extension {}: {e}", path.display()))?;
-        let pid = child.id();
-        group.add(pid);
-        let (exited_tx, exited) = watch::channel(false);
-        let (exits, named) = (exits.clone(), name.clone());
-        tokio::spawn(async move {
-            let status = child.wait().await;
-            tracing::debug!(extension = %named, ?status, "an extension exited");
-            let _ = exited_tx.send(true);
-            let _ = exits.send(named);
-        });
-        tracing::debug!(extension = %name, pid, "started an extension");
-        externals.push(External { name, exited });
-    }
-    Ok(())
 }
 
 /// Ends the environment as Lambda does. On stop (`spindown`), when an extension registered,

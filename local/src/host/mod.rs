@@ -6,6 +6,7 @@
 //! - `pool`: which process takes an invocation, and when a new one starts;
 //! - `environment`: one execution environment, its process and its Runtime API, with the
 //!   lifecycle Lambda gives them;
+//! - `extension`: an environment's external extensions, and who of it has initialised;
 //! - `group`: an environment's processes, its process group: signalled and killed as one,
 //!   and whose memory is the environment's;
 //! - `log`: the lines Lambda writes in the function's log around each invocation;
@@ -13,6 +14,7 @@
 //!   the external extensions), started with the environment Lambda gives them.
 
 mod environment;
+mod extension;
 mod function;
 mod group;
 mod log;
