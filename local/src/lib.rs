@@ -139,7 +139,7 @@
 //!
 //! - an environment is its processes: the runtime's process and every process it starts (a
 //!   `bootstrap` script that does not `exec`, a web app a wrapper starts in the background)
-//!   are one process group, and each external extension ([`Function::extension`]) is a group
+//!   are one process group, and each external extension (`Function::extension`) is a group
 //!   of its own. Every signal goes to a whole group, and when the environment ends
 //!   (a timeout, a crash, an init failure, the host's stop or exit) every process of its
 //!   groups is killed: nothing of it outlives it;
