@@ -36,19 +36,11 @@ impl Lines {
 /// reading its stdout line by line as it arrives. `None` (after [`skip`]) without curl.
 pub async fn lines(args: &[&str]) -> Option<Lines> {
     let started = Instant::now();
-    let mut child = match tokio::process::Command::new("curl")
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-    {
-        Ok(child) => child,
-        Err(e) => {
-            skip(&format!("cannot run curl: {e}"));
-            return None;
-        }
-    };
+    let mut child = started_or_skip(
+        tokio::process::Command::from(command(args))
+            .kill_on_drop(true)
+            .spawn(),
+    )?;
     let stdout = child.stdout.take()?;
     let mut reader = tokio::io::BufReader::new(stdout).lines();
     let mut lines = vec![];
@@ -62,18 +54,7 @@ pub async fn lines(args: &[&str]) -> Option<Lines> {
 /// [`lines`], blocking the thread: for tests whose server is another process.
 pub fn lines_blocking(args: &[&str]) -> Option<Lines> {
     let started = Instant::now();
-    let mut child = match Command::new("curl")
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-    {
-        Ok(child) => child,
-        Err(e) => {
-            skip(&format!("cannot run curl: {e}"));
-            return None;
-        }
-    };
+    let mut child = started_or_skip(command(args).spawn())?;
     let stdout = child.stdout.take()?;
     let mut lines = vec![];
     for line in BufReader::new(stdout).lines() {
@@ -81,6 +62,24 @@ pub fn lines_blocking(args: &[&str]) -> Option<Lines> {
     }
     let code = child.wait().unwrap().code();
     Some(Lines { lines, code })
+}
+
+/// curl with `args`, its stdout read by the test.
+fn command(args: &[&str]) -> Command {
+    let mut curl = Command::new("curl");
+    curl.args(args).stdout(Stdio::piped()).stderr(Stdio::null());
+    curl
+}
+
+/// The process, or `None` (after [`skip`]) when curl cannot be run.
+fn started_or_skip<C>(spawned: std::io::Result<C>) -> Option<C> {
+    match spawned {
+        Ok(child) => Some(child),
+        Err(e) => {
+            skip(&format!("cannot run curl: {e}"));
+            None
+        }
+    }
 }
 
 /// A whole response as curl saw it: `curl -s -D -`.
@@ -107,19 +106,14 @@ impl Response {
 /// Runs curl with `args` (after `-s -D -`) on tokio and reads the response it printed.
 /// `None` (after [`skip`]) without curl.
 pub async fn response(args: &[&str]) -> Option<Response> {
-    let out = match tokio::process::Command::new("curl")
-        .args(["-s", "-D", "-"])
-        .args(args)
-        .kill_on_drop(true)
-        .output()
-        .await
-    {
-        Ok(out) => out,
-        Err(e) => {
-            skip(&format!("cannot run curl: {e}"));
-            return None;
-        }
-    };
+    let mut all = vec!["-s", "-D", "-"];
+    all.extend(args);
+    let out = started_or_skip(
+        tokio::process::Command::from(command(&all))
+            .kill_on_drop(true)
+            .output()
+            .await,
+    )?;
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     Some(parse(&text).unwrap_or_else(|| panic!("no response from curl {args:?}: {text:?}")))
 }

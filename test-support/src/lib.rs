@@ -2,7 +2,7 @@
 //! the local server with ([`curl`], [`boto3`], headless [`chromium`]), the rule for a client
 //! that is missing ([`skip`]), the timing checks for streams read on another process's clock
 //! ([`assert_each_before_the_next`]), and where the build puts what it makes
-//! ([`target_dir`]).
+//! ([`target_dir`]), and a capture of what is logged ([`logs::Logs`]).
 //!
 //! A missing client skips its test with a line that says so, unless
 //! `LAMBDA_STREAM_REQUIRE_CLIENTS` is set (CI sets it): then it fails the test.
@@ -14,6 +14,7 @@ use std::time::Duration;
 pub mod boto3;
 pub mod chromium;
 pub mod curl;
+pub mod logs;
 
 /// The variable that makes a missing client a failure rather than a skip.
 pub const REQUIRE_CLIENTS: &str = "LAMBDA_STREAM_REQUIRE_CLIENTS";
@@ -71,6 +72,34 @@ pub fn seconds(times: &serde_json::Value) -> Vec<Duration> {
         .iter()
         .map(|t| Duration::from_secs_f64(t.as_f64().unwrap_or_else(|| panic!("{t}"))))
         .collect()
+}
+
+/// A loopback port free a moment ago: bound, then released, for another process (or a
+/// listener started later) to take. Nothing listens on it until then.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("no free loopback port: {e}"))
+}
+
+/// A connection to `port` on loopback as soon as a server started elsewhere (another
+/// process) listens there; panics when nothing does within `within`. The connection times
+/// reads out after `within` too, so that a test never waits for ever.
+pub fn connect_when_listening(port: u16, within: Duration) -> std::net::TcpStream {
+    let started = std::time::Instant::now();
+    let stream = loop {
+        match std::net::TcpStream::connect((std::net::Ipv4Addr::LOCALHOST, port)) {
+            Ok(stream) => break stream,
+            Err(e) => assert!(
+                started.elapsed() < within,
+                "nothing listens on port {port} after {within:?}: {e}"
+            ),
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    stream.set_read_timeout(Some(within)).unwrap();
+    stream
 }
 
 /// The target directory of a build of `workspace`: `CARGO_TARGET_DIR` when set (as cargo

@@ -12,7 +12,7 @@
 //! dependencies it shares with lambda-stream's own tests are built already: about 45 s on 2
 //! cores the first time, nothing after.
 
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -73,15 +73,6 @@ fn build() {
     eprintln!("built examples/deploy in {:?}", started.elapsed());
 }
 
-/// A port nothing listens on: bound, then released.
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// `cargo lambda watch` on the project, with its output in a file; on drop, the watcher and
 /// everything it started (cargo-lambda, the function) are killed, however the test ends.
 struct Watch {
@@ -93,7 +84,7 @@ struct Watch {
 impl Watch {
     /// Starts the watcher with `env` for the function, and waits until it listens.
     async fn start(name: &str, env: &[(&str, &str)]) -> Watch {
-        let port = free_port();
+        let port = test_support::free_port();
         let log = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cargo-lambda-{name}.log"));
         let out = std::fs::File::create(&log).unwrap();
         let mut cmd = Command::new("cargo");

@@ -297,11 +297,7 @@ async fn the_design_shape_binary_streams_under_run_concurrent() {
 #[test]
 fn the_design_shape_binary_serves_locally() {
     use std::io::{Read, Write};
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = lambda_stream_test_support::free_port();
     let _child = Killed(
         Command::new(example_binary("design_shape"))
             .env_remove("AWS_LAMBDA_RUNTIME_API")
@@ -310,17 +306,7 @@ fn the_design_shape_binary_serves_locally() {
             .spawn()
             .unwrap(),
     );
-    let started = std::time::Instant::now();
-    let mut stream = loop {
-        match std::net::TcpStream::connect(("127.0.0.1", port)) {
-            Ok(stream) => break stream,
-            Err(e) => assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "the local server is not listening after 20 s: {e}"
-            ),
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let mut stream = test_support::connect_when_listening(port, Duration::from_secs(20));
     let body = "one\ntwo\n";
     write!(
         stream,
@@ -329,9 +315,6 @@ fn the_design_shape_binary_serves_locally() {
         body.len()
     )
     .unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");

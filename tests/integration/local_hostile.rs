@@ -18,11 +18,7 @@ const RESPONSE_BYTES: usize = 256 * 1024;
 
 async fn start() -> (Killed, SocketAddr) {
     // A free port: bound, then released for the server to take.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = lambda_stream_test_support::free_port();
     let child = Command::new(example_binary("stream_bytes"))
         .env_remove("AWS_LAMBDA_RUNTIME_API")
         .env("LOCAL_LAMBDA_PORT", port.to_string())

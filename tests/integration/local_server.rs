@@ -622,11 +622,7 @@ async fn invoke_passes_the_client_context_and_the_function_arn() {
 async fn the_example_binary_serves_locally_without_a_runtime_api() {
     use tokio::io::AsyncBufReadExt;
     // A free port: bound, then released for the example to take.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = lambda_stream_test_support::free_port();
     let mut child = tokio::process::Command::new(example_binary("streaming_numbers"))
         .env_remove("AWS_LAMBDA_RUNTIME_API")
         .env("LOCAL_LAMBDA_PORT", port.to_string())

@@ -9,7 +9,7 @@
 use crate::support::{self, process};
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
@@ -66,15 +66,6 @@ fn build(variant: &str, features: &[&str]) -> PathBuf {
     copy
 }
 
-/// A port nothing listens on: bound, then released.
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// The probe, outside Lambda, on `port`.
 fn outside_lambda(exe: &Path, port: u16) -> Command {
     let mut command = Command::new(exe);
@@ -95,7 +86,7 @@ fn a_release_build_outside_lambda_says_how_to_get_the_local_server() {
         "the local server's code is linked into a default release build"
     );
 
-    let port = free_port();
+    let port = lambda_stream_test_support::free_port();
     let mut child = Killed(outside_lambda(&exe, port).spawn().unwrap());
     let started = Instant::now();
     let status = loop {
@@ -157,25 +148,12 @@ fn local_release_serves_locally_in_a_release_build() {
     let bytes = std::fs::read(&exe).unwrap();
     assert!(contains(&bytes, SERVER_LOG) && contains(&bytes, INSPECTOR_TITLE));
 
-    let port = free_port();
+    let port = lambda_stream_test_support::free_port();
     let _child = Killed(outside_lambda(&exe, port).spawn().unwrap());
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let started = Instant::now();
-    let mut stream = loop {
-        match TcpStream::connect(addr) {
-            Ok(stream) => break stream,
-            Err(e) => assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "the local server is not listening after 20 s: {e}"
-            ),
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let mut stream =
+        lambda_stream_test_support::connect_when_listening(port, Duration::from_secs(20));
     stream
         .write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();

@@ -467,11 +467,7 @@ async fn a_403_on_next_is_retried() {
 #[tokio::test]
 async fn an_unreachable_runtime_api_is_a_connect_error() {
     // Bind then drop, so nothing listens on the port.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = lambda_stream_test_support::free_port();
     let mut config = lambda_stream::Config::default();
     config.runtime_api = Some(format!("127.0.0.1:{port}"));
     let svc = service_fn(|_req: Request<Body>| async {

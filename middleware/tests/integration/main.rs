@@ -6,9 +6,10 @@
 mod support;
 
 /// The examples' code, for the suites that call it in-process. Each file is an example
-/// binary's source: its `main` is unused here.
+/// binary's source: its `main` is unused here, which the compiler is asked to confirm
+/// (`expect`, unlike `allow`, fails once it is not so).
 #[path = "../../examples"]
-#[allow(dead_code)]
+#[expect(dead_code, reason = "each example's `main` runs as its own binary")]
 mod example {
     #[path = "tower_http_stack.rs"]
     pub mod tower_http_stack;

@@ -2,8 +2,6 @@
 //! `TraceLayer` and request id layers with our `MakeInvocationSpan` and `LambdaRequestId`.
 
 use std::convert::Infallible;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use futures_util::{stream, StreamExt as _};
@@ -13,68 +11,23 @@ use http_body_util::StreamBody;
 use lambda_stream::testing::TestClient;
 use lambda_stream::{Body, Config};
 use lambda_stream_middleware::trace::{LambdaRequestId, MakeInvocationSpan, Trace, TraceLayer};
+use lambda_stream_test_support::logs::Logs;
 use tower::{service_fn, Layer, ServiceBuilder};
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 
-/// Captures what a fmt subscriber writes.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+/// The lines of `logs` that carry our span for this request id.
+fn of(logs: &Logs, request_id: &str) -> Vec<String> {
+    let ours = format!("lambda.request{{request_id=\"{request_id}\"");
+    logs.lines()
+        .into_iter()
+        .filter(|l| l.contains(&ours))
+        .collect()
 }
 
-impl Captured {
-    fn lines(&self) -> Vec<String> {
-        String::from_utf8(self.0.lock().unwrap().clone())
-            .unwrap()
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    }
-
-    /// The lines that carry our span for this request id.
-    fn of(&self, request_id: &str) -> Vec<String> {
-        let ours = format!("lambda.request{{request_id=\"{request_id}\"");
-        self.lines()
-            .into_iter()
-            .filter(|l| l.contains(&ours))
-            .collect()
-    }
-}
-
-/// A subscriber for this thread: the test kit runs the function on tasks of the test's
-/// current-thread runtime, so it sees what they log.
-///
-/// tracing decides once per span or event statement, process-wide, whether anyone listens to
-/// it; with one subscriber alive, it asks the thread that first reaches the statement, and a
-/// test beside this one that runs the same layers with no subscriber would silence them for
-/// the capture too. A second subscriber that listens to everything, and is no thread's
-/// default, is kept alive: the decision is then taken over every subscriber alive.
-fn capture() -> (Captured, tracing::subscriber::DefaultGuard) {
-    static LISTENS_TO_ALL: std::sync::OnceLock<tracing::Dispatch> = std::sync::OnceLock::new();
-    LISTENS_TO_ALL.get_or_init(|| {
-        tracing::Dispatch::new(
-            tracing_subscriber::fmt()
-                .with_max_level(tracing::Level::TRACE)
-                .with_writer(std::io::sink)
-                .finish(),
-        )
-    });
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_max_level(tracing::Level::DEBUG)
-        .with_writer(move || writer.clone())
-        .finish();
-    (captured, tracing::subscriber::set_default(subscriber))
+/// What the layers log at `DEBUG` and above, on this thread: the test kit runs the function on
+/// tasks of the test's current-thread runtime.
+fn capture() -> (Logs, tracing::subscriber::DefaultGuard) {
+    Logs::capture_at(tracing::Level::DEBUG)
 }
 
 fn client<S>(init_type: &str, service: S) -> TestClient
@@ -126,7 +79,7 @@ async fn our_layer_puts_the_handler_and_the_body_in_the_invocation_span() {
     for id in ["req-1", "req-2"] {
         assert_eq!(get(&client, id).await.text(), "01");
     }
-    let first = captured.of("req-1");
+    let first = of(&captured, "req-1");
     assert_eq!(first.len(), 3, "{:#?}", captured.lines());
     assert!(first.iter().any(|l| l.contains("in the handler")));
     assert_eq!(
@@ -141,7 +94,7 @@ async fn our_layer_puts_the_handler_and_the_body_in_the_invocation_span() {
         assert!(line.contains("method=GET"), "{line}");
         assert!(line.contains("path=\"/items\""), "{line}");
     }
-    let second = captured.of("req-2");
+    let second = of(&captured, "req-2");
     assert_eq!(second.len(), 3, "{:#?}", captured.lines());
     assert!(second.iter().all(|l| l.contains("cold_start=false")));
 }
@@ -155,7 +108,7 @@ async fn provisioned_concurrency_is_no_cold_start() {
         Trace::new(service_fn(chatty), make_span.clone()),
     );
     get(&client, "pc-1").await;
-    let lines = captured.of("pc-1");
+    let lines = of(&captured, "pc-1");
     assert_eq!(lines.len(), 3, "{:#?}", captured.lines());
     assert!(
         lines.iter().all(|l| l.contains("cold_start=false")),
@@ -177,7 +130,7 @@ async fn make_span_with_sets_the_level() {
         lines.iter().any(|l| l.contains("in the handler")),
         "{lines:#?}"
     );
-    assert!(captured.of("quiet-1").is_empty(), "{lines:#?}");
+    assert!(of(&captured, "quiet-1").is_empty(), "{lines:#?}");
 }
 
 #[tokio::test]
@@ -196,7 +149,7 @@ async fn tower_http_trace_layer_and_request_id_use_the_lambda_fields() {
         }));
     let res = get(&client("on-demand", service), "req-9").await;
     assert_eq!(res.header("x-request-id"), Some("req-9"));
-    let lines = captured.of("req-9");
+    let lines = of(&captured, "req-9");
     let handler = lines
         .iter()
         .find(|l| l.contains("in the handler"))
@@ -234,7 +187,7 @@ async fn a_writer_handler_runs_in_the_invocation_span() {
         }));
     let res = get(&client("on-demand", service), "w-1").await;
     assert_eq!(res.text(), "ab");
-    let lines = captured.of("w-1");
+    let lines = of(&captured, "w-1");
     assert!(
         lines.iter().any(|l| l.contains("between writes")),
         "{:#?}",

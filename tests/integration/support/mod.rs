@@ -6,6 +6,6 @@ pub use mock::*;
 
 pub mod client;
 pub mod local;
-pub mod logs;
+pub use lambda_stream_test_support::logs;
 pub mod process;
 pub mod raw;

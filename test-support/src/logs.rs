@@ -1,5 +1,5 @@
-//! Captures what the runtime logs on this thread: on a current-thread runtime (`#[tokio::test]`
-//! without a flavor) the runtime's tasks log here too.
+//! Captures what is logged on this thread: on a current-thread runtime (`#[tokio::test]`
+//! without a flavor) the tasks of the runtime, the test kit and the local server log here too.
 //!
 //! tracing decides once per log statement, process-wide, whether anyone listens to it. With one
 //! subscriber alive, it asks the thread that first reaches the statement: a test beside this
@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 const TRIPWIRE: &str = "kill the worker";
 
 /// The captured log lines.
-#[derive(Clone, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Logs {
     text: Arc<Mutex<Vec<u8>>>,
     /// With [`Logs::tripwire`]: the ids it has tripped on.
@@ -45,9 +45,14 @@ impl std::io::Write for Logs {
 }
 
 impl Logs {
-    /// Starts capturing; the capture ends when the guard is dropped.
+    /// Starts capturing at `INFO` and above; the capture ends when the guard is dropped.
     pub fn capture() -> (Logs, tracing::subscriber::DefaultGuard) {
-        Logs::install(Logs::default())
+        Logs::install(Logs::default(), tracing::Level::INFO)
+    }
+
+    /// Starts capturing at `level` and above.
+    pub fn capture_at(level: tracing::Level) -> (Logs, tracing::subscriber::DefaultGuard) {
+        Logs::install(Logs::default(), level)
     }
 
     /// Captures, and panics in the writer (once for each id) on a line that says
@@ -57,13 +62,14 @@ impl Logs {
     /// Once per id, because the formatter keeps the line it could not write and writes it
     /// again with the next one.
     pub fn tripwire() -> (Logs, tracing::subscriber::DefaultGuard) {
-        Logs::install(Logs {
+        let logs = Logs {
             tripped: Some(Arc::default()),
             ..Logs::default()
-        })
+        };
+        Logs::install(logs, tracing::Level::INFO)
     }
 
-    fn install(logs: Logs) -> (Logs, tracing::subscriber::DefaultGuard) {
+    fn install(logs: Logs, level: tracing::Level) -> (Logs, tracing::subscriber::DefaultGuard) {
         static LISTENS_TO_ALL: OnceLock<tracing::Dispatch> = OnceLock::new();
         LISTENS_TO_ALL.get_or_init(|| {
             tracing::Dispatch::new(
@@ -76,6 +82,7 @@ impl Logs {
         let writer = logs.clone();
         let subscriber = tracing_subscriber::fmt()
             .with_ansi(false)
+            .with_max_level(level)
             .with_writer(move || writer.clone())
             .finish();
         (logs, tracing::subscriber::set_default(subscriber))
@@ -84,6 +91,11 @@ impl Logs {
     /// Everything logged so far.
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.text.lock().unwrap()).into_owned()
+    }
+
+    /// Everything logged so far, line by line.
+    pub fn lines(&self) -> Vec<String> {
+        self.text().lines().map(str::to_owned).collect()
     }
 
     /// Lines that contain every one of `needles`.
