@@ -70,10 +70,10 @@ pub(crate) struct Local {
         help_heading = "Function"
     )]
     pub(crate) memory_mb: Option<u32>,
-    /// _HANDLER [default: bootstrap]
+    /// _HANDLER [default: the last argument if it is module.function, else bootstrap]
     #[arg(long, value_name = "NAME", help_heading = "Function")]
     pub(crate) handler: Option<String>,
-    /// LAMBDA_TASK_ROOT and working directory [default: .]
+    /// LAMBDA_TASK_ROOT and working directory: where the handler's code is [default: .]
     #[arg(long, value_name = "DIR", help_heading = "Function")]
     pub(crate) task_root: Option<PathBuf>,
     /// One process serves N invocations at once (Managed Instances)
@@ -87,6 +87,14 @@ pub(crate) struct Local {
         help_heading = "Function"
     )]
     pub(crate) envs: Vec<(OsString, OsString)>,
+    /// Start each program in DIR as an external extension, as Lambda does those of
+    /// /opt/extensions (repeatable)
+    #[arg(long, value_name = "DIR", help_heading = "Function")]
+    pub(crate) extensions: Vec<PathBuf>,
+    /// A layer, unpacked in DIR, as /opt: its extensions/ start, its bin/ is on PATH, and
+    /// /opt/... in COMMAND and AWS_LAMBDA_EXEC_WRAPPER is DIR/... (repeatable)
+    #[arg(long, value_name = "DIR", help_heading = "Function")]
+    pub(crate) layer: Vec<PathBuf>,
 
     /// More of the host's own log (-vv: all of it)
     #[arg(short, long, action = ArgAction::Count)]
@@ -873,8 +881,8 @@ mod tests {
                 assert!(help.contains(&format!("[env: {var}=")), "{var}");
             }
         }
-        // 23 server settings, 8 of the function, -v, -q, -h, -V.
-        assert_eq!(flags, 35);
+        // 23 server settings, 10 of the function, -v, -q, -h, -V.
+        assert_eq!(flags, 37);
     }
 
     /// A default the help shows is the one the library applies.

@@ -9,9 +9,8 @@
 #![forbid(unsafe_code)]
 
 mod args;
+mod command;
 
-use std::ffi::OsString;
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[cfg(unix)]
@@ -64,7 +63,8 @@ fn run(local: args::Local, options: lambda_stream_local::Options) -> Result<(), 
     const RESPONSE_MODE_VAR: &str = "LAMBDA_STREAM_RESPONSE_MODE";
 
     init_log(local.verbosity());
-    let program = find(&local.program)?;
+    let layers = command::Layers::new(&local.layer)?;
+    let program = command::find(&layers.opt(&local.program))?;
 
     let mut config = FunctionConfig::default();
     config.name = local
@@ -81,6 +81,7 @@ fn run(local: args::Local, options: lambda_stream_local::Options) -> Result<(), 
     {
         config.region = region;
     }
+    let handler = (local.handler.clone()).or_else(|| command::handler_in(&local.args));
     // The response mode (`--response-mode`, else `LAMBDA_STREAM_RESPONSE_MODE`): the function
     // URL's invoke mode, and the function's variable (a lambda-stream function answers in it).
     let mut function = Function::new(program.as_os_str())
@@ -92,7 +93,7 @@ fn run(local: args::Local, options: lambda_stream_local::Options) -> Result<(), 
     if let Some(mb) = local.memory_mb {
         config.memory_size_mb = mb;
     }
-    if let Some(handler) = local.handler {
+    if let Some(handler) = handler {
         function = function.handler(handler);
     }
     if let Some(dir) = local.task_root {
@@ -101,7 +102,19 @@ fn run(local: args::Local, options: lambda_stream_local::Options) -> Result<(), 
     if let Some(n) = local.max_concurrency {
         function = function.max_concurrency(n);
     }
+    // As the function sets it, else the host's, which it inherits.
+    let wrapper = "AWS_LAMBDA_EXEC_WRAPPER";
+    let wrapper = (local.envs.iter().rev())
+        .find(|(k, _)| k == wrapper)
+        .map(|(_, v)| v.clone())
+        .or_else(|| std::env::var_os(wrapper));
     for (k, v) in local.envs {
+        function = function.env(k, v);
+    }
+    for extension in layers.extensions(&local.extensions)? {
+        function = function.extension(extension);
+    }
+    for (k, v) in layers.envs(wrapper)? {
         function = function.env(k, v);
     }
     let name = config.name.clone();
@@ -120,41 +133,6 @@ fn run(local: args::Local, options: lambda_stream_local::Options) -> Result<(), 
             server.host(function).await
         })
         .map_err(|e| format!("{e:?}"))
-}
-
-/// The command as it will be run, checked first so that a typo is an error now, not a
-/// failed invocation later: a path, or a name looked up in `PATH`.
-fn find(program: &OsString) -> Result<PathBuf, String> {
-    let path = Path::new(program);
-    let runnable = |p: &Path| p.is_file();
-    if path.components().count() > 1 || path.is_absolute() {
-        if runnable(path) {
-            return Ok(path.to_path_buf());
-        }
-        return Err(format!(
-            "cannot find {}: no such file (build it first, e.g. `cargo build --release`)",
-            path.display()
-        ));
-    }
-    let found = std::env::var_os("PATH")
-        .map(|paths| {
-            std::env::split_paths(&paths)
-                .map(|dir| dir.join(path))
-                .any(|p| runnable(&p))
-        })
-        .unwrap_or(false);
-    if found {
-        // Run by name, so that the process sees its name as the user typed it.
-        Ok(path.to_path_buf())
-    } else if runnable(path) {
-        Err(format!(
-            "{} is not in PATH: to run the file in this directory, say ./{}",
-            path.display(),
-            path.display()
-        ))
-    } else {
-        Err(format!("cannot find {} in PATH", path.display()))
-    }
 }
 
 fn env_text(name: &str) -> Option<String> {

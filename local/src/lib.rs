@@ -199,21 +199,38 @@
 //! | `AWS_LAMBDA_FUNCTION_NAME`, `AWS_LAMBDA_FUNCTION_VERSION`, `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` | the [`FunctionConfig`]'s name, version and memory |
 //! | `AWS_REGION`, `AWS_DEFAULT_REGION` | the [`FunctionConfig`]'s region |
 //! | `AWS_LAMBDA_LOG_GROUP_NAME`, `AWS_LAMBDA_LOG_STREAM_NAME` | `/aws/lambda/{name}`; `2026/12/02/[$LATEST]` and 32 hex digits, as Lambda names them |
-//! | `LAMBDA_TASK_ROOT` | `Function::task_root`, also the working directory (default: the host's) |
-//! | `_HANDLER` | `Function::handler` (default `bootstrap`) |
+//! | `LAMBDA_TASK_ROOT` | `Function::task_root`, also the working directory (default: the host's working directory, not the command's: a runtime client's command lives apart from the code it loads) |
+//! | `_HANDLER` | `Function::handler` (default `bootstrap`; the CLI's default is the command's last argument when it reads as `module.function`, as a runtime interface client is given its handler) |
 //! | `TZ` | `:UTC` |
 //! | `AWS_LAMBDA_INITIALIZATION_TYPE` | `on-demand`; `lambda-managed-instances` with `Function::max_concurrency` |
 //! | `AWS_LAMBDA_MAX_CONCURRENCY` | with `Function::max_concurrency` only, its count (the host's own is never passed on) |
 //!
-//! and the host's own variables, with `Function::env`'s over all. The life:
-
+//! and the host's own variables, with `Function::env`'s over all. When that environment sets
+//! `AWS_LAMBDA_EXEC_WRAPPER`, the runtime's command is run as the wrapper's arguments, as
+//! Lambda runs it. The life:
 //!
-//! - it starts when an invocation needs it and is initialised once it asks for the next
-//!   invocation; an init error it reports (`/init/error`) is the answer of the invocations
-//!   waiting for it, and is logged with an `INIT_REPORT` line; one that does not initialise
-//!   within the function timeout is killed (`Sandbox.Timeout`);
-//! - around each invocation the host writes the `START`, `END` and `REPORT` lines Lambda writes
-//!   (`Max Memory Used` is the process's peak resident size, on Linux);
+//! - an environment is its processes: the runtime's process and every process it starts (a
+//!   `bootstrap` script that does not `exec`, a web app a wrapper starts in the background)
+//!   are one process group, and each external extension (`Function::extension`) is a group
+//!   of its own. Every signal goes to a whole group, and when the environment ends
+//!   (a timeout, a crash, an init failure, the host's stop or exit) every process of its
+//!   groups is killed: nothing of it outlives it;
+//! - it starts when an invocation needs it: the external extensions first, then the runtime
+//!   once each registered. It is initialised once the runtime and every extension have asked
+//!   for what is next (`/next`, `event/next`); until then the runtime is given nothing. Init
+//!   has Lambda's limit, 10 s: an environment of which nothing called `/next` by then ends,
+//!   and the invocations waiting for it are told what to check (`Sandbox.Timeout`: is the
+//!   command a Lambda runtime? it is given `AWS_LAMBDA_RUNTIME_API=...`). Lambda would try
+//!   the init once more within the first invocation; the host reports it instead. An init
+//!   error (`/init/error`) is the answer of the invocations waiting for it, and is logged with
+//!   an `INIT_REPORT` line; when its type says the handler or its module is wrong
+//!   (`Runtime.MalformedHandlerName`, `Runtime.ImportModuleError`, `Cannot find module`),
+//!   the log names the setting that fixes it;
+//! - around each invocation the host writes the `START`, `END` and `REPORT` lines Lambda writes.
+//!   `Max Memory Used` is the environment's: the resident memory of all its processes, summed,
+//!   sampled every 100 ms while an invocation runs and at its end (Linux; a cgroup would count
+//!   it exactly, but creating one needs a delegated cgroup v2 hierarchy that most machines and
+//!   containers do not give);
 //! - concurrent invocations each get an environment, up to [`Options::concurrency`], and a
 //!   warm one is reused; with `Function::max_concurrency` there is one process, told
 //!   `AWS_LAMBDA_MAX_CONCURRENCY`, that is given up to that many at once, as on Lambda Managed
@@ -225,16 +242,28 @@
 //!   queued to the dead one and never handed to it go to another;
 //! - in one-at-a-time mode, an invocation past its deadline ends its environment, as Lambda
 //!   ends a timed-out one (the next starts fresh);
-//! - on stop (Ctrl-C, `SIGTERM`, or `SIGHUP` when the terminal closes), the doors close,
-//!   then each process gets `SIGTERM` and 500 ms to exit if an extension registered (the Extensions API is served, so a runtime's
-//!   graceful-shutdown extension registers as it does on Lambda), otherwise `SIGKILL`, as
-//!   Lambda does. Each process runs in its own process group, so a Ctrl-C in the terminal
-//!   reaches the host, not the function.
+//! - an invocation ends when its runtime is done with it, whatever its caller does: a caller
+//!   that stopped reading gets the failure when it reads again (or its connection is cut),
+//!   and the invocation's concurrency slot is free at once;
+//! - the Extensions API is Lambda's: `register` with the events asked for, `event/next`
+//!   answered with `INVOKE` (`requestId`, `deadlineMs`, `invokedFunctionArn`, `tracing`) for
+//!   each invocation handed to the runtime and `SHUTDOWN` (`shutdownReason`: `spindown`,
+//!   `timeout` or `failure`; `deadlineMs`) when the environment ends, `init/error` and
+//!   `exit/error`. An external extension that exits before the end is `Extension.Crash`;
+//! - the end, as Lambda's: on stop (Ctrl-C, `SIGTERM`, or `SIGHUP` when the terminal closes)
+//!   the doors close; then, if an extension registered, the runtime's group gets `SIGTERM`
+//!   and 300 ms to exit (500 ms with an internal extension: a runtime's graceful shutdown
+//!   registers one); then the external extensions that asked for it get `SHUTDOWN`, and have
+//!   until 2,000 ms after the start of the shutdown to exit; then `SIGKILL` to every group.
+//!   Without an extension, `SIGKILL` at once. The processes' groups are not the terminal's,
+//!   so a Ctrl-C reaches the host, which stops them.
 //!
-//! Only the runtime's process may call its Runtime API: each listens on an ephemeral loopback
-//! port and refuses requests from browsers, as every Runtime API here does. The Extensions API
-//! registers extensions and never sends them events: `INVOKE` and `SHUTDOWN` events, the
-//! Telemetry API and the Logs API are not served.
+//! Only the function's processes may call its Runtime API: each listens on an ephemeral
+//! loopback port and refuses requests from browsers, as every Runtime API here does. Not
+//! emulated: the Telemetry API and the Logs API, Lambda's memory limit (nothing is killed for
+//! using more than its memory size), the freeze between invocations (a process runs on while
+//! it is idle), SnapStart, and the sandbox itself (the processes run as the host's user, with
+//! its file system and network).
 //!
 //! # The emulated Runtime API alone
 //!

@@ -109,7 +109,10 @@ pub(super) async fn front_door(
             if !replies.streamed().await {
                 return Ok(buffered(Front::Rest, None, replies, &id, rec, permit).await);
             }
-            let flow = Flow::rest_api(state, permit, rec);
+            // The slot is the environment's: free once the runtime is done, even if the
+            // caller stopped reading.
+            replies.hold(permit);
+            let flow = Flow::rest_api(state, rec);
             // API Gateway ends a failed stream by cutting it: no error trailers.
             return Ok(stream_back(replies, &id, false, flow, rest_failure).await);
         }

@@ -38,8 +38,9 @@ pub(super) async fn invoke_with_response_stream(
     let (mut tx, body) = Channel::<Bytes, BoxError>::new(1);
     let task_id = id.clone();
     rec.head(StatusCode::OK, &HeaderMap::new());
+    // The slot is the environment's: free once the runtime is done.
+    replies.hold(permit);
     tokio::spawn(async move {
-        let _permit = permit;
         let id = task_id;
         let failure = loop {
             match replies.chunk().await {

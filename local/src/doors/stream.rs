@@ -11,7 +11,6 @@ use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::channel::{Channel, Sender};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use tokio::sync::OwnedSemaphorePermit;
 
 use super::buffered::buffered_function_url;
 use super::respond::{
@@ -80,7 +79,10 @@ pub(super) async fn function_url(
     if state.buffered || !replies.streamed().await {
         return Ok(buffered_function_url(replies, &id, rec).await);
     }
-    let flow = Flow::new(state, permit, rec);
+    // The slot is the environment's: free once the runtime is done, even if the caller
+    // stopped reading.
+    replies.hold(permit);
+    let flow = Flow::new(state, rec);
     Ok(stream_back(replies, &id, trailers, flow, |_| {
         text(StatusCode::BAD_GATEWAY, "Internal Server Error")
     })
@@ -106,7 +108,8 @@ pub(super) async fn invoke_raw(
         ..
     } = admitted.await?;
     tracing::info!(request_id = %id, "raw invocation");
-    let flow = Flow::new(state, permit, rec);
+    replies.hold(permit);
+    let flow = Flow::new(state, rec);
     Ok(stream_back(replies, &id, trailers, flow, |failure| {
         let mut res = json(StatusCode::BAD_GATEWAY, failure.to_json().into());
         res.headers_mut().insert(
@@ -118,10 +121,9 @@ pub(super) async fn invoke_raw(
     .await)
 }
 
-/// What goes with a streamed response to its end: its concurrency slot, its recording, and
-/// Lambda's limits on its size and pace.
+/// What goes with a streamed response to its end: its recording, and Lambda's limits on its
+/// size and pace.
 pub(super) struct Flow {
-    _permit: OwnedSemaphorePermit,
     rec: Recording,
     pace: bool,
     /// How much is sent at full speed before pacing.
@@ -135,9 +137,8 @@ pub(super) struct Flow {
 }
 
 impl Flow {
-    fn new(state: &State, permit: OwnedSemaphorePermit, rec: Recording) -> Self {
+    fn new(state: &State, rec: Recording) -> Self {
         Flow {
-            _permit: permit,
             rec,
             pace: state.options.bandwidth == Bandwidth::Lambda,
             burst: BURST,
@@ -150,12 +151,12 @@ impl Flow {
 
     /// A REST API's stream: its first 10 MB at full speed, then 2 MB/s (when pacing), 5
     /// minutes at most without data, 15 minutes in all.
-    pub(super) fn rest_api(state: &State, permit: OwnedSemaphorePermit, rec: Recording) -> Self {
+    pub(super) fn rest_api(state: &State, rec: Recording) -> Self {
         Flow {
             burst: REST_BURST,
             idle: Some(REST_IDLE),
             ends_at: Some(tokio::time::Instant::now() + REST_MAX),
-            ..Flow::new(state, permit, rec)
+            ..Flow::new(state, rec)
         }
     }
 

@@ -20,6 +20,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -127,6 +128,51 @@ pub struct Invocation {
     /// `Lambda-Runtime-Client-Context`: the caller's client context, JSON.
     pub(crate) client_context: Option<String>,
     pub(crate) replies: mpsc::Sender<Progress>,
+    /// What the caller's end and the Runtime API share about the invocation's end.
+    pub(crate) ending: Arc<Ending>,
+}
+
+/// The end of an invocation, as its caller's end and the Runtime API share it: the last
+/// reply when the caller's channel had no room for it (a caller that stopped reading gets it
+/// once it reads again), and what the caller holds until the invocation is over on the
+/// runtime's side ([`Replies::hold`]).
+#[derive(Default)]
+pub(crate) struct Ending {
+    last: Mutex<Option<Reply>>,
+    held: Mutex<Option<Box<dyn std::any::Any + Send>>>,
+}
+
+impl fmt::Debug for Ending {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ending")
+            .field("last", &lock(&self.last).is_some())
+            .field("held", &lock(&self.held).is_some())
+            .finish()
+    }
+}
+
+impl Ending {
+    /// The invocation is over on the runtime's side: `last` goes to the caller, now if its
+    /// channel has room, else once it has read what is ahead of it; what it held is let go.
+    /// Never waits on the caller.
+    pub(crate) fn settle(&self, tx: &mpsc::Sender<Progress>, last: Reply) {
+        if let Err(mpsc::error::TrySendError::Full(Progress::Reply(last))) =
+            tx.try_send(last.into())
+        {
+            *lock(&self.last) = Some(last);
+        }
+        self.release();
+    }
+
+    fn release(&self) {
+        let held = lock(&self.held).take();
+        drop(held);
+    }
+}
+
+/// A lock that a panic elsewhere cannot poison: what it guards is a single value.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl fmt::Debug for Invocation {
@@ -149,14 +195,17 @@ impl Invocation {
     ) -> (Invocation, Replies) {
         // Small: the runtime's stream waits for a slow caller, as over TCP on Lambda.
         let (tx, rx) = mpsc::channel(4);
+        let ending = Arc::new(Ending::default());
         let invocation = Invocation {
             request_id,
             payload,
             client_context,
             replies: tx,
+            ending: ending.clone(),
         };
         let replies = Replies {
             rx,
+            ending,
             timeout: Duration::ZERO,
             deadline: None,
             ahead: None,
@@ -230,6 +279,7 @@ pub(crate) fn truncated() -> ErrorReport {
 #[derive(Debug)]
 pub struct Replies {
     rx: mpsc::Receiver<Progress>,
+    ending: Arc<Ending>,
     timeout: Duration,
     deadline: Option<tokio::time::Instant>,
     /// A reply read ahead by [`Replies::streamed`], for `next` to return first.
@@ -238,7 +288,20 @@ pub struct Replies {
     raw_status: Option<http::StatusCode>,
 }
 
+impl Drop for Replies {
+    fn drop(&mut self) {
+        self.ending.release();
+    }
+}
+
 impl Replies {
+    /// Holds `slot` (a concurrency slot, say) until the invocation is over on the runtime's
+    /// side, or these replies are dropped, whichever comes first: a caller that stopped
+    /// reading does not hold it once the runtime is done.
+    pub(crate) fn hold(&self, slot: impl Send + 'static) {
+        *lock(&self.ending.held) = Some(Box::new(slot));
+    }
+
     /// Whether the runtime took the invocation (`Started` was seen).
     pub fn is_started(&self) -> bool {
         self.deadline.is_some()
@@ -299,8 +362,12 @@ impl Replies {
                 }
                 Some(Progress::Reply(reply)) => return reply,
                 Some(Progress::RawStatus(status)) => self.raw_status = Some(status),
-                // The runtime api dropped the invocation without an end.
-                None => return Reply::Failed(truncated()),
+                // Its end, kept for when the caller read what was ahead of it; or the
+                // runtime api dropped the invocation without one.
+                None => {
+                    let last = lock(&self.ending.last).take();
+                    return last.unwrap_or_else(|| Reply::Failed(truncated()));
+                }
             }
         }
     }
@@ -368,6 +435,38 @@ pub fn new_request_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_stalled_caller_gets_the_end_after_what_was_ahead_and_its_slot_goes_at_once() {
+        let (invocation, mut replies) = Invocation::new("r-1".into(), Bytes::new(), None);
+        let slot = std::sync::Arc::new(());
+        replies.hold(slot.clone());
+        // The caller stopped reading: its channel is full.
+        for n in 0..4u8 {
+            let data = Reply::Data(Bytes::from(vec![n]));
+            invocation.replies.try_send(data.into()).unwrap();
+        }
+        let failure = ErrorReport::new(types::EXIT_ERROR, "gone");
+        invocation
+            .ending
+            .settle(&invocation.replies, Reply::Failed(failure));
+        assert_eq!(
+            std::sync::Arc::strong_count(&slot),
+            1,
+            "the slot is still held"
+        );
+        drop(invocation);
+        for n in 0..4u8 {
+            match replies.next().await {
+                Reply::Data(data) => assert_eq!(data[..], [n]),
+                other => panic!("{other:?}"),
+            }
+        }
+        match replies.next().await {
+            Reply::Failed(f) => assert_eq!(f.error_type(), types::EXIT_ERROR),
+            other => panic!("{other:?}"),
+        }
+    }
 
     #[test]
     fn request_ids_are_uuid_shaped_and_distinct() {

@@ -1,41 +1,59 @@
-//! One execution environment: a process of the function, its own Runtime API, and the
+//! One execution environment: the function's processes, its own Runtime API, and the
 //! lifecycle Lambda gives them.
 //!
-//! - The process starts with the environment Lambda gives a function, in a process group of
-//!   its own (so that a Ctrl-C in the terminal reaches the host, not the function).
-//! - It is initialised once it asks for an invocation; an init error it reports ends it, and
-//!   the invocations waiting for it fail with that error.
-//! - When it exits or crashes, what it held fails as on Lambda (`Runtime.ExitError`), and the
-//!   environment is gone: the next invocation starts a new one, which initialises again.
+//! - The external extensions start first, then the runtime, each with the environment Lambda
+//!   gives a function, in process groups of their own (see `process`).
+//! - It is initialised once the runtime and every extension have asked for what is next;
+//!   until then the runtime is given no invocation. Nothing asking within [`INIT_LIMIT`] ends
+//!   it, and its callers are told what to check. An init error it reports ends it, and the
+//!   invocations waiting for it fail with that error.
+//! - Each invocation handed to the runtime is an `INVOKE` event for the extensions that
+//!   asked for it.
+//! - When the runtime (or an external extension) exits or crashes, what it held fails as on
+//!   Lambda (`Runtime.ExitError`), and the environment is gone: the next invocation starts a
+//!   new one, which initialises again.
 //! - An invocation past its deadline ends the environment, as Lambda ends a timed-out one.
-//! - On stop: `SIGTERM` and 500 ms to exit when an extension registered, else `SIGKILL`.
+//! - Its end, as Lambda's ([`shut_down`]): on stop, `SIGTERM` to the runtime when an extension
+//!   registered, and 300 ms for it to exit (500 ms with an internal extension); then
+//!   `SHUTDOWN` to the external extensions that asked for it, which have until 2,000 ms after
+//!   the start of the shutdown; then `SIGKILL` to every process left, of every group.
 //! - Its stdout and stderr are the host's; around each invocation the host writes the
 //!   `START`, `END` and `REPORT` lines Lambda writes.
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
-use std::os::unix::process::ExitStatusExt as _;
-use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use nix::sys::signal::Signal;
 use tokio::net::TcpListener;
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use lambda_stream_protocol::error_types as types;
 use lambda_stream_protocol::STOP_AFTER_DEADLINE;
 
+use super::extension::{start_extensions, External, Init};
 use super::function::HostedFunction;
+use super::group::Group;
 use super::log::{init_report, log_line, task_timed_out, timestamp, Log};
-use crate::civil;
+use super::process::{self, exit_message, init_hint, log_exit};
 use crate::emulator::runtime_api::{self, Event, Exit, HostLink, RuntimeApi};
 use crate::emulator::{Invocation, Reply};
 use crate::error::ErrorReport;
 
-/// How long a process with an extension has to exit after `SIGTERM`.
-const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
+/// Lambda's limit on the init phase. Lambda would try the init once more, within the first
+/// invocation's timeout; the host does not: a process that never asks for an invocation is
+/// far more often not a runtime at all than a slow one, and its caller is told so now.
+pub(super) const INIT_LIMIT: Duration = Duration::from_secs(10);
+/// Lambda's limit on the shutdown phase, with an external extension.
+const SHUTDOWN_LIMIT: Duration = Duration::from_millis(2000);
+/// How long the runtime has to exit after `SIGTERM`: 300 ms, 500 ms with an internal extension.
+const RUNTIME_GRACE: Duration = Duration::from_millis(300);
+const RUNTIME_GRACE_INTERNAL: Duration = Duration::from_millis(500);
+/// How often the memory of the environment's processes is sampled while it runs an invocation.
+const MEMORY_SAMPLES: Duration = Duration::from_millis(100);
 
 /// An environment to run.
 pub(super) struct Environment {
@@ -55,21 +73,25 @@ pub(super) struct Gone {
     pub(super) requeue: Vec<Invocation>,
 }
 
-/// What ended the process, besides its own exit.
+/// What ended the environment.
 enum Ending {
-    /// It exited on its own (or crashed).
+    /// The runtime exited on its own (or crashed).
     Exited,
+    /// The external extension `name` exited before the environment's end.
+    ExtensionExited(String),
     /// Its invocation ran past the function timeout.
     TimedOut,
-    /// It reported an init error.
+    /// The runtime (or an extension) reported an init error.
     InitError(ErrorReport),
-    /// It did not initialise within the function timeout.
+    /// It was not initialised within [`INIT_LIMIT`].
     InitTimeout,
     /// The host is stopping.
     Stopped,
+    /// The runtime's command could not be started.
+    CannotRun(String),
 }
 
-/// Runs the environment until its process is gone.
+/// Runs the environment until its processes are gone.
 pub(super) async fn run(env: Environment) -> Gone {
     let Environment {
         id,
@@ -80,10 +102,12 @@ pub(super) async fn run(env: Environment) -> Gone {
     } = env;
     let (events_tx, mut events) = mpsc::unbounded_channel();
     let (exit_tx, exit_rx) = watch::channel(None);
+    let (ready_tx, ready) = watch::channel(false);
     let link = HostLink {
         events: events_tx,
         exited: exit_rx,
         handler: hosted.function.handler.clone(),
+        ready,
     };
     let api = RuntimeApi::new(invocations, hosted.timeout, &hosted.config, Some(link));
     let listener = match bind().await {
@@ -104,30 +128,35 @@ pub(super) async fn run(env: Environment) -> Gone {
     let server = tokio::spawn(runtime_api::serve(listener, api.clone()));
 
     let started = Instant::now();
-    let mut child = match command(&hosted, &address).spawn() {
-        Ok(child) => child,
-        Err(e) => {
-            server.abort();
-            let exit = Exit {
-                error_type: types::INVALID_ENTRYPOINT,
-                message: format!("cannot run {:?}: {e}", hosted.function.program),
-            };
-            tracing::error!("{}", exit.message);
-            return gone(&api, &exit, false, None).await;
-        }
-    };
-    let pid = child.id();
-    tracing::debug!(env = id, pid, "started the function's process");
+    let mut group = Group::default();
+    let mut externals = Vec::new();
+    let (exits_tx, mut exits) = mpsc::unbounded_channel();
+    if let Err(message) = start_extensions(&hosted, &address, &mut group, &mut externals, exits_tx)
+    {
+        server.abort();
+        group.kill().await;
+        let exit = Exit {
+            error_type: types::INVALID_ENTRYPOINT,
+            message,
+        };
+        tracing::error!("{}", exit.message);
+        return gone(&api, &exit, false, None).await;
+    }
+    // The runtime starts once every external extension registered, as on Lambda.
+    let mut child: Option<Child> = None;
+    let mut pid = None;
 
     let mut log = Log {
         hosted: &hosted,
-        pid,
+        group,
         init: None,
         init_reported: false,
         held: HashMap::new(),
     };
-    let mut extension = false;
+    let mut init = Init::default();
     let one_at_a_time = hosted.function.max_concurrency.is_none();
+    let mut memory = tokio::time::interval(MEMORY_SAMPLES);
+    memory.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let ending = loop {
         // In classic mode the one invocation held times out, STOP_AFTER_DEADLINE after its
         // caller has had its timeout; with many at once, the caller gets its timeout and
@@ -138,61 +167,112 @@ pub(super) async fn run(env: Environment) -> Gone {
             .map(|since| *since + hosted.timeout + STOP_AFTER_DEADLINE)
             .min()
             .filter(|_| one_at_a_time);
-        let init_deadline = started + hosted.timeout;
+        let init_deadline = started + INIT_LIMIT;
+        if child.is_none() && externals.iter().all(|e| init.registered.contains(&e.name)) {
+            match process::runtime(&hosted, &address).spawn() {
+                Ok(started) => {
+                    pid = started.id();
+                    log.group.add(pid);
+                    tracing::debug!(env = id, pid, "started the function's process");
+                    child = Some(started);
+                }
+                Err(e) => {
+                    let program = &hosted.function.program;
+                    break Ending::CannotRun(format!("cannot run {program:?}: {e}"));
+                }
+            }
+        }
         tokio::select! {
-            status = child.wait() => {
+            status = wait(&mut child) => {
                 log_exit(status);
                 break Ending::Exited;
             }
+            Some(name) = exits.recv() => break Ending::ExtensionExited(name),
             Some(event) = events.recv() => match event {
-                Event::Polling => {
-                    log.init.get_or_insert_with(|| started.elapsed());
-                }
+                Event::Polling => init.runtime_polled = true,
                 Event::Handed { id: request_id } => log.start(request_id),
                 Event::Settled { id: request_id, failure } => {
                     log.end(&request_id, failure.as_ref(), None);
                     let _ = settled.send(id);
                 }
                 Event::InitError(failure) => {
-                    let _ = child.start_kill();
+                    if let Some(hint) = init_hint(&failure, &hosted) {
+                        tracing::error!("{hint}");
+                    }
                     break Ending::InitError(failure);
                 }
-                Event::Registered => extension = true,
+                Event::Registered { name } => {
+                    init.internal |= !externals.iter().any(|e| e.name == name);
+                    init.registered.insert(name);
+                }
+                Event::ExtensionPolling { name } => {
+                    init.polled.insert(name);
+                }
             },
-            () = sleep_until(deadline) => {
-                let _ = child.start_kill();
-                break Ending::TimedOut;
-            }
+            () = sleep_until(deadline) => break Ending::TimedOut,
             () = tokio::time::sleep_until(init_deadline), if log.init.is_none() => {
-                let _ = child.start_kill();
                 break Ending::InitTimeout;
+            }
+            _ = memory.tick(), if !log.held.is_empty() => {
+                log.group.sample_memory();
             }
             _ = stop.wait_for(|stop| *stop) => break Ending::Stopped,
         }
+        if log.init.is_none() && init.done(&externals) {
+            log.init = Some(started.elapsed());
+            let _ = ready_tx.send(true);
+        }
     };
+    // Nothing of the environment outlives it: the runtime stops, the extensions are told,
+    // and every process of its groups goes with it.
+    let reason = match &ending {
+        Ending::Stopped => "spindown",
+        Ending::TimedOut => "timeout",
+        _ => "failure",
+    };
+    shut_down(
+        child.as_mut(),
+        pid,
+        &api,
+        &log.group,
+        &externals,
+        &init,
+        reason,
+    )
+    .await;
 
     let timed_out = task_timed_out(hosted.timeout);
     let exit = match &ending {
-        Ending::Stopped => {
-            shut_down(&mut child, extension).await;
-            Exit {
-                error_type: types::EXIT_ERROR,
-                message: "the local server is shutting down".to_owned(),
-            }
-        }
+        Ending::Stopped => Exit {
+            error_type: types::EXIT_ERROR,
+            message: "the local server is shutting down".to_owned(),
+        },
         Ending::TimedOut => Exit {
             error_type: types::SANDBOX_TIMEOUT,
             message: timed_out.clone(),
         },
-        Ending::InitTimeout => Exit {
-            error_type: types::SANDBOX_TIMEOUT,
-            message: format!(
-                "the function's initialisation did not finish within the timeout of {:.2} seconds",
-                hosted.timeout.as_secs_f64()
-            ),
+        Ending::InitTimeout => {
+            let program = hosted.function.program.to_string_lossy();
+            let exit = Exit {
+                error_type: types::SANDBOX_TIMEOUT,
+                message: init.missing(&externals, &program, &address),
+            };
+            tracing::error!("{}", exit.message);
+            exit
+        }
+        Ending::ExtensionExited(name) => Exit {
+            error_type: "Extension.Crash",
+            message: format!("the extension {name} exited"),
         },
+        Ending::CannotRun(message) => {
+            tracing::error!("{message}");
+            Exit {
+                error_type: types::INVALID_ENTRYPOINT,
+                message: message.clone(),
+            }
+        }
         Ending::InitError(_) | Ending::Exited => {
-            let status = child.wait().await;
+            let status = wait(&mut child).await;
             Exit {
                 error_type: types::EXIT_ERROR,
                 message: exit_message(status.ok()),
@@ -208,8 +288,8 @@ pub(super) async fn run(env: Environment) -> Gone {
             ));
         }
     }
-    // A process that never initialised: its init failed, with the error it reported or the
-    // way it ended.
+    // An environment that never initialised: its init failed, with the error reported or
+    // the way it ended.
     let init_error_type = match &ending {
         Ending::InitError(failure) => Some(failure.error_type()),
         Ending::Stopped => None,
@@ -222,8 +302,8 @@ pub(super) async fn run(env: Environment) -> Gone {
         Ending::TimedOut => "timeout",
         _ => "error",
     };
-    // What the process held fails for it; each gets its END and REPORT.
-    api.fail_in_flight(&exit).await;
+    // What the runtime held fails for it; each gets its END and REPORT.
+    api.fail_in_flight(&exit);
     while let Ok(event) = events.try_recv() {
         if let Event::Settled {
             id: request_id,
@@ -241,6 +321,57 @@ pub(super) async fn run(env: Environment) -> Gone {
         _ => None,
     };
     gone(&api, &exit, initialised, init_failure).await
+}
+
+/// Ends the environment as Lambda does. On stop (`spindown`), when an extension registered,
+/// `SIGTERM` to the runtime's group and [`RUNTIME_GRACE`] (500 ms with an internal
+/// extension) for it to exit; otherwise, and after it, `SIGKILL` to the runtime's group.
+/// Then `SHUTDOWN` with `reason` to the external extensions that asked for it, which have
+/// until [`SHUTDOWN_LIMIT`] after the start; then `SIGKILL` to every process left.
+async fn shut_down(
+    child: Option<&mut Child>,
+    pid: Option<u32>,
+    api: &RuntimeApi,
+    group: &Group,
+    externals: &[External],
+    init: &Init,
+    reason: &str,
+) {
+    let start = SystemTime::now();
+    let begun = Instant::now();
+    if reason == "spindown" && !init.registered.is_empty() && Group::signal(pid, Signal::SIGTERM) {
+        let grace = if init.internal {
+            RUNTIME_GRACE_INTERNAL
+        } else {
+            RUNTIME_GRACE
+        };
+        if let Some(child) = child {
+            if let Ok(status) = tokio::time::timeout(grace, child.wait()).await {
+                log_exit(status);
+            }
+        }
+    }
+    Group::kill_one(pid).await;
+    let deadline = start + SHUTDOWN_LIMIT;
+    let deadline_ms = deadline
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let told = api.extensions.shutdown(reason, deadline_ms);
+    if !told.is_empty() {
+        tracing::debug!(?told, reason, "SHUTDOWN sent to the extensions");
+        let all_exited = async {
+            for e in externals {
+                let _ = e.exited.clone().wait_for(|x| *x).await;
+            }
+        };
+        if tokio::time::timeout_at(begun + SHUTDOWN_LIMIT, all_exited)
+            .await
+            .is_err()
+        {
+            tracing::warn!("extensions still running at the shutdown's deadline: killed");
+        }
+    }
+    group.kill().await;
 }
 
 /// The environment is gone: the invocations queued to it and never taken go back to the
@@ -261,7 +392,9 @@ async fn gone(
             let failure = init_failure
                 .clone()
                 .unwrap_or_else(|| exit.failure(&invocation.request_id));
-            let _ = invocation.replies.send(Reply::Error(failure).into()).await;
+            invocation
+                .ending
+                .settle(&invocation.replies, Reply::Error(failure));
         }
     }
     Gone { requeue }
@@ -271,110 +404,12 @@ async fn bind() -> std::io::Result<TcpListener> {
     TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await
 }
 
-/// The process, with the environment Lambda gives a function.
-fn command(hosted: &HostedFunction, runtime_api: &str) -> Command {
-    let f = &hosted.function;
-    let c = &hosted.config;
-    let name = &c.name;
-    let mut cmd = Command::new(&f.program);
-    cmd.args(&f.args);
-    let task_root = f
-        .task_root
-        .clone()
-        .or_else(|| std::env::current_dir().ok())
-        .unwrap_or_default();
-    cmd.current_dir(&task_root);
-    cmd.env("AWS_LAMBDA_RUNTIME_API", runtime_api)
-        .env("AWS_LAMBDA_FUNCTION_NAME", name)
-        .env("AWS_LAMBDA_FUNCTION_VERSION", &c.version)
-        .env(
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-            c.memory_size_mb.to_string(),
-        )
-        .env("AWS_REGION", &c.region)
-        .env("AWS_DEFAULT_REGION", &c.region)
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", c.log_group())
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", log_stream(hosted))
-        .env("LAMBDA_TASK_ROOT", &task_root)
-        .env("_HANDLER", &f.handler)
-        .env("TZ", ":UTC");
-    match f.max_concurrency {
-        Some(n) => {
-            cmd.env("AWS_LAMBDA_MAX_CONCURRENCY", n.to_string())
-                .env("AWS_LAMBDA_INITIALIZATION_TYPE", "lambda-managed-instances");
-        }
-        None => {
-            cmd.env_remove("AWS_LAMBDA_MAX_CONCURRENCY")
-                .env("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand");
-        }
+/// The runtime's exit, once it started.
+async fn wait(child: &mut Option<Child>) -> std::io::Result<std::process::ExitStatus> {
+    match child {
+        Some(child) => child.wait().await,
+        None => std::future::pending().await,
     }
-    cmd.envs(f.envs.iter().map(|(k, v)| (k, v)));
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::inherit())
-        .stderr(Stdio::inherit())
-        .process_group(0)
-        .kill_on_drop(true);
-    cmd
-}
-
-/// `2026/12/02/[$LATEST]` and 32 hex digits, as Lambda names a log stream.
-fn log_stream(hosted: &HostedFunction) -> String {
-    let days = (SystemTime::now().duration_since(UNIX_EPOCH))
-        .map(|d| (d.as_secs() / 86_400) as i64)
-        .unwrap_or(0);
-    let (y, m, d) = civil::civil_from_days(days);
-    let hex: String = crate::emulator::new_request_id()
-        .chars()
-        .filter(char::is_ascii_hexdigit)
-        .collect();
-    format!("{y:04}/{m:02}/{d:02}/[{}]{hex}", hosted.config.version)
-}
-
-/// Stops the process: `SIGTERM` and [`SHUTDOWN_GRACE`] when an extension registered (Lambda
-/// sends no `SIGTERM` otherwise), then `SIGKILL`.
-async fn shut_down(child: &mut Child, extension: bool) {
-    if extension {
-        if let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()) {
-            let pid = nix::unistd::Pid::from_raw(pid);
-            if nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).is_ok() {
-                if let Ok(status) = tokio::time::timeout(SHUTDOWN_GRACE, child.wait()).await {
-                    log_exit(status);
-                    return;
-                }
-            }
-        }
-    }
-    let _ = child.kill().await;
-}
-
-fn log_exit(status: std::io::Result<ExitStatus>) {
-    match status {
-        Ok(status) if status.success() => tracing::info!("the function's process exited"),
-        Ok(status) => tracing::warn!(%status, "the function's process exited"),
-        Err(e) => tracing::warn!(error = %e, "cannot wait for the function's process"),
-    }
-}
-
-/// `Runtime exited with error: exit status 1`, as Lambda says it.
-fn exit_message(status: Option<ExitStatus>) -> String {
-    let Some(status) = status else {
-        return "Runtime exited without providing a reason".to_owned();
-    };
-    if let Some(code) = status.code() {
-        if code == 0 {
-            return "Runtime exited without providing a reason".to_owned();
-        }
-        return format!("Runtime exited with error: exit status {code}");
-    }
-    let signal = match status.signal() {
-        Some(6) => "aborted".to_owned(),
-        Some(9) => "killed".to_owned(),
-        Some(11) => "segmentation fault".to_owned(),
-        Some(15) => "terminated".to_owned(),
-        Some(n) => n.to_string(),
-        None => "unknown".to_owned(),
-    };
-    format!("Runtime exited with error: signal: {signal}")
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

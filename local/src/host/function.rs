@@ -27,6 +27,7 @@ pub struct Function {
     pub(super) max_concurrency: Option<NonZeroUsize>,
     pub(super) handler: String,
     pub(super) task_root: Option<PathBuf>,
+    pub(super) extensions: Vec<PathBuf>,
 }
 
 impl fmt::Debug for Function {
@@ -40,6 +41,7 @@ impl fmt::Debug for Function {
             .field("max_concurrency", &self.max_concurrency)
             .field("handler", &self.handler)
             .field("task_root", &self.task_root)
+            .field("extensions", &self.extensions)
             .finish()
     }
 }
@@ -54,6 +56,7 @@ impl Function {
             max_concurrency: None,
             handler: "bootstrap".to_owned(),
             task_root: None,
+            extensions: Vec::new(),
         }
     }
 
@@ -89,11 +92,28 @@ impl Function {
         self
     }
 
+    /// Starts `program` as an external extension in each environment, before the runtime, as
+    /// Lambda starts each file of `/opt/extensions`: it registers with the Extensions API,
+    /// gets `INVOKE` and `SHUTDOWN` events, and has until the shutdown's deadline to exit.
+    pub fn extension(mut self, program: impl Into<PathBuf>) -> Self {
+        self.extensions.push(program.into());
+        self
+    }
+
     /// `LAMBDA_TASK_ROOT`, and the process's working directory (default: the host's working
     /// directory).
     pub fn task_root(mut self, dir: impl Into<PathBuf>) -> Self {
         self.task_root = Some(dir.into());
         self
+    }
+}
+
+impl Function {
+    /// `LAMBDA_TASK_ROOT`: the one set, else the host's working directory.
+    pub(super) fn task_root_dir(&self) -> PathBuf {
+        (self.task_root.clone())
+            .or_else(|| std::env::current_dir().ok())
+            .unwrap_or_default()
     }
 }
 

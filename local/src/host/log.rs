@@ -9,13 +9,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::time::Instant;
 
 use super::function::HostedFunction;
+use super::group::Group;
 use crate::civil;
 use crate::error::ErrorReport;
 
 /// The invocations the process holds, and the lines Lambda writes around each.
 pub(super) struct Log<'a> {
     pub(super) hosted: &'a HostedFunction,
-    pub(super) pid: Option<u32>,
+    /// The environment's processes, whose memory its `REPORT` lines give.
+    pub(super) group: Group,
     /// How long the process took to initialise, once it has.
     pub(super) init: Option<Duration>,
     /// Whether a `REPORT` carried the init duration already: the first one does.
@@ -55,7 +57,7 @@ impl Log<'_> {
             request_id,
             took,
             memory_size_mb: self.hosted.config.memory_size_mb,
-            max_memory_used_mb: self.pid.and_then(max_memory_mb).unwrap_or(0),
+            max_memory_used_mb: self.group.sample_memory(),
             init,
             status,
             error_type: failure.map(ErrorReport::error_type),
@@ -118,14 +120,6 @@ pub(super) fn init_report(took: Duration, error_type: &str) -> String {
 /// deadline, in the log after the timestamp and the request id, and to its caller.
 pub(super) fn task_timed_out(timeout: Duration) -> String {
     format!("Task timed out after {:.2} seconds", timeout.as_secs_f64())
-}
-
-/// The process's peak resident memory, in MB (Linux only).
-fn max_memory_mb(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb.div_ceil(1024))
 }
 
 fn ms(d: Duration) -> f64 {

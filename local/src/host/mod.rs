@@ -6,12 +6,20 @@
 //! - `pool`: which process takes an invocation, and when a new one starts;
 //! - `environment`: one execution environment, its process and its Runtime API, with the
 //!   lifecycle Lambda gives them;
-//! - `log`: the lines Lambda writes in the function's log around each invocation.
+//! - `extension`: an environment's external extensions, and who of it has initialised;
+//! - `group`: an environment's processes, its process group: signalled and killed as one,
+//!   and whose memory is the environment's;
+//! - `log`: the lines Lambda writes in the function's log around each invocation;
+//! - `process`: the processes of an environment (the runtime, behind its exec wrapper, and
+//!   the external extensions), started with the environment Lambda gives them.
 
 mod environment;
+mod extension;
 mod function;
+mod group;
 mod log;
 mod pool;
+mod process;
 
 pub use function::Function;
 

@@ -182,7 +182,7 @@ async fn tower_http_06_trace_layer_and_request_id_use_the_lambda_fields() {
         }));
     let res = get(&client("on-demand", service), "req-06").await;
     assert_eq!(res.header("x-request-id"), Some("req-06"));
-    let lines = captured.of("req-06");
+    let lines = of(&captured, "req-06");
     assert!(
         lines.iter().any(|l| l.contains("in the 0.6 handler")),
         "{lines:#?}"

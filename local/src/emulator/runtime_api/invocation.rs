@@ -19,6 +19,10 @@ use crate::error::ErrorReport;
 /// `GET /runtime/invocation/next`: the next invocation whose caller is still waiting.
 pub(super) async fn next(api: &RuntimeApi) -> Response<Full<Bytes>> {
     api.tell(|| Event::Polling);
+    if let Some(host) = &api.host {
+        let mut ready = host.ready.clone();
+        let _ = ready.wait_for(|ready| *ready).await;
+    }
     let invocation = {
         let mut queue = api.queue.lock().await;
         loop {
@@ -65,11 +69,19 @@ pub(super) async fn next(api: &RuntimeApi) -> Response<Full<Bytes>> {
         set(protocol::CLIENT_CONTEXT, cc);
     }
     tracing::debug!(request_id = %invocation.request_id, "invocation handed to the runtime");
+    api.extensions.invoke(&serde_json::json!({
+        "eventType": "INVOKE",
+        "deadlineMs": deadline_ms,
+        "requestId": invocation.request_id,
+        "invokedFunctionArn": api.function_arn,
+        "tracing": {"type": "X-Amzn-Trace-Id", "value": trace_id(&invocation.request_id)},
+    }));
     api.tell(|| Event::Handed {
         id: invocation.request_id.clone(),
     });
     let flight = Flight {
         tx: invocation.replies,
+        ending: invocation.ending,
         responding: false,
     };
     api.in_flight().insert(invocation.request_id, flight);
@@ -90,7 +102,7 @@ pub(super) async fn response(
     if mode.is_some_and(|mode| mode != "streaming") {
         let why = "lambda-runtime-function-response-mode must be streaming";
         let failure = ErrorReport::new(types::INVALID_RESPONSE_MODE, why);
-        api.settle(id, Reply::Error(failure)).await;
+        api.settle(id, Reply::Error(failure));
         return reply(StatusCode::BAD_REQUEST, "InvalidFunctionResponseMode", why);
     }
     let content_type = parts.headers.get(CONTENT_TYPE).cloned();
@@ -133,7 +145,7 @@ pub(super) async fn response(
             Some(Err(e)) => {
                 tracing::warn!(request_id = id, error = %e, "the runtime's response broke off");
                 let failure = api.broke_off(id).await;
-                api.settle(id, Reply::Failed(failure)).await;
+                api.settle(id, Reply::Failed(failure));
                 return reply(
                     StatusCode::BAD_REQUEST,
                     "TruncatedHTTPRequest",
@@ -147,7 +159,7 @@ pub(super) async fn response(
         Some(f) => Reply::Failed(f),
         None => Reply::End,
     };
-    api.settle(id, end).await;
+    api.settle(id, end);
     accepted()
 }
 
@@ -216,7 +228,7 @@ pub(super) async fn error(
         return unknown_request_id();
     }
     let failure = read_failure(req).await;
-    if !api.settle(id, Reply::Error(failure)).await {
+    if !api.settle(id, Reply::Error(failure)) {
         return unknown_request_id();
     }
     accepted()

@@ -23,7 +23,7 @@ use lambda_stream_protocol::ERROR_TYPE;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch, Mutex as AsyncMutex};
 
-use self::extension::extension;
+use self::extension::{extension, Extensions};
 use self::invocation::{error, init_error, next, response};
 use super::{Invocation, Progress, Reply};
 use crate::allowed_hosts::AllowedHosts;
@@ -48,11 +48,14 @@ pub(crate) struct RuntimeApi {
     function_version: String,
     /// Set when the runtime is another process, watched by a host.
     host: Option<HostLink>,
+    /// The extensions registered, and the events waiting for them.
+    pub(crate) extensions: Extensions,
 }
 
 /// An invocation handed out and not yet settled.
 struct Flight {
     tx: mpsc::Sender<Progress>,
+    ending: Arc<super::Ending>,
     /// Its `/response` has started.
     responding: bool,
 }
@@ -74,7 +77,9 @@ pub(crate) enum Event {
     /// The runtime reported that its initialisation failed.
     InitError(ErrorReport),
     /// An extension registered.
-    Registered,
+    Registered { name: String },
+    /// The extension `name` asked for its next event: it is initialised.
+    ExtensionPolling { name: String },
 }
 
 /// The link between the Runtime API of a runtime that runs as a process of its own and the
@@ -86,6 +91,9 @@ pub(crate) struct HostLink {
     pub(crate) exited: watch::Receiver<Option<Exit>>,
     /// The process's `_HANDLER`, which `register` tells extensions.
     pub(crate) handler: String,
+    /// Whether the environment is initialised (the runtime and every extension asked for
+    /// what is next): until then `/next` hands out nothing, as on Lambda.
+    pub(crate) ready: watch::Receiver<bool>,
 }
 
 /// Why a runtime process is gone, as Lambda says it to the invocations it held.
@@ -121,6 +129,7 @@ impl RuntimeApi {
             function_name: function.name.clone(),
             function_version: function.version.clone(),
             host,
+            extensions: Extensions::default(),
         })
     }
 
@@ -160,7 +169,8 @@ impl RuntimeApi {
     }
 
     /// Ends the invocation `id` with `last`, unless it has ended already; `false` then.
-    async fn settle(&self, id: &str, last: Reply) -> bool {
+    /// Never waits on the caller: a caller that stopped reading gets `last` when it reads again.
+    fn settle(&self, id: &str, last: Reply) -> bool {
         let Some(flight) = self.in_flight().remove(id) else {
             return false;
         };
@@ -168,7 +178,7 @@ impl RuntimeApi {
             (Some(_), Reply::Failed(f) | Reply::Error(f)) => Some(f.clone()),
             _ => None,
         };
-        let _ = flight.tx.send(last.into()).await;
+        flight.ending.settle(&flight.tx, last);
         self.tell(|| Event::Settled {
             id: id.to_owned(),
             failure,
@@ -179,7 +189,7 @@ impl RuntimeApi {
     /// Fails every invocation in flight as their process died: `/error`'s treatment for
     /// those not responding yet, a failed stream for the others.
     #[cfg(feature = "host")]
-    pub(crate) async fn fail_in_flight(&self, exit: &Exit) {
+    pub(crate) fn fail_in_flight(&self, exit: &Exit) {
         let held: Vec<(String, bool)> = self
             .in_flight()
             .iter()
@@ -192,7 +202,7 @@ impl RuntimeApi {
             } else {
                 Reply::Error(failure)
             };
-            self.settle(&id, last).await;
+            self.settle(&id, last);
         }
     }
 

@@ -8,286 +8,16 @@
 //! a test whose client is missing is skipped unless `LAMBDA_STREAM_REQUIRE_CLIENTS` is set (CI
 //! sets it).
 
-use std::ffi::OsString;
-use std::io::{BufRead, BufReader, Read};
+mod environment;
+mod extensions;
+mod peers;
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{mpsc, Arc, Mutex, OnceLock};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-const NUMBERS: [&str; 4] = [
-    "Number: 1\n",
-    "Number: 2\n",
-    "Number: 3\n",
-    "Streaming complete!\n",
-];
-
-/// The repository's root.
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
-}
-
-fn runtime_py() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/runtime.py")
-}
-
-use lambda_stream_test_support::{self as test_support, assert_each_before_the_next, have};
-
-fn have_curl() -> bool {
-    have("curl", &["--version"])
-}
-
-fn have_python() -> bool {
-    have("python3", &["--version"])
-}
-
-/// One cargo build at a time: they share target directories.
-static BUILD: Mutex<()> = Mutex::new(());
-
-/// Builds with the cargo running the tests; `args` after `build --release`.
-fn cargo_build(args: &[&str]) {
-    let _one = BUILD.lock().unwrap_or_else(|e| e.into_inner());
-    let status = Command::new(option_env!("CARGO").unwrap_or("cargo"))
-        .current_dir(root())
-        .args(["build", "--release", "--quiet"])
-        .args(args)
-        .status()
-        .unwrap();
-    assert!(status.success(), "cargo build --release {args:?} failed");
-}
-
-/// `target/release/examples/streaming_numbers`, built as a user builds what they deploy.
-fn release_example() -> &'static Path {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        cargo_build(&["-p", "lambda-stream", "--example", "streaming_numbers"]);
-        test_support::target_dir(root()).join("release/examples/streaming_numbers")
-    })
-}
-
-/// The `lambda_http` benchmark function (`benches/compare`, `run_with_streaming_response`).
-fn lambda_http_function() -> &'static Path {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let manifest = "benches/compare/Cargo.toml";
-        cargo_build(&["--manifest-path", manifest, "--bin", "fn_lambda_http"]);
-        test_support::target_dir(&root().join("benches/compare")).join("release/fn_lambda_http")
-    })
-}
-
-/// lambda-stream's example `name`, as `cargo test --workspace` builds it (built here when
-/// missing).
-fn debug_example(name: &str) -> PathBuf {
-    let exe = test_support::target_dir(root())
-        .join("debug/examples")
-        .join(name);
-    let _one = BUILD.lock().unwrap_or_else(|e| e.into_inner());
-    if !exe.exists() {
-        let status = Command::new(option_env!("CARGO").unwrap_or("cargo"))
-            .current_dir(root())
-            .args(["build", "--quiet", "-p", "lambda-stream", "--example", name])
-            .status()
-            .unwrap();
-        assert!(status.success(), "cargo build --example {name} failed");
-    }
-    exe
-}
-
-fn decode(b64: &str) -> String {
-    use base64::Engine as _;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(b64)
-        .unwrap_or_else(|e| panic!("{b64:?}: {e}"));
-    String::from_utf8(bytes).unwrap()
-}
-
-/// A running `lambda-stream local`: its address, and what it printed so far.
-struct Host {
-    child: Child,
-    addr: String,
-    stdout: Arc<Mutex<String>>,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Host {
-    /// `lambda-stream local --port 0 FLAGS -- COMMAND...`, once it listens.
-    fn start<S: AsRef<std::ffi::OsStr>>(
-        flags: &[&str],
-        command: &[S],
-        env: &[(&str, &str)],
-    ) -> Host {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lambda-stream"));
-        cmd.args(["local", "--port", "0"])
-            .args(flags)
-            .arg("--")
-            .args(command)
-            .env_remove("AWS_LAMBDA_RUNTIME_API")
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().unwrap();
-        let stdout = Arc::new(Mutex::new(String::new()));
-        let stderr = Arc::new(Mutex::new(String::new()));
-        collect(child.stdout.take().unwrap(), stdout.clone(), None);
-        let (found, addr) = mpsc::channel();
-        collect(child.stderr.take().unwrap(), stderr.clone(), Some(found));
-        let addr = match addr.recv_timeout(Duration::from_secs(30)) {
-            Ok(addr) => addr,
-            Err(_) => {
-                let _ = child.kill();
-                panic!(
-                    "the host did not listen within 30 s: {}",
-                    stderr.lock().unwrap()
-                );
-            }
-        };
-        Host {
-            child,
-            addr,
-            stdout,
-            stderr,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    fn stdout(&self) -> String {
-        self.stdout.lock().unwrap().clone()
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    /// Waits (up to 10 s) until the host's stdout holds `text` `n` times.
-    fn wait_for_stdout(&self, text: &str, n: usize) -> String {
-        let until = Instant::now() + Duration::from_secs(10);
-        loop {
-            let out = self.stdout();
-            if out.matches(text).count() >= n || Instant::now() > until {
-                return out;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Stops the host as Ctrl-C would (`SIGTERM`); its exit status, and how long it took.
-    fn stop(&mut self) -> (ExitStatus, Duration) {
-        let started = Instant::now();
-        signal(self.child.id(), "TERM");
-        let status = wait_timeout(&mut self.child, Duration::from_secs(15))
-            .unwrap_or_else(|| panic!("the host did not stop within 15 s"));
-        (status, started.elapsed())
-    }
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        // Gracefully, so that it stops the function's processes (in process groups of their own).
-        if let Ok(None) = self.child.try_wait() {
-            signal(self.child.id(), "TERM");
-            if wait_timeout(&mut self.child, Duration::from_secs(5)).is_none() {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-            }
-        }
-    }
-}
-
-/// Reads `from` into `into`; with `found`, sends the address the host says it listens on.
-fn collect(
-    from: impl Read + Send + 'static,
-    into: Arc<Mutex<String>>,
-    found: Option<mpsc::Sender<String>>,
-) {
-    std::thread::spawn(move || {
-        for line in BufReader::new(from).lines() {
-            let Ok(line) = line else { return };
-            if let (Some(found), Some((_, rest))) =
-                (&found, line.split_once("local lambda server on http://"))
-            {
-                if let Some((addr, _)) = rest.split_once(": ") {
-                    let _ = found.send(addr.to_owned());
-                }
-            }
-            let mut into = into.lock().unwrap();
-            into.push_str(&line);
-            into.push('\n');
-        }
-    });
-}
-
-fn signal(pid: u32, name: &str) {
-    let _ = Command::new("kill")
-        .args([&format!("-{name}"), &pid.to_string()])
-        .status();
-}
-
-fn wait_timeout(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
-    let until = Instant::now() + limit;
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Some(status);
-        }
-        if Instant::now() > until {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// Whether process `pid` still exists.
-fn alive(pid: u32) -> bool {
-    Command::new("kill")
-        .args(["-0", &pid.to_string()])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// What curl printed, line by line with when each arrived (from curl's start), and its exit code.
-type Curl = test_support::curl::Lines;
-
-/// The error trailers of a `--raw` response: the type, and the body decoded.
-fn error_trailers(raw: &Curl) -> (String, serde_json::Value) {
-    let trailer = |name: &str| {
-        raw.lines
-            .iter()
-            .find_map(|(_, l)| {
-                let (n, v) = l.split_once(": ")?;
-                n.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
-            })
-            .unwrap_or_else(|| panic!("no {name} in {:?}", raw.lines))
-    };
-    let body = decode(&trailer("lambda-runtime-function-error-body"));
-    let body = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{body:?}: {e}"));
-    (trailer("lambda-runtime-function-error-type"), body)
-}
-
-/// curl on a streamed response (`-sN`, a minute at most); skips the test's remaining calls
-/// when curl is missing (the tests ask [`have_curl`] first).
-fn curl(args: &[&str]) -> Curl {
-    let mut all = vec!["-sN", "--max-time", "60"];
-    all.extend(args);
-    test_support::curl::lines_blocking(&all).expect("curl runs")
-}
-
-/// The `pid=` a `/pid` answer names.
-fn pid_of(text: &str) -> u32 {
-    let pid = text.split_whitespace().find_map(|w| w.strip_prefix("pid="));
-    pid.and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no pid in {text:?}"))
-}
-
-fn python_function() -> Vec<OsString> {
-    vec!["python3".into(), runtime_py().into()]
-}
+use support::*;
 
 #[test]
 fn a_release_binary_streams_to_curl_and_boto3_as_it_writes() {
@@ -579,18 +309,6 @@ fn an_invocation_past_its_deadline_ends_its_process() {
     assert!(!alive(first));
 }
 
-/// What the fixture runtime wrote to its mark file.
-fn marks(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_default()
-}
-
-fn mark_file(name: &str) -> PathBuf {
-    let path =
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("host-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_file(&path);
-    path
-}
-
 #[test]
 fn stop_sends_sigterm_only_with_an_extension_registered() {
     if !have_curl() || !have_python() {
@@ -673,21 +391,96 @@ fn a_lambda_stream_graceful_shutdown_hook_runs_on_stop() {
 }
 
 #[test]
-fn a_command_that_cannot_run_fails_each_invocation_not_the_host() {
+fn a_command_that_cannot_run_is_refused_before_the_host_listens() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let refused = |exe: &Path| {
+        let out = Command::new(env!("CARGO_BIN_EXE_lambda-stream"))
+            .args(["local", "--port", "0", "--"])
+            .arg(exe)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            !err.contains("local lambda server on"),
+            "it listened: {err}"
+        );
+        err
+    };
+    // A file, but not executable.
+    let exe = mark_file("not-executable");
+    std::fs::write(&exe, "#!/bin/sh\n").unwrap();
+    let err = refused(&exe);
+    assert!(err.contains("is not executable"), "{err}");
+    assert!(
+        err.contains(&format!("chmod +x {}", exe.display())),
+        "{err}"
+    );
+    // A script whose interpreter is not there, by path or by name.
+    for (line, missing) in [
+        ("#!/no/such/python3", "/no/such/python3"),
+        ("#!/usr/bin/env no-such-python", "no-such-python"),
+    ] {
+        std::fs::write(&exe, format!("{line}\n")).unwrap();
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let err = refused(&exe);
+        assert!(
+            err.contains(&format!(
+                "its first line asks for {missing}, which is not here"
+            )),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn a_command_that_is_not_a_runtime_is_reported_within_the_init_limit() {
     if !have_curl() {
         return;
     }
-    // A file, but not executable.
-    let exe = mark_file("not-executable");
-    std::fs::write(&exe, "not a program").unwrap();
-    let host = Host::start(&[], &[&exe], &[]);
-    for _ in 0..2 {
-        let seen = curl(&["-d", "{}", &host.url("/2015-03-31/functions/f/invocations")]);
-        let text = seen.text();
-        assert!(
-            text.contains("\"errorType\":\"Runtime.InvalidEntrypoint\""),
-            "{text}"
-        );
+    // `sleep` never asks the Runtime API for an invocation.
+    let host = Host::start(&[], &["sleep", "600"], &[]);
+    let started = Instant::now();
+    let seen = curl(&["-d", "{}", &host.url("/2015-03-31/functions/f/invocations")]);
+    let took = started.elapsed();
+    let text = seen.text();
+    assert!(text.contains("\"errorType\":\"Sandbox.Timeout\""), "{text}");
+    assert!(
+        text.contains(
+            "nothing in the environment called the Runtime API's /next within 10 s \
+             (Lambda's limit on init): is \\\"sleep\\\" a Lambda runtime?"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("AWS_LAMBDA_RUNTIME_API=127.0.0.1:"), "{text}");
+    assert!(
+        (Duration::from_secs(9)..Duration::from_secs(30)).contains(&took),
+        "answered after {took:?}"
+    );
+    let log = host.wait_for_stdout("INIT_REPORT", 1);
+    assert!(log.contains("Error Type: Sandbox.Timeout"), "{log}");
+    let err = host.wait_for_stderr("is \"sleep\" a Lambda runtime?");
+    assert!(err.contains("is \"sleep\" a Lambda runtime?"), "{err}");
+}
+
+#[test]
+fn an_init_error_about_the_handler_names_the_flag_that_fixes_it() {
+    if !have_curl() || !have_python() {
+        return;
+    }
+    for (error_type, flag) in [
+        (
+            "Runtime.MalformedHandlerName",
+            "`--handler module.function`",
+        ),
+        ("Runtime.ImportModuleError", "`--task-root DIR`"),
+    ] {
+        let env = [("FAIL_INIT", "1"), ("FAIL_INIT_TYPE", error_type)];
+        let host = Host::start(&[], &python_function(), &env);
+        let text = curl(&["-d", "{}", &host.url("/2015-03-31/functions/f/invocations")]).text();
+        assert!(text.contains(error_type), "{text}");
+        let err = host.wait_for_stderr(flag);
+        assert!(err.contains(flag), "{error_type}: {err}");
     }
 }
 
@@ -845,18 +638,11 @@ fn a_runtime_that_answers_buffered_gets_the_function_urls_buffered_treatment() {
     assert_eq!(curl(&[&host.url("/")]).text(), "hello\n");
 }
 
-/// AWS's Node.js runtime client: `LAMBDA_STREAM_NODE_RIC`, the path of its `aws-lambda-ric`
-/// command (`.ci/run` installs it: `npm install aws-lambda-ric`, which builds its native part).
+/// AWS's Node.js runtime client 3.x: `LAMBDA_STREAM_NODE_RIC`, the path of its
+/// `aws-lambda-ric` command (`.ci/run` installs it: `npm install aws-lambda-ric@3.3.0`, which
+/// builds its native part).
 fn node_ric() -> Option<PathBuf> {
-    let ric = std::env::var_os("LAMBDA_STREAM_NODE_RIC").map(PathBuf::from);
-    match ric {
-        Some(ric) if ric.exists() => Some(ric),
-        _ => {
-            let why = "LAMBDA_STREAM_NODE_RIC does not name aws-lambda-ric's command";
-            test_support::skip(why);
-            None
-        }
-    }
+    peer("LAMBDA_STREAM_NODE_RIC", "aws-lambda-ric's command")
 }
 
 #[test]
