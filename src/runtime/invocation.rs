@@ -68,6 +68,10 @@ pub(super) struct Started<F> {
     call: Result<F, Diagnostic>,
     /// When to stop the invocation, in an emulated environment.
     stop_at: Option<tokio::time::Instant>,
+    /// Tell the Runtime API a raw response's status (`Lambda-Stream-Raw-Status`): in an
+    /// emulated environment only, whose local Lambda shows it; Lambda's API is sent only what
+    /// it documents.
+    emulated: bool,
 }
 
 /// The future of a called service, its error or panic made a diagnostic.
@@ -101,6 +105,7 @@ where
                 streamed: false,
                 call: Err(d),
                 stop_at,
+                emulated: settings.stop_late,
             }
         }
     };
@@ -115,6 +120,7 @@ where
         streamed,
         call,
         stop_at,
+        emulated: settings.stop_late,
     }
 }
 
@@ -135,20 +141,21 @@ where
         streamed,
         call,
         stop_at,
+        emulated,
     } = started;
     let Some(stop_at) = stop_at else {
         let response = match call {
             Ok(future) => future.await,
             Err(d) => Err(d),
         };
-        return respond(client, &request_id, format, response, streamed).await;
+        return respond(client, &request_id, format, response, streamed, emulated).await;
     };
     let mut work = Box::pin(async {
         let response = match call {
             Ok(future) => future.await,
             Err(d) => Err(d),
         };
-        respond(&mut *client, &request_id, format, response, streamed).await
+        respond(&mut *client, &request_id, format, response, streamed, emulated).await
     });
     let mut stop = pin!(tokio::time::sleep_until(stop_at));
     let done = poll_fn(|cx| match work.as_mut().poll(cx) {
@@ -237,6 +244,7 @@ async fn respond<B>(
     format: ResponseFormat,
     response: Result<Response<B>, Diagnostic>,
     streamed: bool,
+    emulated: bool,
 ) -> Result<(), Error>
 where
     B: ResponseBody,
@@ -247,7 +255,8 @@ where
     };
     let (parts, body) = response.into_parts();
     if streamed {
-        let head = wire::encode_head(format, &parts);
+        let mut head = wire::encode_head(format, &parts);
+        head.raw_status = raw_status(head.raw_status, emulated);
         // Its extensions are the handler's values: dropped inside the panic boundary.
         drop_caught(parts, "the response head");
         let reply = client
@@ -259,12 +268,28 @@ where
     let buffered = wire::buffer(format, &parts, body).await;
     drop_caught(parts, "the response head");
     match buffered {
-        Ok(buffered) => {
+        Ok(mut buffered) => {
+            buffered.raw_status = raw_status(buffered.raw_status, emulated);
             let reply = client.respond_buffered(request_id, buffered).await;
             settle(reply, "response")
         }
         Err(diagnostic) => fail(client, request_id, diagnostic).await,
     }
+}
+
+/// A raw response's status that is not a success: its caller sees only the body (a raw
+/// invocation has no HTTP integration to carry a status), so it is logged, on Lambda too,
+/// and told to an emulated Runtime API, whose local Lambda shows it. Lambda's own Runtime API
+/// is sent nothing it does not document.
+fn raw_status(status: Option<http::StatusCode>, emulated: bool) -> Option<http::StatusCode> {
+    let status = status?;
+    tracing::warn!(
+        status = status.as_u16(),
+        "a raw invocation (no HTTP integration) was answered {status}, which its caller does \
+         not see: it gets the body alone. A raw payload is a POST to / with the payload as its \
+         body; route it (for example `Router::route(\"/\", post(handler))`)"
+    );
+    emulated.then_some(status)
 }
 
 /// Reports a failure before the response started, to `/error`.
