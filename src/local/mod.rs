@@ -508,8 +508,16 @@ impl Server {
     pub(crate) async fn bind(config: Config, options: Options) -> Result<Self, Error> {
         let wanted = options.addr;
         let listener = TcpListener::bind(wanted).await.map_err(|e| {
+            let next = if e.kind() == std::io::ErrorKind::AddrInUse {
+                "another process listens there (another function's local server?): stop it, \
+                 or pick another port"
+            } else {
+                "pick another address or port"
+            };
             Error::local(format!(
-                "cannot listen on {wanted} (LOCAL_LAMBDA_PORT picks another port): {e}"
+                "cannot listen on {wanted}: {e}; {next}: LOCAL_LAMBDA_PORT={} (0: any free \
+                 port), LOCAL_LAMBDA_HOST for the address",
+                wanted.port().wrapping_add(1).max(1),
             ))
         })?;
         let addr = listener.local_addr().map_err(Error::local)?;
@@ -624,6 +632,28 @@ mod tests {
             .unwrap_or_default();
         assert!(e.contains("LOCAL_LAMBDA_PORT=\"seventy\""), "{e}");
         assert!(e.contains("LOCAL_LAMBDA_AUTH=\"COGNITO\""), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_port_in_use_says_how_to_pick_another() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = taken.local_addr().unwrap();
+        let options = Options {
+            addr,
+            ..Options::default()
+        };
+        let e = Server::bind(Config::default(), options).await.unwrap_err();
+        assert!(e.is_local());
+        let why = std::error::Error::source(&e).unwrap().to_string();
+        assert!(
+            why.starts_with(&format!("cannot listen on {addr}: "))
+                && why.contains("another process listens there")
+                && why.contains(&format!(
+                    "LOCAL_LAMBDA_PORT={} (0: any free port)",
+                    addr.port() + 1
+                )),
+            "{why}"
+        );
     }
 
     #[test]
