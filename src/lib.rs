@@ -142,10 +142,39 @@ pub use runtime::Runtime;
 pub use service::{IntoLambdaService, LambdaService};
 pub use writer::{stream_fn, ResponseWriter};
 
-// The README's Rust blocks are doctests: they compile (or run) with `cargo test --doc`.
+// The README's and the guide's Rust blocks are doctests: they compile (or run) with
+// `cargo test --doc`. (`.ci/readme-crate` checks that every guide page with Rust is here.)
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 mod readme {}
+
+#[cfg(doctest)]
+mod guide {
+    #[doc = include_str!("../docs/README.md")]
+    mod index {}
+    #[doc = include_str!("../docs/deploying.md")]
+    mod deploying {}
+    #[doc = include_str!("../docs/door.md")]
+    mod door {}
+    #[doc = include_str!("../docs/from-lambda-http.md")]
+    mod from_lambda_http {}
+    #[doc = include_str!("../docs/handlers.md")]
+    mod handlers {}
+    #[doc = include_str!("../docs/host.md")]
+    mod host {}
+    #[doc = include_str!("../docs/local-server.md")]
+    mod local_server {}
+    #[doc = include_str!("../docs/managed-instances.md")]
+    mod managed_instances {}
+    #[doc = include_str!("../docs/middleware.md")]
+    mod middleware {}
+    #[doc = include_str!("../docs/response-modes.md")]
+    mod response_modes {}
+    #[doc = include_str!("../docs/testing.md")]
+    mod testing {}
+    #[doc = include_str!("../docs/xray-and-shutdown.md")]
+    mod xray_and_shutdown {}
+}
 
 /// Serves Lambda invocations with `service`, configured from the environment.
 ///
