@@ -44,46 +44,49 @@
 //! re-exported; the stream helpers above (`futures-util`, `http-body-util`) are the
 //! function's own dependencies.
 //!
-//! # What goes where
+//! Besides a tower service, the [`writer`] style (`async fn(Request<Body>, ResponseWriter)`,
+//! adapted by [`stream_fn`]) writes a response as a sequence of writes; [`IntoLambdaService`]
+//! names, in one bound, what the runtime asks of a service.
 //!
-//! - Incoming events ([`event`] docs): function URL and API Gateway HTTP API (payload 2.0),
-//!   API Gateway REST (payload 1.0), ALB, and raw `InvokeWithResponseStream` payloads
-//!   (delivered as `POST /` with the payload as body). The [`Context`] and the event's
-//!   [`RequestContext`] are in the request extensions; [`RequestExt`] reads them.
-//! - Failures: a service error or panic before the response starts is reported to Lambda's
-//!   `/error` endpoint; a body error or panic after it started ends the stream with the
-//!   `Lambda-Runtime-Function-Error-Type`/`-Body` trailers. Either way the runtime goes on
-//!   with the next invocation. [`Diagnostic`] chooses the error type callers see.
-//! - The runtime exits (returns [`Error`]) only when Lambda's Runtime API is unreachable or
-//!   says the environment is broken.
-//! - Outside Lambda (`AWS_LAMBDA_RUNTIME_API` unset), [`run`] serves the [`local`]
-//!   development server on `127.0.0.1:7000` in a debug build: `curl -N
-//!   http://127.0.0.1:7000/` calls the function as its function URL would, through the same
-//!   runtime loop.
-//! - Handler styles: any tower service of `Request<Bytes>` or of `Request<Body>` (an axum
-//!   `Router` as it is), or the [`writer`] style (`async fn(Request<Body>, ResponseWriter)`,
-//!   adapted by [`stream_fn`]). [`IntoLambdaService`] names, in one bound, what the runtime
-//!   asks of a service.
-//! - Modes: streamed by default, buffered with [`Runtime::response_mode`]
-//!   ([`ResponseMode`]); many invocations at once on Lambda Managed Instances with
-//!   [`Runtime::run_concurrent`].
+//! # The guide
+//!
+//! Each topic is written once, in the [guide]: [handlers, events and errors][handlers] (the
+//! request a service gets, [`RequestExt`], what Lambda is told when something fails,
+//! [`Diagnostic`]), [the local server][local-server] that [`run`] starts outside Lambda in
+//! debug builds ([`local`]), [streamed or buffered][modes] ([`Runtime::response_mode`]),
+//! [Managed Instances][managed-instances] ([`Runtime::run_concurrent`]), [X-Ray, the AWS SDK
+//! and shutdown][xray], [coming from `lambda_http`][from-lambda-http], [testing][testing] and
+//! [deploying][deploying]. These docs are the reference of each item.
+//!
+//! [guide]: https://github.com/lambda-stream/lambda-stream/blob/main/docs/README.md
+//! [handlers]: https://github.com/lambda-stream/lambda-stream/blob/main/docs/handlers.md
+//! [local-server]: https://github.com/lambda-stream/lambda-stream/blob/main/docs/local-server.md
+//! [modes]: https://github.com/lambda-stream/lambda-stream/blob/main/docs/response-modes.md
+//! [managed-instances]: https://github.com/lambda-stream/lambda-stream/blob/main/docs/managed-instances.md
+//! [xray]: https://github.com/lambda-stream/lambda-stream/blob/main/docs/xray-and-shutdown.md
+//! [from-lambda-http]: https://github.com/lambda-stream/lambda-stream/blob/main/docs/from-lambda-http.md
+//! [testing]: https://github.com/lambda-stream/lambda-stream/blob/main/docs/testing.md
+//! [deploying]: https://github.com/lambda-stream/lambda-stream/blob/main/docs/deploying.md
 //!
 //! # Features
 //!
 //! - `logging`: `logging::init_default_subscriber()`, a tracing subscriber that honours
 //!   `AWS_LAMBDA_LOG_FORMAT` (JSON lines with the `requestId`) and `AWS_LAMBDA_LOG_LEVEL`.
 //! - `local` (on by default): the [`local`] development server, which `run` starts outside
-//!   Lambda in debug builds ([release builds](local#release-builds) leave it out).
+//!   Lambda in debug builds ([release builds][release-builds] leave it out).
 //! - `local-release`: `run` starts the local server in release builds too
 //!   (`cargo run --release`).
 //! - `host` (Unix): `local::Server::host`, the local server in front of a function that runs
-//!   as a process of its own, any Lambda runtime ([hosting a process](local#hosting-a-process));
-//!   the `lambda-stream local -- COMMAND` command of `lambda-stream-cli` is built on it.
+//!   as a process of its own, any Lambda runtime ([run what you deploy][host]); the
+//!   `lambda-stream local -- COMMAND` command of `lambda-stream-cli` is built on it.
 //! - `testing`: `testing::TestClient`, to invoke a service through the real wire path in
 //!   your own tests.
 //! - `graceful-shutdown`: `shutdown::spawn_graceful_shutdown_handler`, which runs a future
 //!   (flush telemetry) when Lambda sends `SIGTERM`; the runtime registers the internal
 //!   extension that makes Lambda send it.
+//!
+//! [release-builds]: https://github.com/lambda-stream/lambda-stream/blob/main/docs/local-server.md#release-builds
+//! [host]: https://github.com/lambda-stream/lambda-stream/blob/main/docs/host.md
 #![warn(unreachable_pub)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
