@@ -163,7 +163,7 @@ async fn a_browser_gets_sse_events_one_by_one_and_the_inspector_lists_them() {
     assert!(sse_row.contains(">200</td>"), "{sse_row}");
     assert!(!sse_row.contains("streaming"), "{sse_row}");
 
-    // With LAMBDA_STREAM_SCREENSHOT=path, the README's picture of the inspector, the SSE
+    // With LAMBDA_STREAM_SCREENSHOT=path, the guide's picture of the inspector, the SSE
     // stream selected.
     if let Ok(path) = std::env::var("LAMBDA_STREAM_SCREENSHOT") {
         let id = rows
