@@ -314,7 +314,10 @@ mod tests {
         let listed: Vec<&str> = Config::VARIABLES.iter().map(|(name, _)| *name).collect();
         assert_eq!(ours, listed);
         for (name, default) in Config::VARIABLES {
-            assert!(config(&[(name, default)]) == config(&[]), "{name}={default}");
+            assert!(
+                config(&[(name, default)]) == config(&[]),
+                "{name}={default}"
+            );
         }
     }
 
