@@ -16,30 +16,40 @@ use std::process::ExitCode;
 
 #[cfg(unix)]
 fn main() -> ExitCode {
-    let command = match args::parse(std::env::args_os().skip(1)) {
-        Ok(command) => command,
-        Err(e) => {
-            eprintln!("lambda-stream: {e}\n\nFor the options: lambda-stream local --help");
-            return ExitCode::from(2);
+    use lambda_stream_local::Options;
+
+    let local = match args::parse(std::env::args_os()) {
+        Ok(args::Command::Local(local)) => *local,
+        Ok(args::Command::Help) => {
+            print!("{}", args::help());
+            return ExitCode::SUCCESS;
+        }
+        // A usage error (2), or `--help`/`--version` (0).
+        Err(e) => return clap_exit(&e),
+    };
+    let options = match local.server_options(|vars| Options::from_vars(vars)) {
+        Ok(options) => options,
+        Err(args::Refused::Flag(e)) => return clap_exit(&e),
+        Err(args::Refused::Variable(e)) => {
+            eprintln!("lambda-stream: {e}");
+            return ExitCode::FAILURE;
         }
     };
-    match command {
-        args::Command::Help => {
-            print!("{}", args::help());
-            ExitCode::SUCCESS
+    match run(local, options) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("lambda-stream: {e}");
+            ExitCode::FAILURE
         }
-        args::Command::Version => {
-            println!("lambda-stream {}", env!("CARGO_PKG_VERSION"));
-            ExitCode::SUCCESS
-        }
-        args::Command::Local(local) => match run(*local) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("lambda-stream: {e}");
-                ExitCode::FAILURE
-            }
-        },
     }
+}
+
+/// Shows what clap says, and exits as it would.
+#[cfg(unix)]
+fn clap_exit(e: &clap::Error) -> ExitCode {
+    // Nothing more to say when stdout or stderr is closed.
+    let _ = e.print();
+    ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
 }
 
 #[cfg(not(unix))]
@@ -49,16 +59,12 @@ fn main() -> ExitCode {
 }
 
 #[cfg(unix)]
-fn run(local: args::Local) -> Result<(), String> {
-    use lambda_stream_local::{Function, FunctionConfig, InvokeMode, Options, Server};
+fn run(local: args::Local, options: lambda_stream_local::Options) -> Result<(), String> {
+    use lambda_stream_local::{Function, FunctionConfig, InvokeMode, ResponseMode, Server};
+    const RESPONSE_MODE_VAR: &str = "LAMBDA_STREAM_RESPONSE_MODE";
 
-    init_log(local.verbosity);
+    init_log(local.verbosity());
     let program = find(&local.program)?;
-
-    let vars = &local.vars;
-    let options =
-        Options::from_vars(|name| vars.get(name).cloned().or_else(|| std::env::var(name).ok()))
-            .map_err(|e| format!("{e:?}"))?;
 
     let mut config = FunctionConfig::default();
     config.name = local
@@ -75,19 +81,13 @@ fn run(local: args::Local) -> Result<(), String> {
     {
         config.region = region;
     }
-    // The function URL's invoke mode: `--response-mode`, else lambda-stream's variable (the
-    // process inherits it, and a lambda-stream function answers in that mode).
-    let mode = local
-        .response_mode
-        .clone()
-        .or_else(|| env_text("LAMBDA_STREAM_RESPONSE_MODE"));
-
-    let mut function = Function::new(program.as_os_str()).args(local.args);
-    if let Some(mode) = &mode {
-        if mode.trim().eq_ignore_ascii_case("buffered") {
-            config.invoke_mode = InvokeMode::Buffered;
-        }
-        function = function.env("LAMBDA_STREAM_RESPONSE_MODE", mode);
+    // The response mode (`--response-mode`, else `LAMBDA_STREAM_RESPONSE_MODE`): the function
+    // URL's invoke mode, and the function's variable (a lambda-stream function answers in it).
+    let mut function = Function::new(program.as_os_str())
+        .args(local.args)
+        .env(RESPONSE_MODE_VAR, options.response_mode.as_str());
+    if options.response_mode == ResponseMode::Buffered {
+        config.invoke_mode = InvokeMode::Buffered;
     }
     if let Some(mb) = local.memory_mb {
         config.memory_size_mb = mb;

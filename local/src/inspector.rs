@@ -185,6 +185,14 @@ impl Recording {
         self.publish();
     }
 
+    /// The function answered a raw invocation with this status, which its caller cannot see:
+    /// the status column shows it in place of the one the caller got.
+    pub(crate) fn raw_status(&mut self, status: Option<StatusCode>) {
+        if let Some(status) = status {
+            self.record.status = Some(status.as_u16());
+        }
+    }
+
     /// A chunk of `data` went to the caller.
     pub(crate) fn chunk(&mut self, data: &[u8]) {
         let now = self.ms();

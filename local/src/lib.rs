@@ -221,7 +221,9 @@ pub use error::{Error, ErrorReport};
 pub use function::{FunctionConfig, InvokeMode, UnknownInvokeMode};
 #[cfg(all(feature = "host", unix))]
 pub use host::Function;
-pub use options::{AuthType, Bandwidth, Cors, Iam, Options};
+pub use options::{
+    setting, AuthType, Bandwidth, Cors, Iam, Options, ResponseMode, Setting, SETTINGS,
+};
 pub use server::{Server, Serving};
 
 /// Entry points for the fuzz targets in `fuzz/`: not a public API.

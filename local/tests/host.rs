@@ -3,7 +3,6 @@
 #![cfg(all(unix, feature = "host"))]
 
 use std::net::SocketAddr;
-use std::process::Command;
 use std::time::Duration;
 
 use lambda_stream_local::{Function, FunctionConfig, Options, Server};
@@ -26,18 +25,7 @@ while True:
 /// Whether `python3` runs here; without it the test is skipped, unless
 /// `LAMBDA_STREAM_REQUIRE_CLIENTS` asks that it fail instead.
 fn python() -> bool {
-    let found = Command::new("python3")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var_os("LAMBDA_STREAM_REQUIRE_CLIENTS").is_none(),
-            "python3 is required"
-        );
-        eprintln!("skipped: python3 is not installed");
-    }
-    found
+    lambda_stream_test_support::have("python3", &["--version"])
 }
 
 async fn invoke(doors: SocketAddr, event: &str) -> String {

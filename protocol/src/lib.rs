@@ -30,11 +30,20 @@
 
 use std::time::Duration;
 
+mod response_mode;
+
+pub use response_mode::{ResponseMode, UnknownResponseMode, RESPONSE_MODE_VAR};
+
 use http::{HeaderName, HeaderValue};
 
 /// `Lambda-Runtime-Function-Response-Mode`: `streaming` on a streamed response.
 pub const RESPONSE_MODE: HeaderName =
     HeaderName::from_static("lambda-runtime-function-response-mode");
+/// `Lambda-Stream-Raw-Status` (lambda-stream's own, not Lambda's): on the response to a raw
+/// invocation (an event that is not an HTTP one), the status the function answered with when
+/// it is not a success. Such a response has no status its caller could see (`Invoke` answers
+/// `200`): the runtime sends it so that the local Lambda can say so; Lambda ignores it.
+pub const RAW_STATUS: HeaderName = HeaderName::from_static("lambda-stream-raw-status");
 /// `Lambda-Runtime-Function-Error-Type`: the trailer (or `/error` header) with the error type.
 pub const ERROR_TYPE: HeaderName = HeaderName::from_static("lambda-runtime-function-error-type");
 /// `Lambda-Runtime-Function-Error-Body`: the trailer with the base64 of the error's JSON.

@@ -126,7 +126,11 @@ impl Runtime {
     /// Binds the [local server](crate::local)'s front doors, whatever the [`local::Mode`];
     /// run it with [`local::Server::run`].
     pub async fn bind_local(self) -> Result<local::Server, Error> {
-        let options = self.local_options.unwrap_or_else(local::Options::from_env);
+        let options = match self.local_options {
+            Some(options) => options,
+            // A value that cannot be parsed is a configuration error that names it.
+            None => local::Options::from_env()?,
+        };
         local::Server::bind(self.config, options).await
     }
 

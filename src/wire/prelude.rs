@@ -19,6 +19,15 @@ pub(crate) const DEFAULT_CONTENT_TYPE: HeaderValue =
 pub(crate) struct Head {
     pub(crate) content_type: HeaderValue,
     pub(crate) prelude: Option<Bytes>,
+    /// A raw response's status, when it is not a success: see [`raw_status`].
+    pub(crate) raw_status: Option<http::StatusCode>,
+}
+
+/// The status a raw response (no HTTP integration, so no status on the wire) tells the Runtime
+/// API about in `Lambda-Stream-Raw-Status`: its own, when it is not a success, which its
+/// caller would otherwise never learn.
+pub(crate) fn raw_status(parts: &Parts) -> Option<http::StatusCode> {
+    (!parts.status.is_success()).then_some(parts.status)
 }
 
 /// Encodes a response head for `format`.
@@ -31,11 +40,13 @@ pub(crate) fn encode_head(format: ResponseFormat, parts: &Parts) -> Head {
                 .cloned()
                 .unwrap_or(DEFAULT_CONTENT_TYPE),
             prelude: None,
+            raw_status: raw_status(parts),
         },
         ResponseFormat::PayloadV2 | ResponseFormat::PayloadV1 | ResponseFormat::Alb { .. } => {
             Head {
                 content_type: HTTP_INTEGRATION_CONTENT_TYPE,
                 prelude: Some(encode_prelude(format, parts.status, &parts.headers)),
+                raw_status: None,
             }
         }
     }
@@ -367,5 +378,22 @@ mod tests {
         assert_eq!(h.content_type, "application/x-ndjson");
         let h = head(ResponseFormat::Raw, |_| {});
         assert_eq!(h.content_type, DEFAULT_CONTENT_TYPE);
+        assert_eq!(h.raw_status, None);
+    }
+
+    /// A raw response's status that is not a success goes with it, for the local Lambda to
+    /// report; an HTTP response's is in its prelude.
+    #[test]
+    fn a_raw_failure_status_is_told() {
+        let not_allowed =
+            |r: &mut Response<()>| *r.status_mut() = http::StatusCode::METHOD_NOT_ALLOWED;
+        let h = head(ResponseFormat::Raw, not_allowed);
+        assert_eq!(h.raw_status, Some(http::StatusCode::METHOD_NOT_ALLOWED));
+        let h = head(ResponseFormat::PayloadV2, not_allowed);
+        assert_eq!(h.raw_status, None);
+        let h = head(ResponseFormat::Raw, |r| {
+            *r.status_mut() = http::StatusCode::CREATED
+        });
+        assert_eq!(h.raw_status, None);
     }
 }

@@ -64,6 +64,7 @@ pub(super) async fn invoke_with_response_stream(
                 }
             }
         };
+        rec.raw_status(replies.raw_status());
         let _ = tx
             .send_data(eventstream::invoke_complete(failure.as_ref()))
             .await;
@@ -138,6 +139,7 @@ pub(super) async fn invoke(
         }
     };
     rec.head(res.status(), res.headers());
+    rec.raw_status(replies.raw_status());
     rec.finish();
     drop(permit);
     let h = res.headers_mut();

@@ -182,6 +182,7 @@ async fn stream_back(
         }
     };
     flow.rec.head(opened.status, &opened.headers);
+    flow.rec.raw_status(replies.raw_status());
     // One frame in flight: the runtime's stream waits for the caller, nothing piles up here.
     let (tx, body) = Channel::<Bytes, BoxError>::new(1);
     tokio::spawn(pump(

@@ -158,6 +158,7 @@ impl Invocation {
             timeout: Duration::ZERO,
             deadline: None,
             ahead: None,
+            raw_status: None,
         };
         (invocation, replies)
     }
@@ -179,6 +180,9 @@ pub(crate) enum Progress {
     },
     /// What the runtime made of it.
     Reply(Reply),
+    /// Before the head of a raw response: the status the function answered with, not a
+    /// success, which the response does not carry (`Lambda-Stream-Raw-Status`).
+    RawStatus(http::StatusCode),
 }
 
 impl From<Reply> for Progress {
@@ -228,6 +232,8 @@ pub struct Replies {
     deadline: Option<tokio::time::Instant>,
     /// A reply read ahead by [`Replies::streamed`], for `next` to return first.
     ahead: Option<Reply>,
+    /// See [`Replies::raw_status`].
+    raw_status: Option<http::StatusCode>,
 }
 
 impl Replies {
@@ -253,6 +259,14 @@ impl Replies {
         );
         self.ahead = Some(first);
         streamed
+    }
+
+    /// The status the function answered a raw invocation with (one that is not an HTTP
+    /// event, so whose response carries no status), when it is not a success: a router that
+    /// answered `405` to the `POST /` a raw payload becomes, say. Known once the response's
+    /// head was read; `None` for any other response.
+    pub fn raw_status(&self) -> Option<http::StatusCode> {
+        self.raw_status
     }
 
     /// The next reply. After `End`, `Failed` or `Error`, do not ask again.
@@ -282,6 +296,7 @@ impl Replies {
                     self.timeout = timeout;
                 }
                 Some(Progress::Reply(reply)) => return reply,
+                Some(Progress::RawStatus(status)) => self.raw_status = Some(status),
                 // The runtime api dropped the invocation without an end.
                 None => return Reply::Failed(truncated()),
             }

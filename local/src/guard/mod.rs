@@ -350,7 +350,7 @@ mod tests {
             "LOCAL_LAMBDA_IAM_ACCOUNT_ID" => Some("111122223333".to_owned()),
             _ => None,
         };
-        let iam = Iam::from_lookup(&vars);
+        let iam = crate::Options::from_vars(vars).unwrap().iam;
         assert_eq!(iam.access_key_id, "AKIDEXAMPLE");
         assert_eq!(iam.session_token, None);
         assert_eq!(iam.account_id, "111122223333");

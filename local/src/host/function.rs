@@ -15,7 +15,7 @@ use crate::function::FunctionConfig;
 /// # async fn doc() -> Result<(), lambda_stream_local::Error> {
 /// use lambda_stream_local::{Function, FunctionConfig, Options, Server};
 ///
-/// let server = Server::bind(Options::from_env(), FunctionConfig::default()).await?;
+/// let server = Server::bind(Options::from_env()?, FunctionConfig::default()).await?;
 /// server.host(Function::new("target/release/my-fn")).await
 /// # }
 /// ```

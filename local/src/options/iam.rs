@@ -77,34 +77,24 @@ impl fmt::Debug for Iam {
 
 impl Iam {
     /// Reads the credentials from `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and
-    /// `AWS_SESSION_TOKEN`, the identity from the `LOCAL_LAMBDA_IAM_*` variables.
+    /// `AWS_SESSION_TOKEN`; the identity keeps its defaults ([`Options::from_env`](crate::Options::from_env)
+    /// reads it from the `LOCAL_LAMBDA_IAM_*` variables, with every other setting).
     pub fn from_env() -> Self {
         Self::from_lookup(&|name| std::env::var(name).ok())
     }
 
+    /// The credentials `lookup` gives, the default identity.
     pub(crate) fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Self {
         let var = |name: &str| {
             lookup(name)
                 .map(|v| v.trim().to_owned())
                 .filter(|v| !v.is_empty())
         };
-        let mut iam = Iam {
+        Iam {
             access_key_id: var("AWS_ACCESS_KEY_ID").unwrap_or_default(),
             secret_access_key: var("AWS_SECRET_ACCESS_KEY").unwrap_or_default(),
             session_token: var("AWS_SESSION_TOKEN"),
             ..Iam::default()
-        };
-        if let Some(account) = var("LOCAL_LAMBDA_IAM_ACCOUNT_ID") {
-            iam.user_arn = format!("arn:aws:iam::{account}:user/local");
-            iam.account_id = account;
         }
-        if let Some(arn) = var("LOCAL_LAMBDA_IAM_USER_ARN") {
-            iam.user_arn = arn;
-        }
-        if let Some(id) = var("LOCAL_LAMBDA_IAM_CALLER_ID") {
-            iam.caller_id = id;
-        }
-        iam.principal_org_id = var("LOCAL_LAMBDA_IAM_PRINCIPAL_ORG_ID");
-        iam
     }
 }

@@ -1,15 +1,17 @@
 //! The local server's settings: [`Options`], from code or from `LOCAL_LAMBDA_*` variables.
 
-use std::cell::RefCell;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::num::NonZeroUsize;
 use std::time::Duration;
 
 mod cors;
 mod iam;
+mod settings;
 
 pub use cors::Cors;
 pub use iam::{AuthType, Iam};
+pub use lambda_stream_protocol::ResponseMode;
+pub use settings::{setting, Setting, SETTINGS};
 
 use crate::emulator::DEFAULT_TIMEOUT;
 use crate::error::Error;
@@ -64,6 +66,10 @@ pub struct Options {
     pub auth: AuthType,
     /// The credentials and identity used under [`AuthType::AwsIam`] ([`Iam::from_env`]).
     pub iam: Iam,
+    /// The function's response mode: `LAMBDA_STREAM_RESPONSE_MODE` (`streamed`, `buffered` or
+    /// `auto`, the default). With `buffered` the function URL answers as a `BUFFERED` one
+    /// does; the host passes the variable on to the function's processes.
+    pub response_mode: ResponseMode,
 }
 
 impl Default for Options {
@@ -79,171 +85,58 @@ impl Default for Options {
             cors: None,
             auth: AuthType::None,
             iam: Iam::default(),
+            response_mode: ResponseMode::Auto,
         }
     }
 }
 
 impl Options {
-    /// Reads the options from `LOCAL_LAMBDA_HOST`, `LOCAL_LAMBDA_PORT`, `LOCAL_LAMBDA_TIMEOUT`,
-    /// `LOCAL_LAMBDA_CONCURRENCY`, `LOCAL_LAMBDA_BANDWIDTH`, `LOCAL_LAMBDA_ALLOWED_HOSTS`,
-    /// `LOCAL_LAMBDA_ALLOW_CROSS_SITE`, the `LOCAL_LAMBDA_CORS_*` variables, `LOCAL_LAMBDA_AUTH`
-    /// and [`Iam::from_env`]'s; a missing or unparsable variable keeps its default (with a
-    /// warning when unparsable).
-    pub fn from_env() -> Self {
-        let (options, complaints) = Self::from_lookup(|name| std::env::var(name).ok());
-        for complaint in complaints {
-            tracing::warn!("ignoring {complaint}");
-        }
-        options
+    /// Reads the options from the environment: every variable of [`SETTINGS`] (the
+    /// `LOCAL_LAMBDA_*` variables and `LAMBDA_STREAM_RESPONSE_MODE`) and [`Iam::from_env`]'s
+    /// credentials. A variable that is missing or blank keeps its default; one that cannot be
+    /// parsed is an error that names it and says what it takes, as [`Options::from_vars`]
+    /// reads them.
+    pub fn from_env() -> Result<Self, Error> {
+        Self::from_vars(|name| std::env::var(name).ok())
     }
 
     /// Reads the options as [`Options::from_env`] does, from `lookup` (a variable's name to
-    /// its value) instead of the environment, strictly: a value that cannot be parsed is an
-    /// error that names it, rather than a warning.
+    /// its value) instead of the environment: a value that cannot be parsed is an error that
+    /// names it.
     ///
     /// ```
     /// let options = lambda_stream_local::Options::from_vars(|name| {
     ///     (name == "LOCAL_LAMBDA_PORT").then(|| "9000".to_owned())
     /// })?;
     /// assert_eq!(options.addr.port(), 9000);
-    /// assert!(lambda_stream_local::Options::from_vars(|name| {
+    /// let e = lambda_stream_local::Options::from_vars(|name| {
     ///     (name == "LOCAL_LAMBDA_TIMEOUT").then(|| "soon".to_owned())
     /// })
-    /// .is_err());
+    /// .unwrap_err();
+    /// assert_eq!(
+    ///     std::error::Error::source(&e).unwrap().to_string(),
+    ///     "LOCAL_LAMBDA_TIMEOUT=\"soon\": not a positive number of seconds"
+    /// );
     /// # Ok::<(), lambda_stream_local::Error>(())
     /// ```
     pub fn from_vars(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
-        let (options, complaints) = Self::from_lookup(lookup);
+        let mut options = Options {
+            iam: Iam::from_lookup(&|name| lookup(name)),
+            ..Options::default()
+        };
+        let mut complaints = Vec::new();
+        for setting in SETTINGS {
+            let Some(value) = lookup(setting.name).filter(|v| !v.trim().is_empty()) else {
+                continue;
+            };
+            if let Err(complaint) = setting.apply(&mut options, &value) {
+                complaints.push(complaint);
+            }
+        }
         if complaints.is_empty() {
             Ok(options)
         } else {
             Err(Error::options(complaints.join("; ")))
-        }
-    }
-
-    /// The options `lookup` gives, and what of it could not be parsed (kept as the default).
-    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> (Self, Vec<String>) {
-        let complaints = RefCell::new(Vec::new());
-        let warn = |complaint: String| complaints.borrow_mut().push(complaint);
-        let mut options = Options::default();
-        let var = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        if let Some(host) = var("LOCAL_LAMBDA_HOST") {
-            match host.trim().trim_matches(['[', ']']).parse::<IpAddr>() {
-                Ok(ip) => options.addr.set_ip(ip),
-                Err(_) => warn(format!("LOCAL_LAMBDA_HOST={:?}: not an ip address", host)),
-            }
-        }
-        if let Some(port) = var("LOCAL_LAMBDA_PORT") {
-            match port.trim().parse::<u16>() {
-                Ok(p) => options.addr.set_port(p),
-                Err(_) => warn(format!("LOCAL_LAMBDA_PORT={:?}: not a port number", port)),
-            }
-        }
-        if let Some(secs) = var("LOCAL_LAMBDA_TIMEOUT") {
-            match secs.trim().parse::<u64>() {
-                Ok(s) if s > 0 => options.function_timeout = Duration::from_secs(s),
-                _ => warn(format!(
-                    "LOCAL_LAMBDA_TIMEOUT={:?}: not a positive number of seconds",
-                    secs
-                )),
-            }
-        }
-        if let Some(n) = var("LOCAL_LAMBDA_CONCURRENCY") {
-            match n.trim().parse::<NonZeroUsize>() {
-                Ok(n) => options.concurrency = n,
-                Err(_) => warn(format!(
-                    "LOCAL_LAMBDA_CONCURRENCY={:?}: not a positive number",
-                    n
-                )),
-            }
-        }
-        if let Some(b) = var("LOCAL_LAMBDA_BANDWIDTH") {
-            match b.trim().to_ascii_lowercase().as_str() {
-                "lambda" => options.bandwidth = Bandwidth::Lambda,
-                "unlimited" => options.bandwidth = Bandwidth::Unlimited,
-                _ => warn(format!(
-                    "LOCAL_LAMBDA_BANDWIDTH={:?}: not `lambda` or `unlimited`",
-                    b
-                )),
-            }
-        }
-        door_settings(&mut options, &var, &warn);
-        options.iam = Iam::from_lookup(&lookup);
-        (options, complaints.into_inner())
-    }
-}
-
-/// The door's settings: allowed hosts, cross-site requests, CORS, auth.
-fn door_settings(
-    options: &mut Options,
-    var: &dyn Fn(&str) -> Option<String>,
-    warn: &dyn Fn(String),
-) {
-    let list = |name: &str| -> Option<Vec<String>> {
-        var(name).map(|v| {
-            v.split(',')
-                .map(|e| e.trim().to_owned())
-                .filter(|e| !e.is_empty())
-                .collect()
-        })
-    };
-    let flag = |name: &str| -> Option<bool> {
-        let v = var(name)?;
-        match v.trim().to_ascii_lowercase().as_str() {
-            "true" | "1" | "yes" => Some(true),
-            "false" | "0" | "no" => Some(false),
-            _ => {
-                warn(format!("{name}={v:?}: not `true` or `false`"));
-                None
-            }
-        }
-    };
-    if let Some(hosts) = list("LOCAL_LAMBDA_ALLOWED_HOSTS") {
-        options.allowed_hosts = hosts;
-    }
-    if let Some(allow) = flag("LOCAL_LAMBDA_ALLOW_CROSS_SITE") {
-        options.allow_cross_site = allow;
-    }
-    let mut cors = Cors::default();
-    let mut any = false;
-    for (name, field) in [
-        ("LOCAL_LAMBDA_CORS_ALLOW_ORIGINS", &mut cors.allow_origins),
-        ("LOCAL_LAMBDA_CORS_ALLOW_METHODS", &mut cors.allow_methods),
-        ("LOCAL_LAMBDA_CORS_ALLOW_HEADERS", &mut cors.allow_headers),
-        ("LOCAL_LAMBDA_CORS_EXPOSE_HEADERS", &mut cors.expose_headers),
-    ] {
-        if let Some(entries) = list(name) {
-            *field = entries;
-            any = true;
-        }
-    }
-    if let Some(age) = var("LOCAL_LAMBDA_CORS_MAX_AGE") {
-        match age.trim().parse::<u64>() {
-            Ok(s) if s <= 86_400 => {
-                cors.max_age = Some(Duration::from_secs(s));
-                any = true;
-            }
-            _ => warn(format!(
-                "LOCAL_LAMBDA_CORS_MAX_AGE={:?}: not a number of seconds up to 86400",
-                age
-            )),
-        }
-    }
-    if let Some(credentials) = flag("LOCAL_LAMBDA_CORS_ALLOW_CREDENTIALS") {
-        cors.allow_credentials = credentials;
-        any = true;
-    }
-    if any {
-        options.cors = Some(cors);
-    }
-    if let Some(auth) = var("LOCAL_LAMBDA_AUTH") {
-        match auth.trim().to_ascii_uppercase().as_str() {
-            "AWS_IAM" => options.auth = AuthType::AwsIam,
-            "NONE" => options.auth = AuthType::None,
-            _ => warn(format!(
-                "LOCAL_LAMBDA_AUTH={:?}: not `NONE` or `AWS_IAM`",
-                auth
-            )),
         }
     }
 }
@@ -253,9 +146,13 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    /// The options of `vars`, leniently.
-    fn lookup(vars: impl Fn(&str) -> Option<String>) -> Options {
-        Options::from_lookup(vars).0
+    fn read(vars: &[(&str, &str)]) -> Result<Options, String> {
+        let vars: HashMap<&str, &str> = vars.iter().copied().collect();
+        Options::from_vars(|n| vars.get(n).map(|v| v.to_string())).map_err(|e| {
+            std::error::Error::source(&e)
+                .map(ToString::to_string)
+                .unwrap_or_default()
+        })
     }
 
     #[test]
@@ -268,44 +165,85 @@ mod tests {
         .unwrap_err();
         // Opaque, with what went wrong as its source.
         assert_eq!(e.to_string(), "invalid local server options");
+        assert!(e.is_options());
         let e = std::error::Error::source(&e)
             .map(ToString::to_string)
             .unwrap_or_default();
-        assert!(e.contains("LOCAL_LAMBDA_PORT=\"seventy\""), "{e}");
-        assert!(e.contains("LOCAL_LAMBDA_AUTH=\"COGNITO\""), "{e}");
+        assert_eq!(
+            e,
+            "LOCAL_LAMBDA_PORT=\"seventy\": not a port number (0 to 65535; 0 picks a free one); \
+             LOCAL_LAMBDA_AUTH=\"COGNITO\": not `NONE` or `AWS_IAM`"
+        );
     }
 
     #[test]
     fn options_from_env() {
-        let vars: HashMap<&str, &str> = [
+        let o = read(&[
             ("LOCAL_LAMBDA_HOST", "0.0.0.0"),
             ("LOCAL_LAMBDA_PORT", "9000"),
             ("LOCAL_LAMBDA_TIMEOUT", "30"),
             ("LOCAL_LAMBDA_CONCURRENCY", "3"),
             ("LOCAL_LAMBDA_BANDWIDTH", "Lambda"),
-        ]
-        .into();
-        let o = lookup(|n| vars.get(n).map(|v| v.to_string()));
+            ("LAMBDA_STREAM_RESPONSE_MODE", "Buffered"),
+        ])
+        .unwrap();
         assert_eq!(o.addr, "0.0.0.0:9000".parse().unwrap());
         assert_eq!(o.function_timeout, Duration::from_secs(30));
         assert_eq!(o.concurrency.get(), 3);
         assert_eq!(o.bandwidth, Bandwidth::Lambda);
+        assert_eq!(o.response_mode, ResponseMode::Buffered);
+        // Blank is unset.
+        assert_eq!(read(&[("LOCAL_LAMBDA_PORT", " ")]), Ok(Options::default()));
+        assert_eq!(Options::default().addr, "127.0.0.1:7000".parse().unwrap());
+    }
 
-        let o = lookup(|n| {
-            (n.starts_with("LOCAL_LAMBDA_")
-                && !n.contains("HOST")
-                && !n.contains("CORS_ALLOW_")
-                && !n.contains("CORS_EXPOSE")
-                && !n.contains("_IAM_"))
-            .then(|| "bad".to_owned())
-        });
-        assert_eq!(o, Options::default());
-        assert_eq!(o.addr, "127.0.0.1:7000".parse().unwrap());
+    /// Every setting that takes a value of a kind refuses a value that is not, by its name.
+    #[test]
+    fn every_bad_value_is_an_error_that_names_its_variable() {
+        let free_text = ["HOSTS", "CORS_ALLOW_", "CORS_EXPOSE", "_IAM_"];
+        for setting in SETTINGS {
+            if free_text.iter().any(|t| setting.name.contains(t)) {
+                continue;
+            }
+            let e = read(&[(setting.name, "bad")]).unwrap_err();
+            assert_eq!(
+                e,
+                format!("{}=\"bad\": not {}", setting.name, setting.takes)
+            );
+        }
+        // The response mode's one vocabulary: what the docs of other tools call it is refused.
+        let e = read(&[("LAMBDA_STREAM_RESPONSE_MODE", "streaming")]).unwrap_err();
+        assert!(e.contains("not `streamed`, `buffered` or `auto`"), "{e}");
+    }
+
+    /// A default the docs show is the one the server applies.
+    #[test]
+    fn each_default_is_the_options_default() {
+        for setting in SETTINGS {
+            let Some(default) = setting.default.filter(|d| !d.contains('<')) else {
+                continue;
+            };
+            let mut o = read(&[(setting.name, default)]).unwrap();
+            if setting.name.starts_with("LOCAL_LAMBDA_CORS_") {
+                // Any CORS setting turns CORS on, with its defaults.
+                assert_eq!(o.cors.take(), Some(Cors::default()), "{}", setting.name);
+            }
+            assert_eq!(o, Options::default(), "{}={default}", setting.name);
+        }
+        // And those written with the words they take.
+        for setting in SETTINGS.iter().filter(|s| !s.values.is_empty()) {
+            for value in setting.values {
+                assert!(setting.takes.contains(&format!("`{value}`")), "{value}");
+                read(&[(setting.name, value)]).unwrap();
+            }
+            let default = setting.default.unwrap_or_default();
+            assert!(setting.values.contains(&default), "{}", setting.name);
+        }
     }
 
     #[test]
     fn door_settings_from_env() {
-        let vars: HashMap<&str, &str> = [
+        let o = read(&[
             ("LOCAL_LAMBDA_ALLOWED_HOSTS", " phone.lan, .example.com ,"),
             ("LOCAL_LAMBDA_ALLOW_CROSS_SITE", "true"),
             (
@@ -320,9 +258,8 @@ mod tests {
             ("AWS_SECRET_ACCESS_KEY", "secret"),
             ("AWS_SESSION_TOKEN", "token"),
             ("LOCAL_LAMBDA_IAM_USER_ARN", "arn:aws:iam::1:user/me"),
-        ]
-        .into();
-        let o = lookup(|n| vars.get(n).map(|v| v.to_string()));
+        ])
+        .unwrap();
         assert_eq!(o.allowed_hosts, ["phone.lan", ".example.com"]);
         assert!(o.allow_cross_site);
         let cors = o.cors.unwrap();
@@ -340,13 +277,12 @@ mod tests {
         assert_eq!(o.iam.user_arn, "arn:aws:iam::1:user/me");
         assert_eq!(o.iam.account_id, "123456789012");
 
-        let bad: HashMap<&str, &str> = [
+        let e = read(&[
             ("LOCAL_LAMBDA_ALLOW_CROSS_SITE", "maybe"),
             ("LOCAL_LAMBDA_CORS_MAX_AGE", "90000"),
-            ("LOCAL_LAMBDA_AUTH", "COGNITO"),
-        ]
-        .into();
-        let o = lookup(|n| bad.get(n).map(|v| v.to_string()));
-        assert_eq!(o, Options::default());
+        ])
+        .unwrap_err();
+        assert!(e.contains("LOCAL_LAMBDA_ALLOW_CROSS_SITE=\"maybe\": not `true` or `false`"));
+        assert!(e.contains("LOCAL_LAMBDA_CORS_MAX_AGE=\"90000\""));
     }
 }

@@ -100,6 +100,11 @@ pub(super) async fn response(
         mode.is_some() || content_type.as_ref() == Some(&protocol::HTTP_INTEGRATION_CONTENT_TYPE);
     // `None` once the caller has left: the rest is read and dropped, as Lambda does.
     let mut caller = Some(tx);
+    if let Some(status) = raw_status(id, &parts.headers) {
+        if let Some(tx) = &caller {
+            let _ = tx.send(Progress::RawStatus(status)).await;
+        }
+    }
     let head = Reply::Head {
         content_type,
         streaming,
@@ -172,6 +177,23 @@ fn warn_trailers_as_data(id: &str, data: &[u8]) {
 }
 
 /// Sends `reply` to the caller, forgetting the caller once it has gone.
+/// The status a lambda-stream function answered a raw invocation with, when not a success
+/// (`Lambda-Stream-Raw-Status`), logged: its caller sees none.
+fn raw_status(id: &str, headers: &http::HeaderMap) -> Option<StatusCode> {
+    let status = headers.get(protocol::RAW_STATUS)?.to_str().ok()?;
+    let status = StatusCode::from_bytes(status.trim().as_bytes()).ok()?;
+    tracing::warn!(
+        request_id = id,
+        status = status.as_u16(),
+        "the function answered this raw invocation {status}, which its caller cannot see (a \
+         raw invocation's response has no status: Invoke answers 200). A payload that is not \
+         an HTTP event reaches the service as `POST /` with the payload as its JSON body: \
+         route `POST /` (with axum, `.route(\"/\", post(handler))`), or invoke it with an \
+         HTTP event (a function URL's) to reach another route"
+    );
+    Some(status)
+}
+
 async fn forward(caller: &mut Option<mpsc::Sender<Progress>>, reply: Reply, id: &str) {
     if let Some(tx) = caller {
         if tx.send(reply.into()).await.is_err() {
