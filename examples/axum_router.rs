@@ -1,6 +1,6 @@
 //! An axum `Router` served by lambda-stream: a streamed text route, an SSE route that sends
-//! tokens LLM-style, a buffered JSON route, path and query extraction, shared state and a 404
-//! fallback.
+//! tokens LLM-style, a buffered JSON route, path and query extraction, shared state, a route
+//! for raw invocations (`POST /`) and a 404 fallback.
 //!
 //! The router is handed to the runtime as it is: `lambda_stream::run(router)`.
 //!
@@ -18,7 +18,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use futures_util::stream::{self, Stream};
 use serde::{Deserialize, Serialize};
@@ -47,6 +47,9 @@ pub fn router(state: AppState) -> Router {
         .route("/sse", get(tokens))
         .route("/json", get(buffered_json))
         .route("/items/{id}", get(item))
+        // A raw invocation (`Invoke` or `InvokeWithResponseStream` with a payload that is not
+        // an HTTP event) reaches the router as `POST /`, the payload as its JSON body.
+        .route("/", post(raw_invocation))
         .fallback(not_found)
         .with_state(state)
 }
@@ -54,6 +57,28 @@ pub fn router(state: AppState) -> Router {
 /// The application: the router, with its state.
 pub fn app(state: AppState) -> Router {
     router(state)
+}
+
+/// A raw invocation's payload: `{"prompt": "..."}`.
+#[derive(Deserialize)]
+struct Prompt {
+    #[serde(default)]
+    prompt: String,
+}
+
+/// A raw invocation: the prompt's words back, one line each, 200 ms apart.
+async fn raw_invocation(Json(payload): Json<Prompt>) -> impl IntoResponse {
+    let words: Vec<String> = payload
+        .prompt
+        .split_whitespace()
+        .map(|w| format!("{w}\n"))
+        .collect();
+    let lines = stream::unfold(words.into_iter(), |mut words| async move {
+        let word = words.next()?;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        Some((Ok::<_, Infallible>(word), words))
+    });
+    ([("content-type", "text/plain")], Body::from_stream(lines))
 }
 
 /// Five lines, 200 ms apart, each sent as it is produced.

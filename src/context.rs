@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::HeaderMap;
+use lambda_stream_protocol as protocol;
 use serde::Deserialize;
 
 use crate::Config;
@@ -96,10 +97,10 @@ impl Context {
                 }
             }
         };
-        let request_id = text("lambda-runtime-aws-request-id")
+        let request_id = text(protocol::REQUEST_ID)
             .ok_or("the runtime api sent an event without a lambda-runtime-aws-request-id")?;
 
-        let deadline = text("lambda-runtime-deadline-ms").and_then(|v| match v.parse::<u64>() {
+        let deadline = text(protocol::DEADLINE_MS).and_then(|v| match v.parse::<u64>() {
             Ok(ms) => UNIX_EPOCH.checked_add(Duration::from_millis(ms)),
             Err(_) => {
                 tracing::warn!(value = %v, "ignoring an unparsable lambda-runtime-deadline-ms");
@@ -118,11 +119,11 @@ impl Context {
         Ok(Context {
             request_id,
             deadline,
-            invoked_function_arn: text("lambda-runtime-invoked-function-arn"),
-            xray_trace_id: text("lambda-runtime-trace-id"),
+            invoked_function_arn: text(protocol::INVOKED_FUNCTION_ARN),
+            xray_trace_id: text(protocol::TRACE_ID),
             invocation_id: text("lambda-runtime-invocation-id"),
-            client_context: text("lambda-runtime-client-context")
-                .and_then(|v| json("lambda-runtime-client-context", v)),
+            client_context: text(protocol::CLIENT_CONTEXT)
+                .and_then(|v| json(protocol::CLIENT_CONTEXT, v)),
             identity: text("lambda-runtime-cognito-identity")
                 .and_then(|v| json("lambda-runtime-cognito-identity", v)),
             tenant_id: text("lambda-runtime-aws-tenant-id"),

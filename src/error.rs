@@ -235,12 +235,6 @@ impl Diagnostic {
         Diagnostic::new(types::PANIC, format!("the handler panicked: {what}"))
     }
 
-    /// `{"errorType":"...","errorMessage":"..."}`, whole.
-    #[cfg_attr(not(feature = "local"), allow(dead_code))]
-    pub(crate) fn to_json(&self) -> Vec<u8> {
-        Self::json(&self.error_type, &self.error_message)
-    }
-
     /// `{"errorType":"...","errorMessage":"..."}`, the JSON of the error body trailer.
     pub(crate) fn json(error_type: &str, error_message: &str) -> Vec<u8> {
         #[derive(serde::Serialize)]
@@ -313,47 +307,8 @@ pub(crate) fn error_chain(err: &(dyn StdError + 'static)) -> String {
     Chain(err).to_string()
 }
 
-/// The error types the runtime reports on its own.
-pub(crate) mod types {
-    /// The service (or its future) returned an error before the response started.
-    pub(crate) const HANDLER: &str = "Function.Error";
-    /// The response body failed after the response started.
-    pub(crate) const STREAM: &str = "Function.StreamError";
-    /// The handler panicked, in `call`, its future or its body.
-    pub(crate) const PANIC: &str = "Function.Panic";
-    /// The service was not ready (`poll_ready` failed).
-    pub(crate) const NOT_READY: &str = "Function.ServiceNotReady";
-    /// The function's initialisation failed.
-    pub(crate) const INIT: &str = "Function.InitError";
-    /// The event could not be decoded into a request.
-    pub(crate) const INVALID_EVENT: &str = "Runtime.InvalidEvent";
-    /// What a type that cannot be sent as it is (see `wire::limits`) is sent as.
-    pub(crate) const UNKNOWN: &str = "Function.Unknown";
-
-    // What the emulated environment (the local server and the test kit) reports, as Lambda
-    // does.
-
-    /// The invocation ran past its deadline.
-    #[cfg(feature = "local")]
-    pub(crate) const SANDBOX_TIMEOUT: &str = "Sandbox.Timeout";
-    /// The response was larger than Lambda sends.
-    pub(crate) const RESPONSE_SIZE_TOO_LARGE: &str = "Function.ResponseSizeTooLarge";
-    /// The runtime's process (or, in the test kit, its task) ended during the invocation.
-    #[cfg(any(feature = "testing", feature = "host"))]
-    pub(crate) const EXIT_ERROR: &str = "Runtime.ExitError";
-    /// The function's command could not be started.
-    #[cfg(feature = "host")]
-    pub(crate) const INVALID_ENTRYPOINT: &str = "Runtime.InvalidEntrypoint";
-    /// The runtime's response stream broke off before its end.
-    #[cfg(feature = "local")]
-    pub(crate) const TRUNCATED_RESPONSE: &str = "Runtime.TruncatedResponse";
-    /// The runtime's response could not be read as one (an unusable prelude).
-    #[cfg(feature = "local")]
-    pub(crate) const INVALID_RESPONSE: &str = "Runtime.InvalidResponse";
-    /// The runtime posted its response in a mode other than `streaming`.
-    #[cfg(feature = "local")]
-    pub(crate) const INVALID_RESPONSE_MODE: &str = "Runtime.InvalidFunctionResponseMode";
-}
+/// The error types the runtime reports, stated once for both sides of the Runtime API.
+pub(crate) use lambda_stream_protocol::error_types as types;
 
 #[cfg(test)]
 mod tests {

@@ -11,7 +11,9 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri};
 use percent_encoding::percent_decode_str;
 
-use crate::emulator;
+use lambda_stream_local::{function_url_event, parse_prelude};
+use lambda_stream_protocol::is_dropped_from_prelude;
+
 use crate::event;
 use crate::wire;
 use crate::wire::ResponseFormat;
@@ -69,11 +71,11 @@ pub fn encode_response_head(status: u16, headers: &[(&[u8], &[u8])], format: u8)
         .unwrap_or_else(|e| panic!("the prelude is not json ({e}): {prelude:?}"));
     assert_eq!(json["statusCode"], status.as_u16(), "{prelude:?}");
 
-    let (read_status, read) = emulator::prelude::parse(&prelude)
+    let (read_status, read) = parse_prelude(&prelude)
         .unwrap_or_else(|e| panic!("the local server rejects our prelude ({e}): {prelude:?}"));
     assert_eq!(read_status, status);
     for name in map.keys() {
-        let dropped = wire::is_dropped(name.as_str());
+        let dropped = is_dropped_from_prelude(name.as_str());
         // Only values that are text survive unchanged (obs-text bytes become U+FFFD).
         if dropped || map.get_all(name).iter().any(|v| v.to_str().is_err()) {
             continue;
@@ -91,7 +93,7 @@ pub fn encode_response_head(status: u16, headers: &[(&[u8], &[u8])], format: u8)
 
 /// Parses `json` as the local server parses a streamed response's prelude. Must never panic.
 pub fn parse_local_prelude(json: &[u8]) {
-    let _ = emulator::prelude::parse(json);
+    let _ = parse_prelude(json);
 }
 
 /// Builds the function URL event the local server makes of a request, then decodes it as the
@@ -111,7 +113,7 @@ pub fn local_event_round_trip(method: &[u8], uri: &[u8], headers: &[(&[u8], &[u8
     let (parts, ()) = req.into_parts();
     let peer = SocketAddr::from(([127, 0, 0, 1], 50_000));
     let now = UNIX_EPOCH + Duration::from_secs(1_752_575_812);
-    let event = emulator::event::function_url(&parts, body, peer, "fuzz-request", now, None);
+    let event = function_url_event(&parts, body, peer, "fuzz-request", now);
     let (decoded, format) = event::decode(event.clone(), Context::default()).unwrap_or_else(|e| {
         panic!(
             "the runtime cannot decode the local server's event ({e}): {}",
@@ -160,14 +162,6 @@ pub fn encode_diagnostic(error_type: &str, message: &str) {
 
 /// The fuzz targets' properties on inputs they found or that matter, so that `cargo test`
 /// keeps checking them without a fuzzer.
-/// The local server's door on arbitrary input: a `Host` and an `Origin` through the allow-list
-/// and the cross-site check (a host is admitted exactly when its name is allowed), and an
-/// `Authorization`, an `X-Amz-Date` and a target with a body through the SigV4 check. Must
-/// never panic.
-pub fn local_door(host: &[u8], origin: &[u8], authorization: &[u8], date: &[u8], rest: &[u8]) {
-    crate::local::fuzz_door(host, origin, authorization, date, rest);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -76,9 +76,6 @@
 //!   Lambda in debug builds ([release builds][release-builds] leave it out).
 //! - `local-release`: `run` starts the local server in release builds too
 //!   (`cargo run --release`).
-//! - `host` (Unix): `local::Server::host`, the local server in front of a function that runs
-//!   as a process of its own, any Lambda runtime ([run what you deploy][host]); the
-//!   `lambda-stream local -- COMMAND` command of `lambda-stream-cli` is built on it.
 //! - `testing`: `testing::TestClient`, to invoke a service through the real wire path in
 //!   your own tests.
 //! - `graceful-shutdown`: `shutdown::spawn_graceful_shutdown_handler`, which runs a future
@@ -86,7 +83,6 @@
 //!   extension that makes Lambda send it.
 //!
 //! [release-builds]: https://github.com/lambda-stream/lambda-stream/blob/main/docs/local-server.md#release-builds
-//! [host]: https://github.com/lambda-stream/lambda-stream/blob/main/docs/host.md
 #![warn(unreachable_pub)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -95,8 +91,6 @@ mod catch_unwind;
 mod client;
 mod config;
 mod context;
-#[cfg(feature = "local")]
-mod emulator;
 mod error;
 pub mod event;
 #[cfg(feature = "local")]

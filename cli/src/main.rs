@@ -3,8 +3,8 @@
 //! it, behind lambda-stream's local server: a function URL and the Lambda API's
 //! `Invoke`/`InvokeWithResponseStream` on 127.0.0.1:7000, every chunk relayed as it is written.
 //!
-//! See `lambda-stream local --help`, and "Hosting a process" in the docs of
-//! `lambda_stream::local`.
+//! See `lambda-stream local --help`, and the guide's
+//! [Run what you deploy](https://github.com/lambda-stream/lambda-stream/blob/main/docs/host.md).
 
 #![forbid(unsafe_code)]
 
@@ -16,30 +16,40 @@ use std::process::ExitCode;
 
 #[cfg(unix)]
 fn main() -> ExitCode {
-    let command = match args::parse(std::env::args_os().skip(1)) {
-        Ok(command) => command,
-        Err(e) => {
-            eprintln!("lambda-stream: {e}\n\nFor the options: lambda-stream local --help");
-            return ExitCode::from(2);
+    use lambda_stream_local::Options;
+
+    let local = match args::parse(std::env::args_os()) {
+        Ok(args::Command::Local(local)) => *local,
+        Ok(args::Command::Help) => {
+            print!("{}", args::help());
+            return ExitCode::SUCCESS;
+        }
+        // A usage error (2), or `--help`/`--version` (0).
+        Err(e) => return clap_exit(&e),
+    };
+    let options = match local.server_options(|vars| Options::from_vars(vars)) {
+        Ok(options) => options,
+        Err(args::Refused::Flag(e)) => return clap_exit(&e),
+        Err(args::Refused::Variable(e)) => {
+            eprintln!("lambda-stream: {e}");
+            return ExitCode::FAILURE;
         }
     };
-    match command {
-        args::Command::Help => {
-            print!("{}", args::help());
-            ExitCode::SUCCESS
+    match run(local, options) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("lambda-stream: {e}");
+            ExitCode::FAILURE
         }
-        args::Command::Version => {
-            println!("lambda-stream {}", env!("CARGO_PKG_VERSION"));
-            ExitCode::SUCCESS
-        }
-        args::Command::Local(local) => match run(*local) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("lambda-stream: {e}");
-                ExitCode::FAILURE
-            }
-        },
     }
+}
+
+/// Shows what clap says, and exits as it would.
+#[cfg(unix)]
+fn clap_exit(e: &clap::Error) -> ExitCode {
+    // Nothing more to say when stdout or stderr is closed.
+    let _ = e.print();
+    ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
 }
 
 #[cfg(not(unix))]
@@ -49,46 +59,38 @@ fn main() -> ExitCode {
 }
 
 #[cfg(unix)]
-fn run(local: args::Local) -> Result<(), String> {
-    use lambda_stream::local::{Function, Options};
-    use lambda_stream::{Config, ResponseMode, Runtime};
+fn run(local: args::Local, options: lambda_stream_local::Options) -> Result<(), String> {
+    use lambda_stream_local::{Function, FunctionConfig, InvokeMode, ResponseMode, Server};
+    const RESPONSE_MODE_VAR: &str = "LAMBDA_STREAM_RESPONSE_MODE";
 
-    init_log(local.verbosity);
+    init_log(local.verbosity());
     let program = find(&local.program)?;
 
-    let vars = &local.vars;
-    let options =
-        Options::from_vars(|name| vars.get(name).cloned().or_else(|| std::env::var(name).ok()))
-            .map_err(|e| format!("{e:?}"))?;
-
-    let mut config = Config::from_env();
-    config.runtime_api = None;
-    config.function_name = local
+    let mut config = FunctionConfig::default();
+    config.name = local
         .function_name
         .clone()
         .unwrap_or_else(|| args::default_function_name(&program));
-    // Else `AWS_REGION`, which `Config::from_env` read, or `AWS_DEFAULT_REGION`; the host
-    // defaults to us-east-1.
-    if let Some(region) = local.region.clone().or_else(|| {
-        config
-            .region
-            .is_empty()
-            .then(|| env_text("AWS_DEFAULT_REGION"))
-            .flatten()
-    }) {
+    if let Some(version) = env_text("AWS_LAMBDA_FUNCTION_VERSION") {
+        config.version = version;
+    }
+    // Else `AWS_REGION`, or `AWS_DEFAULT_REGION`; the host defaults to us-east-1.
+    if let Some(region) = (local.region.clone())
+        .or_else(|| env_text("AWS_REGION"))
+        .or_else(|| env_text("AWS_DEFAULT_REGION"))
+    {
         config.region = region;
     }
-
-    let mut function = Function::new(program.as_os_str()).args(local.args);
-    if let Some(mode) = &local.response_mode {
-        // The door's invoke mode; a lambda-stream function answers in it too.
-        config.response_mode = mode
-            .parse::<ResponseMode>()
-            .map_err(|e| format!("--response-mode: {e}"))?;
-        function = function.env("LAMBDA_STREAM_RESPONSE_MODE", mode);
+    // The response mode (`--response-mode`, else `LAMBDA_STREAM_RESPONSE_MODE`): the function
+    // URL's invoke mode, and the function's variable (a lambda-stream function answers in it).
+    let mut function = Function::new(program.as_os_str())
+        .args(local.args)
+        .env(RESPONSE_MODE_VAR, options.response_mode.as_str());
+    if options.response_mode == ResponseMode::Buffered {
+        config.invoke_mode = InvokeMode::Buffered;
     }
     if let Some(mb) = local.memory_mb {
-        function = function.memory_size_mb(mb);
+        config.memory_size_mb = mb;
     }
     if let Some(handler) = local.handler {
         function = function.handler(handler);
@@ -102,7 +104,7 @@ fn run(local: args::Local) -> Result<(), String> {
     for (k, v) in local.envs {
         function = function.env(k, v);
     }
-    let name = config.function_name.clone();
+    let name = config.name.clone();
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -110,10 +112,7 @@ fn run(local: args::Local) -> Result<(), String> {
         .map_err(|e| format!("cannot start: {e}"))?;
     runtime
         .block_on(async move {
-            let server = Runtime::new(config)
-                .local_options(options)
-                .bind_local()
-                .await?;
+            let server = Server::bind(options, config).await?;
             eprintln!(
                 "lambda-stream: hosting {} as function {name:?}; Ctrl-C stops it",
                 program.display()

@@ -31,24 +31,7 @@ fn runtime_py() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/runtime.py")
 }
 
-/// Whether `program --version` (or `args`) runs; if not, the test is skipped, or fails when
-/// `LAMBDA_STREAM_REQUIRE_CLIENTS` is set.
-fn have(program: &str, args: &[&str]) -> bool {
-    let ok = Command::new(program)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        let why = format!("{program} {args:?} does not run");
-        if std::env::var_os("LAMBDA_STREAM_REQUIRE_CLIENTS").is_some() {
-            panic!("{why}, and LAMBDA_STREAM_REQUIRE_CLIENTS is set");
-        }
-        eprintln!("{why}: skipping");
-    }
-    ok
-}
+use lambda_stream_test_support::{self as test_support, assert_each_before_the_next, have};
 
 fn have_curl() -> bool {
     have("curl", &["--version"])
@@ -78,10 +61,7 @@ fn release_example() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
         cargo_build(&["-p", "lambda-stream", "--example", "streaming_numbers"]);
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root().join("target"));
-        target.join("release/examples/streaming_numbers")
+        test_support::target_dir(root()).join("release/examples/streaming_numbers")
     })
 }
 
@@ -91,20 +71,16 @@ fn lambda_http_function() -> &'static Path {
     BUILT.get_or_init(|| {
         let manifest = "benches/compare/Cargo.toml";
         cargo_build(&["--manifest-path", manifest, "--bin", "fn_lambda_http"]);
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root().join("benches/compare/target"));
-        target.join("release/fn_lambda_http")
+        test_support::target_dir(&root().join("benches/compare")).join("release/fn_lambda_http")
     })
 }
 
 /// lambda-stream's example `name`, as `cargo test --workspace` builds it (built here when
 /// missing).
 fn debug_example(name: &str) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"));
-    let exe = target.join("debug/examples").join(name);
+    let exe = test_support::target_dir(root())
+        .join("debug/examples")
+        .join(name);
     let _one = BUILD.lock().unwrap_or_else(|e| e.into_inner());
     if !exe.exists() {
         let status = Command::new(option_env!("CARGO").unwrap_or("cargo"))
@@ -276,66 +252,30 @@ fn alive(pid: u32) -> bool {
 }
 
 /// What curl printed, line by line with when each arrived (from curl's start), and its exit code.
-struct Curl {
-    lines: Vec<(Duration, String)>,
-    code: Option<i32>,
+type Curl = test_support::curl::Lines;
+
+/// The error trailers of a `--raw` response: the type, and the body decoded.
+fn error_trailers(raw: &Curl) -> (String, serde_json::Value) {
+    let trailer = |name: &str| {
+        raw.lines
+            .iter()
+            .find_map(|(_, l)| {
+                let (n, v) = l.split_once(": ")?;
+                n.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+            })
+            .unwrap_or_else(|| panic!("no {name} in {:?}", raw.lines))
+    };
+    let body = decode(&trailer("lambda-runtime-function-error-body"));
+    let body = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{body:?}: {e}"));
+    (trailer("lambda-runtime-function-error-type"), body)
 }
 
-impl Curl {
-    fn text(&self) -> String {
-        self.lines.iter().map(|(_, l)| format!("{l}\n")).collect()
-    }
-
-    fn arrivals(&self) -> Vec<Duration> {
-        self.lines.iter().map(|(at, _)| *at).collect()
-    }
-
-    /// The error trailers of a `--raw` response: the type, and the body decoded.
-    fn error_trailers(&self) -> (String, serde_json::Value) {
-        let trailer = |name: &str| {
-            self.lines
-                .iter()
-                .find_map(|(_, l)| {
-                    let (n, v) = l.split_once(": ")?;
-                    n.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
-                })
-                .unwrap_or_else(|| panic!("no {name} in {:?}", self.lines))
-        };
-        let body = decode(&trailer("lambda-runtime-function-error-body"));
-        let body = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{body:?}: {e}"));
-        (trailer("lambda-runtime-function-error-type"), body)
-    }
-}
-
+/// curl on a streamed response (`-sN`, a minute at most); skips the test's remaining calls
+/// when curl is missing (the tests ask [`have_curl`] first).
 fn curl(args: &[&str]) -> Curl {
-    let started = Instant::now();
-    let mut child = Command::new("curl")
-        .args(["-sN", "--max-time", "60"])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = vec![];
-    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
-        lines.push((started.elapsed(), line.unwrap()));
-    }
-    let code = child.wait().unwrap().code();
-    Curl { lines, code }
-}
-
-/// Asserts that each line of a stream produced `gap` apart reached the caller before the next
-/// existed: line `n + 1` is produced `n` gaps after the request at the earliest. A whole gap
-/// of slack for a loaded machine; a stream held back by one line still fails.
-fn assert_each_before_the_next(arrivals: &[Duration], gap: Duration) {
-    assert!(arrivals.len() > 1, "{arrivals:?}");
-    for (n, at) in (1u32..).zip(&arrivals[..arrivals.len() - 1]) {
-        assert!(
-            *at < gap * n,
-            "line {n} arrived {at:?} after the start, when line {} could exist: {arrivals:?}",
-            n + 1
-        );
-    }
+    let mut all = vec!["-sN", "--max-time", "60"];
+    all.extend(args);
+    test_support::curl::lines_blocking(&all).expect("curl runs")
 }
 
 /// The `pid=` a `/pid` answer names.
@@ -351,7 +291,7 @@ fn python_function() -> Vec<OsString> {
 
 #[test]
 fn a_release_binary_streams_to_curl_and_boto3_as_it_writes() {
-    if !have_curl() || !have_python() || !have("python3", &["-c", "import boto3"]) {
+    if !have_curl() || !test_support::boto3::available() {
         return;
     }
     let exe = release_example();
@@ -363,28 +303,12 @@ fn a_release_binary_streams_to_curl_and_boto3_as_it_writes() {
     assert_each_before_the_next(&seen.arrivals(), Duration::from_secs(1));
 
     let script = root().join("tests/boto3_invoke_stream.py");
-    let out = Command::new("python3")
-        .arg(&script)
-        .args([&host.url(""), "ok"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let report = test_support::boto3::report_blocking(&script, [host.url("").as_str(), "ok"]);
     let ok = &report["ok"];
     assert_eq!(ok["status"], 200);
     assert_eq!(ok["chunks"], serde_json::json!(NUMBERS));
     assert_eq!(ok["complete"], serde_json::json!({}));
-    let times: Vec<Duration> = ok["times"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| Duration::from_secs_f64(t.as_f64().unwrap()))
-        .collect();
+    let times = test_support::seconds(&ok["times"]);
     assert_each_before_the_next(&times, Duration::from_secs(1));
 
     // Lambda's lines around each invocation; one process, initialised once, served both.
@@ -554,7 +478,7 @@ fn a_process_that_dies_mid_stream_fails_the_invocation_and_the_next_starts_fresh
 
     // A caller that takes trailers is told why, as Lambda tells it.
     let raw = curl(&["--raw", "-H", "TE: trailers", &host.url("/crash")]);
-    let (error_type, body) = raw.error_trailers();
+    let (error_type, body) = error_trailers(&raw);
     assert_eq!(error_type, "Runtime.ExitError");
     assert_eq!(body["errorType"], "Runtime.ExitError");
     let message = body["errorMessage"].as_str().unwrap();
@@ -781,16 +705,38 @@ fn the_command_line_says_what_is_wrong() {
 
     let out = run(&["local", "--prot", "1", "--", "true"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown option \"--prot\""));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unexpected argument '--prot'"), "{err}");
+    assert!(err.contains("a similar argument exists: '--port'"), "{err}");
 
+    // A bad value is named as it was given: by its flag (a usage error) or its variable.
     let out = run(&["local", "--port", "seventy", "--", "true"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("invalid value 'seventy' for '--port <PORT>': not a port number"),
+        "{err}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_lambda-stream"))
+        .args(["local", "--", "true"])
+        .env("LOCAL_LAMBDA_PORT", "seventy")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("LOCAL_LAMBDA_PORT=\"seventy\""), "{err}");
 
     let out = run(&["local", "--help"]);
     assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("--max-concurrency"));
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("--max-concurrency"), "{help}");
+    assert!(help.contains("[env: LOCAL_LAMBDA_PORT="), "{help}");
+}
+
+/// What the Python runtime saw of its environment (`/env`).
+fn environment(host: &Host) -> serde_json::Value {
+    let text = curl(&[&host.url("/env")]).text();
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
 }
 
 #[test]
@@ -798,15 +744,83 @@ fn the_function_gets_lambdas_environment() {
     if !have_curl() || !have_python() {
         return;
     }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let root = root.canonicalize().unwrap();
+    let flags = [
+        "--function-name",
+        "orders",
+        "--region",
+        "eu-west-1",
+        "--memory",
+        "512",
+        "--handler",
+        "app.handler",
+        "--task-root",
+        root.to_str().unwrap(),
+    ];
+    // The host's own AWS_LAMBDA_MAX_CONCURRENCY does not leak into a classic environment.
     let host = Host::start(
-        &["--function-name", "orders"],
+        &flags,
         &python_function(),
-        &[("AWS_LAMBDA_MAX_CONCURRENCY", "9")],
+        &[
+            ("AWS_LAMBDA_MAX_CONCURRENCY", "9"),
+            ("AWS_LAMBDA_FUNCTION_VERSION", ""),
+        ],
     );
-    let text = curl(&[&host.url("/pid")]).text();
-    // Classic mode: the host's own AWS_LAMBDA_MAX_CONCURRENCY does not leak through.
-    assert!(text.contains("max= "), "{text}");
-    assert!(text.contains("name=orders"), "{text}");
+    let env = environment(&host);
+    let text = |name: &str| {
+        env[name]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name}: {env}"))
+    };
+    let api = text("AWS_LAMBDA_RUNTIME_API");
+    let (ip, port) = api.split_once(':').unwrap();
+    assert_eq!(ip, "127.0.0.1", "{env}");
+    assert!(port.parse::<u16>().is_ok_and(|p| p > 0), "{env}");
+    assert_ne!(api, host.addr, "the runtime's api is not the doors'");
+    assert_eq!(text("AWS_LAMBDA_FUNCTION_NAME"), "orders");
+    assert_eq!(text("AWS_LAMBDA_FUNCTION_VERSION"), "$LATEST");
+    assert_eq!(text("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"), "512");
+    assert_eq!(text("AWS_REGION"), "eu-west-1");
+    assert_eq!(text("AWS_DEFAULT_REGION"), "eu-west-1");
+    assert_eq!(text("AWS_LAMBDA_LOG_GROUP_NAME"), "/aws/lambda/orders");
+    // `2026/12/02/[$LATEST]` and 32 hex digits.
+    let stream = text("AWS_LAMBDA_LOG_STREAM_NAME");
+    let (date, rest) = stream.split_at(11);
+    let date: Vec<_> = date
+        .trim_end_matches('/')
+        .split('/')
+        .map(str::len)
+        .collect();
+    assert_eq!(date, [4, 2, 2], "{stream}");
+    let hex = rest
+        .strip_prefix("[$LATEST]")
+        .unwrap_or_else(|| panic!("{stream}"));
+    assert_eq!(hex.len(), 32, "{stream}");
+    assert!(hex.bytes().all(|b| b.is_ascii_hexdigit()), "{stream}");
+    assert_eq!(text("LAMBDA_TASK_ROOT"), root.to_str().unwrap());
+    assert_eq!(text("cwd"), root.to_str().unwrap());
+    assert_eq!(text("_HANDLER"), "app.handler");
+    assert_eq!(text("TZ"), ":UTC");
+    assert_eq!(text("AWS_LAMBDA_INITIALIZATION_TYPE"), "on-demand");
+    assert!(env["AWS_LAMBDA_MAX_CONCURRENCY"].is_null(), "{env}");
+    drop(host);
+
+    // On Lambda Managed Instances: one process, told how many invocations it takes at once.
+    // Whatever the machine's own region (empty is unset).
+    let unset = [("AWS_REGION", ""), ("AWS_DEFAULT_REGION", "")];
+    let host = Host::start(&["--max-concurrency", "2"], &python_function(), &unset);
+    let env = environment(&host);
+    assert_eq!(env["AWS_LAMBDA_MAX_CONCURRENCY"], "2", "{env}");
+    assert_eq!(
+        env["AWS_LAMBDA_INITIALIZATION_TYPE"], "lambda-managed-instances",
+        "{env}"
+    );
+    // The defaults: the command's name, us-east-1, 128 MB, `bootstrap`, this directory.
+    assert_eq!(env["AWS_LAMBDA_FUNCTION_NAME"], "python3", "{env}");
+    assert_eq!(env["AWS_REGION"], "us-east-1", "{env}");
+    assert_eq!(env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"], "128", "{env}");
+    assert_eq!(env["_HANDLER"], "bootstrap", "{env}");
 }
 
 #[test]
@@ -839,10 +853,7 @@ fn node_ric() -> Option<PathBuf> {
         Some(ric) if ric.exists() => Some(ric),
         _ => {
             let why = "LAMBDA_STREAM_NODE_RIC does not name aws-lambda-ric's command";
-            if std::env::var_os("LAMBDA_STREAM_REQUIRE_CLIENTS").is_some() {
-                panic!("{why}, and LAMBDA_STREAM_REQUIRE_CLIENTS is set");
-            }
-            eprintln!("{why}: skipping");
+            test_support::skip(why);
             None
         }
     }
@@ -879,7 +890,7 @@ fn aws_lambda_ric_for_node_streams_and_its_error_midway_reaches_the_caller() {
     assert_eq!(seen.text(), "partial\n");
     assert_eq!(seen.code, Some(18), "not a clean end");
     let raw = curl(&["--raw", "-H", "TE: trailers", &host.url("/fail")]);
-    let (error_type, body) = raw.error_trailers();
+    let (error_type, body) = error_trailers(&raw);
     assert_eq!(error_type, "Error");
     assert_eq!(body["errorMessage"], "db gone");
     let log = host.wait_for_stdout("REPORT RequestId: ", 3);

@@ -37,6 +37,7 @@ use http::header::{CONTENT_TYPE, TRAILER, TRANSFER_ENCODING};
 use http::{HeaderName, HeaderValue, Method, Request};
 use http_body_util::BodyExt;
 use hyper::client::conn::http1::SendRequest;
+use lambda_stream_protocol::RAW_STATUS;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use self::connection::{drive, off_the_workers, Driver};
@@ -193,6 +194,9 @@ where
         h.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
         h.insert(TRAILER, wire::TRAILER_DECLARATION);
         h.insert(CONTENT_TYPE, head.content_type);
+        if let Some(status) = head.raw_status {
+            h.insert(RAW_STATUS, HeaderValue::from(status.as_u16()));
+        }
         if off_the_workers() {
             return self.post_from_a_task(req).await;
         }
@@ -211,8 +215,11 @@ where
             Outgoing::full(buffered.payload),
         )?;
         self.echo_invocation_id(request_id, &mut req);
-        req.headers_mut()
-            .insert(CONTENT_TYPE, buffered.content_type);
+        let h = req.headers_mut();
+        h.insert(CONTENT_TYPE, buffered.content_type);
+        if let Some(status) = buffered.raw_status {
+            h.insert(RAW_STATUS, HeaderValue::from(status.as_u16()));
+        }
         self.post(req).await
     }
 }

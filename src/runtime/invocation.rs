@@ -8,13 +8,12 @@
 //! the local server's `run` and the test kit) runs the `finish` of several invocations side by
 //! side while it `start`s the next.
 
+use http::{Request, Response};
+use lambda_stream_protocol::STOP_AFTER_DEADLINE;
 use std::future::{poll_fn, Future};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::pin;
 use std::task::Poll;
-use std::time::Duration;
-
-use http::{Request, Response};
 
 use super::trace_env;
 use crate::catch_unwind::{drop_caught, CatchUnwind};
@@ -23,11 +22,6 @@ use crate::error::types;
 use crate::service::ResponseBody;
 use crate::wire::{self, ResponseFormat};
 use crate::{event, Body, BoxError, Diagnostic, Error, LambdaService, ResponseMode};
-
-/// How long after its deadline an invocation is stopped in an emulated environment (the local
-/// server, the test kit): long enough for the emulator to end the caller's response with
-/// `Sandbox.Timeout` first. On Lambda, the platform stops the function itself.
-const STOP_AFTER_DEADLINE: Duration = Duration::from_millis(100);
 
 /// How a worker serves.
 #[derive(Clone, Copy, Debug)]

@@ -23,8 +23,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use tokio::task::JoinSet;
-
 use self::invocation::Settings;
 use crate::client::Client;
 #[cfg(feature = "local")]
@@ -128,7 +126,11 @@ impl Runtime {
     /// Binds the [local server](crate::local)'s front doors, whatever the [`local::Mode`];
     /// run it with [`local::Server::run`].
     pub async fn bind_local(self) -> Result<local::Server, Error> {
-        let options = self.local_options.unwrap_or_else(local::Options::from_env);
+        let options = match self.local_options {
+            Some(options) => options,
+            // A value that cannot be parsed is a configuration error that names it.
+            None => local::Options::from_env()?,
+        };
         local::Server::bind(self.config, options).await
     }
 
@@ -174,7 +176,7 @@ impl Runtime {
     /// Returns only on a fatal error: the Runtime API cannot be reached or answered `500`.
     /// Every other failure is reported for its invocation and the loop goes on. Outside
     /// Lambda, a debug build serves the [local server](crate::local) instead (see
-    /// [`Runtime::local`] and [release builds](crate::local#release-builds)).
+    /// [`Runtime::local`] and [release builds](https://github.com/lambda-stream/lambda-stream/blob/main/docs/local-server.md#release-builds)).
     ///
     /// One invocation at a time, whatever `AWS_LAMBDA_MAX_CONCURRENCY` says (a warning is
     /// logged when it asks for more): on Lambda Managed Instances, use
@@ -457,8 +459,21 @@ mod not_in_release {
     impl std::error::Error for NotInReleaseBuilds {}
 }
 
-/// The local server's tasks, while it serves.
-pub(crate) type LocalTasks = Option<JoinSet<()>>;
+/// The local server, while it serves (`None` on Lambda).
+#[cfg(feature = "local")]
+pub(crate) type LocalTasks = Option<local::Serving>;
+/// Never a local server without the `local` feature.
+#[cfg(not(feature = "local"))]
+pub(crate) type LocalTasks = Option<NoLocalServer>;
+/// What is never there: a local server, without the `local` feature.
+#[cfg(not(feature = "local"))]
+pub(crate) enum NoLocalServer {}
+
+/// Dropped as the local server would be, where `run*` drop it before serving Lambda.
+#[cfg(not(feature = "local"))]
+impl Drop for NoLocalServer {
+    fn drop(&mut self) {}
+}
 
 /// The future of [`Runtime::connect`].
 type Connecting = Pin<Box<dyn Future<Output = Result<(Runtime, LocalTasks), Error>> + Send>>;

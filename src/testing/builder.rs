@@ -6,7 +6,6 @@ use std::time::Duration;
 use super::client::{Inner, Starter, State, Worker};
 use super::TestClient;
 use crate::client::Client;
-use crate::emulator::DEFAULT_TIMEOUT;
 use crate::{Config, IntoLambdaService, LambdaService};
 
 /// Configures a [`TestClient`]: the function's name, timeout and configuration.
@@ -44,7 +43,7 @@ impl Default for Builder {
         };
         Builder {
             config,
-            timeout: DEFAULT_TIMEOUT,
+            timeout: lambda_stream_local::Options::default().function_timeout,
             concurrency: 1,
         }
     }

@@ -9,11 +9,13 @@ use std::time::Duration;
 
 use http::Request;
 use serde::Serialize;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use lambda_stream_local::Emulator;
+
 use super::{Builder, Error, Invocation, TestResponse};
-use crate::emulator::{self, Job};
+use crate::local::function_config;
 use crate::{Body, BoxError, Config, IntoLambdaService, LambdaService};
 
 /// The caller's address in the function URL events of [`Invocation::request`].
@@ -50,7 +52,8 @@ pub(super) enum State {
 }
 
 pub(super) struct Running {
-    queue: mpsc::UnboundedSender<Job>,
+    /// The Runtime API: stopped when the worker stops, or when the client goes.
+    emulator: Arc<Emulator>,
     /// `Some` (the worker's error) once the worker stopped; closed if its task ended.
     stopped: Stopped,
     /// The Runtime API's and the worker's tasks: aborted when the client goes.
@@ -116,15 +119,19 @@ impl TestClient {
         self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues `job`, starting the runtime first if need be; returns the runtime's stop signal.
-    pub(super) fn submit(&self, job: Job) -> Result<Stopped, Error> {
+    /// Queues `invocation`, starting the runtime first if need be; returns the runtime's stop
+    /// signal.
+    pub(super) fn submit(
+        &self,
+        invocation: lambda_stream_local::Invocation,
+    ) -> Result<Stopped, Error> {
         let mut state = self.state();
         if let State::Idle(_) = &*state {
             let running = self.start(&mut state)?;
             *state = State::Running(running);
         }
         match &*state {
-            State::Running(running) => match running.queue.send(job) {
+            State::Running(running) => match running.emulator.queue(invocation) {
                 Ok(()) => Ok(running.stopped.clone()),
                 Err(_) => Err(Error::stopped(running.cause())),
             },
@@ -141,12 +148,11 @@ impl TestClient {
 
     /// Starts the Runtime API and the worker; `state` is `Idle` and stays so on failure.
     fn start(&self, state: &mut State) -> Result<Running, Error> {
-        let emulator::Emulator {
-            config,
-            queue,
-            mut tasks,
-            api,
-        } = emulator::start(&self.inner.config, self.inner.timeout).map_err(Error::start)?;
+        let function = function_config(&self.inner.config);
+        let emulator =
+            Arc::new(Emulator::start(&function, self.inner.timeout).map_err(Error::start)?);
+        let mut config = self.inner.config.clone();
+        config.runtime_api = Some(emulator.runtime_api().to_string());
         let starter = match std::mem::replace(state, State::Idle(Box::new(not_startable))) {
             State::Idle(starter) => starter,
             running => {
@@ -158,20 +164,22 @@ impl TestClient {
         let worker = starter(&addr, config).map_err(Error::start)?;
 
         let (stop, stopped) = watch::channel(None);
+        let api = emulator.clone();
+        let mut tasks = JoinSet::new();
         tasks.spawn(async move {
             let cause = worker.await.err().map(|e| {
                 tracing::error!(error = %e, "the test runtime stopped");
                 Arc::new(e)
             });
             // Invocations waiting for it fail rather than wait forever.
-            api.abort();
+            api.stop();
             let _ =
                 stop.send(Some(cause.unwrap_or_else(|| {
                     Arc::new(crate::Error::local("the worker returned"))
                 })));
         });
         Ok(Running {
-            queue,
+            emulator,
             stopped,
             _tasks: tasks,
         })

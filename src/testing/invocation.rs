@@ -11,7 +11,8 @@ use tokio::time::Instant;
 
 use super::record::{record, Watched};
 use super::{Error, TestClient, TestResponse};
-use crate::emulator::{self, event};
+use lambda_stream_local::{function_url_event, new_request_id};
+
 use crate::wire::MAX_PAYLOAD;
 use crate::Body;
 
@@ -75,7 +76,7 @@ impl Invocation {
     /// path, query, headers (repeated ones comma-joined), cookies and body (base64 unless
     /// text), as AWS builds it. The `Host` header defaults to the URI's authority.
     pub async fn request<B: Into<Body>>(self, request: Request<B>) -> Result<TestResponse, Error> {
-        let request_id = self.request_id.clone().unwrap_or_else(emulator::request_id);
+        let request_id = self.request_id.clone().unwrap_or_else(new_request_id);
         let (mut parts, body) = request.into_parts();
         let body: Body = body.into();
         if !parts.headers.contains_key(HOST) {
@@ -87,20 +88,13 @@ impl Invocation {
                 parts.headers.insert(HOST, host);
             }
         }
-        let payload = event::function_url(
-            &parts,
-            &body,
-            self.peer,
-            &request_id,
-            SystemTime::now(),
-            None,
-        );
+        let payload = function_url_event(&parts, &body, self.peer, &request_id, SystemTime::now());
         self.send(request_id, payload).await
     }
 
     /// Invokes with `payload` as the event, as is.
     pub async fn event(self, payload: impl AsRef<[u8]>) -> Result<TestResponse, Error> {
-        let request_id = self.request_id.clone().unwrap_or_else(emulator::request_id);
+        let request_id = self.request_id.clone().unwrap_or_else(new_request_id);
         let payload = Bytes::copy_from_slice(payload.as_ref());
         self.send(request_id, payload).await
     }
@@ -115,14 +109,10 @@ impl Invocation {
         if payload.len() > MAX_PAYLOAD {
             return Err(Error::too_large(payload.len()));
         }
-        let (job, replies) = emulator::job(
-            request_id.clone(),
-            payload,
-            self.client_context,
-            self.client.inner.timeout,
-        );
+        let (invocation, replies) =
+            lambda_stream_local::Invocation::new(request_id.clone(), payload, self.client_context);
         let sent_at = Instant::now();
-        let stopped = self.client.submit(job)?;
+        let stopped = self.client.submit(invocation)?;
         let replies = Watched { replies, stopped };
         match record(replies, request_id, sent_at).await {
             Some(response) => Ok(response),

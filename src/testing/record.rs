@@ -4,25 +4,37 @@ use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, StatusCode};
 use tokio::time::Instant;
 
+use lambda_stream_local::{open_prelude, ErrorReport, ReadReplies, Replies, Reply};
+
 use super::client::Stopped;
 use super::{Chunk, FunctionError, TestResponse};
-use crate::emulator::{prelude, Next, Replies, Reply};
 use crate::error::types;
 use crate::Diagnostic;
 
 /// An invocation's replies, ended by the runtime stopping.
-pub(super) struct Watched {
-    pub(super) replies: Replies,
+pub(super) struct Watched<R = Replies> {
+    pub(super) replies: R,
     pub(super) stopped: Stopped,
 }
 
-impl Next for Watched {
+/// Whether the runtime took the invocation.
+pub(super) trait Taken {
+    fn is_started(&self) -> bool;
+}
+
+impl Taken for Replies {
+    fn is_started(&self) -> bool {
+        Replies::is_started(self)
+    }
+}
+
+impl<R: ReadReplies + Taken> ReadReplies for Watched<R> {
     async fn next(&mut self) -> Reply {
         tokio::select! {
             biased;
             reply = self.replies.next() => reply,
             // `Err`: the worker's task ended without a word (it panicked).
-            _ = self.stopped.wait_for(Option::is_some) => Reply::Failed(Diagnostic::new(
+            _ = self.stopped.wait_for(Option::is_some) => Reply::Failed(ErrorReport::new(
                 types::EXIT_ERROR,
                 "the runtime stopped during the invocation",
             )),
@@ -30,7 +42,7 @@ impl Next for Watched {
     }
 }
 
-impl Watched {
+impl<R: Taken> Watched<R> {
     fn is_started(&self) -> bool {
         self.replies.is_started()
     }
@@ -38,8 +50,8 @@ impl Watched {
 
 /// Reads an invocation's replies into the response the caller sees; `None` when the runtime
 /// never took the invocation (it stopped).
-pub(super) async fn record(
-    mut replies: Watched,
+pub(super) async fn record<R: ReadReplies + Taken>(
+    mut replies: Watched<R>,
     request_id: String,
     sent_at: Instant,
 ) -> Option<TestResponse> {
@@ -55,7 +67,7 @@ pub(super) async fn record(
         head_at: None,
         ended_at: sent_at,
     };
-    let opened = match prelude::open(&mut replies).await {
+    let opened = match open_prelude(&mut replies).await {
         Ok(opened) => opened,
         // Never taken: the runtime stopped first.
         Err(u) if !u.head && !u.reported && !replies.is_started() => return None,
@@ -96,12 +108,12 @@ pub(super) async fn record(
 
 impl TestResponse {
     /// Ends the response as failed; `started`: its head had been sent.
-    fn failed(mut self, failure: Diagnostic, started: bool) -> Self {
+    fn failed(mut self, failure: ErrorReport, started: bool) -> Self {
         if started {
             self.head_at.get_or_insert_with(Instant::now);
         }
         self.error = Some(FunctionError {
-            diagnostic: failure,
+            diagnostic: diagnostic(failure),
             mid_stream: started,
         });
         self.ended_at = Instant::now();
@@ -109,11 +121,19 @@ impl TestResponse {
     }
 }
 
-fn mid_stream(f: Diagnostic) -> FunctionError {
+fn mid_stream(f: ErrorReport) -> FunctionError {
     FunctionError {
-        diagnostic: f,
+        diagnostic: diagnostic(f),
         mid_stream: true,
     }
+}
+
+/// The local Lambda's report of a failure, as the runtime's own [`Diagnostic`].
+fn diagnostic(report: ErrorReport) -> Diagnostic {
+    Diagnostic::new(
+        report.error_type().to_owned(),
+        report.error_message().to_owned(),
+    )
 }
 
 fn join(chunks: &[Chunk]) -> Bytes {
@@ -132,45 +152,72 @@ fn join(chunks: &[Chunk]) -> Bytes {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::VecDeque;
     use std::sync::Arc;
-    use std::time::Duration;
 
     use http::HeaderValue;
     use tokio::sync::watch;
 
     use super::*;
-    use crate::emulator::{self, Signal, DEFAULT_TIMEOUT};
     use crate::wire::HTTP_INTEGRATION_CONTENT_TYPE;
 
-    /// What `record` makes of these replies, sent as the Runtime API would send them.
-    async fn recorded(replies: Vec<Signal>, stop: Option<crate::Error>) -> Option<TestResponse> {
-        let (job, replies_rx) = emulator::job("r-1".into(), Bytes::new(), None, DEFAULT_TIMEOUT);
+    /// What the Runtime API tells the caller: the runtime took the invocation, then a reply.
+    enum Step {
+        Started,
+        Reply(Reply),
+    }
+
+    impl From<Reply> for Step {
+        fn from(reply: Reply) -> Self {
+            Step::Reply(reply)
+        }
+    }
+
+    /// Replies as the Runtime API would send them; then none, until the reader is done.
+    struct Scripted {
+        steps: VecDeque<Step>,
+        started: bool,
+    }
+
+    impl ReadReplies for Scripted {
+        async fn next(&mut self) -> Reply {
+            loop {
+                match self.steps.pop_front() {
+                    Some(Step::Started) => self.started = true,
+                    Some(Step::Reply(reply)) => return reply,
+                    None => std::future::pending().await,
+                }
+            }
+        }
+    }
+
+    impl Taken for Scripted {
+        fn is_started(&self) -> bool {
+            self.started
+        }
+    }
+
+    /// What `record` makes of these replies, the runtime stopping after them with `stop`.
+    async fn recorded(steps: Vec<Step>, stop: Option<crate::Error>) -> Option<TestResponse> {
         let (stop_tx, stopped) = watch::channel(None);
-        let tx = job.replies;
-        tokio::spawn(async move {
-            for reply in replies {
-                let _ = tx.send(reply).await;
-            }
-            if let Some(e) = stop {
-                let _ = stop_tx.send(Some(Arc::new(e)));
-            }
-            // Hold the invocation open until the reader is done.
-            tx.closed().await;
-        });
+        if let Some(e) = stop {
+            let _ = stop_tx.send(Some(Arc::new(e)));
+        }
         let watched = Watched {
-            replies: replies_rx,
+            replies: Scripted {
+                steps: steps.into(),
+                started: false,
+            },
             stopped,
         };
         record(watched, "r-1".into(), Instant::now()).await
     }
 
-    fn started() -> Signal {
-        Signal::Started {
-            deadline: Instant::now() + Duration::from_secs(60),
-        }
+    fn started() -> Step {
+        Step::Started
     }
 
-    fn head() -> Signal {
+    fn head() -> Step {
         Reply::Head {
             content_type: Some(HTTP_INTEGRATION_CONTENT_TYPE),
             streaming: true,
@@ -178,7 +225,7 @@ mod tests {
         .into()
     }
 
-    fn data(bytes: &'static [u8]) -> Signal {
+    fn data(bytes: &'static [u8]) -> Step {
         Reply::Data(Bytes::from_static(bytes)).into()
     }
 

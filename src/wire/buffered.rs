@@ -46,6 +46,8 @@ use crate::{BoxError, Diagnostic};
 pub(crate) struct Buffered {
     pub(crate) content_type: HeaderValue,
     pub(crate) payload: Bytes,
+    /// A raw response's status, when it is not a success (see `prelude::raw_status`).
+    pub(crate) raw_status: Option<http::StatusCode>,
 }
 
 /// Reads `body` (at most [`MAX_PAYLOAD`] + 1 bytes) and encodes the payload.
@@ -129,6 +131,7 @@ pub(crate) fn encode(format: ResponseFormat, parts: &Parts, body: Bytes) -> Buff
                 .cloned()
                 .unwrap_or(DEFAULT_CONTENT_TYPE),
             payload: body,
+            raw_status: super::prelude::raw_status(parts),
         };
     }
     let text = is_text(&parts.headers).then(|| std::str::from_utf8(&body).ok());
@@ -153,6 +156,7 @@ pub(crate) fn encode(format: ResponseFormat, parts: &Parts, body: Bytes) -> Buff
     Buffered {
         content_type: HeaderValue::from_static("application/json"),
         payload: Bytes::from(out),
+        raw_status: None,
     }
 }
 

@@ -4,6 +4,7 @@
 use std::sync::Once;
 
 use http::Request;
+use lambda_stream_protocol::is_function_url_domain;
 
 use crate::event::{RequestContext, RequestExt};
 use crate::{Body, ResponseMode};
@@ -60,16 +61,6 @@ pub(crate) fn is_http_api(domain: Option<&str>, api_id: Option<&str>) -> bool {
         return false;
     };
     !is_function_url_domain(domain) && api_id.is_some_and(|id| !id.is_empty())
-}
-
-/// `<url-id>.lambda-url.<region>.on.aws` (and the like in other partitions, or under an
-/// emulator that gives function URLs such host names).
-pub(crate) fn is_function_url_domain(domain: &str) -> bool {
-    let mut labels = domain.split('.');
-    labels.next().is_some_and(|id| !id.is_empty())
-        && labels
-            .next()
-            .is_some_and(|l| l.eq_ignore_ascii_case("lambda-url"))
 }
 
 /// How the response head is encoded: chosen by the kind of event that was decoded.
@@ -261,20 +252,5 @@ mod tests {
             multi_value_headers: false,
         };
         assert!(!streams(ResponseMode::Streamed, alb, &empty));
-    }
-
-    #[test]
-    fn function_url_domains() {
-        assert!(is_function_url_domain("x.LAMBDA-URL.eu-west-1.on.aws"));
-        assert!(is_function_url_domain(
-            "x.lambda-url.cn-north-1.on.amazonwebservices.com.cn"
-        ));
-        assert!(is_function_url_domain("x.lambda-url.localhost:4566"));
-        assert!(!is_function_url_domain("lambda-url.us-east-1.on.aws.evil"));
-        assert!(!is_function_url_domain(".lambda-url.us-east-1.on.aws"));
-        assert!(!is_function_url_domain(
-            "r2d2.execute-api.us-east-1.amazonaws.com"
-        ));
-        assert!(!is_function_url_domain("localhost"));
     }
 }

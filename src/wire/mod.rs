@@ -28,43 +28,22 @@ mod prelude;
 
 pub(crate) use body::ResponseStream;
 pub(crate) use buffered::{buffer, Buffered};
-#[cfg(feature = "local")]
-pub(crate) use format::is_function_url_domain;
 pub(crate) use format::{streams, ResponseFormat};
-#[cfg(feature = "local")]
-pub(crate) use prelude::is_dropped;
 pub(crate) use prelude::{encode_head, Head};
 
 use base64::Engine as _;
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderValue};
 
 use crate::error::types;
 use crate::Diagnostic;
 
-/// `Lambda-Runtime-Function-Response-Mode`.
-pub(crate) const RESPONSE_MODE: HeaderName =
-    HeaderName::from_static("lambda-runtime-function-response-mode");
-/// `Lambda-Runtime-Function-Error-Type`.
-pub(crate) const ERROR_TYPE: HeaderName =
-    HeaderName::from_static("lambda-runtime-function-error-type");
-/// `Lambda-Runtime-Function-Error-Body`.
-pub(crate) const ERROR_BODY: HeaderName =
-    HeaderName::from_static("lambda-runtime-function-error-body");
-/// The `Trailer` declaration of a streamed response.
-pub(crate) const TRAILER_DECLARATION: HeaderValue = HeaderValue::from_static(
-    "Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body",
-);
-/// The content type of a response to an HTTP integration.
-pub(crate) const HTTP_INTEGRATION_CONTENT_TYPE: HeaderValue =
-    HeaderValue::from_static("application/vnd.awslambda.http-integration-response");
+pub(crate) use lambda_stream_protocol::{
+    ERROR_BODY, ERROR_TYPE, HTTP_INTEGRATION_CONTENT_TYPE, MAX_PAYLOAD,
+    PRELUDE_DELIMITER as DELIMITER, RESPONSE_MODE, TRAILER_DECLARATION,
+};
 /// The content type of an `/error` or `/init/error` report.
 pub(crate) const ERROR_CONTENT_TYPE: HeaderValue =
     HeaderValue::from_static("application/vnd.aws.lambda.error+json");
-/// Lambda's limit on a synchronous invocation's payload, the request's and a buffered
-/// response's alike: 6 MiB.
-pub(crate) const MAX_PAYLOAD: usize = 6 * 1024 * 1024;
-/// What separates the prelude from the body.
-pub(crate) const DELIMITER: [u8; 8] = [0; 8];
 
 /// The error type as a header value; a type that cannot be one (or is longer than
 /// [`limits::MAX_ERROR_TYPE`]) is reported as `Function.Unknown`.
@@ -96,29 +75,6 @@ pub(crate) fn error_trailers(diagnostic: &Diagnostic) -> HeaderMap {
         trailers.insert(ERROR_BODY, value);
     }
     trailers
-}
-
-/// What the error trailers of a failed response say, if they are there: the reverse of
-/// [`error_trailers`], for the local Runtime API.
-#[cfg(feature = "local")]
-pub(crate) fn read_error_trailers(trailers: &HeaderMap) -> Option<Diagnostic> {
-    let error_type = trailers.get(ERROR_TYPE)?;
-    let error_type = String::from_utf8_lossy(error_type.as_bytes()).into_owned();
-    let message = trailers
-        .get(ERROR_BODY)
-        .and_then(|b| {
-            base64::engine::general_purpose::STANDARD
-                .decode(b.as_bytes())
-                .ok()
-        })
-        .and_then(|json| serde_json::from_slice::<serde_json::Value>(&json).ok())
-        .and_then(|v| {
-            v.get("errorMessage")
-                .and_then(|m| m.as_str())
-                .map(str::to_owned)
-        })
-        .unwrap_or_default();
-    Some(Diagnostic::new(error_type, message))
 }
 
 /// The body of an `/error` or `/init/error` report: at most [`limits::MAX_ERROR_REPORT`]
@@ -163,18 +119,6 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&raw).unwrap();
         assert_eq!(v["errorType"], "Function.StreamError");
         assert_eq!(v["errorMessage"], "upstream closed");
-    }
-
-    #[cfg(feature = "local")]
-    #[test]
-    fn trailers_read_back() {
-        let d = Diagnostic::new("Function.StreamError", "upstream closed");
-        assert_eq!(read_error_trailers(&error_trailers(&d)), Some(d));
-        assert_eq!(read_error_trailers(&HeaderMap::new()), None);
-        let mut only_type = HeaderMap::new();
-        only_type.insert(ERROR_TYPE, HeaderValue::from_static("Function.X"));
-        let d = read_error_trailers(&only_type).unwrap();
-        assert_eq!((d.error_type(), d.error_message()), ("Function.X", ""));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::response::Parts;
+use lambda_stream_protocol::is_dropped_from_prelude as is_dropped;
 
 use super::HTTP_INTEGRATION_CONTENT_TYPE;
 use crate::wire::ResponseFormat;
@@ -18,6 +19,15 @@ pub(crate) const DEFAULT_CONTENT_TYPE: HeaderValue =
 pub(crate) struct Head {
     pub(crate) content_type: HeaderValue,
     pub(crate) prelude: Option<Bytes>,
+    /// A raw response's status, when it is not a success: see [`raw_status`].
+    pub(crate) raw_status: Option<http::StatusCode>,
+}
+
+/// The status a raw response (no HTTP integration, so no status on the wire) tells the Runtime
+/// API about in `Lambda-Stream-Raw-Status`: its own, when it is not a success, which its
+/// caller would otherwise never learn.
+pub(crate) fn raw_status(parts: &Parts) -> Option<http::StatusCode> {
+    (!parts.status.is_success()).then_some(parts.status)
 }
 
 /// Encodes a response head for `format`.
@@ -30,31 +40,16 @@ pub(crate) fn encode_head(format: ResponseFormat, parts: &Parts) -> Head {
                 .cloned()
                 .unwrap_or(DEFAULT_CONTENT_TYPE),
             prelude: None,
+            raw_status: raw_status(parts),
         },
         ResponseFormat::PayloadV2 | ResponseFormat::PayloadV1 | ResponseFormat::Alb { .. } => {
             Head {
                 content_type: HTTP_INTEGRATION_CONTENT_TYPE,
                 prelude: Some(encode_prelude(format, parts.status, &parts.headers)),
+                raw_status: None,
             }
         }
     }
-}
-
-/// Headers that describe the connection to the Runtime API rather than the response, or that
-/// the service recomputes: never forwarded. `content-length` in particular is remapped by the
-/// service to `x-amzn-remapped-content-length`, and would be wrong for a stream anyway.
-pub(crate) fn is_dropped(name: &str) -> bool {
-    matches!(
-        name,
-        "content-length"
-            | "connection"
-            | "keep-alive"
-            | "proxy-connection"
-            | "transfer-encoding"
-            | "te"
-            | "trailer"
-            | "upgrade"
-    )
 }
 
 /// `{"statusCode":S,"headers":{...},"cookies":[...]}` (payload 2.0) or
@@ -383,5 +378,22 @@ mod tests {
         assert_eq!(h.content_type, "application/x-ndjson");
         let h = head(ResponseFormat::Raw, |_| {});
         assert_eq!(h.content_type, DEFAULT_CONTENT_TYPE);
+        assert_eq!(h.raw_status, None);
+    }
+
+    /// A raw response's status that is not a success goes with it, for the local Lambda to
+    /// report; an HTTP response's is in its prelude.
+    #[test]
+    fn a_raw_failure_status_is_told() {
+        let not_allowed =
+            |r: &mut Response<()>| *r.status_mut() = http::StatusCode::METHOD_NOT_ALLOWED;
+        let h = head(ResponseFormat::Raw, not_allowed);
+        assert_eq!(h.raw_status, Some(http::StatusCode::METHOD_NOT_ALLOWED));
+        let h = head(ResponseFormat::PayloadV2, not_allowed);
+        assert_eq!(h.raw_status, None);
+        let h = head(ResponseFormat::Raw, |r| {
+            *r.status_mut() = http::StatusCode::CREATED
+        });
+        assert_eq!(h.raw_status, None);
     }
 }

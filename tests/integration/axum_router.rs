@@ -23,6 +23,21 @@ fn gaps(res: &TestResponse) -> Vec<Duration> {
         .collect()
 }
 
+/// A raw payload arrives as `POST /`, its body the payload: the router's route for it answers.
+#[tokio::test(start_paused = true)]
+async fn a_raw_invocation_is_routed_to_post_root() {
+    let client = TestClient::new(axum_router::app(axum_router::AppState::new("hi")));
+    let res = client
+        .event(br#"{"prompt":"one two three"}"#)
+        .await
+        .unwrap();
+    assert!(res.prelude().is_none(), "a raw response has no prelude");
+    assert_eq!(res.header("content-type"), Some("text/plain"));
+    assert_eq!(res.text(), "one\ntwo\nthree\n");
+    assert_eq!(res.chunks().len(), 3, "{res:?}");
+    assert!(res.is_complete());
+}
+
 #[tokio::test(start_paused = true)]
 async fn every_route_through_the_runtime() {
     let client = TestClient::new(axum_router::app(axum_router::AppState::new("hi")));
@@ -71,7 +86,8 @@ async fn every_route_through_the_runtime() {
         .event(support::fixture("function-url-get.json"))
         .await
         .unwrap();
-    assert_eq!(res.status(), 404, "the fixture's path is not a route");
+    // `GET /`: `/` is the raw invocations' route, which takes `POST` only.
+    assert_eq!(res.status(), 405);
     let res = client.request(get("/items/42")).await.unwrap();
     assert_eq!(res.text(), "item 42");
     let res = client.request(get("/items/7?verbose=true")).await.unwrap();

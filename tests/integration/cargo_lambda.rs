@@ -25,7 +25,7 @@ use tokio::net::TcpStream;
 use tokio::time::{timeout, Instant};
 
 use crate::support::client::{self, Seen};
-use crate::support::process::assert_each_before_the_next;
+use lambda_stream_test_support::{self as test_support, assert_each_before_the_next};
 
 const NUMBERS: [&str; 4] = [
     "Number: 1\n",
@@ -40,34 +40,19 @@ const FUNCTION: &str = "streaming-numbers";
 /// The longest any one request may take (the stream itself takes 3 s).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Skips the test when cargo-lambda is missing, unless `LAMBDA_STREAM_REQUIRE_CLIENTS` is set
-/// (CI sets it, so that a missing cargo-lambda fails instead of passing silently).
+/// Whether cargo-lambda runs (`pip install cargo-lambda`); if not, the test skips, or fails
+/// when `LAMBDA_STREAM_REQUIRE_CLIENTS` is set (CI).
 fn cargo_lambda_installed() -> bool {
-    let found = Command::new("cargo")
-        .args(["lambda", "--version"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        let why = "cargo-lambda is not installed (pip install cargo-lambda)";
-        if std::env::var_os("LAMBDA_STREAM_REQUIRE_CLIENTS").is_some() {
-            panic!("{why}, and LAMBDA_STREAM_REQUIRE_CLIENTS is set");
-        }
-        eprintln!("{why}: skipping");
-    }
-    found
+    test_support::have("cargo", &["lambda", "--version"])
 }
 
 fn project() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/deploy")
 }
 
+/// The target directory of this build, which `cargo lambda watch` reuses.
 fn target_dir() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    test_support::target_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
 }
 
 /// Builds the project as `cargo lambda watch` does (`cargo build` of its bin, debug), so that

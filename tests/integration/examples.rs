@@ -2,6 +2,7 @@
 //! as the real example binaries against the Runtime API mock.
 
 use crate::support::{self, process};
+use lambda_stream_test_support as test_support;
 use process::{example_binary, Killed};
 
 use std::process::{Command, Stdio};
@@ -40,7 +41,7 @@ fn assert_numbers(res: &support::StreamedResponse) {
     // The binary's clock cannot be paused: each line was on the wire before the next existed.
     let handed_out = res.handed_out_at.expect("the mock handed the event out");
     let arrivals: Vec<_> = chunks.iter().map(|(at, _)| *at - handed_out).collect();
-    process::assert_each_before_the_next(&arrivals, Duration::from_secs(1));
+    test_support::assert_each_before_the_next(&arrivals, Duration::from_secs(1));
 }
 
 /// The example's response, through the test kit (paused time: exact arrival times).
@@ -203,7 +204,7 @@ fn assert_lines(res: &support::StreamedResponse, text: &str) {
         .iter()
         .map(|(at, _)| *at - handed_out)
         .collect();
-    process::assert_each_before_the_next(&arrivals, design_shape::GAP);
+    test_support::assert_each_before_the_next(&arrivals, design_shape::GAP);
 }
 
 #[tokio::test(start_paused = true)]

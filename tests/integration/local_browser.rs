@@ -5,14 +5,13 @@
 //! (CI sets it and installs Chromium).
 
 use std::net::SocketAddr;
-use std::process::Stdio;
 use std::time::Duration;
 
 use axum::routing::get;
 
 use crate::example::axum_router;
-use crate::support::browser::{self, skip, BROWSER};
 use crate::support::local;
+use lambda_stream_test_support::chromium;
 
 /// The page: subscribes to `/sse`, asks for `/json` once the first event is in, and writes
 /// what it saw (each event with its arrival time, and when `/json` answered) into `#out`.
@@ -36,40 +35,16 @@ es.addEventListener("token", e => {
 </script>"#;
 const PAGE_END: &str = "</body></html>";
 
-/// Loads `url` in headless Chromium for `wait` and returns the DOM it ended with; with
-/// `screenshot`, also saves a PNG there.
+/// Loads `url` in headless Chromium, in a window the size of the README's picture, for
+/// `wait` and returns the DOM it ended with; with `screenshot`, saves a PNG there instead.
 async fn chromium(url: &str, wait: Duration, screenshot: Option<&str>) -> Option<String> {
-    let profile = std::env::temp_dir().join(format!(
-        "lambda-stream-chromium-{}-{}",
-        std::process::id(),
-        wait.as_millis() + screenshot.map_or(0, |_| 1)
-    ));
-    let mut cmd = tokio::process::Command::new(BROWSER);
-    cmd.args(browser::HEADLESS)
-        .args(["--hide-scrollbars", "--window-size=1280,640"])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(format!("--timeout={}", wait.as_millis()));
+    const WINDOW: [&str; 2] = ["--hide-scrollbars", "--window-size=1280,640"];
     match screenshot {
-        Some(path) => cmd.arg(format!("--screenshot={path}")),
-        None => cmd.arg("--dump-dom"),
-    };
-    let out = match cmd
-        .arg(url)
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .output()
-        .await
-    {
-        Ok(out) => out,
-        Err(e) => {
-            skip(&format!("cannot run {BROWSER}: {e}"));
-            return None;
-        }
-    };
-    let _ = std::fs::remove_dir_all(&profile);
-    assert!(out.status.success(), "{BROWSER} failed: {:?}", out.status);
-    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+        Some(path) => chromium::screenshot(url, wait, &WINDOW, path)
+            .await
+            .map(|()| String::new()),
+        None => chromium::dump_dom(url, wait, &WINDOW).await,
+    }
 }
 
 async fn page() -> axum::response::Response {
@@ -113,12 +88,7 @@ async fn a_browser_gets_sse_events_one_by_one_and_the_inspector_lists_them() {
     else {
         return;
     };
-    let json = dom
-        .split("<pre id=\"out\">")
-        .nth(1)
-        .and_then(|rest| rest.split("</pre>").next())
-        .unwrap_or_else(|| panic!("the page's output: {dom}"))
-        .replace("&quot;", "\"");
+    let json = chromium::output(&dom);
     let seen: serde_json::Value =
         serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
     let events = seen["seen"].as_array().unwrap();
@@ -337,7 +307,7 @@ async fn the_inspector_decodes_compressed_previews_and_keeps_its_columns_on_scre
         })
         .collect();
 
-    let Some(dom) = browser::dump_dom(
+    let Some(dom) = chromium::dump_dom(
         &format!("http://{addr}/measure?ids={}", ids.join(",")),
         Duration::from_secs(20),
         &["--window-size=1280,800"],
@@ -346,7 +316,7 @@ async fn the_inspector_decodes_compressed_previews_and_keeps_its_columns_on_scre
     else {
         return;
     };
-    let out = browser::output(&dom);
+    let out = chromium::output(&dom);
     let seen: serde_json::Value =
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
     let seen: Vec<&serde_json::Value> = seen.as_array().unwrap().iter().collect();

@@ -5,13 +5,14 @@
 //! Skipped when curl (or python3 with boto3) is missing, unless `LAMBDA_STREAM_REQUIRE_CLIENTS`
 //! is set (CI sets it and installs them).
 
-use crate::support::{local, process};
+use crate::support::local;
+use lambda_stream_test_support as test_support;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::stream;
@@ -28,13 +29,6 @@ const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
 const CHUNKS: [&str; 3] = ["chunk 1\n", "chunk 2\n", "chunk 3\n"];
 /// Between two chunks of the function's stream.
 const GAP: Duration = Duration::from_millis(400);
-
-fn skip(why: &str) {
-    if std::env::var_os("LAMBDA_STREAM_REQUIRE_CLIENTS").is_some() {
-        panic!("{why}, and LAMBDA_STREAM_REQUIRE_CLIENTS is set");
-    }
-    eprintln!("{why}: skipping");
-}
 
 /// The function: counts its invocations; `/runtime-api` answers the address of the Runtime
 /// API it is served by; anything else answers the event's `requestContext.authorizer` on a
@@ -116,55 +110,9 @@ fn iam_options() -> Options {
     options
 }
 
-/// What curl got: status, headers (lowercase names) and body.
-struct Got {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Got {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
 /// Runs curl with `args` (plus `-s -D -`), or `None` when curl is not installed.
-async fn curl(args: &[&str]) -> Option<Got> {
-    let out = match tokio::process::Command::new("curl")
-        .args(["-s", "-D", "-"])
-        .args(args)
-        .output()
-        .await
-    {
-        Ok(out) => out,
-        Err(e) => {
-            skip(&format!("cannot run curl: {e}"));
-            return None;
-        }
-    };
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .unwrap_or_else(|| panic!("no response from curl {args:?}: {text:?}"));
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status line: {head}"));
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    Some(Got {
-        status,
-        headers,
-        body: body.to_owned(),
-    })
+async fn curl(args: &[&str]) -> Option<test_support::curl::Response> {
+    test_support::curl::response(args).await
 }
 
 /// The function's doors, each as `(path, curl arguments that call it)`.
@@ -427,35 +375,22 @@ async fn sigv4_curl(
     token: &str,
     extra: &[&str],
 ) -> Option<(Vec<(Duration, String)>, Option<i32>)> {
-    use tokio::io::AsyncBufReadExt;
-    let started = Instant::now();
-    let mut child = match tokio::process::Command::new("curl")
-        .args([
-            "-s",
-            "-i",
-            "--no-buffer",
-            "--aws-sigv4",
-            "aws:amz:us-east-1:lambda",
-        ])
-        .args(["--user", user])
-        .args(["-H", &format!("x-amz-security-token: {token}")])
-        .args(extra)
-        .arg(url)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-    {
-        Ok(child) => child,
-        Err(e) => {
-            skip(&format!("cannot run curl: {e}"));
-            return None;
-        }
-    };
-    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut out = vec![];
-    while let Some(line) = lines.next_line().await.unwrap() {
-        out.push((started.elapsed(), line));
-    }
-    Some((out, child.wait().await.unwrap().code()))
+    let token = format!("x-amz-security-token: {token}");
+    let mut args = vec![
+        "-s",
+        "-i",
+        "--no-buffer",
+        "--aws-sigv4",
+        "aws:amz:us-east-1:lambda",
+        "--user",
+        user,
+        "-H",
+        &token,
+    ];
+    args.extend(extra);
+    args.push(url);
+    let seen = test_support::curl::lines(&args).await?;
+    Some((seen.lines, seen.code))
 }
 
 #[tokio::test]
@@ -481,7 +416,7 @@ async fn curl_aws_sigv4_as_the_readme_calls_a_function_url() {
     assert_eq!(&text[body_at + 1..], ["chunk 1", "chunk 2", "chunk 3"]);
     // Streamed: each line reached curl before the next existed.
     let arrivals: Vec<_> = lines[body_at..].iter().map(|(at, _)| *at).collect();
-    process::assert_each_before_the_next(&arrivals, GAP);
+    test_support::assert_each_before_the_next(&arrivals, GAP);
     // A POST signs its body.
     let (lines, _) = sigv4_curl(&url, &good, "", &["-d", "{\"a\":1}"])
         .await
@@ -611,26 +546,15 @@ async fn api_doors_check_the_signature_and_answer_aws_errors() {
 
 #[tokio::test]
 async fn boto3_with_the_right_and_a_wrong_secret() {
-    let python = std::process::Command::new("python3")
-        .args(["-c", "import boto3"])
-        .status();
-    if !python.is_ok_and(|s| s.success()) {
-        return skip("python3 with boto3 is not installed");
+    if !test_support::boto3::available() {
+        return;
     }
     let (addr, calls) = start(iam_options()).await;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/boto3_signed.py");
-    let run = |secret: &'static str| {
-        tokio::process::Command::new("python3")
-            .args([script, &format!("http://{addr}"), KEY, secret])
-            .output()
-    };
-    let out = run(SECRET).await.unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let url = format!("http://{addr}");
+    let run =
+        |secret: &'static str| test_support::boto3::report(script, [url.as_str(), KEY, secret]);
+    let report = run(SECRET).await;
     let stream = &report["stream"];
     assert_eq!(stream["status"], 200, "{report}");
     let payload: String = stream["chunks"]
@@ -641,23 +565,12 @@ async fn boto3_with_the_right_and_a_wrong_secret() {
         .collect();
     // A raw invocation: no HTTP event, no authorizer; the stream as produced.
     assert_eq!(payload, format!("none\n{}", CHUNKS.concat()));
-    let times: Vec<Duration> = stream["times"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| Duration::from_secs_f64(t.as_f64().unwrap()))
-        .collect();
-    process::assert_each_before_the_next(&times, GAP);
+    let times = test_support::seconds(&stream["times"]);
+    test_support::assert_each_before_the_next(&times, GAP);
     assert_eq!(report["invoke"]["status"], 200, "{report}");
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 
-    let out = run("not-the-secret").await.unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = run("not-the-secret").await;
     for call in ["stream", "invoke"] {
         assert_eq!(report[call]["status"], 403, "{report}");
         assert_eq!(

@@ -6,7 +6,8 @@
 //! Skipped when `chromium` is not installed, unless `LAMBDA_STREAM_REQUIRE_CLIENTS` is set
 //! (CI sets it and installs Chromium).
 
-use crate::support::{browser, local};
+use crate::support::local;
+use lambda_stream_test_support::chromium;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -178,13 +179,13 @@ async fn another_origin_streams_the_function_through_fetch_with_cors_and_not_wit
     for (target, allowed) in [(with_cors, true), (without_cors, false)] {
         let script = streaming_fetch(&format!("http://127.0.0.1:{}/", target.port()), POST_JSON);
         let server = other_origin(page_port, script).await;
-        let Some(dom) = browser::dump_dom(&format!("{page_origin}/page"), WAIT, &[]).await else {
+        let Some(dom) = chromium::dump_dom(&format!("{page_origin}/page"), WAIT, &[]).await else {
             return;
         };
         server.abort();
         let _ = server.await;
         let seen: serde_json::Value =
-            serde_json::from_str(&browser::output(&dom)).unwrap_or_else(|e| panic!("{e}: {dom}"));
+            serde_json::from_str(&chromium::output(&dom)).unwrap_or_else(|e| panic!("{e}: {dom}"));
         if !allowed {
             assert!(
                 seen["error"]
@@ -220,7 +221,7 @@ async fn a_page_on_a_rebound_host_name_cannot_read_the_inspector() {
     let rules = "--host-resolver-rules=MAP evil.test 127.0.0.1, MAP good.test 127.0.0.1";
 
     // The control: on an allowed name, the page reads the inspector from its own origin.
-    let Some(dom) = browser::dump_dom(
+    let Some(dom) = chromium::dump_dom(
         &format!("http://good.test:{}/attack", addr.port()),
         WAIT,
         &[rules],
@@ -230,7 +231,7 @@ async fn a_page_on_a_rebound_host_name_cannot_read_the_inspector() {
         return;
     };
     let seen: serde_json::Value =
-        serde_json::from_str(&browser::output(&dom)).unwrap_or_else(|e| panic!("{e}: {dom}"));
+        serde_json::from_str(&chromium::output(&dom)).unwrap_or_else(|e| panic!("{e}: {dom}"));
     assert_eq!(seen["status"], 200, "{seen}");
     assert!(seen["text"].as_str().unwrap().contains("/attack"), "{seen}");
     // The page, and the browser's `/favicon.ico`.
@@ -239,7 +240,7 @@ async fn a_page_on_a_rebound_host_name_cannot_read_the_inspector() {
 
     // evil.test resolves to 127.0.0.1 too, as a rebinding attacker's name would: its page
     // never loads, and the inspector says why.
-    let dom = browser::dump_dom(
+    let dom = chromium::dump_dom(
         &format!("http://evil.test:{}/attack", addr.port()),
         WAIT,
         &[rules],
@@ -248,7 +249,7 @@ async fn a_page_on_a_rebound_host_name_cannot_read_the_inspector() {
     .unwrap();
     assert!(!dom.contains("pending"), "the page loaded: {dom}");
     assert!(dom.contains("LOCAL_LAMBDA_ALLOWED_HOSTS"), "{dom}");
-    let dom = browser::dump_dom(
+    let dom = chromium::dump_dom(
         &format!("http://evil.test:{}/_lambda/", addr.port()),
         WAIT,
         &[rules],

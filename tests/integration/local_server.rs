@@ -12,6 +12,7 @@
 use crate::support::client::send;
 use crate::support::{local, process};
 use lambda_stream::Body;
+use lambda_stream_test_support as test_support;
 use process::example_binary;
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -617,35 +618,6 @@ async fn invoke_passes_the_client_context_and_the_function_arn() {
 // ---------------------------------------------------------------------------------------------
 // Real clients
 
-/// Skips a test whose external client is missing, unless `LAMBDA_STREAM_REQUIRE_CLIENTS` is set
-/// (CI sets it, so that a missing client fails instead of passing silently).
-fn skip(why: &str) {
-    if std::env::var_os("LAMBDA_STREAM_REQUIRE_CLIENTS").is_some() {
-        panic!("{why}, and LAMBDA_STREAM_REQUIRE_CLIENTS is set");
-    }
-    eprintln!("{why}: skipping");
-}
-
-/// Runs `curl` with `args`; each stdout line with when it arrived (from curl's start), and
-/// the exit code. `None` when curl is not installed.
-async fn curl(args: &[&str]) -> Option<(Vec<(Duration, String)>, Option<i32>)> {
-    use tokio::io::AsyncBufReadExt;
-    let started = Instant::now();
-    let mut child = tokio::process::Command::new("curl")
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .ok()?;
-    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut out = vec![];
-    while let Some(line) = lines.next_line().await.unwrap() {
-        out.push((started.elapsed(), line));
-    }
-    let status = child.wait().await.unwrap();
-    Some((out, status.code()))
-}
-
 #[tokio::test]
 async fn the_example_binary_serves_locally_without_a_runtime_api() {
     use tokio::io::AsyncBufReadExt;
@@ -684,44 +656,38 @@ async fn the_example_binary_serves_locally_without_a_runtime_api() {
         seen.chunks
     );
     // Another process's clock: each line was on the wire before the next existed.
-    process::assert_each_before_the_next(&seen.arrivals(), Duration::from_secs(1));
+    test_support::assert_each_before_the_next(&seen.arrivals(), Duration::from_secs(1));
 }
 
 #[tokio::test]
 async fn curl_sees_the_lines_as_they_are_produced() {
     let addr = start(service_fn(streaming_numbers::handler)).await;
     let url = format!("http://{addr}/");
-    let Some((lines, code)) = curl(&["-sN", &url]).await else {
-        return skip("curl is not installed");
+    let Some(seen) = test_support::curl::lines(&["-sN", &url]).await else {
+        return;
     };
-    assert_eq!(code, Some(0));
-    let text: Vec<_> = lines.iter().map(|(_, l)| format!("{l}\n")).collect();
-    assert_eq!(text, NUMBERS);
+    assert_eq!(seen.code, Some(0));
+    assert_eq!(seen.text(), NUMBERS.concat());
     // curl's clock cannot be paused: each line reached curl before the next existed.
-    let arrivals: Vec<_> = lines.iter().map(|(at, _)| *at).collect();
-    process::assert_each_before_the_next(&arrivals, Duration::from_secs(1));
+    test_support::assert_each_before_the_next(&seen.arrivals(), Duration::from_secs(1));
 }
 
 #[tokio::test]
 async fn curl_sees_an_incomplete_response_when_the_stream_fails() {
     let addr = start(service_fn(failing_midway)).await;
     let url = format!("http://{addr}/");
-    let Some((lines, code)) = curl(&["-sN", &url]).await else {
-        return skip("curl is not installed");
+    let Some(seen) = test_support::curl::lines(&["-sN", &url]).await else {
+        return;
     };
-    assert_eq!(lines.len(), 1);
-    assert_eq!(lines[0].1, "partial ");
+    assert_eq!(seen.text(), "partial \n");
     // 18: "transfer closed with outstanding read data remaining".
-    assert_eq!(code, Some(18), "curl must see a broken transfer");
+    assert_eq!(seen.code, Some(18), "curl must see a broken transfer");
 }
 
 #[tokio::test]
 async fn boto3_invoke_with_response_stream() {
-    let python = std::process::Command::new("python3")
-        .args(["-c", "import boto3"])
-        .status();
-    if !python.is_ok_and(|s| s.success()) {
-        return skip("python3 with boto3 is not installed");
+    if !test_support::boto3::available() {
+        return;
     }
     let svc = service_fn(|req: Request<Body>| async move {
         if req.body().windows(4).any(|w| w == b"fail") {
@@ -741,31 +707,15 @@ async fn boto3_invoke_with_response_stream() {
     });
     let addr = start(svc).await;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/boto3_invoke_stream.py");
-    let out = tokio::process::Command::new("python3")
-        .args([script, &format!("http://{addr}")])
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let report = test_support::boto3::report(script, [format!("http://{addr}")]).await;
 
     let ok = &report["ok"];
     assert_eq!(ok["status"], 200);
     assert_eq!(ok["chunks"], serde_json::json!(NUMBERS));
     assert_eq!(ok["complete"], serde_json::json!({}));
     // Seconds since the call, on boto3's clock: each chunk before the next existed.
-    let times: Vec<Duration> = ok["times"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| Duration::from_secs_f64(t.as_f64().unwrap()))
-        .collect();
-    process::assert_each_before_the_next(&times, Duration::from_secs(1));
+    let times = test_support::seconds(&ok["times"]);
+    test_support::assert_each_before_the_next(&times, Duration::from_secs(1));
 
     let failed = &report["failed"];
     assert_eq!(failed["status"], 200);
@@ -820,4 +770,97 @@ async fn a_caller_that_never_finishes_its_head_is_cut_off() {
         "{}",
         String::from_utf8_lossy(&reply)
     );
+}
+
+/// A setting the server cannot read stops `cargo run` before it serves, with an error that
+/// names the variable and what it takes: as the `lambda-stream local` command does.
+#[tokio::test]
+async fn a_bad_setting_stops_the_example_and_names_its_variable() {
+    for (name, value, says) in [
+        (
+            "LOCAL_LAMBDA_PORT",
+            "abc",
+            "LOCAL_LAMBDA_PORT=\"abc\": not a port number (0 to 65535; 0 picks a free one)",
+        ),
+        (
+            "LAMBDA_STREAM_RESPONSE_MODE",
+            "streaming",
+            "LAMBDA_STREAM_RESPONSE_MODE=\"streaming\": not `streamed`, `buffered` or `auto`",
+        ),
+    ] {
+        let run = tokio::process::Command::new(example_binary("streaming_numbers"))
+            .env_remove("AWS_LAMBDA_RUNTIME_API")
+            .env(name, value)
+            .kill_on_drop(true)
+            .output();
+        let out = tokio::time::timeout(Duration::from_secs(20), run)
+            .await
+            .expect("the example still runs after 20 s")
+            .unwrap();
+        assert!(!out.status.success(), "{name}={value}: {:?}", out.status);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(says), "{name}={value}: {stderr}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(!stdout.contains("curl -N"), "it served: {stdout}");
+    }
+}
+
+/// A raw payload reaches the service as `POST /` with the payload as its body. A router
+/// without that route answers `405`, which a raw invocation's caller cannot see (`Invoke`
+/// answers 200): the local server says so in its log, and its inspector shows the `405`.
+#[tokio::test]
+async fn a_raw_invocations_hidden_status_is_logged_and_shown() {
+    use crate::support::logs::Logs;
+    use axum::routing::{get as route_get, post as route_post};
+
+    let (logs, _guard) = Logs::capture();
+    // A page at `/` for browsers: `POST /` is not allowed.
+    let router = axum::Router::new().route("/", route_get(|| async { "home" }));
+    let addr = start(router).await;
+    let doors = [
+        ("/invoke", "invoke"),
+        ("/2015-03-31/functions/f/invocations", "Invoke"),
+        (
+            "/2021-11-15/functions/f/response-streaming-invocations",
+            "InvokeWithResponseStream",
+        ),
+    ];
+    for (path, _) in doors {
+        let seen = send(addr, post(path, "{}")).await;
+        // What the caller sees: a success, with the router's empty body.
+        assert_eq!(seen.status, 200, "{path}");
+    }
+    let warned = logs.count(&[
+        "the function answered this raw invocation 405 Method Not Allowed, which its caller cannot see",
+        "route `POST /`",
+    ]);
+    assert_eq!(warned, 3, "{}", logs.text());
+
+    let seen = send(addr, get("/_lambda/invocations")).await;
+    let records: serde_json::Value = serde_json::from_slice(&seen.body()).unwrap();
+    let records = records.as_array().unwrap();
+    for (_, door) in doors {
+        let record = records
+            .iter()
+            .find(|r| r["door"] == door)
+            .unwrap_or_else(|| panic!("no record of {door}: {records:?}"));
+        assert_eq!(record["status"], 405, "{door}: {record}");
+    }
+
+    // Routed, a raw payload is answered, and nothing is said.
+    let router = axum::Router::new().route("/", route_post(|body: String| async move { body }));
+    let addr = start(router).await;
+    for (path, _) in doors {
+        let seen = send(addr, post(path, r#"{"ok":true}"#)).await;
+        assert_eq!(seen.status, 200, "{path}");
+        if !path.contains("response-streaming") {
+            assert_eq!(seen.text(), r#"{"ok":true}"#, "{path}");
+        }
+    }
+    let seen = send(addr, get("/_lambda/invocations")).await;
+    let records: serde_json::Value = serde_json::from_slice(&seen.body()).unwrap();
+    for record in records.as_array().unwrap() {
+        assert_eq!(record["status"], 200, "{record}");
+    }
+    assert_eq!(logs.count(&["which its caller cannot see"]), warned);
 }

@@ -17,9 +17,10 @@
 mod support;
 
 /// The examples' code, for the suites that call their handlers in-process. Each file is an
-/// example binary's source: its `main` is unused here.
+/// example binary's source, whose `main` the `examples` suite runs as a process: unused here,
+/// which the compiler is asked to confirm (`expect`, unlike `allow`, fails once it is not so).
 #[path = "../../examples"]
-#[allow(dead_code)]
+#[expect(dead_code, reason = "each example's `main` runs as its own binary")]
 mod example {
     #[path = "axum_router.rs"]
     pub mod axum_router;
@@ -45,6 +46,7 @@ mod examples;
 mod faults;
 mod gather;
 mod graceful_shutdown;
+mod guide;
 mod local_browser;
 mod local_concurrency;
 mod local_door;

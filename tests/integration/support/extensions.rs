@@ -5,7 +5,6 @@
 //! Lambda, the runtime's `/next` hands out nothing until every registered extension has
 //! called `/event/next` (the environment's initialisation ends then); `/event/next` answers
 //! only with the events a test sends ([`Extensions::send_event`]), else never.
-#![allow(dead_code)]
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Mutex;

@@ -4,7 +4,6 @@
 mod mock;
 pub use mock::*;
 
-pub mod browser;
 pub mod client;
 pub mod local;
 pub mod logs;
