@@ -188,8 +188,10 @@ mod tests {
     async fn a_port_in_use_says_how_to_pick_another() {
         let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = taken.local_addr().unwrap();
-        let mut options = Options::default();
-        options.addr = addr;
+        let options = Options {
+            addr,
+            ..Options::default()
+        };
         let e = Server::bind(options, FunctionConfig::default())
             .await
             .unwrap_err();
