@@ -72,6 +72,19 @@ impl Config {
     /// this is a mistake, and thousands of idle workers would only cost memory.
     pub const MAX_CONCURRENCY: usize = 1600;
 
+    /// lambda-stream's own environment variables (Lambda's are the other fields), each with
+    /// its default as the guide's tables state it: `LAMBDA_STREAM_RESPONSE_MODE` (`auto`,
+    /// [`ResponseMode::Auto`]) and `LAMBDA_STREAM_STRIP_STAGE_PREFIX` (`false`).
+    ///
+    /// ```
+    /// let names: Vec<_> = lambda_stream::Config::VARIABLES.iter().map(|(name, _)| *name).collect();
+    /// assert!(names.contains(&"LAMBDA_STREAM_RESPONSE_MODE"));
+    /// ```
+    pub const VARIABLES: &'static [(&'static str, &'static str)] = &[
+        ("LAMBDA_STREAM_RESPONSE_MODE", "auto"),
+        ("LAMBDA_STREAM_STRIP_STAGE_PREFIX", "false"),
+    ];
+
     /// Reads the configuration from this process's environment.
     pub fn from_env() -> Self {
         Self::from_lookup(|name| std::env::var(name).ok())
@@ -195,6 +208,28 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Config::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn variables_are_what_from_lookup_reads_and_their_defaults_are_the_defaults() {
+        let read = std::cell::RefCell::new(Vec::new());
+        Config::from_lookup(|name| {
+            read.borrow_mut().push(name.to_owned());
+            None
+        });
+        let ours: Vec<String> = read
+            .into_inner()
+            .into_iter()
+            .filter(|name| name.starts_with("LAMBDA_STREAM_"))
+            .collect();
+        let listed: Vec<&str> = Config::VARIABLES.iter().map(|(name, _)| *name).collect();
+        assert_eq!(ours, listed);
+        for (name, default) in Config::VARIABLES {
+            assert!(
+                config(&[(name, default)]) == config(&[]),
+                "{name}={default}"
+            );
+        }
     }
 
     #[test]

@@ -42,36 +42,36 @@
 //! [`StreamBody`] makes a body of any stream of chunks, and stays ended once it ended, which
 //! some layers (tower-http's compression) rely on.
 //!
-//! # What goes where
+//! Besides a tower service, the [`writer`] style (`async fn(Request<Body>, ResponseWriter)`,
+//! adapted by [`stream_fn`]) writes a response as a sequence of writes; [`IntoLambdaService`]
+//! names, in one bound, what the runtime asks of a service.
 //!
-//! - Incoming events ([`event`] docs): function URL and API Gateway HTTP API (payload 2.0),
-//!   API Gateway REST (payload 1.0), ALB, and raw `InvokeWithResponseStream` payloads
-//!   (delivered as `POST /` with the payload as body). The [`Context`] and the event's
-//!   [`RequestContext`] are in the request extensions; [`RequestExt`] reads them.
-//! - Failures: a service error or panic before the response starts is reported to Lambda's
-//!   `/error` endpoint; a body error or panic after it started ends the stream with the
-//!   `Lambda-Runtime-Function-Error-Type`/`-Body` trailers. Either way the runtime goes on
-//!   with the next invocation. [`Diagnostic`] chooses the error type callers see.
-//! - The runtime exits (returns [`Error`]) only when Lambda's Runtime API is unreachable or
-//!   says the environment is broken.
-//! - Outside Lambda (`AWS_LAMBDA_RUNTIME_API` unset), [`run`] serves the [`local`]
-//!   development server on `127.0.0.1:7000` in a debug build: `curl -N
-//!   http://127.0.0.1:7000/` calls the function as its function URL would, through the same
-//!   runtime loop.
-//! - Handler styles: any tower service of `Request<Bytes>` or of `Request<Body>` (an axum
-//!   `Router` as it is), or the [`writer`] style (`async fn(Request<Body>, ResponseWriter)`,
-//!   adapted by [`stream_fn`]). [`IntoLambdaService`] names, in one bound, what the runtime
-//!   asks of a service.
-//! - Modes: streamed by default, buffered with [`Runtime::response_mode`]
-//!   ([`ResponseMode`]); many invocations at once on Lambda Managed Instances with
-//!   [`Runtime::run_concurrent`].
+//! # The guide
+//!
+//! Each topic is written once, in the [guide]: [handlers, events and errors][handlers] (the
+//! request a service gets, [`RequestExt`], what Lambda is told when something fails,
+//! [`Diagnostic`]), [the local server][local-server] that [`run`] starts outside Lambda in
+//! debug builds ([`local`]), [streamed or buffered][modes] ([`Runtime::response_mode`]),
+//! [Managed Instances][managed-instances] ([`Runtime::run_concurrent`]), [X-Ray, the AWS SDK
+//! and shutdown][xray], [coming from `lambda_http`][from-lambda-http], [testing][testing] and
+//! [deploying][deploying]. These docs are the reference of each item.
+//!
+//! [guide]: https://github.com/lambda-stream/lambda-stream/blob/main/docs/README.md
+//! [handlers]: https://github.com/lambda-stream/lambda-stream/blob/main/docs/handlers.md
+//! [local-server]: https://github.com/lambda-stream/lambda-stream/blob/main/docs/local-server.md
+//! [modes]: https://github.com/lambda-stream/lambda-stream/blob/main/docs/response-modes.md
+//! [managed-instances]: https://github.com/lambda-stream/lambda-stream/blob/main/docs/managed-instances.md
+//! [xray]: https://github.com/lambda-stream/lambda-stream/blob/main/docs/xray-and-shutdown.md
+//! [from-lambda-http]: https://github.com/lambda-stream/lambda-stream/blob/main/docs/from-lambda-http.md
+//! [testing]: https://github.com/lambda-stream/lambda-stream/blob/main/docs/testing.md
+//! [deploying]: https://github.com/lambda-stream/lambda-stream/blob/main/docs/deploying.md
 //!
 //! # Features
 //!
 //! - `logging`: `logging::init_default_subscriber()`, a tracing subscriber that honours
 //!   `AWS_LAMBDA_LOG_FORMAT` (JSON lines with the `requestId`) and `AWS_LAMBDA_LOG_LEVEL`.
 //! - `local` (on by default): the [`local`] development server, which `run` starts outside
-//!   Lambda in debug builds ([release builds](local#release-builds) leave it out).
+//!   Lambda in debug builds ([release builds][release-builds] leave it out).
 //! - `local-release`: `run` starts the local server in release builds too
 //!   (`cargo run --release`).
 //! - `testing`: `testing::TestClient`, to invoke a service through the real wire path in
@@ -79,6 +79,8 @@
 //! - `graceful-shutdown`: `shutdown::spawn_graceful_shutdown_handler`, which runs a future
 //!   (flush telemetry) when Lambda sends `SIGTERM`; the runtime registers the internal
 //!   extension that makes Lambda send it.
+//!
+//! [release-builds]: https://github.com/lambda-stream/lambda-stream/blob/main/docs/local-server.md#release-builds
 #![warn(unreachable_pub)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -137,10 +139,39 @@ pub use service::{IntoLambdaService, LambdaService};
 pub use stream_body::StreamBody;
 pub use writer::{stream_fn, ResponseWriter};
 
-// The README's Rust blocks are doctests: they compile (or run) with `cargo test --doc`.
+// The README's and the guide's Rust blocks are doctests: they compile (or run) with
+// `cargo test --doc`. (`.ci/readme-crate` checks that every guide page with Rust is here.)
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 mod readme {}
+
+#[cfg(doctest)]
+mod guide {
+    #[doc = include_str!("../docs/README.md")]
+    mod index {}
+    #[doc = include_str!("../docs/deploying.md")]
+    mod deploying {}
+    #[doc = include_str!("../docs/door.md")]
+    mod door {}
+    #[doc = include_str!("../docs/from-lambda-http.md")]
+    mod from_lambda_http {}
+    #[doc = include_str!("../docs/handlers.md")]
+    mod handlers {}
+    #[doc = include_str!("../docs/host.md")]
+    mod host {}
+    #[doc = include_str!("../docs/local-server.md")]
+    mod local_server {}
+    #[doc = include_str!("../docs/managed-instances.md")]
+    mod managed_instances {}
+    #[doc = include_str!("../docs/middleware.md")]
+    mod middleware {}
+    #[doc = include_str!("../docs/response-modes.md")]
+    mod response_modes {}
+    #[doc = include_str!("../docs/testing.md")]
+    mod testing {}
+    #[doc = include_str!("../docs/xray-and-shutdown.md")]
+    mod xray_and_shutdown {}
+}
 
 /// Serves Lambda invocations with `service`, configured from the environment.
 ///

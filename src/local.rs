@@ -2,41 +2,18 @@
 //!
 //! When `AWS_LAMBDA_RUNTIME_API` is not set (or with [`Mode::Always`]), [`Runtime::run`]
 //! serves the function behind the local server of the `lambda-stream-local` crate instead of
-//! failing, in a debug build (see [Release builds](#release-builds)): `curl -N
-//! http://127.0.0.1:7000/` calls it as its function URL would, `Invoke` and
-//! `InvokeWithResponseStream` as the Lambda API would. The runtime's usual worker and Runtime
-//! API client run against the local server's Runtime API, so what runs locally is the code
-//! path that runs on Lambda: event decoding, the prelude, chunked streaming, error trailers.
+//! failing, in a debug build: `curl -N http://127.0.0.1:7000/` calls it as its function URL
+//! would. A release build leaves the server out unless the `local-release` feature is on; a
+//! server started explicitly ([`Runtime::bind_local`], then [`Server::run`]) is linked in
+//! every build. With [`Runtime::run`] one service serves concurrent callers (called once per
+//! invocation, its futures and bodies driven side by side; it need not be `Clone`); with
+//! [`run_concurrent`](Runtime::run_concurrent) each invocation slot has a clone.
 //!
-//! The local server's doors, limits, inspector, guard (`Host` allow-list, cross-site check,
-//! CORS, `AWS_IAM`) and its `LOCAL_LAMBDA_*` variables are described once, in
-//! [`lambda_stream_local`]'s docs; [`Options`] and the types of its fields are re-exported
-//! here.
+//! The server's doors, limits, inspector, settings and release builds are written once, in
+//! the guide's [local server][local-server] page; [`Options`] and the types of its fields are
+//! re-exported here.
 //!
-//! # Release builds
-//!
-//! `run*` start the server on their own only in debug builds. A release build leaves it
-//! out, so that a deployed binary does not carry code Lambda never runs, and outside Lambda
-//! it fails with a configuration error that says so, unless lambda-stream's
-//! `local-release` feature is on. A server started explicitly
-//! ([`Runtime::bind_local`], then [`Server::run`]) is linked in every build; with
-//! `default-features = false` the server is not compiled at all.
-//!
-//! # Concurrency
-//!
-//! Callers in flight at once are served at once, up to [`Options::concurrency`]. With
-//! [`Runtime::run`] one service serves them all (it is asked for readiness and called once
-//! per invocation, and the calls' futures and bodies are driven side by side; it need not be
-//! `Clone`); with [`run_concurrent`](Runtime::run_concurrent), each invocation slot has a
-//! clone. An invocation still running 100 ms past its deadline is stopped as Lambda stops a
-//! timed-out function: the handler's future or response body is dropped and its slot is
-//! free (Lambda would also start the next invocation in a fresh environment; here the
-//! service goes on serving).
-//!
-//! # Response modes
-//!
-//! With `LAMBDA_STREAM_RESPONSE_MODE=buffered` (or [`Runtime::response_mode`]) the function
-//! answers buffered, and the function URL door behaves as a `BUFFERED` function URL.
+//! [local-server]: https://github.com/lambda-stream/lambda-stream/blob/main/docs/local-server.md
 //!
 //! # Example
 //!
@@ -86,7 +63,7 @@ pub enum Mode {
     /// Lambda. The default.
     ///
     /// `Auto` and `Always` start the server in debug builds (see
-    /// [Release builds](self#release-builds)).
+    /// [Release builds](https://github.com/lambda-stream/lambda-stream/blob/main/docs/local-server.md#release-builds)).
     #[default]
     Auto,
     /// Always, even when a Runtime API is configured.

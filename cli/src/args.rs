@@ -838,10 +838,10 @@ mod tests {
         assert_eq!(default_function_name(Path::new("python3")), "python3");
     }
 
-    /// What the README shows, as a newcomer types it.
+    /// What the guide shows, as a newcomer types it.
     #[test]
-    fn the_readmes_command_lines_are_taken() {
-        let readme = include_str!("../../README.md");
+    fn the_guides_command_lines_are_taken() {
+        let readme = include_str!("../../docs/host.md");
         let lines: Vec<&str> = readme
             .lines()
             .filter_map(|l| l.trim().strip_prefix("lambda-stream local "))

@@ -3,8 +3,8 @@
 //! it, behind lambda-stream's local server: a function URL and the Lambda API's
 //! `Invoke`/`InvokeWithResponseStream` on 127.0.0.1:7000, every chunk relayed as it is written.
 //!
-//! See `lambda-stream local --help`, and "Hosting a process" in the docs of
-//! `lambda_stream_local`.
+//! See `lambda-stream local --help`, and the guide's
+//! [Run what you deploy](https://github.com/lambda-stream/lambda-stream/blob/main/docs/host.md).
 
 #![forbid(unsafe_code)]
 

@@ -1,6 +1,10 @@
 //! The inspector: a ring buffer of recent invocations, a live feed of them as server-sent
 //! events, and the page that shows them, all under `/_lambda/`.
 //!
+//! The preview keeps the body's first bytes as they went on the wire: text as text; a body
+//! with a `content-encoding` (gzip, br...) or that is not UTF-8 as base64, which the page
+//! decodes itself (the browser has the decompressors; the server needs none) or labels.
+//!
 //! Each door records its invocation in a [`Recording`] it owns, with no lock per chunk; the
 //! recording is published to the ring (and the feed) when the response starts, at most every
 //! [`PUBLISH_EVERY`] while it streams, and when it ends.
@@ -82,6 +86,8 @@ impl Inspector {
                 error_type: None,
                 error_message: None,
                 preview: String::new(),
+                encoding: None,
+                preview_base64: None,
                 done: false,
             },
             preview: Vec::new(),
@@ -149,7 +155,12 @@ struct Record {
     points: Vec<(f64, u64)>,
     error_type: Option<String>,
     error_message: Option<String>,
+    /// The preview as text, when it is text (no encoding, UTF-8).
     preview: String,
+    /// The response's `content-encoding`, unless `identity`.
+    encoding: Option<String>,
+    /// The preview's bytes, when they are not text: encoded, or not UTF-8.
+    preview_base64: Option<String>,
     done: bool,
 }
 
@@ -175,6 +186,12 @@ impl Recording {
         self.record.status = Some(status.as_u16());
         for (name, value) in headers {
             let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            if name == http::header::CONTENT_ENCODING {
+                let coding = value.trim().to_ascii_lowercase();
+                if !coding.is_empty() && coding != "identity" {
+                    self.record.encoding = Some(coding);
+                }
+            }
             if name == http::header::SET_COOKIE {
                 self.record.cookies.push(value);
             } else {
@@ -252,7 +269,22 @@ impl Recording {
 
     fn publish(&mut self) {
         self.last_publish = Some(Instant::now());
-        self.record.preview = String::from_utf8_lossy(&self.preview).into_owned();
+        let text = match std::str::from_utf8(&self.preview) {
+            Ok(text) => Some(text),
+            // Cut inside a character at the preview's end: still text.
+            Err(e) if e.error_len().is_none() => {
+                std::str::from_utf8(&self.preview[..e.valid_up_to()]).ok()
+            }
+            Err(_) => None,
+        };
+        match text.filter(|_| self.record.encoding.is_none()) {
+            Some(text) => text.clone_into(&mut self.record.preview),
+            None => {
+                use base64::Engine as _;
+                self.record.preview_base64 =
+                    Some(base64::engine::general_purpose::STANDARD.encode(&self.preview));
+            }
+        }
         let json = serde_json::to_string(&self.record).unwrap_or_default();
         self.inspector.publish(self.record.id, json.into());
     }
@@ -301,6 +333,46 @@ mod tests {
             v["points"].as_array().unwrap().last().unwrap()[1],
             1_000_000
         );
+    }
+
+    fn preview_of(headers: &[(&'static str, &'static str)], body: &[u8]) -> serde_json::Value {
+        let inspector = Inspector::new();
+        let mut rec = inspector.record("function-url", "GET", "/", "id");
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.insert(*name, http::HeaderValue::from_static(value));
+        }
+        rec.head(StatusCode::OK, &map);
+        rec.chunk(body);
+        rec.finish();
+        serde_json::from_str(&inspector.snapshot()[0]).unwrap()
+    }
+
+    #[test]
+    fn an_encoded_or_binary_preview_is_kept_as_base64_text_as_text() {
+        use base64::Engine as _;
+        let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+        // gzip's magic bytes and more: the page decodes them.
+        let gz = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3];
+        let v = preview_of(&[("content-encoding", "gzip")], &gz);
+        assert_eq!(v["encoding"], "gzip");
+        assert_eq!(v["preview_base64"], b64(&gz));
+        assert_eq!(v["preview"], "");
+        // Text under an encoding is still the encoding's.
+        let v = preview_of(&[("content-encoding", "BR")], b"abc");
+        assert_eq!(v["encoding"], "br");
+        assert_eq!(v["preview_base64"], b64(b"abc"));
+        // Not UTF-8, no encoding: bytes.
+        let v = preview_of(&[], &[0xff, 0xfe, b'a']);
+        assert_eq!(v["encoding"], serde_json::Value::Null);
+        assert_eq!(v["preview_base64"], b64(&[0xff, 0xfe, b'a']));
+        // `identity` is no encoding; a character cut at the preview's end is still text.
+        let mut body = vec![b'a'; PREVIEW - 1];
+        body.extend_from_slice("é".as_bytes());
+        let v = preview_of(&[("content-encoding", "identity")], &body);
+        assert_eq!(v["encoding"], serde_json::Value::Null);
+        assert_eq!(v["preview_base64"], serde_json::Value::Null);
+        assert_eq!(v["preview"], "a".repeat(PREVIEW - 1));
     }
 
     #[test]

@@ -57,8 +57,16 @@ impl Server {
     pub async fn bind(options: Options, function: FunctionConfig) -> Result<Self, Error> {
         let wanted = options.addr;
         let listener = TcpListener::bind(wanted).await.map_err(|e| {
+            let next = if e.kind() == std::io::ErrorKind::AddrInUse {
+                "another process listens there (another function's local server?): stop it, \
+                 or pick another port"
+            } else {
+                "pick another address or port"
+            };
             Error::server(format!(
-                "cannot listen on {wanted} (LOCAL_LAMBDA_PORT picks another port): {e}"
+                "cannot listen on {wanted}: {e}; {next}: LOCAL_LAMBDA_PORT={} (0: any free \
+                 port), LOCAL_LAMBDA_HOST for the address",
+                wanted.port().checked_add(1).unwrap_or(0),
             ))
         })?;
         let addr = listener.local_addr().map_err(Error::server)?;
@@ -135,7 +143,7 @@ impl Server {
 impl Server {
     /// Serves the front doors, with `function` run as the function's processes, until the
     /// host is stopped (Ctrl-C, `SIGTERM` or `SIGHUP`); see
-    /// [Hosting a process](crate#hosting-a-process).
+    /// [Run what you deploy](https://github.com/lambda-stream/lambda-stream/blob/main/docs/host.md).
     ///
     /// A host killed outright (`SIGKILL`) cannot stop its processes: they lose their Runtime
     /// API, and end as their runtime ends then.
@@ -178,5 +186,33 @@ impl Serving {
     /// The address the front doors listen on.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_port_in_use_says_how_to_pick_another() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = taken.local_addr().unwrap();
+        let options = Options {
+            addr,
+            ..Options::default()
+        };
+        let e = Server::bind(options, FunctionConfig::default())
+            .await
+            .unwrap_err();
+        let why = std::error::Error::source(&e).unwrap().to_string();
+        assert!(
+            why.starts_with(&format!("cannot listen on {addr}: "))
+                && why.contains("another process listens there")
+                && why.contains(&format!(
+                    "LOCAL_LAMBDA_PORT={} (0: any free port)",
+                    addr.port() + 1
+                )),
+            "{why}"
+        );
     }
 }

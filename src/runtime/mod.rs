@@ -176,7 +176,7 @@ impl Runtime {
     /// Returns only on a fatal error: the Runtime API cannot be reached or answered `500`.
     /// Every other failure is reported for its invocation and the loop goes on. Outside
     /// Lambda, a debug build serves the [local server](crate::local) instead (see
-    /// [`Runtime::local`] and [release builds](crate::local#release-builds)).
+    /// [`Runtime::local`] and [release builds](https://github.com/lambda-stream/lambda-stream/blob/main/docs/local-server.md#release-builds)).
     ///
     /// One invocation at a time, whatever `AWS_LAMBDA_MAX_CONCURRENCY` says (a warning is
     /// logged when it asks for more): on Lambda Managed Instances, use
@@ -412,9 +412,52 @@ impl Runtime {
     feature = "local",
     not(any(debug_assertions, feature = "local-release"))
 ))]
-const NOT_IN_RELEASE_BUILDS: &str = "AWS_LAMBDA_RUNTIME_API is not set, and release builds do \
-    not start the local server: run a debug build (`cargo run`), or enable lambda-stream's \
-    `local-release` feature";
+const NOT_IN_RELEASE_BUILDS: not_in_release::NotInReleaseBuilds =
+    not_in_release::NotInReleaseBuilds;
+
+#[cfg(all(
+    feature = "local",
+    not(any(debug_assertions, feature = "local-release"))
+))]
+mod not_in_release {
+    /// The configuration error of a release build run outside Lambda: what serves it locally,
+    /// the first way with this binary's own path, as it was started.
+    #[derive(Debug)]
+    pub(super) struct NotInReleaseBuilds;
+
+    impl std::fmt::Display for NotInReleaseBuilds {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            let exe = std::env::args_os()
+                .next()
+                .filter(|arg0| !arg0.is_empty())
+                .map(std::path::PathBuf::from)
+                .or_else(|| std::env::current_exe().ok());
+            let exe = exe.as_deref().and_then(std::path::Path::to_str);
+            f.write_str(
+                "AWS_LAMBDA_RUNTIME_API is not set, and release builds do not start the local \
+                 server: serve this binary with the lambda-stream CLI (`lambda-stream local -- ",
+            )?;
+            match exe {
+                // As a shell reads it: quoted unless it is one plain word.
+                Some(exe)
+                    if exe
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "/._-+:@%,=".contains(c)) =>
+                {
+                    f.write_str(exe)?
+                }
+                Some(exe) => write!(f, "'{}'", exe.replace('\'', r"'\''"))?,
+                None => f.write_str("./your-function")?,
+            }
+            f.write_str(
+                "`), run a debug build (`cargo run`), or enable lambda-stream's `local-release` \
+                 feature",
+            )
+        }
+    }
+
+    impl std::error::Error for NotInReleaseBuilds {}
+}
 
 /// The local server, while it serves (`None` on Lambda).
 #[cfg(feature = "local")]

@@ -47,6 +47,7 @@ mod examples;
 mod faults;
 mod gather;
 mod graceful_shutdown;
+mod guide;
 mod local_browser;
 mod local_concurrency;
 mod local_door;

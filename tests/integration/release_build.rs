@@ -112,6 +112,8 @@ fn a_release_build_outside_lambda_says_how_to_get_the_local_server() {
         stderr.contains("invalid runtime configuration: AWS_LAMBDA_RUNTIME_API is not set")
             && stderr.contains("release builds do not start the local server")
             && stderr.contains("`local-release`")
+            // The host that serves it as it is, named with this binary's path.
+            && stderr.contains(&format!("`lambda-stream local -- {}`", exe.display()))
             && stderr.contains("(config: true)"),
         "{stderr}"
     );

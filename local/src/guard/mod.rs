@@ -1,6 +1,6 @@
 //! What a request must pass before a front door serves it: the `Host` allow-list, the
 //! cross-site check, the function URL's CORS settings and its `AWS_IAM` auth. See the
-//! [crate docs](crate#the-guard).
+//! [guide](https://github.com/lambda-stream/lambda-stream/blob/main/docs/door.md).
 //!
 //! Each check is a few comparisons on the request head (the signature, under `AWS_IAM`, two
 //! SHA-256 and six HMAC computations), on the local server only: nothing of it is on the

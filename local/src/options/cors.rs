@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 /// A function URL's CORS settings, in the shape of `FunctionUrlConfig.Cors`; see the
-/// [crate docs](crate#the-guard).
+/// [guide](https://github.com/lambda-stream/lambda-stream/blob/main/docs/door.md#cors-as-the-urls-cors-settings).
 ///
 /// With settings, the local server answers CORS preflight requests itself, without invoking
 /// the function, and puts its own `Access-Control-*` headers on every response in place of

@@ -17,7 +17,7 @@ pub enum AuthType {
 }
 
 /// The credentials requests are signed with under [`AuthType::AwsIam`], and the identity
-/// the function sees in `requestContext.authorizer.iam`; see [the guard](crate#the-guard).
+/// the function sees in `requestContext.authorizer.iam`; see [the door](https://github.com/lambda-stream/lambda-stream/blob/main/docs/door.md#aws_iam-auth).
 ///
 /// [`Iam::from_env`] reads the process's `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and
 /// `AWS_SESSION_TOKEN` (only those: profiles and SSO are not read).

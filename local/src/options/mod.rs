@@ -57,7 +57,7 @@ pub struct Options {
     pub bandwidth: Bandwidth,
     /// Host names served besides loopback ones and the listening address:
     /// `LOCAL_LAMBDA_ALLOWED_HOSTS`, comma-separated (`phone.lan`, `.example.com` for a
-    /// domain and its subdomains, `*` for any). Other hosts get `403`; see [the guard](crate#the-guard).
+    /// domain and its subdomains, `*` for any). Other hosts get `403`; see [the door](https://github.com/lambda-stream/lambda-stream/blob/main/docs/door.md#hosts).
     pub allowed_hosts: Vec<String>,
     /// Whether pages on other sites may send requests to the function:
     /// `LOCAL_LAMBDA_ALLOW_CROSS_SITE` (`true`/`false`, default `false`).
