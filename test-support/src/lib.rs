@@ -64,6 +64,30 @@ pub fn assert_each_before_the_next(arrivals: &[Duration], gap: Duration) {
     }
 }
 
+/// The gaps between consecutive arrivals (instants, or durations since a start).
+pub fn gaps<T>(arrivals: impl IntoIterator<Item = T>) -> Vec<Duration>
+where
+    T: Copy + std::ops::Sub<Output = Duration>,
+{
+    let arrivals: Vec<T> = arrivals.into_iter().collect();
+    arrivals.windows(2).map(|pair| pair[1] - pair[0]).collect()
+}
+
+/// Asserts that the arrivals came exactly `gap` apart: for a paused clock (tokio's
+/// `start_paused`), where a stream produced `gap` apart arrives so when nothing holds a chunk
+/// back.
+pub fn assert_apart<T>(arrivals: impl IntoIterator<Item = T>, gap: Duration)
+where
+    T: Copy + std::ops::Sub<Output = Duration>,
+{
+    let gaps = gaps(arrivals);
+    assert!(!gaps.is_empty(), "fewer than two arrivals");
+    assert!(
+        gaps.iter().all(|g| *g == gap),
+        "arrived {gaps:?} apart, not {gap:?}"
+    );
+}
+
 /// Seconds in a JSON array (`[0.01, 1.02]`, as the Python clients report them) as durations.
 pub fn seconds(times: &serde_json::Value) -> Vec<Duration> {
     times
@@ -131,6 +155,22 @@ mod tests {
     fn each_before_the_next_fails_a_stream_held_back_by_one_line() {
         let at = [1001, 1002].map(Duration::from_millis);
         assert_each_before_the_next(&at, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn gaps_between_arrivals() {
+        let at = [0, 500, 1000].map(Duration::from_millis);
+        assert_eq!(gaps(at), [Duration::from_millis(500); 2]);
+        assert_apart(at, Duration::from_millis(500));
+    }
+
+    #[test]
+    #[should_panic(expected = "apart, not")]
+    fn arrivals_held_back_are_not_apart() {
+        assert_apart(
+            [0, 1000, 1000].map(Duration::from_millis),
+            Duration::from_millis(500),
+        );
     }
 
     #[test]

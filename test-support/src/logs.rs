@@ -4,7 +4,7 @@
 //! tracing decides once per log statement, process-wide, whether anyone listens to it. With one
 //! subscriber alive, it asks the thread that first reaches the statement: a test beside this
 //! one that logs there with no subscriber would silence the statement for the capture too.
-//! `Logs::install` therefore keeps a second subscriber alive that listens to everything and
+//! Every capture therefore keeps a second subscriber alive that listens to everything and
 //! is no thread's default: the decision is then taken over every subscriber alive.
 
 use std::collections::HashSet;

@@ -16,11 +16,7 @@ fn get(uri: &str) -> Request<Body> {
 
 /// The gaps between the chunks' arrivals.
 fn gaps(res: &TestResponse) -> Vec<Duration> {
-    let chunks = res.chunks();
-    chunks
-        .windows(2)
-        .map(|pair| pair[1].arrived_at() - pair[0].arrived_at())
-        .collect()
+    lambda_stream_test_support::gaps(res.chunks().iter().map(|c| c.arrived_at()))
 }
 
 /// A raw payload arrives as `POST /`, its body the payload: the router's route for it answers.

@@ -59,10 +59,10 @@ fn assert_numbers_in_process(res: &TestResponse) {
     assert_eq!(res.text(), NUMBERS.concat());
     let lines: Vec<_> = res.chunks().iter().map(|c| c.text()).collect();
     assert_eq!(lines, NUMBERS, "one chunk per line");
-    for pair in res.chunks().windows(2) {
-        let gap = pair[1].arrived_at() - pair[0].arrived_at();
-        assert_eq!(gap, Duration::from_secs(1), "lines arrived {gap:?} apart");
-    }
+    test_support::assert_apart(
+        res.chunks().iter().map(|c| c.arrived_at()),
+        Duration::from_secs(1),
+    );
     assert!(res.is_complete(), "{res:?}");
 }
 
@@ -140,14 +140,10 @@ async fn conditional_streaming_streams_five_items_half_a_second_apart() {
     let chunks = res.chunks();
     assert_eq!(chunks.len(), 5, "{chunks:?}");
     assert!(chunks[4].text().ends_with("}]"), "{chunks:?}");
-    for pair in chunks.windows(2) {
-        let gap = pair[1].arrived_at() - pair[0].arrived_at();
-        assert_eq!(
-            gap,
-            Duration::from_millis(500),
-            "items arrived {gap:?} apart"
-        );
-    }
+    test_support::assert_apart(
+        chunks.iter().map(|c| c.arrived_at()),
+        Duration::from_millis(500),
+    );
     assert!(res.is_complete());
 }
 
@@ -224,10 +220,10 @@ async fn design_shape_serves_a_service_of_request_bytes_as_it_is() {
     assert_eq!(res.header("x-lines"), Some("2"));
     let chunks: Vec<_> = res.chunks().iter().map(|c| c.text()).collect();
     assert_eq!(chunks, ["one\n", "two\n", "three"], "one chunk per line");
-    for pair in res.chunks().windows(2) {
-        let gap = pair[1].arrived_at() - pair[0].arrived_at();
-        assert_eq!(gap, design_shape::GAP, "lines arrived {gap:?} apart");
-    }
+    test_support::assert_apart(
+        res.chunks().iter().map(|c| c.arrived_at()),
+        design_shape::GAP,
+    );
     assert!(res.is_complete(), "{res:?}");
 
     // Base64 bodies arrive decoded; without a body, the example's own lines.

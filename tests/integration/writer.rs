@@ -415,14 +415,10 @@ async fn example_conditional_streaming_both_ways() {
     }
     let chunks = res.chunks();
     assert!(chunks.len() >= 5, "each item on its own: {chunks:?}");
-    for pair in chunks[..5].windows(2) {
-        let gap = pair[1].arrived_at() - pair[0].arrived_at();
-        assert_eq!(
-            gap,
-            Duration::from_millis(500),
-            "items arrived {gap:?} apart"
-        );
-    }
+    lambda_stream_test_support::assert_apart(
+        chunks[..5].iter().map(|c| c.arrived_at()),
+        Duration::from_millis(500),
+    );
     assert!(res.is_complete());
 }
 
