@@ -42,7 +42,9 @@ pub const RESPONSE_MODE: HeaderName =
 /// `Lambda-Stream-Raw-Status` (lambda-stream's own, not Lambda's): on the response to a raw
 /// invocation (an event that is not an HTTP one), the status the function answered with when
 /// it is not a success. Such a response has no status its caller could see (`Invoke` answers
-/// `200`): the runtime sends it so that the local Lambda can say so; Lambda ignores it.
+/// `200`): lambda-stream's runtime sends it to an emulated Runtime API only, so that the
+/// local Lambda can say so; Lambda's own Runtime API is never sent it (there the runtime logs
+/// the status instead).
 pub const RAW_STATUS: HeaderName = HeaderName::from_static("lambda-stream-raw-status");
 /// `Lambda-Runtime-Function-Error-Type`: the trailer (or `/error` header) with the error type.
 pub const ERROR_TYPE: HeaderName = HeaderName::from_static("lambda-runtime-function-error-type");

@@ -155,7 +155,15 @@ where
             Ok(future) => future.await,
             Err(d) => Err(d),
         };
-        respond(&mut *client, &request_id, format, response, streamed, emulated).await
+        respond(
+            &mut *client,
+            &request_id,
+            format,
+            response,
+            streamed,
+            emulated,
+        )
+        .await
     });
     let mut stop = pin!(tokio::time::sleep_until(stop_at));
     let done = poll_fn(|cx| match work.as_mut().poll(cx) {

@@ -351,6 +351,35 @@ async fn raw_invocations_stream_without_prelude_with_the_handlers_content_type()
     assert_eq!(res.bytes(), expected);
 }
 
+/// On Lambda, a raw invocation answered with a status that is not a success is logged (its
+/// caller sees only the body), and Lambda's Runtime API is sent nothing it does not document:
+/// no `Lambda-Stream-Raw-Status`, which only an emulated Runtime API is told.
+#[tokio::test]
+async fn a_raw_invocations_failing_status_is_logged_and_not_sent_to_lambda() {
+    let (logs, _guard) = lambda_stream_test_support::logs::Logs::capture();
+    let mock = support::serve(
+        [MockEvent::fixture("req-1", "raw-object.json")],
+        service_fn(|_req: Request<Body>| async move {
+            Ok::<_, Infallible>(
+                Response::builder()
+                    .status(http::StatusCode::METHOD_NOT_ALLOWED)
+                    .body(Full::new(Bytes::from_static(b"no route")))
+                    .unwrap(),
+            )
+        }),
+    )
+    .await;
+    let res = mock.response().await;
+    assert_eq!(res.bytes(), b"no route");
+    assert_eq!(res.header("lambda-stream-raw-status"), None);
+    assert_eq!(
+        logs.count(&["raw invocation", "405", "POST to /"]),
+        1,
+        "{}",
+        logs.text()
+    );
+}
+
 #[tokio::test]
 async fn a_malformed_event_is_reported_and_the_loop_goes_on() {
     let mock = MockRuntimeApi::start().await;
