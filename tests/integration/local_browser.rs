@@ -47,12 +47,14 @@ async fn chromium(url: &str, wait: Duration, screenshot: Option<&str>) -> Option
     }
 }
 
-async fn page() -> axum::response::Response {
-    let parts = futures_util::stream::unfold(0, |i| async move {
+/// An HTML page sent as `first`, then held open for `hold` before its end: its script runs
+/// while the page is still loading.
+fn held_page(first: &'static str, hold: Duration) -> axum::response::Response {
+    let parts = futures_util::stream::unfold(0, move |i| async move {
         let part = match i {
-            0 => PAGE,
+            0 => first,
             1 => {
-                tokio::time::sleep(Duration::from_secs(2)).await;
+                tokio::time::sleep(hold).await;
                 PAGE_END
             }
             _ => return None,
@@ -63,6 +65,10 @@ async fn page() -> axum::response::Response {
         .header("content-type", "text/html; charset=utf-8")
         .body(axum::body::Body::from_stream(parts))
         .unwrap()
+}
+
+async fn page() -> axum::response::Response {
+    held_page(PAGE, Duration::from_secs(2))
 }
 
 async fn start() -> SocketAddr {
@@ -252,21 +258,7 @@ const t0 = performance.now();
 </script>"#;
 
 async fn measure_page() -> axum::response::Response {
-    let parts = futures_util::stream::unfold(0, |i| async move {
-        let part = match i {
-            0 => MEASURE,
-            1 => {
-                tokio::time::sleep(Duration::from_secs(7)).await;
-                PAGE_END
-            }
-            _ => return None,
-        };
-        Some((Ok::<_, std::convert::Infallible>(part), i + 1))
-    });
-    axum::response::Response::builder()
-        .header("content-type", "text/html; charset=utf-8")
-        .body(axum::body::Body::from_stream(parts))
-        .unwrap()
+    held_page(MEASURE, Duration::from_secs(7))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -656,20 +656,7 @@ fn aws_lambda_ric_for_node_streams_and_its_error_midway_reaches_the_caller() {
     let flags = ["--handler", "app.handler", "--task-root", task_root];
     let host = Host::start(&flags, &[ric.as_os_str(), "app.handler".as_ref()], &[]);
 
-    let seen = curl(&["-i", &host.url("/")]);
-    assert_eq!(seen.code, Some(0));
-    let text = seen.text();
-    assert!(
-        text.to_ascii_lowercase().contains("\nx-runtime: node\n"),
-        "{text}"
-    );
-    assert!(
-        text.ends_with(&format!("\n\n{}", NUMBERS.concat())),
-        "{text}"
-    );
-    // The body's four lines, each before the next existed.
-    let body = &seen.arrivals()[seen.lines.len() - 4..];
-    assert_each_before_the_next(body, Duration::from_secs(1));
+    assert_node_app_streams(&host);
 
     // Its error midway: real trailers for a caller that takes them, a cut stream otherwise.
     let seen = curl(&[&host.url("/fail")]);

@@ -6,7 +6,6 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use crate::support::*;
 
@@ -41,19 +40,7 @@ fn aws_lambda_ric_4_on_node_22_streams_with_its_handler_from_its_argument() {
     let env = [("PATH", path.to_str().unwrap())];
     let host = Host::start(&flags, &[ric.as_os_str(), "app.handler".as_ref()], &env);
 
-    let seen = curl(&["-i", &host.url("/")]);
-    assert_eq!(seen.code, Some(0));
-    let text = seen.text();
-    assert!(
-        text.to_ascii_lowercase().contains("\nx-runtime: node\n"),
-        "{text}"
-    );
-    assert!(
-        text.ends_with(&format!("\n\n{}", NUMBERS.concat())),
-        "{text}"
-    );
-    let body = &seen.arrivals()[seen.lines.len() - 4..];
-    assert_each_before_the_next(body, Duration::from_secs(1));
+    assert_node_app_streams(&host);
 
     let raw = curl(&["--raw", "-H", "TE: trailers", &host.url("/fail")]);
     let (error_type, body) = error_trailers(&raw);

@@ -316,3 +316,21 @@ pub fn mark_file(name: &str) -> PathBuf {
     let _ = std::fs::remove_file(&path);
     path
 }
+
+/// The Node.js fixture app (`tests/fixtures/node`) under `host`, as any Node runtime client
+/// serves it: its own header, then the four lines of its body, each before the next existed.
+pub fn assert_node_app_streams(host: &Host) {
+    let seen = curl(&["-i", &host.url("/")]);
+    assert_eq!(seen.code, Some(0));
+    let text = seen.text();
+    assert!(
+        text.to_ascii_lowercase().contains("\nx-runtime: node\n"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with(&format!("\n\n{}", NUMBERS.concat())),
+        "{text}"
+    );
+    let body = &seen.arrivals()[seen.lines.len() - 4..];
+    test_support::assert_each_before_the_next(body, Duration::from_secs(1));
+}
